@@ -1,0 +1,170 @@
+// The sync engine: drains the outbox in small gzip batches, then pulls the cadre's
+// scope. The same code runs in the page (timers, online, visibility, "send now") and
+// in the service worker (Background Sync, where the browser has it).
+
+import { backoffDelay, nextBatchSize } from './outbox.js';
+
+export const PROTOCOL = 1;
+const AUTH_CODES = new Set(['auth_required', 'token_expired', 'device_revoked', 'device_mismatch']);
+
+export class HttpError extends Error {
+  constructor(status, body) {
+    super(body?.error?.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.error?.code || `http_${status}`;
+    this.body = body;
+  }
+}
+
+/** gzip a string with CompressionStream when the browser has it. */
+export async function gzip(text) {
+  if (typeof CompressionStream === 'undefined') return null;
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream('gzip'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+export class SyncEngine {
+  /**
+   * @param {object} o
+   * @param {import('./store.js').Store} o.store
+   * @param {Function} [o.fetch] fetch implementation
+   * @param {string} [o.base] URL prefix of the API
+   */
+  constructor({ store, fetch = globalThis.fetch.bind(globalThis), base = '', random = Math.random,
+    setTimer = (f, ms) => setTimeout(f, ms), clearTimer = (h) => clearTimeout(h),
+    lock = defaultLock, timeoutMs = 60000, compress = true } = {}) {
+    Object.assign(this, { store, fetch, base, random, setTimer, clearTimer, lock, timeoutMs, compress });
+    this.batchSize = 50;
+    this.attempt = 0;
+    this.timer = null;
+    this.running = null;
+    this.listeners = new Set();
+    this.status = { running: false, error: null, lastSync: null, authNeeded: false, outdated: false, nextTry: null };
+  }
+
+  on(fn) { this.listeners.add(fn); return () => this.listeners.delete(fn); }
+
+  emit(patch) {
+    Object.assign(this.status, patch);
+    for (const fn of this.listeners) { try { fn(this.status); } catch { /* a listener must not stop sync */ } }
+  }
+
+  async request(method, path, { body, gz } = {}) {
+    const token = await this.store.getMeta('token');
+    if (!token) throw new HttpError(401, { error: { code: 'auth_required', message: 'not signed in' } });
+    const headers = { Authorization: `Bearer ${token}`, Accept: 'application/json' };
+    let payload;
+    if (body !== undefined) {
+      const text = JSON.stringify(body);
+      headers['Content-Type'] = 'application/json';
+      const packed = gz && this.compress ? await gzip(text) : null;
+      if (packed) { headers['Content-Encoding'] = 'gzip'; payload = packed; } else payload = text;
+    }
+    const ctl = typeof AbortController !== 'undefined' ? new AbortController() : null;
+    const timer = ctl ? setTimeout(() => ctl.abort(), this.timeoutMs) : null;
+    let res;
+    try {
+      res = await this.fetch(this.base + path, { method, headers, body: payload, signal: ctl?.signal, cache: 'no-store' });
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+    const json = await res.json().catch(() => null);
+    if (!res.ok) throw new HttpError(res.status, json);
+    return json;
+  }
+
+  /** One full round (push everything, then pull); concurrent calls share one run. */
+  sync(reason = 'manual') {
+    if (this.running) { this.again = true; return this.running; }
+    this.running = this.lock(() => this._round(reason)).finally(() => {
+      this.running = null;
+      if (this.again) { this.again = false; this.sync('again'); }
+    });
+    return this.running;
+  }
+
+  async _round(reason) {
+    this.clearSchedule();
+    this.emit({ running: true, reason });
+    try {
+      const pushed = await this.pushAll();
+      const pulled = await this.pullAll();
+      this.attempt = 0;
+      const at = new Date().toISOString();
+      await this.store.setMeta('last_sync', at);
+      await this.store.setMeta('last_error', null);
+      this.emit({ running: false, error: null, lastSync: at, authNeeded: false });
+      return { ok: true, pushed, pulled };
+    } catch (err) {
+      await this.store.clearSending().catch(() => {});
+      const code = err.code || (err.name === 'AbortError' ? 'timeout' : 'network');
+      const auth = err.status === 401 || err.status === 403 || AUTH_CODES.has(code);
+      const outdated = err.status === 426;
+      const error = { code, message: err.message, status: err.status || 0, at: new Date().toISOString() };
+      await this.store.setMeta('last_error', error).catch(() => {});
+      if (auth) await this.store.setMeta('auth_needed', code).catch(() => {});
+      this.emit({ running: false, error, authNeeded: auth, outdated });
+      // Signed out or outdated: waiting will not help, the person has to act.
+      if (!auth && !outdated) this.schedule();
+      return { ok: false, error };
+    }
+  }
+
+  async pushAll() {
+    let total = 0;
+    for (let round = 0; round < 1000; round++) {
+      const batch = await this.store.nextBatch({ maxCount: this.batchSize, maxBytes: 256 * 1024 });
+      if (!batch.length) break;
+      const deviceId = await this.store.getMeta('device_id');
+      let answer;
+      try {
+        answer = await this.request('POST', '/api/sync/push',
+          { body: { protocol: PROTOCOL, device_id: deviceId, mutations: batch }, gz: true });
+      } catch (err) {
+        if (err.status === 413 && this.batchSize > 1) { this.batchSize = Math.max(1, Math.floor(this.batchSize / 2)); continue; }
+        if (!err.status) this.batchSize = nextBatchSize(this.batchSize, false);
+        throw err;
+      }
+      const counts = await this.store.applyPush(batch, answer);
+      total += batch.length;
+      this.batchSize = nextBatchSize(this.batchSize, true);
+      this.emit({});
+      // A batch in which nothing moved (e.g. every mutation skipped) must not spin.
+      if (counts.done + counts.rejected + counts.conflict === 0 && !counts.renumbered) {
+        throw new HttpError(0, { error: { code: 'stalled', message: 'server accepted nothing' } });
+      }
+    }
+    return total;
+  }
+
+  async pullAll() {
+    let total = 0;
+    for (let page = 0; page < 10000; page++) {
+      const cursor = await this.store.getMeta('cursor');
+      const q = `?protocol=${PROTOCOL}&limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const answer = await this.request('GET', `/api/sync/pull${q}`);
+      total += await this.store.applyPull(answer);
+      if (!answer.has_more) break;
+    }
+    return total;
+  }
+
+  schedule() {
+    this.clearSchedule();
+    const ms = backoffDelay(this.attempt, { random: this.random });
+    this.attempt += 1;
+    this.emit({ nextTry: Date.now() + ms });
+    this.timer = this.setTimer(() => { this.timer = null; this.sync('timer'); }, ms);
+  }
+
+  clearSchedule() {
+    if (this.timer) { this.clearTimer(this.timer); this.timer = null; }
+    this.status.nextTry = null;
+  }
+}
+
+// Web Locks keep the page and the service worker from pushing the same batch at once.
+function defaultLock(fn) {
+  const locks = globalThis.navigator?.locks;
+  return locks ? locks.request('fieldvisit-sync', fn) : fn();
+}
