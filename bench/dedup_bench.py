@@ -1,0 +1,173 @@
+"""Benchmark of enterprise dedup: quality, time and memory of the CSV command and the incremental API.
+
+Prints one JSON document. For each size it generates records with known duplicates
+(bench/dedup_generate.py), runs `python -m worker.dedup.csvcli` in a subprocess and measures
+wall time and peak resident memory of that process (os.wait4), then scores pairwise
+precision/recall/F1 against the truth. The incremental pass indexes the largest size's
+records with their clusters and matches 1,000 further records from the same universe.
+
+    python bench/dedup_bench.py [--sizes 50000,500000] [--new 1000] [--workdir /tmp/dedup-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from dedup_generate import generate  # noqa: E402
+
+HEADER = ["record_id", "name", "district", "uscc", "address", "headcount"]
+
+
+def write_csv(path: Path, rows: list[tuple[str, str, dict]]) -> None:
+    """Write generated rows as the CSV command's input."""
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(HEADER)
+        for rid, _, f in rows:
+            w.writerow([rid, f["name"], f["district"], f["uscc"], f["address"], f["headcount"]])
+
+
+def pairs(n: int) -> int:
+    """Number of unordered pairs among n items."""
+    return n * (n - 1) // 2
+
+
+def pairwise(pred: dict[str, str], truth: dict[str, str]) -> dict[str, float]:
+    """Pairwise precision, recall and F1 of a clustering against the true one."""
+    both = Counter((pred[r], truth[r]) for r in pred)
+    tp = sum(pairs(c) for c in both.values())
+    pp = sum(pairs(c) for c in Counter(pred.values()).values())
+    tt = sum(pairs(c) for c in Counter(truth[r] for r in pred).values())
+    p = tp / pp if pp else 1.0
+    r = tp / tt if tt else 1.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4),
+            "true_pairs": tt, "predicted_pairs": pp}
+
+
+def run_cli(inp: Path, out: Path, review: Path) -> dict[str, float]:
+    """Run the CSV command in a child process; wall time and its own peak RSS."""
+    cmd = [sys.executable, "-m", "worker.dedup.csvcli", str(inp), "-o", str(out), "--review", str(review)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    stderr = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"csvcli failed ({proc.returncode}): {stderr}")
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "summary": stderr.strip().splitlines()[-1]}
+
+
+def read_pairs(path: Path, a: str, b: str) -> dict[str, str]:
+    """A two-column CSV as a dict."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        return {row[a]: row[b] for row in csv.DictReader(fh)}
+
+
+def bench_size(n: int, rows: list[tuple[str, str, dict]], workdir: Path) -> dict:
+    """Quality, time and memory of the CSV command on n generated records."""
+    inp, out, rev = workdir / f"in{n}.csv", workdir / f"out{n}.csv", workdir / f"review{n}.csv"
+    write_csv(inp, rows)
+    res = run_cli(inp, out, rev)
+    pred = read_pairs(out, "record_id", "cluster_id")
+    truth = {rid: eid for rid, eid, _ in rows}
+    res.update(pairwise(pred, truth))
+    res["records"] = n
+    res["true_enterprises"] = len(set(truth.values()))
+    res["predicted_clusters"] = len(set(pred.values()))
+    sizes = Counter(pred.values())
+    res["largest_cluster"] = max(sizes.values())
+    with rev.open(encoding="utf-8", newline="") as fh:
+        rrows = list(csv.DictReader(fh))
+    res["review_pairs"] = len(rrows)
+    res["review_pairs_truly_same"] = sum(truth[r["record_id_a"]] == truth[r["record_id_b"]] for r in rrows)
+    return res
+
+
+def bench_incremental(existing: list[tuple[str, str, dict]], new: list[tuple[str, str, dict]],
+                      cluster_of: dict[str, str]) -> dict:
+    """Index the existing records with their clusters, then match the new ones and time it."""
+    from worker.dedup import DedupIndex, EnterpriseRecord
+
+    def rec(rid: str, f: dict) -> EnterpriseRecord:
+        return EnterpriseRecord(rid, f["name"], f["district"], f["uscc"], f["address"],
+                                int(f["headcount"]) if f["headcount"] else None)
+
+    t0 = time.perf_counter()
+    idx = DedupIndex.build((rec(rid, f) for rid, _, f in existing), cluster_of)
+    build_s = time.perf_counter() - t0
+    new_recs = [rec(rid, f) for rid, _, f in new]
+    t0 = time.perf_counter()
+    decisions = idx.match_many(new_recs, add=True)
+    match_s = time.perf_counter() - t0
+
+    truth = {rid: eid for rid, eid, _ in existing}
+    truth.update({rid: eid for rid, eid, _ in new})
+    members: dict[str, list[str]] = {}
+    for rid, cid in cluster_of.items():
+        members.setdefault(cid, []).append(rid)
+    existing_eids = set(eid for _, eid, _ in existing)
+    actions = Counter(d.action for d in decisions)
+    correct_attach = 0
+    for d in decisions:
+        if d.action == "attach":
+            # Right when the record the decision names is truly the same enterprise.
+            if d.candidate_id is not None and truth[d.candidate_id] == truth[d.record_id]:
+                correct_attach += 1
+    has_dup = sum(truth[rid] in existing_eids for rid, _, _ in new)
+    return {
+        "existing": len(existing), "new": len(new),
+        "index_build_s": round(build_s, 2), "match_s": round(match_s, 3),
+        "ms_per_record": round(1000 * match_s / max(1, len(new)), 3),
+        "actions": dict(actions),
+        "attach_precision": round(correct_attach / max(1, actions["attach"]), 4),
+        "new_with_true_existing_duplicate": has_dup,
+        "attach_recall": round(correct_attach / max(1, has_dup), 4),
+        "mean_candidates_scored": round(sum(d.candidates_scored for d in decisions) / max(1, len(decisions)), 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print JSON."""
+    ap = argparse.ArgumentParser(description="Enterprise dedup benchmark")
+    ap.add_argument("--sizes", default="50000,500000", help="comma-separated record counts")
+    ap.add_argument("--new", type=int, default=1000, help="new records for the incremental pass (0: skip)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--workdir", default="/tmp/dedup-bench")
+    args = ap.parse_args(argv)
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    report: dict = {"cores": os.cpu_count(), "csv_command": []}
+    last = None
+    for i, n in enumerate(sizes):
+        extra = args.new if n == max(sizes) else 0
+        rows = generate(n + extra, seed=args.seed + i)
+        existing, new = rows[:n], rows[n:]
+        res = bench_size(n, existing, workdir)
+        report["csv_command"].append(res)
+        print(json.dumps(res, ensure_ascii=False), file=sys.stderr)
+        if extra:
+            last = (existing, new, read_pairs(workdir / f"out{n}.csv", "record_id", "cluster_id"))
+    if last is not None and args.new:
+        report["incremental"] = bench_incremental(*last)
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

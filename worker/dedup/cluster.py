@@ -1,0 +1,342 @@
+"""Batch clustering of enterprise records and the incremental index for new arrivals.
+
+Clustering is representative-based to avoid chaining: two clusters merge only when their
+representatives themselves match automatically, never through one loose link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from worker.dedup.match import (
+    AUTO,
+    NO,
+    REVIEW,
+    DedupThresholds,
+    EnterpriseRecord,
+    PairScore,
+    Prepared,
+    blocking_keys,
+    prepare,
+    score_pair,
+)
+
+
+@dataclass
+class DedupResult:
+    """Outcome of a batch run: cluster of each record, the merges made and pairs to review."""
+
+    cluster_of: dict[str, str]            # record_id → cluster_id (the representative's record_id)
+    merges: list[PairScore]               # the automatic decisions that joined clusters
+    review: list[PairScore]               # uncertain pairs between different clusters
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def clusters(self) -> dict[str, list[str]]:
+        """cluster_id → member record ids."""
+        out: dict[str, list[str]] = {}
+        for rid, cid in self.cluster_of.items():
+            out.setdefault(cid, []).append(rid)
+        return out
+
+
+class _Clusters:
+    """Union-find that keeps, per cluster, its representative, size and valid credit codes."""
+
+    def __init__(self, items: list[Prepared]) -> None:
+        self.items = items
+        n = len(items)
+        self.parent = list(range(n))
+        self.size = [1] * n
+        self.rep = list(range(n))
+        self.codes: list[frozenset[str]] = [
+            frozenset((p.uscc,)) if p.uscc_valid else frozenset() for p in items
+        ]
+
+    def find(self, i: int) -> int:
+        """Root of i's cluster, with path halving."""
+        parent = self.parent
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(self, ra: int, rb: int) -> int:
+        """Join two roots; the representative with a valid code (else the larger cluster's) stays."""
+        if self.size[ra] < self.size[rb]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.size[ra] += self.size[rb]
+        rep_a, rep_b = self.rep[ra], self.rep[rb]
+        if not self.items[rep_a].uscc_valid and self.items[rep_b].uscc_valid:
+            self.rep[ra] = rep_b
+        self.codes[ra] = self.codes[ra] | self.codes[rb]
+        return ra
+
+
+def _candidate_blocks(items: list[Prepared], th: DedupThresholds) -> tuple[list[list[int]], int]:
+    """Per record, the blocks it belongs to (as shared lists); oversized blocks are dropped."""
+    index: dict[str, list[int]] = {}
+    keys_of: list[list[str]] = []
+    for i, p in enumerate(items):
+        ks = blocking_keys(p)
+        keys_of.append(ks)
+        for k in ks:
+            lst = index.get(k)
+            if lst is None:
+                index[k] = [i]
+            else:
+                lst.append(i)
+    oversized = 0
+    blocks_of: list[list[int]] = []
+    for i, ks in enumerate(keys_of):
+        mine = []
+        for k in ks:
+            lst = index[k]
+            if len(lst) > th.max_block:
+                oversized += 1
+                continue
+            if len(lst) > 1:
+                mine.append(lst)
+        blocks_of.append(mine)
+    return blocks_of, oversized
+
+
+def cluster_records(
+    records: Iterable[EnterpriseRecord | Mapping[str, Any]],
+    thresholds: DedupThresholds | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> DedupResult:
+    """Cluster a batch of records: certain pairs merge, uncertain ones go to the review list.
+
+    progress, when given, is called with the number of records just processed.
+    """
+    th = thresholds or DedupThresholds()
+    items = [prepare(r) for r in records]
+    n = len(items)
+    blocks_of, oversized = _candidate_blocks(items, th)
+
+    auto_pairs: list[tuple[float, int, int, PairScore]] = []
+    review_pairs: list[tuple[int, int, PairScore]] = []
+    compared = 0
+    step = 0
+    for i in range(n):
+        blocks = blocks_of[i]
+        if blocks:
+            seen: set[int] = set()
+            a = items[i]
+            for lst in blocks:
+                for j in lst:
+                    # Each unordered pair once: only partners after i, once per shared block set.
+                    if j <= i or j in seen:
+                        continue
+                    seen.add(j)
+                    ps = score_pair(a, items[j], th)
+                    compared += 1
+                    if ps.decision == AUTO:
+                        auto_pairs.append((ps.score, i, j, ps))
+                    elif ps.decision == REVIEW:
+                        review_pairs.append((i, j, ps))
+        step += 1
+        if progress is not None and step == 1000:
+            progress(step)
+            step = 0
+    if progress is not None and step:
+        progress(step)
+
+    uf = _Clusters(items)
+    merges: list[PairScore] = []
+    # Strongest evidence first, so that representatives are settled by certain links.
+    auto_pairs.sort(key=lambda t: (-t[0], t[1], t[2]))
+    for _, i, j, ps in auto_pairs:
+        ri, rj = uf.find(i), uf.find(j)
+        if ri == rj:
+            continue
+        if uf.codes[ri] and uf.codes[rj] and uf.codes[ri] != uf.codes[rj]:
+            continue  # two different valid codes: never the same enterprise
+        if uf.size[ri] + uf.size[rj] > th.max_cluster:
+            review_pairs.append((i, j, _relabel(ps, REVIEW, "cluster_too_large")))
+            continue
+        rep_i, rep_j = uf.rep[ri], uf.rep[rj]
+        if ps.rule != "uscc_equal" and (rep_i, rep_j) != (i, j) and (rep_i, rep_j) != (j, i):
+            # Chaining guard: the clusters' representatives must match each other too.
+            check = score_pair(items[rep_i], items[rep_j], th)
+            if check.decision != AUTO:
+                review_pairs.append((i, j, _relabel(ps, REVIEW, "representatives_disagree")))
+                continue
+        uf.union(ri, rj)
+        merges.append(ps)
+
+    cluster_of: dict[str, str] = {}
+    for i, p in enumerate(items):
+        cluster_of[p.record_id] = items[uf.rep[uf.find(i)]].record_id
+
+    # One review entry per pair of clusters, the strongest one.
+    best: dict[tuple[int, int], PairScore] = {}
+    for i, j, ps in review_pairs:
+        ri, rj = uf.find(i), uf.find(j)
+        if ri == rj:
+            continue
+        key = (ri, rj) if ri < rj else (rj, ri)
+        cur = best.get(key)
+        if cur is None or ps.score > cur.score:
+            best[key] = ps
+    review = sorted(best.values(), key=lambda ps: -ps.score)
+    n_clusters = len(set(cluster_of.values()))
+    stats = {
+        "records": n,
+        "clusters": n_clusters,
+        "merged": n - n_clusters,
+        "review": len(review),
+        "pairs_compared": compared,
+        "oversized_blocks_skipped": oversized,
+    }
+    return DedupResult(cluster_of=cluster_of, merges=merges, review=review, stats=stats)
+
+
+def _relabel(ps: PairScore, decision: str, rule: str) -> PairScore:
+    """The same comparison with a decision changed by a clustering rule."""
+    feats = dict(ps.features)
+    feats["pair_rule"] = ps.rule
+    return PairScore(ps.a, ps.b, ps.score, decision, rule, feats)
+
+
+@dataclass
+class MatchDecision:
+    """What to do with one newly arrived record, and why."""
+
+    record_id: str
+    action: str                 # "attach", "review" or "new"
+    cluster_id: str             # cluster attached to; for "new"/"review" the record's own new cluster
+    score: float
+    rule: str
+    candidate_id: str | None    # the existing record that decided (or needs review against)
+    features: dict[str, Any] = field(default_factory=dict)
+    review: list[PairScore] = field(default_factory=list)   # uncertain candidates, best first
+    candidates_scored: int = 0
+
+
+class DedupIndex:
+    """Blocking-key index over existing records, for matching new ones against tens of candidates.
+
+    The database layer can mirror it: store blocking_keys(prepare(rec)) per record in a table
+    and feed the candidates back; this in-memory form serves workers and the benchmark.
+    """
+
+    def __init__(self, thresholds: DedupThresholds | None = None) -> None:
+        self.th = thresholds or DedupThresholds()
+        self.items: list[Prepared] = []
+        self.by_id: dict[str, int] = {}
+        self.cluster: list[str] = []
+        self.rep_of: dict[str, int] = {}
+        # key → record index, or list of indexes (most keys have one record: saves memory)
+        self.keys: dict[str, int | list[int]] = {}
+
+    @classmethod
+    def build(
+        cls,
+        records: Iterable[EnterpriseRecord | Mapping[str, Any]],
+        cluster_of: Mapping[str, str] | None = None,
+        thresholds: DedupThresholds | None = None,
+    ) -> DedupIndex:
+        """Index existing records; cluster_of maps record_id → cluster id (default: own id)."""
+        idx = cls(thresholds)
+        for r in records:
+            p = prepare(r)
+            cid = cluster_of.get(p.record_id, p.record_id) if cluster_of else p.record_id
+            idx._add_prepared(p, cid)
+        return idx
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def add(self, record: EnterpriseRecord | Mapping[str, Any], cluster_id: str | None = None) -> None:
+        """Index one record as a member of cluster_id (its own cluster when None)."""
+        p = prepare(record)
+        self._add_prepared(p, cluster_id or p.record_id)
+
+    def _add_prepared(self, p: Prepared, cluster_id: str) -> None:
+        """Index a prepared record; the first member (or the first with a valid code) represents."""
+        i = len(self.items)
+        self.items.append(p)
+        self.by_id[p.record_id] = i
+        self.cluster.append(cluster_id)
+        rep = self.rep_of.get(cluster_id)
+        if rep is None or (p.uscc_valid and not self.items[rep].uscc_valid):
+            self.rep_of[cluster_id] = i
+        keys = self.keys
+        for k in blocking_keys(p):
+            cur = keys.get(k)
+            if cur is None:
+                keys[k] = i
+            elif isinstance(cur, int):
+                keys[k] = [cur, i]
+            else:
+                cur.append(i)
+
+    def candidates(self, p: Prepared) -> list[int]:
+        """Indexes of existing records sharing a blocking key with p (capped, newest first)."""
+        out: dict[int, None] = {}
+        for k in blocking_keys(p):
+            cur = self.keys.get(k)
+            if cur is None:
+                continue
+            if isinstance(cur, int):
+                out[cur] = None
+            else:
+                for j in reversed(cur[-self.th.max_block:]):
+                    out[j] = None
+        return list(out)[: self.th.max_candidates]
+
+    def match(self, record: EnterpriseRecord | Mapping[str, Any], add: bool = False) -> MatchDecision:
+        """Decide attach / review / new for one record; with add=True also index it."""
+        p = prepare(record)
+        th = self.th
+        best_auto: tuple[float, PairScore, int] | None = None
+        reviews: list[PairScore] = []
+        cand = self.candidates(p)
+        for j in cand:
+            ps = score_pair(p, self.items[j], th)
+            if ps.decision == AUTO:
+                if best_auto is None or ps.score > best_auto[0]:
+                    best_auto = (ps.score, ps, j)
+            elif ps.decision == REVIEW:
+                reviews.append(ps)
+        decision: MatchDecision | None = None
+        if best_auto is not None:
+            _, ps, j = best_auto
+            cid = self.cluster[j]
+            rep = self.rep_of.get(cid, j)
+            guard_ok = True
+            if rep != j and ps.rule != "uscc_equal":
+                # Chaining guard: the cluster's representative must agree as well.
+                guard_ok = score_pair(p, self.items[rep], th).decision == AUTO
+            if guard_ok:
+                decision = MatchDecision(p.record_id, "attach", cid, ps.score, ps.rule,
+                                         self.items[j].record_id, ps.features, [], len(cand))
+            else:
+                reviews.append(_relabel(ps, REVIEW, "representative_disagrees"))
+        if decision is None:
+            reviews.sort(key=lambda r: -r.score)
+            if reviews:
+                top = reviews[0]
+                decision = MatchDecision(p.record_id, "review", p.record_id, top.score, top.rule,
+                                         top.b, top.features, reviews[:5], len(cand))
+            else:
+                decision = MatchDecision(p.record_id, "new", p.record_id, 0.0, "no_candidate_matched",
+                                         None, {}, [], len(cand))
+        if add:
+            self._add_prepared(p, decision.cluster_id)
+        return decision
+
+    def match_many(
+        self, records: Iterable[EnterpriseRecord | Mapping[str, Any]], add: bool = True
+    ) -> list[MatchDecision]:
+        """Match records one after another; with add=True later ones can attach to earlier ones."""
+        return [self.match(r, add=add) for r in records]
+
+
+__all__ = [
+    "AUTO", "NO", "REVIEW", "DedupIndex", "DedupResult", "MatchDecision", "cluster_records",
+]

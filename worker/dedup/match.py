@@ -1,0 +1,276 @@
+"""Pairwise comparison of enterprise records: blocking keys, features, score and decision.
+
+Every decision carries its score, the name of the rule that fired and the features it
+looked at, so that the database layer can record what decided a merge and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapidfuzz.distance import Indel, Levenshtein
+
+from worker.dedup.normalize import (
+    GENERIC_INDUSTRY,
+    NameParts,
+    char_pinyin,
+    normalize_address,
+    normalize_district,
+    normalize_name,
+    normalize_uscc,
+)
+
+AUTO = "auto"
+REVIEW = "review"
+NO = "no"
+
+
+@dataclass(frozen=True)
+class DedupThresholds:
+    """Tunable parameters of matching and clustering."""
+
+    auto: float = 0.90          # score at or above which a corroborated pair merges by itself
+    review: float = 0.75        # score at or above which a pair goes to human review
+    max_block: int = 400        # blocks larger than this are not compared (keeps cost near-linear)
+    max_cluster: int = 60       # a merge that would make a bigger cluster goes to review instead
+    max_candidates: int = 200   # incremental: candidates scored per new record at most
+
+
+@dataclass(frozen=True)
+class EnterpriseRecord:
+    """One enterprise record as it arrives (from a CSV row, a sync, the database)."""
+
+    record_id: str
+    name: str
+    district: str = ""
+    uscc: str = ""
+    address: str = ""
+    headcount: int | None = None
+
+
+def as_record(rec: EnterpriseRecord | Mapping[str, Any]) -> EnterpriseRecord:
+    """Accept a record object or a plain dict with the same keys."""
+    if isinstance(rec, EnterpriseRecord):
+        return rec
+    hc = rec.get("headcount")
+    try:
+        headcount = int(hc) if hc not in (None, "") else None
+    except (TypeError, ValueError):
+        headcount = None
+    return EnterpriseRecord(
+        record_id=str(rec["record_id"]),
+        name=str(rec.get("name") or ""),
+        district=str(rec.get("district") or ""),
+        uscc=str(rec.get("uscc") or ""),
+        address=str(rec.get("address") or ""),
+        headcount=headcount,
+    )
+
+
+class Prepared:
+    """A record with its normalised parts, computed once and reused in every comparison."""
+
+    __slots__ = ("record_id", "name", "parts", "district", "uscc", "uscc_valid", "address",
+                 "headcount", "raw")
+
+    def __init__(self, rec: EnterpriseRecord) -> None:
+        self.raw = rec
+        self.record_id = rec.record_id
+        self.name = rec.name
+        self.parts: NameParts = normalize_name(rec.name)
+        self.district = normalize_district(rec.district)
+        self.uscc, self.uscc_valid = normalize_uscc(rec.uscc)
+        self.address = normalize_address(rec.address)
+        self.headcount = rec.headcount
+
+
+def prepare(rec: EnterpriseRecord | Mapping[str, Any]) -> Prepared:
+    """Normalise one record for matching."""
+    return Prepared(as_record(rec))
+
+
+def _syllables(core: str) -> list[str]:
+    """Toneless pinyin syllables of a trade name (stable across processes, unlike NameParts.py)."""
+    return [char_pinyin(ch) for ch in core]
+
+
+def blocking_keys(p: Prepared) -> list[str]:
+    """Keys under which a record is indexed; records sharing a key are compared.
+
+    Pinyin keys catch same-sound typos; one-syllable deletions catch dropped or doubled
+    characters (and any single wrong character in names of three or more); the industry
+    and branch label are part of the key because different ones never match.
+    """
+    parts = p.parts
+    keys: list[str] = []
+    if p.uscc:
+        keys.append("u:" + p.uscc)
+    syl = _syllables(parts.core)
+    if not syl:
+        return keys
+    suffix = "|" + parts.industry + "|" + parts.branch
+    full = "-".join(syl)
+    keys.append("d:" + full + suffix)
+    if len(syl) >= 3:
+        for i in range(len(syl)):
+            keys.append("d:" + "-".join(syl[:i] + syl[i + 1:]) + suffix)
+    # Records whose industry is unknown or generic must meet every industry of that name.
+    keys.append("g:" + full + "|" + parts.branch)
+    return list(dict.fromkeys(keys))
+
+
+def _collapse(text: str) -> str:
+    """Drop immediately repeated characters (华兴兴 → 华兴), a common typing slip."""
+    out = []
+    prev = ""
+    for ch in text:
+        if ch != prev:
+            out.append(ch)
+        prev = ch
+    return "".join(out)
+
+
+def name_similarity(a: NameParts, b: NameParts) -> tuple[float, str]:
+    """Similarity of two trade names in [0, 1] and the pattern that explains it."""
+    if a.core == b.core:
+        return 1.0, "identical"
+    if a.py == b.py:
+        return 0.95, "same_pinyin"
+    if _collapse(a.py) == _collapse(b.py):
+        return 0.93, "doubled_char"
+    la, lb = len(a.py), len(b.py)
+    d = Levenshtein.distance(a.py, b.py, score_cutoff=2)
+    if d == 1:
+        if la != lb and min(la, lb) >= 2:
+            return 0.88, "dropped_char"
+        if la == lb and la >= 3:
+            return 0.85, "one_char_differs"
+    # Short names leave little room: scale so that unrelated names fall far below review.
+    return 0.9 * Indel.normalized_similarity(a.core, b.core), "char_ratio"
+
+
+def industry_relation(a: str, b: str) -> str:
+    """same / unknown (one side has none or a generic word) / conflict."""
+    if a == b:
+        return "same" if a else "unknown"
+    if not a or not b or a == GENERIC_INDUSTRY or b == GENERIC_INDUSTRY:
+        return "unknown"
+    return "conflict"
+
+
+def uscc_relation(a: Prepared, b: Prepared) -> str:
+    """How the two credit codes relate: decides, supports, or contradicts identity."""
+    if not a.uscc or not b.uscc:
+        return "missing"
+    if a.uscc == b.uscc:
+        return "equal_valid" if a.uscc_valid else "equal_unchecked"
+    if a.uscc_valid and b.uscc_valid:
+        return "conflict_valid"
+    # One code failed its check: a typo of the other one is likely when they are this close.
+    if Levenshtein.distance(a.uscc, b.uscc, score_cutoff=3) <= 2:
+        return "near"
+    return "differ"
+
+
+@dataclass
+class PairScore:
+    """The comparison of two records: score, decision, the rule that fired and its features."""
+
+    a: str
+    b: str
+    score: float
+    decision: str      # "auto", "review" or "no"
+    rule: str
+    features: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready form for the decision log."""
+        return {"a": self.a, "b": self.b, "score": round(self.score, 4), "decision": self.decision,
+                "rule": self.rule, "features": self.features}
+
+
+def score_pair(a: Prepared, b: Prepared, th: DedupThresholds | None = None) -> PairScore:
+    """Compare two prepared records and decide: merge automatically, review, or not the same."""
+    th = th or DedupThresholds()
+    pa, pb = a.parts, b.parts
+    feats: dict[str, Any] = {"core_a": pa.core, "core_b": pb.core}
+    uscc = uscc_relation(a, b)
+    feats["uscc"] = uscc
+    if uscc == "equal_valid":
+        return PairScore(a.record_id, b.record_id, 1.0, AUTO, "uscc_equal", feats)
+    if uscc == "conflict_valid":
+        return PairScore(a.record_id, b.record_id, 0.0, NO, "uscc_conflict", feats)
+    if pa.branch != pb.branch:
+        feats["branch_a"], feats["branch_b"] = pa.branch, pb.branch
+        return PairScore(a.record_id, b.record_id, 0.0, NO, "branch_mismatch", feats)
+    ind = industry_relation(pa.industry, pb.industry)
+    feats["industry"] = ind
+    if ind == "conflict":
+        feats["industry_a"], feats["industry_b"] = pa.industry, pb.industry
+        return PairScore(a.record_id, b.record_id, 0.0, NO, "industry_conflict", feats)
+
+    name_sim, name_rule = name_similarity(pa, pb)
+    feats["name_sim"] = round(name_sim, 4)
+    feats["name_rule"] = name_rule
+    score = name_sim
+    corroborated = []
+
+    if a.district and b.district:
+        if a.district == b.district:
+            feats["district"] = "same"
+            score += 0.04
+            corroborated.append("district")
+        else:
+            feats["district"] = "differ"
+            score -= 0.15
+    else:
+        feats["district"] = "missing"
+
+    if a.address and b.address:
+        asim = Indel.normalized_similarity(a.address, b.address)
+        feats["address_sim"] = round(asim, 3)
+        if asim >= 0.85:
+            score += 0.06
+            corroborated.append("address")
+        elif asim < 0.5:
+            score -= 0.08
+
+    if uscc == "equal_unchecked":
+        score += 0.12
+        corroborated.append("uscc_unchecked")
+    elif uscc == "near":
+        score += 0.08
+        corroborated.append("uscc_near")
+    elif uscc == "differ":
+        score -= 0.05
+
+    if a.headcount and b.headcount:
+        ratio = max(a.headcount, b.headcount) / min(a.headcount, b.headcount)
+        feats["headcount_ratio"] = round(ratio, 2)
+        if ratio <= 1.5:
+            score += 0.02
+        elif ratio > 3:
+            score -= 0.05
+
+    if ind == "unknown":
+        score -= 0.03
+    if pa.legal and pb.legal and pa.legal != pb.legal:
+        feats["legal"] = f"{pa.legal}/{pb.legal}"
+        score -= 0.02
+
+    score = max(0.0, min(1.0, score))
+    feats["corroborated_by"] = corroborated
+    if name_rule == "identical":
+        if score >= th.auto and feats["district"] != "differ":
+            return PairScore(a.record_id, b.record_id, score, AUTO, "name_exact", feats)
+    elif score >= th.auto and corroborated:
+        return PairScore(a.record_id, b.record_id, score, AUTO, "name_similar_corroborated", feats)
+    if score >= th.review:
+        rule = "name_exact_conflicting" if name_rule == "identical" else "name_similar_uncertain"
+        return PairScore(a.record_id, b.record_id, score, REVIEW, rule, feats)
+    if uscc == "equal_unchecked":
+        # The same unchecked code under different names is worth a look, never a merge.
+        return PairScore(a.record_id, b.record_id, score, REVIEW, "uscc_unchecked_equal", feats)
+    return PairScore(a.record_id, b.record_id, score, NO, "below_review", feats)

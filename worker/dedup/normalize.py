@@ -1,0 +1,398 @@
+"""Normalisation of Chinese enterprise names, districts, addresses and codes for dedup.
+
+A registered name is region + trade name (字号) + industry + legal form; this module
+splits a raw name into those parts so that matching compares like with like.
+Everything here is pure and cached: each distinct raw string is processed once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from server.identifiers import clean_code, uscc_is_valid, uscc_shape_ok
+
+DISTRICTS_PATH = Path(__file__).resolve().parents[2] / "config" / "districts.json"
+
+# Legal-form suffixes, mapped to a canonical form (company law: 有限责任公司 = 有限公司,
+# 股份有限公司 = 股份公司). Stripped repeatedly from the end, longest first.
+_LEGAL_FORMS: dict[str, str] = {
+    "股份有限公司": "jsc",
+    "股份公司": "jsc",
+    "有限责任公司": "ltd",
+    "有限公司": "ltd",
+    "责任公司": "ltd",
+    "集团公司": "group",
+    "集团": "group",
+    "总公司": "ltd",
+    "公司": "ltd",
+    "普通合伙": "partnership",
+    "有限合伙": "partnership",
+    "合伙企业": "partnership",
+    "个人独资企业": "sole",
+    "独资企业": "sole",
+    "个体工商户": "sole",
+    "专业合作社": "coop",
+    "合作社": "coop",
+    "厂": "factory",
+    "商行": "shop",
+    "经营部": "shop",
+    "门市部": "shop",
+    "商店": "shop",
+    "店": "shop",
+    "工作室": "studio",
+}
+
+# Industry words → category. Kept apart from the trade name because 华兴机械 and
+# 华兴食品 are different enterprises, while 华兴机械 and 华兴机械制造 are one.
+_INDUSTRY: dict[str, str] = {}
+for _cat, _words in {
+    "机械": "机械 机械制造 机械设备 机械加工 机械工程 机电 机电设备 重工 机床 精密机械",
+    "电子": "电子 电子科技 电子技术 电子设备 电器 电气 光电 电子信息 微电子",
+    "信息": "信息技术 信息科技 网络科技 网络技术 软件 软件开发 软件技术 数据科技 智能科技 计算机",
+    "食品": "食品 食品加工 食品科技 调味品 肉类加工 粮油 冷冻食品 休闲食品 食品工业",
+    "餐饮": "餐饮 餐饮管理 餐饮服务 火锅 饮食文化 饮食",
+    "酒店": "酒店 酒店管理 宾馆 旅馆",
+    "建筑": "建筑 建筑工程 建设工程 建设 工程建设 土木工程 路桥 市政工程 钢结构",
+    "建材": "建材 建筑材料 水泥 玻璃 陶瓷 石材 混凝土",
+    "装饰": "装饰 装饰工程 装修 装饰设计 建筑装饰",
+    "物业": "物业 物业管理 物业服务",
+    "物流": "物流 运输 货运 仓储 快递 供应链 供应链管理",
+    "贸易": "贸易 商贸 工贸 进出口 经贸",
+    "房地产": "房地产 房地产开发 置业 地产",
+    "医药": "医药 药业 制药 医疗器械 医疗 生物医药 生物制药 中药",
+    "生物": "生物 生物科技 生物技术",
+    "化工": "化工 化学 化工原料 涂料 塑料 塑料制品 塑胶 橡胶",
+    "服装": "服装 服饰 制衣 纺织 鞋业 皮具",
+    "印刷": "印务 印刷 包装 包装材料 纸业 彩印",
+    "汽车": "汽车 汽车销售 汽车服务 汽车配件 汽配 汽车维修 车业",
+    "家具": "家具 家居 木业",
+    "农业": "农业 农业科技 农业开发 种植 养殖 畜牧 农牧 果业 茶业 茶叶",
+    "环保": "环保 环保科技 环境工程 环境科技 节能 节能科技 水务",
+    "能源": "能源 电力 新能源 燃气 石油 天然气 煤业",
+    "通信": "通信 通讯 通信技术 通信设备",
+    "文化": "文化 文化传播 文化传媒 传媒 广告 影视 文化艺术 出版",
+    "教育": "教育 教育咨询 培训 教育科技 职业培训",
+    "咨询": "咨询 管理咨询 企业管理 商务咨询 财务咨询 会计 税务",
+    "人力": "劳务 人力资源 劳务派遣 人才服务",
+    "保安": "保安 保安服务",
+    "家政": "家政 家政服务 清洁 清洁服务 保洁",
+    "五金": "五金 五金机电 金属 金属制品 钢材 钢铁 铸造 模具 有色金属",
+    "酒业": "酒业 酿酒 酒类 饮料 啤酒 白酒",
+    "投资": "投资 投资管理 资产管理 金融 担保 融资租赁",
+    "旅游": "旅游 旅行社 国际旅行社 景区",
+    "百货": "百货 超市 商场 连锁",
+    # Generic words say little about the business: compatible with any other industry.
+    "*": "科技 实业 发展 技术 科技发展 实业发展 产业 企业 工业 商务 服务 管理 开发",
+}.items():
+    for _w in _words.split():
+        _INDUSTRY[_w] = _cat
+GENERIC_INDUSTRY = "*"
+
+# Branch markers at the end of a name: a branch is its own record, never its parent.
+_BRANCH_RE = re.compile(r"(分公司|分厂|分店|营业部|办事处|分部|分中心|分社|分行|支行)$")
+_BRANCH_ORDINAL_RE = re.compile(r"第([0-9一二三四五六七八九十百零〇两]+)$")
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
+              "六": 6, "七": 7, "八": 8, "九": 9}
+
+_BRACKETS = str.maketrans({"【": "(", "】": ")", "[": "(", "]": ")", "〔": "(", "〕": ")",
+                           "{": "(", "}": ")", "《": "", "》": "", "<": "", ">": "",
+                           "「": "", "」": "", "『": "", "』": ""})
+_DROP_RE = re.compile(r"[\s·・.,，、。'\"“”‘’`~!！?？:：;；/\\|\-_—–*#@&]+")
+_BRACKET_GROUP_RE = re.compile(r"\(([^()]*)\)")
+
+
+def _cn_number(text: str) -> int | None:
+    """Parse 第N branch ordinals written in digits or Chinese numerals (up to 99)."""
+    if text.isdigit():
+        return int(text)
+    if "十" in text:
+        tens, _, units = text.partition("十")
+        t = _CN_DIGITS.get(tens, 1) if tens else 1
+        u = _CN_DIGITS.get(units, 0) if units else 0
+        return t * 10 + u
+    if all(c in _CN_DIGITS for c in text):
+        return int("".join(str(_CN_DIGITS[c]) for c in text))
+    return None
+
+
+@lru_cache(maxsize=1)
+def load_districts() -> list[dict]:
+    """The district units from config/districts.json (kept as data, not code)."""
+    with DISTRICTS_PATH.open(encoding="utf-8") as fh:
+        return json.load(fh)["districts"]
+
+
+class _Regions:
+    """Region vocabulary built once from the districts file."""
+
+    def __init__(self) -> None:
+        self.district_code: dict[str, str] = {}
+        prefixes = {"中国", "四川省", "四川", "成都市", "成都", "蓉城", "天府新区"}
+        for d in load_districts():
+            code, name, short = d["code"], d["name"], d["short"]
+            for key in (code, name, short, "成都市" + name, "成都" + name, "成都" + short):
+                self.district_code[key] = code
+            prefixes.update((name, short))
+        # Longest first so that 成都市 wins over 成都 and 龙泉驿区 over 龙泉驿.
+        self.prefixes: tuple[str, ...] = tuple(sorted(prefixes, key=len, reverse=True))
+        self.region_words = frozenset(prefixes)
+        self.short_of_code = {d["code"]: d["short"] for d in load_districts()}
+
+
+@lru_cache(maxsize=1)
+def regions() -> _Regions:
+    """The cached region vocabulary."""
+    return _Regions()
+
+
+_T2S = None
+
+
+def to_simplified(text: str) -> str:
+    """Traditional → simplified Chinese with one OpenCC converter built on first use."""
+    global _T2S
+    if _T2S is None:
+        import opencc
+
+        _T2S = opencc.OpenCC("t2s")
+    return _T2S.convert(text)
+
+
+def clean_text(text: str | None) -> str:
+    """NFKC (full → half width), simplified, upper-case, brackets unified, no spaces or punctuation."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():
+        text = to_simplified(text)
+    text = text.upper().translate(_BRACKETS)
+    return _DROP_RE.sub("", text)
+
+
+# Toneless pinyin: one table char → syllable, filled once per distinct character, and
+# each syllable gets one private-use character so that a name's pinyin is a string of
+# the same length as the name and string metrics treat same-sound characters as equal.
+_PINYIN: dict[str, str] = {}
+_SYLLABLE_CODE: dict[str, str] = {}
+
+
+def char_pinyin(ch: str) -> str:
+    """The toneless pinyin of one character (the character itself when it has none)."""
+    py = _PINYIN.get(ch)
+    if py is None:
+        if "\u3400" <= ch <= "\u9fff":
+            from pypinyin import Style, lazy_pinyin
+
+            py = lazy_pinyin(ch, style=Style.NORMAL)[0]
+        else:
+            py = ch
+        _PINYIN[ch] = py
+    return py
+
+
+def pinyin_key(text: str) -> str:
+    """The name written as one private-use character per toneless syllable."""
+    out = []
+    for ch in text:
+        syl = char_pinyin(ch)
+        code = _SYLLABLE_CODE.get(syl)
+        if code is None:
+            code = chr(0xE000 + len(_SYLLABLE_CODE))
+            _SYLLABLE_CODE[syl] = code
+        out.append(code)
+    return "".join(out)
+
+
+def pinyin_text(text: str) -> str:
+    """Readable toneless pinyin, space separated (for explanations and keys on disk)."""
+    return " ".join(char_pinyin(ch) for ch in text)
+
+
+@dataclass(frozen=True, slots=True)
+class NameParts:
+    """A name split into the parts that matching compares."""
+
+    clean: str      # cleaned full name
+    core: str       # trade name (字号), the identity-bearing part
+    industry: str   # industry category ("" unknown, "*" generic)
+    industry_words: str
+    legal: str      # canonical legal form ("" when absent)
+    branch: str     # "" for a head office, else qualifier|kind (e.g. "锦江|分公司", "#2|分公司")
+    region: str     # region words found and removed
+    py: str         # pinyin_key(core)
+
+
+def _strip_region_prefix(text: str, found: list[str]) -> str:
+    """Remove leading region words while at least two characters of name remain."""
+    reg = regions()
+    changed = True
+    while changed:
+        changed = False
+        for p in reg.prefixes:
+            if text.startswith(p) and len(text) - len(p) >= 2:
+                found.append(p)
+                text = text[len(p):]
+                changed = True
+                break
+    return text
+
+
+def _strip_legal(text: str) -> tuple[str, str]:
+    """Remove legal-form suffixes from the end; return the rest and the first canonical form."""
+    legal = ""
+    changed = True
+    while changed:
+        changed = False
+        for suffix, canon in _LEGAL_SUFFIXES:
+            if text.endswith(suffix) and len(text) > len(suffix):
+                text = text[: -len(suffix)]
+                # The outermost suffix (seen first) is the legal form; inner ones are group words.
+                if not legal:
+                    legal = canon
+                changed = True
+                break
+    return text, legal
+
+
+_LEGAL_SUFFIXES = tuple(sorted(_LEGAL_FORMS.items(), key=lambda kv: len(kv[0]), reverse=True))
+_INDUSTRY_WORDS = tuple(sorted(_INDUSTRY, key=len, reverse=True))
+
+
+def _split_branch(text: str) -> tuple[str, str]:
+    """Split 'parent + qualifier + 分公司' into the parent name and a branch label."""
+    m = _BRANCH_RE.search(text)
+    if not m or m.start() == 0:
+        return text, ""
+    kind = m.group(1)
+    head = text[: m.start()]
+    qualifier = ""
+    om = _BRANCH_ORDINAL_RE.search(head)
+    if om:
+        n = _cn_number(om.group(1))
+        qualifier = f"#{n}" if n is not None else om.group(1)
+        head = head[: om.start()]
+    else:
+        # The qualifier is whatever follows the parent's legal form (华兴有限公司锦江分公司).
+        cut = -1
+        for suffix, _ in _LEGAL_SUFFIXES:
+            pos = head.rfind(suffix)
+            if pos > 0 and pos + len(suffix) > cut:
+                cut = pos + len(suffix)
+        if cut > 0:
+            qualifier, head = head[cut:], head[:cut]
+        else:
+            for p in regions().prefixes:
+                if head.endswith(p) and len(head) > len(p) + 1:
+                    qualifier, head = p, head[: -len(p)]
+                    break
+    reg = regions()
+    code = reg.district_code.get(qualifier)
+    if code:
+        qualifier = reg.short_of_code[code]
+    elif qualifier.endswith(("市", "区", "县", "省")) and qualifier[:-1] in reg.region_words:
+        qualifier = qualifier[:-1]
+    return head, f"{qualifier}|{kind}"
+
+
+def _strip_industry(text: str) -> tuple[str, list[str]]:
+    """Remove industry words from the end while at least two characters of name remain."""
+    words: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        for w in _INDUSTRY_WORDS:
+            if text.endswith(w) and len(text) - len(w) >= 2:
+                words.append(w)
+                text = text[: -len(w)]
+                changed = True
+                break
+    return text, words
+
+
+@lru_cache(maxsize=1 << 20)
+def normalize_name(raw: str) -> NameParts:
+    """Split a raw enterprise name into region, trade name, industry, legal form and branch."""
+    text = clean_text(raw)
+    clean = text.replace("(", "").replace(")", "")
+    found: list[str] = []
+    text, branch = _split_branch(text)
+
+    # Brackets: a region in brackets (华星(成都)机械) goes, other content stays as text.
+    def _bracket(m: re.Match[str]) -> str:
+        inner = m.group(1)
+        if inner in regions().region_words or inner in _LEGAL_FORMS or not inner:
+            found.append(inner)
+            return ""
+        return inner
+
+    text = _BRACKET_GROUP_RE.sub(_bracket, text).replace("(", "").replace(")", "")
+    text, legal = _strip_legal(text)
+    text = _strip_region_prefix(text, found)
+    text, ind_words = _strip_industry(text)
+    # A region can sit between the trade name and the industry (华兴成都机械).
+    if len(text) > 3:
+        for p in regions().prefixes:
+            if text.endswith(p) and len(text) - len(p) >= 2:
+                found.append(p)
+                text = text[: -len(p)]
+                break
+    text = _strip_region_prefix(text, found)
+    cats = [_INDUSTRY[w] for w in ind_words]
+    specific = [c for c in cats if c != GENERIC_INDUSTRY]
+    # The word nearest the trade name is the most specific (华兴机械制造 → 机械).
+    industry = specific[-1] if specific else (GENERIC_INDUSTRY if cats else "")
+    return NameParts(
+        clean=clean,
+        core=text,
+        industry=industry,
+        industry_words="".join(reversed(ind_words)),
+        legal=legal,
+        branch=branch,
+        region="".join(found),
+        py=pinyin_key(text),
+    )
+
+
+@lru_cache(maxsize=1 << 16)
+def normalize_district(raw: str | None) -> str:
+    """A district as its code from config/districts.json, or the cleaned text when unknown."""
+    text = clean_text(raw)
+    if not text:
+        return ""
+    reg = regions()
+    for candidate in (text, text.removeprefix("四川省"), text.removeprefix("四川")):
+        code = reg.district_code.get(candidate)
+        if code:
+            return code
+    return text
+
+
+_ADDR_PREFIX_RE = re.compile(r"^(中国)?(四川省?)?(成都市?)?")
+
+
+def normalize_address(raw: str | None) -> str:
+    """An address without province/city/district prefix, punctuation or spaces."""
+    text = clean_text(raw)
+    if not text:
+        return ""
+    text = _ADDR_PREFIX_RE.sub("", text)
+    reg = regions()
+    for p in reg.prefixes:
+        if text.startswith(p) and len(text) > len(p) + 2:
+            text = text[len(p):]
+            break
+    return text.replace("(", "").replace(")", "")
+
+
+def normalize_uscc(raw: str | None) -> tuple[str, bool]:
+    """The cleaned credit code (or "" when it is not code-shaped) and whether its check passes."""
+    code = clean_code(raw)
+    if not code or not uscc_shape_ok(code):
+        # A wrong-length or wrong-alphabet code is not comparable as a code.
+        return "", False
+    return code, uscc_is_valid(code)
