@@ -1,0 +1,199 @@
+"""Every setting of fieldvisit: read from the environment, in one place, lazily.
+
+`SETTINGS` is the documented list (docs/settings.md is generated from it and a test
+checks the two agree). Nothing reads os.environ at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SECRET = "dev-secret-change-me"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the system cannot run with; the message names it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its name, default, type and meaning."""
+
+    name: str
+    default: Any
+    kind: type
+    doc: str
+    secret: bool = False
+
+
+SETTINGS: list[Setting] = [
+    Setting("FIELDVISIT_ENV", "development", str,
+            "`development` or `production`; production refuses unsafe settings."),
+    Setting("SECRET_KEY", DEFAULT_SECRET, str,
+            "Signs sessions; production refuses the default.", secret=True),
+    Setting("ID_HASH_KEY", "dev-id-hash-key", str,
+            "Key of the HMAC that stores ID numbers as keyed hashes; production refuses "
+            "the default. Changing it breaks matching of earlier hashes.", secret=True),
+    Setting("DEBUG", False, bool, "Flask debug mode; production refuses it."),
+    Setting("DATA_DIR", str(ROOT / "instance"), str,
+            "Folder for the SQLite database, the local broker, the mail outbox and exports."),
+    Setting("DATABASE_URL", "", str,
+            "SQLAlchemy URL; empty means a SQLite file in DATA_DIR. "
+            "PostgreSQL: postgresql+psycopg://user@host/db.", secret=True),
+    Setting("ALLOW_SQLITE_IN_PRODUCTION", False, bool,
+            "Let production run on SQLite (a single small installation)."),
+    Setting("REDIS_URL", "", str,
+            "Celery broker and result backend; empty means the embedded broker "
+            "(a SQLite file in DATA_DIR, no server).", secret=True),
+    Setting("TOKEN_TTL_DAYS", 90, int,
+            "A device stays signed in this many days after its last use."),
+    Setting("SYNC_MIN_PROTOCOL", 1, int, "Oldest sync protocol version the server accepts."),
+    Setting("SYNC_MAX_BATCH", 500, int, "Most mutations in one push."),
+    Setting("SYNC_MAX_BODY", 2 * 1024 * 1024, int,
+            "Largest push body in bytes, after decompression."),
+    Setting("SYNC_PULL_MAX", 2000, int, "Most changes in one pull page."),
+    Setting("API_PAGE_MAX", 200, int, "Most rows in one page of an API list."),
+    Setting("DEDUP_AUTO_THRESHOLD", 0.92, float,
+            "Enterprise pairs scoring at least this merge automatically."),
+    Setting("DEDUP_REVIEW_THRESHOLD", 0.75, float,
+            "Enterprise pairs scoring at least this (and below auto) go to review."),
+    Setting("DEDUP_FULL_PASS_CRON", "30 2 * * *", str,
+            "When the scheduled full dedup pass runs (cron, Asia/Shanghai)."),
+    Setting("BRIEFING_CRON", "0 8 * * 1", str,
+            "When weekly briefings are built and sent (cron, Asia/Shanghai)."),
+    Setting("TIMEZONE", "Asia/Shanghai", str, "Time zone of schedules and report periods."),
+    Setting("PUBLIC_URL", "http://127.0.0.1:5000", str,
+            "Base URL used in emailed links to the web version."),
+    Setting("SMTP_HOST", "", str, "SMTP server; empty means mail goes to DATA_DIR/outbox."),
+    Setting("SMTP_PORT", 587, int, "SMTP port."),
+    Setting("SMTP_SECURITY", "starttls", str, "`starttls`, `tls` (implicit) or `none`."),
+    Setting("SMTP_USER", "", str, "SMTP user name.", secret=True),
+    Setting("SMTP_PASSWORD", "", str, "SMTP password.", secret=True),
+    Setting("MAIL_FROM", "fieldvisit@localhost", str, "From address of briefings."),
+    Setting("LOG_LEVEL", "INFO", str, "Log level of the web app and workers."),
+    Setting("LOG_JSON", True, bool, "Structured (JSON) log lines."),
+]
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _parse(setting: Setting, raw: str) -> Any:
+    if setting.kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise SettingsError(f"{setting.name}={raw!r}: expected true/false")
+    if setting.kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{setting.name}={raw!r}: expected an integer") from None
+    if setting.kind is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(f"{setting.name}={raw!r}: expected a number") from None
+    return raw
+
+
+@dataclass
+class Settings:
+    """Resolved settings; build with `load_settings()`."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def is_production(self) -> bool:
+        return self.values["FIELDVISIT_ENV"] == "production"
+
+    @property
+    def database_url(self) -> str:
+        return self.values["DATABASE_URL"] or f"sqlite:///{Path(self.DATA_DIR) / 'fieldvisit.db'}"
+
+    @property
+    def broker_url(self) -> str:
+        if self.values["REDIS_URL"]:
+            return self.values["REDIS_URL"]
+        return f"sqla+sqlite:///{Path(self.DATA_DIR) / 'broker.db'}"
+
+    @property
+    def result_backend(self) -> str:
+        if self.values["REDIS_URL"]:
+            return self.values["REDIS_URL"]
+        return f"db+sqlite:///{Path(self.DATA_DIR) / 'results.db'}"
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read every setting from `env` (default os.environ), then apply overrides."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = env.get(setting.name)
+        values[setting.name] = setting.default if raw is None else _parse(setting, raw)
+    for name, value in overrides.items():
+        if name not in _BY_NAME:
+            raise SettingsError(f"{name}: unknown setting")
+        values[name] = value
+    settings = Settings(values)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Refuse settings that would run unsafely or not at all; say which and why."""
+    v = settings.values
+    if v["FIELDVISIT_ENV"] not in ("development", "production"):
+        raise SettingsError(
+            f"FIELDVISIT_ENV={v['FIELDVISIT_ENV']!r}: expected development or production")
+    if v["SMTP_SECURITY"] not in ("starttls", "tls", "none"):
+        raise SettingsError(f"SMTP_SECURITY={v['SMTP_SECURITY']!r}: expected starttls, tls or none")
+    if not 0 < v["DEDUP_REVIEW_THRESHOLD"] <= v["DEDUP_AUTO_THRESHOLD"] <= 1:
+        raise SettingsError(
+            "DEDUP_REVIEW_THRESHOLD and DEDUP_AUTO_THRESHOLD: need 0 < review <= auto <= 1")
+    for name in ("SYNC_MAX_BATCH", "SYNC_MAX_BODY", "SYNC_PULL_MAX", "API_PAGE_MAX",
+                 "TOKEN_TTL_DAYS", "SYNC_MIN_PROTOCOL"):
+        if v[name] < 1:
+            raise SettingsError(f"{name}={v[name]}: must be at least 1")
+    if settings.is_production:
+        if v["SECRET_KEY"] == DEFAULT_SECRET or len(v["SECRET_KEY"]) < 16:
+            raise SettingsError("SECRET_KEY: production needs a random key of 16+ characters")
+        if v["ID_HASH_KEY"] == "dev-id-hash-key" or len(v["ID_HASH_KEY"]) < 16:
+            raise SettingsError("ID_HASH_KEY: production needs a random key of 16+ characters")
+        if v["DEBUG"]:
+            raise SettingsError("DEBUG: production refuses debug mode")
+        if settings.database_url.startswith("sqlite") and not v["ALLOW_SQLITE_IN_PRODUCTION"]:
+            raise SettingsError(
+                "DATABASE_URL: production refuses SQLite unless ALLOW_SQLITE_IN_PRODUCTION=true")
+
+
+def settings_markdown() -> str:
+    """docs/settings.md, generated from SETTINGS."""
+    lines = [
+        "# Settings",
+        "",
+        "Every setting is an environment variable (generated from `config/settings.py`;",
+        "`tests/test_settings.py` checks this page against the code). Secrets come only",
+        "from the environment.",
+        "",
+        "| Variable | Default | Meaning |",
+        "|---|---|---|",
+    ]
+    for s in SETTINGS:
+        default = s.default
+        if s.name == "DATA_DIR":
+            default = "./instance"
+        shown = "(empty)" if default == "" else f"`{str(default).lower() if s.kind is bool else default}`"
+        lines.append(f"| `{s.name}` | {shown} | {s.doc} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,11 @@
+"""HTTP blueprints; imported only inside the app factory."""
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    """Attach every blueprint to the app."""
+    from server.api import admin, auth, health, openapi, records, reference, sync
+
+    for module in (auth, reference, records, sync, admin, health, openapi):
+        app.register_blueprint(module.bp)

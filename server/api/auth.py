@@ -1,0 +1,69 @@
+"""Sign-in and the current user."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+
+from server.auth import login_required, sign_in, token_expires_at, verify_password
+from server.errors import ApiError
+from server.extensions import db
+from server.models import User
+
+bp = Blueprint("auth", __name__, url_prefix="/api")
+
+
+class LoginSchema(Schema):
+    """POST /api/auth/login body."""
+
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    device_id = fields.String(load_default=None, validate=validate.Regexp(
+        r"^[0-9a-fA-F-]{36}$", error="not a UUID"))
+    device_name = fields.String(load_default="", validate=validate.Length(max=100))
+
+
+class UserSchema(Schema):
+    """A user as the API shows them."""
+
+    id = fields.Integer()
+    username = fields.String()
+    display_name = fields.String()
+    role = fields.String()
+    district_code = fields.Function(lambda u: u.district.code if u.district else None)
+    work_group_code = fields.Function(lambda u: u.work_group.code if u.work_group else None)
+
+
+_login = LoginSchema()
+user_schema = UserSchema()
+
+
+@bp.post("/auth/login")
+def login():  # noqa: ANN201
+    from server.api.common import json_body
+
+    data = _login.load(json_body())
+    user = db.session.scalar(select(User).where(User.username == data["username"]))
+    if user is None or not user.active or not verify_password(user, data["password"]):
+        raise ApiError(401, "bad_credentials", "wrong user name or password")
+    token, device = sign_in(db.session, user, data["device_id"], data["device_name"])
+    db.session.commit()
+    return jsonify({"token": token, "device_id": device.id, "user": user_schema.dump(user),
+                    "expires_at": token_expires_at(device).isoformat(),
+                    "ttl_days": current_app.config["FV"].TOKEN_TTL_DAYS})
+
+
+@bp.post("/auth/logout")
+@login_required
+def logout():  # noqa: ANN201
+    g.device.token_hash = None
+    db.session.commit()
+    return jsonify({"ok": True})
+
+
+@bp.get("/me")
+@login_required
+def me():  # noqa: ANN201
+    db.session.commit()  # keeps the sliding expiry's last_seen_at
+    return jsonify(user_schema.dump(g.user))

@@ -1,0 +1,155 @@
+"""Read access to visits, problems and enterprises: filtered, paginated, in scope."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from server.api.common import paginate
+from server.auth import login_required
+from server.errors import ApiError
+from server.extensions import db
+from server.models import (
+    PROBLEM_CATEGORIES,
+    PROBLEM_STAGES,
+    PROBLEM_TAGS,
+    SYNCED_MODELS,
+    VISIT_METHODS,
+    AuditEntry,
+    Conflict,
+    Enterprise,
+    Problem,
+    Visit,
+)
+from sync.records import Reference, serialize
+
+bp = Blueprint("records", __name__, url_prefix="/api")
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.args.get(name) or None
+    if value is not None and value not in allowed:
+        raise ApiError(400, "invalid", f"{name}: must be one of {', '.join(allowed)}", name)
+    return value
+
+
+def _date(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(400, "invalid", f"{name}: expected an ISO date", name) from None
+
+
+def _in_scope(query: Any, model: Any, ref: Reference) -> Any:
+    query = query.where(model.deleted.is_(False))
+    if g.scope.read is not None:
+        query = query.where(model.district_id.in_(g.scope.read))
+    code = request.args.get("district")
+    if code:
+        if code not in ref.district_id:
+            raise ApiError(400, "invalid", f"district: no district unit {code!r}", "district")
+        query = query.where(model.district_id == ref.district_id[code])
+    return query
+
+
+def _one(entity: str, record_id: str) -> Any:
+    obj = db.session.get(SYNCED_MODELS[entity], record_id)
+    if obj is None or not g.scope.can_read(obj.district_id):
+        # Out of scope looks the same as absent: no probing other districts' ids.
+        raise ApiError(404, "not_found", f"no {entity} {record_id}")
+    return obj
+
+
+@bp.get("/visits")
+@login_required
+def visits():  # noqa: ANN201
+    ref = Reference.load(db.session)
+    query = _in_scope(select(Visit).options(selectinload(Visit.participants)), Visit, ref)
+    if method := _choice("method", VISIT_METHODS):
+        query = query.where(Visit.method == method)
+    if group := request.args.get("work_group"):
+        query = query.where(Visit.work_group_id == ref.group_id.get(group, -1))
+    if start := _date("from"):
+        query = query.where(Visit.visited_at >= start)
+    if end := _date("to"):
+        query = query.where(Visit.visited_at < end)
+    if request.args.get("canonical") == "1":
+        query = query.where(Visit.canonical_id.is_(None))
+    query = query.order_by(Visit.visited_at.desc(), Visit.id)
+    return jsonify(paginate(query, lambda v: serialize("visit", v, ref)))
+
+
+@bp.get("/visits/<record_id>")
+@login_required
+def visit(record_id: str):  # noqa: ANN201
+    ref = Reference.load(db.session)
+    obj = _one("visit", record_id)
+    problems = db.session.scalars(select(Problem).where(Problem.visit_id == obj.id,
+                                                        Problem.deleted.is_(False))).all()
+    return jsonify({**serialize("visit", obj, ref),
+                    "problems": [serialize("problem", p, ref) for p in problems]})
+
+
+@bp.get("/problems")
+@login_required
+def problems():  # noqa: ANN201
+    ref = Reference.load(db.session)
+    query = _in_scope(select(Problem), Problem, ref)
+    if category := _choice("category", PROBLEM_CATEGORIES):
+        query = query.where(Problem.category == category)
+    if tag := _choice("tag", PROBLEM_TAGS):
+        query = query.where(Problem.tag == tag)
+    if stage := _choice("stage", PROBLEM_STAGES):
+        query = query.where(Problem.stage == stage)
+    query = query.order_by(Problem.created_at.desc(), Problem.id)
+    return jsonify(paginate(query, lambda p: serialize("problem", p, ref)))
+
+
+@bp.get("/problems/<record_id>")
+@login_required
+def problem(record_id: str):  # noqa: ANN201
+    ref = Reference.load(db.session)
+    obj = _one("problem", record_id)
+    history = [{"from": h.from_stage, "to": h.to_stage, "note": h.note,
+                "by": h.user.username if h.user else None, "at": h.at.isoformat()}
+               for h in obj.history]
+    return jsonify({**serialize("problem", obj, ref), "history": history})
+
+
+@bp.get("/enterprises")
+@login_required
+def enterprises():  # noqa: ANN201
+    ref = Reference.load(db.session)
+    query = _in_scope(select(Enterprise), Enterprise, ref)
+    if q := request.args.get("q"):
+        query = query.where(Enterprise.name.contains(q))
+    query = query.order_by(Enterprise.name, Enterprise.id)
+    return jsonify(paginate(query, lambda e: serialize("enterprise", e, ref)))
+
+
+@bp.get("/records/<entity>/<record_id>/history")
+@login_required
+def record_history(entity: str, record_id: str):  # noqa: ANN201
+    if entity not in SYNCED_MODELS:
+        raise ApiError(404, "not_found", f"no entity {entity!r}")
+    _one(entity, record_id)
+    audit = db.session.scalars(select(AuditEntry).where(
+        AuditEntry.entity == entity, AuditEntry.record_id == record_id).order_by(AuditEntry.id))
+    conflicts = db.session.scalars(select(Conflict).where(
+        Conflict.entity == entity, Conflict.record_id == record_id).order_by(Conflict.id))
+    return jsonify({
+        "audit": [{"action": a.action, "changes": a.changes, "user_id": a.user_id,
+                   "device_id": a.device_id, "source": a.source, "at": a.at.isoformat()}
+                  for a in audit],
+        "conflicts": [{"field": c.field, "kind": c.kind, "server_value": c.server_value,
+                       "client_value": c.client_value, "device_id": c.device_id,
+                       "at": c.created_at.isoformat(),
+                       "resolved": c.resolved_at is not None} for c in conflicts],
+    })

@@ -1,0 +1,82 @@
+"""API errors: every 4xx/5xx under /api answers {"error": {"code", "message", "field"?}}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, request
+from marshmallow import ValidationError
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error answer with a stable code the PWA maps to a message."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 **extra: Any):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field, self.extra = (
+            status, code, message, field, extra)
+
+    def body(self) -> dict[str, Any]:
+        err: dict[str, Any] = {"code": self.code, "message": self.message, **self.extra}
+        if self.field:
+            err["field"] = self.field
+        return {"error": err}
+
+
+def validation_error(err: ValidationError) -> ApiError:
+    """The first field error of a marshmallow ValidationError as an ApiError (400)."""
+
+    def first(messages: Any, path: str = "") -> tuple[str, str]:
+        if isinstance(messages, dict):
+            key, value = next(iter(messages.items()))
+            return first(value, f"{path}.{key}" if path else str(key))
+        if isinstance(messages, list) and messages:
+            return first(messages[0], path)
+        return path, str(messages)
+
+    field, reason = first(err.messages)
+    return ApiError(400, "invalid", f"{field}: {reason}", field or None)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """JSON errors for /api; the database session rolled back on every error."""
+    from server.extensions import db
+
+    @app.errorhandler(ApiError)
+    def _api_error(err: ApiError):  # noqa: ANN202
+        db.session.rollback()
+        return jsonify(err.body()), err.status
+
+    @app.errorhandler(ValidationError)
+    def _validation(err: ValidationError):  # noqa: ANN202
+        db.session.rollback()
+        api = validation_error(err)
+        return jsonify(api.body()), api.status
+
+    @app.errorhandler(OperationalError)
+    def _db_down(err: OperationalError):  # noqa: ANN202
+        db.session.rollback()
+        log.error("database unavailable: %s", type(err.orig).__name__)
+        return jsonify({"error": {"code": "unavailable",
+                                  "message": "the database is unavailable; try again later"}}), 503
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException):  # noqa: ANN202
+        if not request.path.startswith("/api"):
+            return err
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large",
+                400: "malformed", 415: "unsupported_media_type"}.get(err.code or 500, "error")
+        return jsonify({"error": {"code": code, "message": err.description}}), err.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):  # noqa: ANN202
+        db.session.rollback()
+        log.exception("unexpected error")
+        return jsonify({"error": {"code": "server_error",
+                                  "message": "unexpected server error"}}), 500

@@ -1,0 +1,357 @@
+"""The campaign's domain model, shared by the web app, the sync protocol and the workers.
+
+Imports nothing from server routes, sync or worker. Records that phones sync carry a
+client-made UUID, a server-assigned `version` (see sync/versioning.py), a soft-delete
+flag (tombstones) and `canonical_id` (set when dedup merged the record into another).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from server.extensions import db
+
+
+def utcnow() -> datetime:
+    """Aware UTC now; every stored timestamp is UTC."""
+    return datetime.now(UTC)
+
+
+class Role(enum.StrEnum):
+    """What a user may do; see server/scope.py."""
+
+    FIELD_CADRE = "field_cadre"
+    GROUP_LEADER = "group_leader"
+    DISTRICT_HEAD = "district_head"
+    COORDINATOR = "city_coordinator"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+VISIT_METHODS = ("report", "symposium", "interview", "home_visit", "outreach")
+VISIT_PLACES = ("enterprise", "workshop", "team", "living", "other")
+FOCUS_GROUPS = ("needy", "laid_off", "migrant", "dispatched")
+ENTERPRISE_TYPE_TAGS = ("sme", "non_public", "restructured", "difficulty", "labour_intensive")
+ENTERPRISE_FOCUS_TAGS = ("many_needy", "labour_conflict", "weak_union")
+PROBLEM_CATEGORIES = (
+    "employment", "wages", "social_insurance", "safety", "housing", "schooling", "other",
+)
+PROBLEM_TAGS = ("hope", "urgent", "worry", "resent")
+PROBLEM_STAGES = ("enterprise", "government", "source", "resolved", "closed")
+OPEN_STAGES = ("enterprise", "government", "source")
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes stored as UTC on every database (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: every stored timestamp must carry its offset")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _ts() -> UTCDateTime:
+    return UTCDateTime()
+
+
+work_group_districts = Table(
+    "work_group_districts",
+    db.metadata,
+    Column("work_group_id", ForeignKey("work_groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("district_id", ForeignKey("district_units.id", ondelete="CASCADE"), primary_key=True),
+)
+
+visit_participants = Table(
+    "visit_participants",
+    db.metadata,
+    Column("visit_id", ForeignKey("visits.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_visit_participants_user_id", "user_id"),
+)
+
+
+class DistrictUnit(db.Model):
+    """A district, county or county-level city federation, or a federation office."""
+
+    __tablename__ = "district_units"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(String(40))
+    short: Mapped[str] = mapped_column(String(20))
+    name_en: Mapped[str] = mapped_column(String(60))
+    kind: Mapped[str] = mapped_column(String(12))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class WorkGroup(db.Model):
+    """A city-federation work group, paired (对口) with one or more district units."""
+
+    __tablename__ = "work_groups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(String(60))
+    districts: Mapped[list[DistrictUnit]] = relationship(secondary=work_group_districts)
+
+
+class User(db.Model):
+    """A person who signs in: cadre, leader, district head, coordinator, supervisor, admin."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(24))
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("district_units.id"))
+    work_group_id: Mapped[int | None] = mapped_column(ForeignKey("work_groups.id"))
+    email: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(_ts(), default=utcnow)
+
+    district: Mapped[DistrictUnit | None] = relationship()
+    work_group: Mapped[WorkGroup | None] = relationship()
+
+
+class Device(db.Model):
+    """A phone or browser signed in as a user; holds the sync mutation counter."""
+
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    last_mid: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(_ts(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(_ts(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(_ts())
+
+    user: Mapped[User] = relationship()
+
+
+class MutationResult(db.Model):
+    """What a pushed mutation did, kept so a replay answers exactly the same."""
+
+    __tablename__ = "mutation_results"
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
+    mid: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    entity: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(12))
+    result: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(_ts(), default=utcnow)
+
+
+class SyncState(db.Model):
+    """The single row holding the global version counter and the database's epoch."""
+
+    __tablename__ = "sync_state"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    epoch: Mapped[str] = mapped_column(String(32))
+    purge_horizon: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SyncedMixin:
+    """Columns every phone-synced record has."""
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    district_id: Mapped[int] = mapped_column(ForeignKey("district_units.id"), index=True)
+    canonical_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    field_versions: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(_ts(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(_ts(), default=utcnow, onupdate=utcnow)
+
+
+class Enterprise(SyncedMixin, db.Model):
+    """An enterprise visited or to be visited; identified by its USCC where known."""
+
+    __tablename__ = "enterprises"
+    name: Mapped[str] = mapped_column(String(200))
+    uscc: Mapped[str | None] = mapped_column(String(18), index=True)
+    uscc_valid: Mapped[bool] = mapped_column(Boolean, default=False)
+    address: Mapped[str | None] = mapped_column(String(300))
+    type_tags: Mapped[list] = mapped_column(JSON, default=list)
+    focus_tags: Mapped[list] = mapped_column(JSON, default=list)
+    head_count: Mapped[int | None] = mapped_column(Integer)
+    has_union: Mapped[bool | None] = mapped_column(Boolean)
+
+    district: Mapped[DistrictUnit] = relationship()
+    __table_args__ = (Index("ix_enterprises_sync", "version", "id"),)
+
+
+class Visit(SyncedMixin, db.Model):
+    """One visit, recorded by a cadre: one of the five methods."""
+
+    __tablename__ = "visits"
+    method: Mapped[str] = mapped_column(String(16))
+    visited_at: Mapped[datetime] = mapped_column(_ts(), index=True)
+    work_group_id: Mapped[int | None] = mapped_column(ForeignKey("work_groups.id"), index=True)
+    enterprise_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    place: Mapped[str | None] = mapped_column(String(16))
+    workers_met: Mapped[int] = mapped_column(Integer, default=0)
+    workers_by_group: Mapped[dict] = mapped_column(JSON, default=dict)
+    materials: Mapped[int] = mapped_column(Integer, default=0)
+    consultations: Mapped[int] = mapped_column(Integer, default=0)
+    notes: Mapped[str | None] = mapped_column(Text)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+
+    district: Mapped[DistrictUnit] = relationship()
+    work_group: Mapped[WorkGroup | None] = relationship()
+    participants: Mapped[list[User]] = relationship(secondary=visit_participants)
+    __table_args__ = (Index("ix_visits_sync", "version", "id"),)
+
+
+class Problem(SyncedMixin, db.Model):
+    """A difficulty workers raised in a visit, and where it stands on the handling ladder."""
+
+    __tablename__ = "problems"
+    visit_id: Mapped[str] = mapped_column(String(36), index=True)
+    category: Mapped[str] = mapped_column(String(20))
+    tag: Mapped[str | None] = mapped_column(String(8))
+    description: Mapped[str] = mapped_column(Text)
+    stage: Mapped[str] = mapped_column(String(12), default="enterprise")
+    stage_note: Mapped[str | None] = mapped_column(Text)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(_ts())
+
+    history: Mapped[list[ProblemStageChange]] = relationship(
+        order_by="ProblemStageChange.id", back_populates="problem"
+    )
+    __table_args__ = (Index("ix_problems_sync", "version", "id"),)
+
+
+class ProblemStageChange(db.Model):
+    """Who moved a problem up (or along) the ladder, when and why."""
+
+    __tablename__ = "problem_stage_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    problem_id: Mapped[str] = mapped_column(ForeignKey("problems.id"), index=True)
+    from_stage: Mapped[str | None] = mapped_column(String(12))
+    to_stage: Mapped[str] = mapped_column(String(12))
+    note: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    device_id: Mapped[str | None] = mapped_column(String(36))
+    at: Mapped[datetime] = mapped_column(_ts(), default=utcnow)
+
+    problem: Mapped[Problem] = relationship(back_populates="history")
+    user: Mapped[User | None] = relationship()
+
+
+class HomeVisit(SyncedMixin, db.Model):
+    """A home visit to a needy worker with condolence money; personal data kept minimal.
+
+    The ID number is never stored: `id_hash` (keyed HMAC, for matching) and
+    `id_last4` (for display) only.
+    """
+
+    __tablename__ = "home_visits"
+    visit_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    visited_at: Mapped[datetime] = mapped_column(_ts())
+    worker_name: Mapped[str] = mapped_column(String(40))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    id_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    id_last4: Mapped[str | None] = mapped_column(String(4))
+    hardship: Mapped[str | None] = mapped_column(String(200))
+    amount_cents: Mapped[int] = mapped_column(Integer, default=0)
+    notes: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("ix_home_visits_sync", "version", "id"),)
+
+
+class Conflict(db.Model):
+    """A concurrent edit the server did not apply silently: kept for a person to see."""
+
+    __tablename__ = "conflicts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[str] = mapped_column(String(36), index=True)
+    field: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16))  # overwritten | stage | deleted
+    server_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    client_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    device_id: Mapped[str | None] = mapped_column(String(36))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    mid: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(_ts(), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(_ts())
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolution: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEntry(db.Model):
+    """Every change to a record: who, when, from which device, what changed."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[str] = mapped_column(String(36))
+    action: Mapped[str] = mapped_column(String(12))
+    changes: Mapped[dict] = mapped_column(JSON, default=dict)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    device_id: Mapped[str | None] = mapped_column(String(36))
+    source: Mapped[str] = mapped_column(String(12))  # sync | api | worker | cli
+    request_id: Mapped[str | None] = mapped_column(String(36))
+    at: Mapped[datetime] = mapped_column(_ts(), default=utcnow)
+    __table_args__ = (Index("ix_audit_log_record", "entity", "record_id"),)
+
+
+class OutboxMessage(db.Model):
+    """Work due after a commit (dedup...), dispatched to Celery; survives broker outages."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic: Mapped[str] = mapped_column(String(40))
+    entity: Mapped[str | None] = mapped_column(String(20))
+    record_id: Mapped[str | None] = mapped_column(String(36))
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    request_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(_ts(), default=utcnow)
+    dispatched_at: Mapped[datetime | None] = mapped_column(_ts())
+    done_at: Mapped[datetime | None] = mapped_column(_ts())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("ix_outbox_pending", "done_at", "id"),)
+
+
+SYNCED_MODELS: dict[str, type[SyncedMixin]] = {
+    "enterprise": Enterprise,
+    "visit": Visit,
+    "problem": Problem,
+    "home_visit": HomeVisit,
+}
+ENTITY_OF: dict[type, str] = {model: name for name, model in SYNCED_MODELS.items()}
+# Pull order inside one version: a visit's enterprise before the visit, the visit before
+# its problems and home visits.
+ENTITY_RANK = {"enterprise": 0, "visit": 1, "problem": 2, "home_visit": 3}

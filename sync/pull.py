@@ -1,0 +1,99 @@
+"""Pull: everything in a device's scope changed since a server-issued cursor, by pages.
+
+The cursor is `(epoch, version, entity rank, id)`. Only versions up to the committed
+counter value read at the start are served, so rows of a transaction still in flight
+can never be skipped (see sync/versioning.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from server.models import ENTITY_RANK, SYNCED_MODELS, SyncState, Visit
+from server.scope import Scope
+from sync.records import Reference, serialize
+
+PROTOCOL_VERSION = 1
+
+
+def encode_cursor(epoch: str, version: int, rank: int, record_id: str) -> str:
+    raw = json.dumps([epoch, version, rank, record_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, int, int, str] | None:
+    """The cursor's parts, or None when it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        epoch, version, rank, record_id = json.loads(raw)
+        if not (isinstance(epoch, str) and isinstance(version, int)
+                and isinstance(rank, int) and isinstance(record_id, str)):
+            return None
+        return epoch, version, rank, record_id
+    except (ValueError, TypeError):
+        return None
+
+
+def pull(session: Session, *, scope: Scope, last_mid: int, cursor: str | None,
+         limit: int) -> dict[str, Any]:
+    """One page of changes after `cursor` within `scope`.
+
+    `last_mid` must be read before this call (see docs/sync-protocol.md: a page may then
+    reflect more of the device's mutations than last_mid says, never fewer).
+    """
+    state = session.get(SyncState, 1)
+    epoch, ceiling, horizon = (state.epoch, state.version, state.purge_horizon) if state \
+        else ("", 0, 0)
+    reset = False
+    position = (0, -1, "")
+    if cursor:
+        parts = decode_cursor(cursor)
+        if (parts is None or parts[0] != epoch or parts[1] > ceiling
+                or parts[1] < horizon):
+            reset = True
+        else:
+            position = parts[1:]
+    version, rank, last_id = position
+
+    ref = Reference.load(session)
+    rows: list[tuple[int, int, str, str, Any]] = []
+    for entity, model in SYNCED_MODELS.items():
+        own_rank = ENTITY_RANK[entity]
+        if own_rank > rank:
+            after = model.version >= version
+        elif own_rank == rank:
+            after = or_(model.version > version, and_(model.version == version,
+                                                      model.id > last_id))
+        else:
+            after = model.version > version
+        query = select(model).where(after, model.version <= ceiling)
+        if scope.read is not None:
+            query = query.where(model.district_id.in_(scope.read))
+        if model is Visit:
+            query = query.options(selectinload(Visit.participants))
+        query = query.order_by(model.version, model.id).limit(limit + 1)
+        for obj in session.scalars(query):
+            rows.append((obj.version, own_rank, obj.id, entity, obj))
+    rows.sort(key=lambda r: r[:3])
+    page = rows[:limit]
+    changes = []
+    for obj_version, _, rid, entity, obj in page:
+        change: dict[str, Any] = {"entity": entity, "id": rid, "version": obj_version,
+                                  "deleted": bool(obj.deleted)}
+        if not obj.deleted:
+            change["data"] = serialize(entity, obj, ref)
+        changes.append(change)
+    if page:
+        last = page[-1]
+        next_cursor = encode_cursor(epoch, last[0], last[1], last[2])
+    elif reset or not cursor:
+        next_cursor = encode_cursor(epoch, 0, -1, "")
+    else:
+        next_cursor = cursor
+    return {"protocol": PROTOCOL_VERSION, "reset": reset, "cursor": next_cursor,
+            "has_more": len(rows) > limit, "last_mid": last_mid, "changes": changes}

@@ -1,0 +1,241 @@
+"""Push: apply a device's batch of mutations exactly once, in one transaction.
+
+Per-device mutation counter (`Device.last_mid`) advanced in the same transaction as the
+effects; permanent failures are recorded and still advance it; a gap stops the batch.
+The caller commits (and on any exception rolls back, so nothing is half-written).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from server.models import SYNCED_MODELS, Device, MutationResult, OutboxMessage, User
+from server.scope import Scope
+from sync.records import Actor, Reference, Rejected, apply_change, keep_lost_edit
+from sync.schemas import MutationSchema, PushSchema
+from sync.versioning import transaction_version
+
+PROTOCOL_VERSION = 1
+log = logging.getLogger(__name__)
+_MUTATION = MutationSchema()
+_PUSH = PushSchema()
+DEDUP_ENTITIES = ("enterprise", "visit", "home_visit")
+
+
+class ProtocolError(Exception):
+    """A whole-request error: nothing was applied and nothing advanced."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 **extra: Any):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field, self.extra = (
+            status, code, message, field, extra)
+
+    def as_dict(self) -> dict[str, Any]:
+        err = {"code": self.code, "message": self.message, **self.extra}
+        if self.field:
+            err["field"] = self.field
+        return {"error": err}
+
+
+@dataclass
+class PushLimits:
+    """Limits from settings."""
+
+    min_protocol: int = 1
+    max_batch: int = 500
+
+
+def _first_error(messages: dict[str, Any], prefix: str = "") -> tuple[str, str]:
+    key, value = next(iter(messages.items()))
+    path = f"{prefix}.{key}" if prefix else str(key)
+    if isinstance(value, dict):
+        return _first_error(value, path)
+    return path, value[0] if isinstance(value, list) else str(value)
+
+
+def check_envelope(body: Any, limits: PushLimits) -> dict[str, Any]:
+    """Validate the batch envelope; raise ProtocolError (400/413/426) naming the field."""
+    if not isinstance(body, dict):
+        raise ProtocolError(400, "malformed", "the body must be a JSON object")
+    protocol = body.get("protocol")
+    if not isinstance(protocol, int) or isinstance(protocol, bool):
+        raise ProtocolError(400, "malformed", "protocol: an integer is required", "protocol")
+    if protocol < limits.min_protocol:
+        raise ProtocolError(426, "protocol_outdated",
+                            "this app is too old for the server: please update it",
+                            min_protocol=limits.min_protocol)
+    if protocol > PROTOCOL_VERSION:
+        raise ProtocolError(400, "protocol_unknown",
+                            f"protocol {protocol} is newer than the server's {PROTOCOL_VERSION}",
+                            "protocol")
+    try:
+        data = _PUSH.load(body)
+    except ValidationError as err:
+        field, reason = _first_error(err.messages_dict)
+        raise ProtocolError(400, "malformed", f"{field}: {reason}", field) from None
+    if len(data["mutations"]) > limits.max_batch:
+        raise ProtocolError(413, "batch_too_large",
+                            f"mutations: at most {limits.max_batch} per batch",
+                            "mutations", max_batch=limits.max_batch)
+    mids: set[int] = set()
+    parsed = []
+    for i, raw in enumerate(data["mutations"]):
+        mid = raw.get("mid")
+        if not isinstance(mid, int) or isinstance(mid, bool) or mid < 1:
+            raise ProtocolError(400, "malformed", f"mutations[{i}].mid: a positive integer "
+                                "is required", f"mutations[{i}].mid")
+        if mid in mids:
+            raise ProtocolError(400, "malformed", f"mutations[{i}].mid: {mid} appears twice",
+                                f"mutations[{i}].mid")
+        mids.add(mid)
+        parsed.append((i, raw))
+    data["mutations"] = sorted(parsed, key=lambda p: p[1]["mid"])
+    return data
+
+
+def push(
+    session: Session,
+    *,
+    device: Device,
+    user: User,
+    scope: Scope,
+    body: Any,
+    id_hash_key: str,
+    limits: PushLimits | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """Apply a push body for `device`; return the answer. The caller commits."""
+    limits = limits or PushLimits()
+    data = check_envelope(body, limits)
+    if data["device_id"] != device.id:
+        raise ProtocolError(403, "device_mismatch",
+                            "device_id: this token belongs to another device", "device_id")
+    # The version bump takes the global row lock first: pushes serialise here, so the
+    # device row read below is current and versions commit in order.
+    version = transaction_version(session)
+    last_mid = session.execute(
+        select(Device.last_mid).where(Device.id == device.id).with_for_update()
+    ).scalar_one()
+    ref = Reference.load(session)
+    actor = Actor(user=user, scope=scope, id_hash_key=id_hash_key, device_id=device.id,
+                  source="sync", request_id=request_id)
+
+    stored = _stored_results(session, device.id,
+                             [m["mid"] for _, m in data["mutations"] if m["mid"] <= last_mid])
+    prefetched = _prefetch(session, [m for _, m in data["mutations"] if m["mid"] > last_mid])
+    results: list[dict[str, Any]] = []
+    touched: dict[tuple[str, str], None] = {}
+    gap = False
+    for index, raw in data["mutations"]:
+        mid = raw["mid"]
+        if mid <= last_mid:
+            original = stored.get(mid, {"status": "applied"})
+            results.append({"mid": mid, "status": "duplicate", "original": original})
+            continue
+        if gap or mid != last_mid + 1:
+            gap = True
+            results.append({"mid": mid, "status": "skipped", "code": "gap",
+                            "message": f"expected mutation {last_mid + 1} first"})
+            continue
+        actor.mid = mid
+        result = _apply_one(session, ref, actor, index, raw, prefetched, touched)
+        if result["status"] != "applied":
+            session.add(MutationResult(device_id=device.id, mid=mid,
+                                       entity=str(raw.get("entity", ""))[:20],
+                                       record_id=str(raw.get("id", ""))[:36],
+                                       status=result["status"], result=result))
+        results.append(result)
+        last_mid = mid
+
+    session.execute(Device.__table__.update().where(Device.id == device.id)
+                    .values(last_mid=last_mid))
+    dedup = [[e, i] for (e, i) in touched if e in DEDUP_ENTITIES]
+    if dedup:
+        session.add(OutboxMessage(topic="dedup", payload={"records": dedup},
+                                  request_id=request_id))
+    session.flush()
+    return {"protocol": PROTOCOL_VERSION, "last_mid": last_mid, "server_version": version,
+            "results": results}
+
+
+def _apply_one(session: Session, ref: Reference, actor: Actor, index: int,
+               raw: dict[str, Any], prefetched: dict[tuple[str, str], Any],
+               touched: dict[tuple[str, str], None]) -> dict[str, Any]:
+    mid = raw["mid"]
+    try:
+        m = _MUTATION.load(raw)
+    except ValidationError as err:
+        field, reason = _first_error(err.messages_dict)
+        return {"mid": mid, "status": "rejected", "code": "malformed",
+                "field": field, "message": f"mutations[{index}].{field}: {reason}"}
+    key = (m["entity"], m["id"])
+    try:
+        # A savepoint keeps a database error in one mutation from spoiling the batch.
+        with session.begin_nested():
+            outcome = apply_change(session, ref, actor, m["entity"], m["op"], m["id"],
+                                   m["fields_"], m["base_version"],
+                                   existing=prefetched.get(key, ...))
+            session.flush()
+    except Rejected as rej:
+        if rej.code == "deleted":
+            keep_lost_edit(session, actor, m["entity"], m["id"], m["fields_"])
+        return {"mid": mid, "status": "rejected", **rej.as_dict()}
+    except SQLAlchemyError as exc:
+        if not _is_data_error(exc):
+            raise
+        log.warning("mutation rejected by the database", extra={"mid": mid,
+                                                                "entity": m["entity"]})
+        return {"mid": mid, "status": "rejected", "code": "invalid",
+                "message": "the server could not store this entry"}
+    prefetched[key] = outcome.record
+    if outcome.changed:
+        touched[key] = None
+    out: dict[str, Any] = {"mid": mid, "status": outcome.status,
+                           "version": outcome.record.version if outcome.record else None}
+    if outcome.conflict:
+        out.update(outcome.conflict)
+    return out
+
+
+def _is_data_error(exc: SQLAlchemyError) -> bool:
+    """Integrity/data errors are the entry's fault; anything else is the server's (503)."""
+    from sqlalchemy.exc import DataError, IntegrityError
+
+    return isinstance(exc, (IntegrityError, DataError))
+
+
+def _stored_results(session: Session, device_id: str, mids: list[int]) -> dict[int, dict]:
+    if not mids:
+        return {}
+    rows = session.execute(
+        select(MutationResult.mid, MutationResult.result).where(
+            MutationResult.device_id == device_id, MutationResult.mid.in_(mids))
+    ).all()
+    return {mid: result for mid, result in rows}
+
+
+def _prefetch(session: Session, mutations: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+    """Load every record the batch touches with one query per entity."""
+    wanted: dict[str, set[str]] = {}
+    for m in mutations:
+        entity, rid = m.get("entity"), m.get("id")
+        if entity in SYNCED_MODELS and isinstance(rid, str):
+            wanted.setdefault(entity, set()).add(rid)
+    found: dict[tuple[str, str], Any] = {}
+    for entity, ids in wanted.items():
+        model = SYNCED_MODELS[entity]
+        id_list = list(ids)
+        for start in range(0, len(id_list), 500):
+            for obj in session.scalars(select(model).where(model.id.in_(id_list[start:start + 500]))):
+                found[(entity, obj.id)] = obj
+        for rid in ids:
+            found.setdefault((entity, rid), None)
+    return found

@@ -1,0 +1,382 @@
+"""Applying one change to one synced record, and serialising records for phones.
+
+Plain functions over a SQLAlchemy session: used by the sync push, by the REST API and
+by tests alike. A change that cannot be applied raises `Rejected` *before* touching the
+session, so a rejected change leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import ValidationError
+from pypinyin import Style, lazy_pinyin
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.identifiers import clean_code, phone_normalise, ric_keyed_hash, ric_normalise
+from server.identifiers import uscc_is_valid
+from server.models import (
+    OPEN_STAGES,
+    AuditEntry,
+    Conflict,
+    DistrictUnit,
+    Enterprise,
+    HomeVisit,
+    Problem,
+    ProblemStageChange,
+    SYNCED_MODELS,
+    User,
+    Visit,
+    WorkGroup,
+)
+from server.scope import Scope
+from sync.schemas import FIELD_SCHEMAS, PARTIAL_SCHEMAS
+
+# Fields whose values never go into the audit log in clear.
+_SENSITIVE = {"id_number", "phone", "worker_name"}
+
+
+class Rejected(Exception):
+    """A change that can never be applied; the phone shows `message` on the entry."""
+
+    def __init__(self, code: str, message: str, field: str | None = None, **extra: Any):
+        super().__init__(message)
+        self.code, self.message, self.field, self.extra = code, message, field, extra
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {"code": self.code, "message": self.message, **self.extra}
+        if self.field:
+            out["field"] = self.field
+        return out
+
+
+@dataclass
+class Actor:
+    """Who makes a change, from where: recorded in audit entries and conflicts."""
+
+    user: User
+    scope: Scope
+    id_hash_key: str
+    device_id: str | None = None
+    source: str = "sync"
+    request_id: str | None = None
+    mid: int | None = None
+
+
+@dataclass
+class Reference:
+    """District and work-group codes ↔ ids and usernames ↔ users, loaded once per batch."""
+
+    district_id: dict[str, int]
+    district_code: dict[int, str]
+    group_id: dict[str, int]
+    group_code: dict[int, str]
+    _users: dict[str, User | None] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: Session) -> Reference:
+        districts = session.execute(select(DistrictUnit.id, DistrictUnit.code)).all()
+        groups = session.execute(select(WorkGroup.id, WorkGroup.code)).all()
+        return cls(
+            district_id={c: i for i, c in districts},
+            district_code={i: c for i, c in districts},
+            group_id={c: i for i, c in groups},
+            group_code={i: c for i, c in groups},
+        )
+
+    def users(self, session: Session, usernames: list[str]) -> dict[str, User | None]:
+        missing = [u for u in usernames if u not in self._users]
+        if missing:
+            found = session.scalars(select(User).where(User.username.in_(missing))).all()
+            by_name = {u.username: u for u in found}
+            for name in missing:
+                self._users[name] = by_name.get(name)
+        return {u: self._users[u] for u in usernames}
+
+
+@dataclass
+class Outcome:
+    """What an applied change did: the status for the phone and records for the outbox."""
+
+    status: str  # applied | conflict
+    record: Any
+    changed: bool = True
+    conflict: dict[str, Any] | None = None
+
+
+def initials(name: str) -> str:
+    """Pinyin initials of a Chinese name ("成都华兴机械" → "cdhxjx"), for offline search."""
+    return "".join(p[0] for p in lazy_pinyin(name, style=Style.FIRST_LETTER) if p).lower()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [getattr(v, "username", v) for v in value]
+    return value
+
+
+def _validate(entity: str, fields_in: dict[str, Any], partial: bool) -> dict[str, Any]:
+    schema = PARTIAL_SCHEMAS[entity] if partial else FIELD_SCHEMAS[entity]
+    if not isinstance(fields_in, dict):
+        raise Rejected("invalid", "fields must be an object", "fields")
+    try:
+        return schema.load(fields_in)
+    except ValidationError as err:
+        name, reasons = next(iter(err.messages_dict.items()))
+        reason = reasons
+        while isinstance(reason, (list, dict)):
+            reason = next(iter(reason.values())) if isinstance(reason, dict) else reason[0]
+        code = "required" if "required" in str(reason).lower() else "invalid"
+        if "Unknown field" in str(reason):
+            code = "unknown_field"
+        raise Rejected(code, f"{name}: {reason}", name) from None
+
+
+def _district(ref: Reference, actor: Actor, code: str) -> int:
+    district_id = ref.district_id.get(code)
+    if district_id is None:
+        raise Rejected("unknown_district", f"district_code: no district unit {code!r}",
+                       "district_code")
+    if not actor.scope.can_write(district_id):
+        raise Rejected("forbidden", f"district_code: {code} is outside your scope",
+                       "district_code")
+    return district_id
+
+
+def apply_change(
+    session: Session,
+    ref: Reference,
+    actor: Actor,
+    entity: str,
+    op: str,
+    record_id: str,
+    fields_in: dict[str, Any] | None,
+    base_version: int | None = None,
+    existing: Any = ...,
+) -> Outcome:
+    """Apply one create/update/delete; raise Rejected without touching the session."""
+    model = SYNCED_MODELS[entity]
+    obj = session.get(model, record_id) if existing is ... else existing
+    if op == "delete":
+        if obj is None or obj.deleted:
+            return Outcome("applied", obj, changed=False)
+        if not actor.scope.can_write(obj.district_id):
+            raise Rejected("forbidden", "this record is outside your scope")
+        obj.deleted = True
+        _audit(session, actor, entity, record_id, "delete", {})
+        return Outcome("applied", obj)
+
+    if obj is not None and obj.deleted:
+        raise Rejected("deleted", "this record was deleted on the server; the edit is kept in "
+                                  "its conflict log")
+    if obj is None and op == "update":
+        raise Rejected("not_found", "no such record on the server (was its creation rejected?)")
+    if obj is not None and not actor.scope.can_write(obj.district_id):
+        raise Rejected("forbidden", "this record is outside your scope")
+
+    data = _validate(entity, fields_in or {}, partial=obj is not None)
+    builder = _BUILDERS[entity]
+    values, extra = builder(session, ref, actor, data, obj)
+    creating = obj is None
+    if creating:
+        obj = model(id=record_id, created_by_id=actor.user.id)
+    conflict = None
+    if "stage" in values and not creating and values["stage"] != obj.stage:
+        last_stage_version = (obj.field_versions or {}).get("stage", 0)
+        if base_version is None or base_version < last_stage_version:
+            conflict = {"code": "stage_conflict", "field": "stage",
+                        "message": "the stage was changed by someone else since you saw it; "
+                                   "a leader will resolve it",
+                        "server_value": obj.stage}
+            session.add(Conflict(entity=entity, record_id=record_id, field="stage",
+                                 kind="stage", server_value=obj.stage,
+                                 client_value={"stage": values["stage"],
+                                               "stage_note": values.get("stage_note")},
+                                 device_id=actor.device_id, user_id=actor.user.id,
+                                 mid=actor.mid))
+            values.pop("stage")
+            values.pop("stage_note", None)
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        old = None if creating else getattr(obj, key)
+        if not creating and old == value:
+            continue
+        if (not creating and base_version is not None
+                and (obj.field_versions or {}).get(key, 0) > base_version):
+            # Someone else changed this field after the device last saw it: arrival order
+            # wins, but the overwritten value is kept where a person can see it.
+            session.add(Conflict(entity=entity, record_id=record_id, field=key,
+                                 kind="overwritten", server_value=_jsonable(old),
+                                 client_value=_jsonable(value), device_id=actor.device_id,
+                                 user_id=actor.user.id, mid=actor.mid))
+        if entity == "problem" and key == "stage":
+            obj.history.append(ProblemStageChange(
+                from_stage=None if creating else old, to_stage=value,
+                note=values.get("stage_note"), user_id=actor.user.id,
+                device_id=actor.device_id))
+            obj.resolved_at = (datetime.now(UTC) if value not in OPEN_STAGES else None)
+        setattr(obj, key, value)
+        changes[key] = "***" if key in _SENSITIVE or key == "id_hash" else [
+            _jsonable(old), _jsonable(value)]
+    if creating and entity == "problem" and "stage" not in values:
+        obj.stage = "enterprise"
+        obj.history.append(ProblemStageChange(from_stage=None, to_stage="enterprise",
+                                              user_id=actor.user.id,
+                                              device_id=actor.device_id))
+    for key, value in extra.items():
+        if creating or getattr(obj, key) != value:
+            setattr(obj, key, value)
+            changes[key] = "changed"
+    if creating:
+        session.add(obj)
+    if changes or creating:
+        _audit(session, actor, entity, record_id, "create" if creating else "update", changes)
+    return Outcome("conflict" if conflict else "applied", obj,
+                   changed=bool(changes) or creating, conflict=conflict)
+
+
+def keep_lost_edit(session: Session, actor: Actor, entity: str, record_id: str,
+                   fields_in: Any) -> None:
+    """Keep an edit that arrived after the record was deleted, for a person to see."""
+    safe = {k: v for k, v in (fields_in or {}).items() if k not in _SENSITIVE} \
+        if isinstance(fields_in, dict) else None
+    session.add(Conflict(entity=entity, record_id=record_id, field="*", kind="deleted",
+                         server_value=None, client_value=safe, device_id=actor.device_id,
+                         user_id=actor.user.id, mid=actor.mid))
+
+
+def _audit(session: Session, actor: Actor, entity: str, record_id: str, action: str,
+           changes: dict[str, Any]) -> None:
+    session.add(AuditEntry(entity=entity, record_id=record_id, action=action, changes=changes,
+                           user_id=actor.user.id, device_id=actor.device_id,
+                           source=actor.source, request_id=actor.request_id))
+
+
+# Builders turn validated fields into column values (and checks that need the database).
+# They return (values, extra): `values` are the person's fields, `extra` derived ones.
+
+def _enterprise(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
+    values = dict(data)
+    extra: dict[str, Any] = {}
+    if "district_code" in values:
+        values["district_id"] = _district(ref, actor, values.pop("district_code"))
+    if "uscc" in values:
+        code = clean_code(values["uscc"]) or None
+        values["uscc"] = code
+        extra["uscc_valid"] = bool(code) and uscc_is_valid(code)
+    if "type_tags" in values:
+        values["type_tags"] = sorted(set(values["type_tags"]))
+    if "focus_tags" in values:
+        values["focus_tags"] = sorted(set(values["focus_tags"]))
+    return values, extra
+
+
+def _visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
+    values = dict(data)
+    if "district_code" in values:
+        values["district_id"] = _district(ref, actor, values.pop("district_code"))
+    if "work_group_code" in values:
+        code = values.pop("work_group_code")
+        if code:
+            if code not in ref.group_id:
+                raise Rejected("unknown_work_group", f"work_group_code: no work group {code!r}",
+                               "work_group_code")
+            values["work_group_id"] = ref.group_id[code]
+        else:
+            values["work_group_id"] = None
+    met = values.get("workers_met", obj.workers_met if obj else 0) or 0
+    groups = values.get("workers_by_group", obj.workers_by_group if obj else {}) or {}
+    for group, count in groups.items():
+        if count > met:
+            raise Rejected("invalid", f"workers_by_group.{group}: {count} is more than "
+                                      f"workers_met ({met})", f"workers_by_group.{group}")
+    if "workers_by_group" in values:
+        values["workers_by_group"] = {k: v for k, v in sorted(groups.items()) if v}
+    if "participants" in values or obj is None:
+        names = list(dict.fromkeys(values.pop("participants", []) or []))
+        if actor.user.username not in names and obj is None:
+            names.insert(0, actor.user.username)
+        users = ref.users(session, names)
+        unknown = [n for n, u in users.items() if u is None]
+        if unknown:
+            raise Rejected("unknown_user", f"participants: no user {unknown[0]!r}",
+                           "participants")
+        values["participants"] = [users[n] for n in names]
+    return values, {}
+
+
+def _problem(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
+    values = dict(data)
+    extra: dict[str, Any] = {}
+    if "visit_id" in values:
+        visit = session.get(Visit, values["visit_id"])
+        if visit is None or visit.deleted:
+            raise Rejected("visit_not_found", "visit_id: the visit is not on the server",
+                           "visit_id")
+        if not actor.scope.can_write(visit.district_id):
+            raise Rejected("forbidden", "visit_id: the visit is outside your scope", "visit_id")
+        extra["district_id"] = visit.district_id
+    return values, extra
+
+
+def _home_visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
+    values = dict(data)
+    extra: dict[str, Any] = {}
+    if "district_code" in values:
+        values["district_id"] = _district(ref, actor, values.pop("district_code"))
+    if "id_number" in values:
+        number = values.pop("id_number")
+        if number:
+            extra["id_hash"] = ric_keyed_hash(number, actor.id_hash_key)
+            extra["id_last4"] = ric_normalise(number)[-4:]
+        else:
+            extra["id_hash"] = extra["id_last4"] = None
+    if "phone" in values and values["phone"]:
+        phone = phone_normalise(values["phone"])
+        if not phone:
+            raise Rejected("invalid", "phone: not a mainland mobile number", "phone")
+        values["phone"] = phone
+    return values, extra
+
+
+_BUILDERS = {"enterprise": _enterprise, "visit": _visit, "problem": _problem,
+             "home_visit": _home_visit}
+
+
+def serialize(entity: str, obj: Any, ref: Reference) -> dict[str, Any]:
+    """A record as phones and the API see it (never an ID number in clear)."""
+    out: dict[str, Any] = {
+        "id": obj.id,
+        "version": obj.version,
+        "district_code": ref.district_code.get(obj.district_id),
+        "canonical_id": obj.canonical_id,
+        "created_by": obj.created_by_id,
+        "updated_at": _jsonable(obj.updated_at),
+    }
+    if isinstance(obj, Enterprise):
+        out.update(name=obj.name, uscc=obj.uscc, uscc_valid=obj.uscc_valid, address=obj.address,
+                   type_tags=obj.type_tags or [], focus_tags=obj.focus_tags or [],
+                   head_count=obj.head_count, has_union=obj.has_union,
+                   initials=initials(obj.name))
+    elif isinstance(obj, Visit):
+        out.update(method=obj.method, visited_at=_jsonable(obj.visited_at),
+                   work_group_code=ref.group_code.get(obj.work_group_id),
+                   enterprise_id=obj.enterprise_id, place=obj.place,
+                   participants=[u.username for u in obj.participants],
+                   workers_met=obj.workers_met, workers_by_group=obj.workers_by_group or {},
+                   materials=obj.materials, consultations=obj.consultations, notes=obj.notes,
+                   lat=obj.lat, lng=obj.lng)
+    elif isinstance(obj, Problem):
+        out.update(visit_id=obj.visit_id, category=obj.category, tag=obj.tag,
+                   description=obj.description, stage=obj.stage, stage_note=obj.stage_note,
+                   resolution=obj.resolution, resolved_at=_jsonable(obj.resolved_at))
+    elif isinstance(obj, HomeVisit):
+        out.update(visit_id=obj.visit_id, visited_at=_jsonable(obj.visited_at),
+                   worker_name=obj.worker_name, phone=obj.phone, id_last4=obj.id_last4,
+                   hardship=obj.hardship, amount_cents=obj.amount_cents, notes=obj.notes)
+    return out

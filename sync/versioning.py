@@ -1,0 +1,89 @@
+"""The global version counter that orders every change phones pull.
+
+Any ORM change to a synced record (from sync, the API, a worker or the CLI) gets the
+version of its transaction, bumped once per transaction with a row lock on
+PostgreSQL: a later version can never become visible before an earlier one, so a pull
+cursor never skips a row (SYNC-NOTES: "global version"). Per-field versions are kept
+too, for conflict detection.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import event, inspect, select, update
+from sqlalchemy.orm import Session, scoped_session
+
+from server.models import SyncedMixin, SyncState
+
+_KEY = "fieldvisit.version"
+_UNTRACKED = {"version", "field_versions", "updated_at", "created_at", "id"}
+
+
+def ensure_state(session: Session) -> SyncState:
+    """The single SyncState row, created with a fresh epoch on a new database."""
+    state = session.get(SyncState, 1)
+    if state is None:
+        state = SyncState(id=1, version=0, epoch=secrets.token_hex(8), purge_horizon=0)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def current_version(session: Session) -> int:
+    """The highest version committed (as seen by this session's snapshot)."""
+    return session.execute(select(SyncState.version).where(SyncState.id == 1)).scalar() or 0
+
+
+def transaction_version(session: Session) -> int:
+    """This transaction's version: bumped on first use, then reused until commit.
+
+    The cache is tied to the (sub)transaction that bumped the counter: once that one
+    ends, the next change bumps again. A savepoint rolled back with its bump in it can
+    so never leave a version number that another transaction will also get.
+    """
+    if isinstance(session, scoped_session):
+        session = session()
+    cached = session.info.get(_KEY)
+    if cached is not None and cached[0].is_active:
+        return cached[1]
+    result = session.execute(
+        update(SyncState)
+        .where(SyncState.id == 1)
+        .values(version=SyncState.version + 1)
+        .returning(SyncState.version)
+    ).scalar()
+    if result is None:
+        ensure_state(session)
+        return transaction_version(session)
+    version = int(result)
+    txn = session.get_nested_transaction() or session.get_transaction()
+    session.info[_KEY] = (txn, version)
+    return version
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_versions(session: Session, flush_context, instances) -> None:  # noqa: ANN001
+    changed = [
+        obj
+        for obj in list(session.new) + list(session.dirty)
+        if isinstance(obj, SyncedMixin) and (obj in session.new or session.is_modified(obj))
+    ]
+    if not changed:
+        return
+    version = transaction_version(session)
+    for obj in changed:
+        state = inspect(obj)
+        fields = dict(obj.field_versions or {})
+        for attr in state.mapper.column_attrs:
+            key = attr.key
+            if key in _UNTRACKED:
+                continue
+            if obj in session.new:
+                if getattr(obj, key) is not None:
+                    fields[key] = version
+            elif state.attrs[key].history.has_changes():
+                fields[key] = version
+        obj.field_versions = fields
+        obj.version = version
+
