@@ -1,0 +1,100 @@
+// UI text: Chinese first, English on request. Vocabulary labels come from the server's
+// reference data when present; the copies below cover the first start offline.
+
+const V = {
+  methods: [['report', '听取汇报', 'District report'], ['symposium', '座谈会', 'Symposium'],
+    ['interview', '个案访谈', 'Individual interview'], ['home_visit', '入户走访慰问', 'Home visit (needy worker)'],
+    ['outreach', '宣传·法援·咨询', 'Publicity, legal aid, advice']],
+  categories: [['employment', '就业', 'Employment'], ['wages', '工资', 'Wages'], ['social_insurance', '社保', 'Social insurance'],
+    ['safety', '安全生产', 'Work safety'], ['housing', '住房', 'Housing'], ['schooling', '子女就学', 'Schooling'], ['other', '其他', 'Other']],
+  problem_tags: [['hope', '最盼', 'Hope'], ['urgent', '最急', 'Urgent'], ['worry', '最忧', 'Worry'], ['resent', '最怨', 'Resent']],
+  stages: [['enterprise', '与企业沟通协调', 'With the enterprise'], ['government', '争取党委和政府解决', 'Party committee & government'],
+    ['source', '从源头上推动解决', 'At the source (policy)'], ['resolved', '已解决', 'Resolved'], ['closed', '未解决关闭', 'Closed unresolved']],
+  focus_groups: [['needy', '困难职工', 'Needy'], ['laid_off', '下岗失业', 'Laid off'], ['migrant', '农民工', 'Migrant'], ['dispatched', '劳务派遣', 'Dispatched']],
+  enterprise_type_tags: [['sme', '中小企业', 'SME'], ['non_public', '非公有制', 'Non-public'], ['restructured', '改制', 'Restructured'],
+    ['difficulty', '经营困难', 'In difficulty'], ['labour_intensive', '劳动密集型', 'Labour-intensive']],
+  places: [['enterprise', '企业', 'Enterprise'], ['workshop', '车间', 'Workshop'], ['team', '班组', 'Team'],
+    ['living', '生活场所', 'Living place'], ['other', '其他', 'Other']],
+};
+
+const T = {
+  app: ['职工走访', 'Field visits'],
+  signin: ['登录', 'Sign in'], username: ['用户名', 'User name'], password: ['密码', 'Password'],
+  signin_again: ['登录已过期。已保存的记录仍在本机，重新登录后自动发送。', 'Signed out. Saved entries stay on this phone and are sent after you sign in again.'],
+  signin_fail: ['登录失败', 'Sign-in failed'], need_network: ['登录需要网络', 'Signing in needs a network'],
+  online: ['在线', 'Online'], offline: ['离线', 'Offline'], waiting: ['条待发送', 'waiting'], all_sent: ['全部已发送', 'All sent'],
+  last_sync: ['上次同步', 'Last sync'], never: ['从未', 'never'], syncing: ['正在同步…', 'Syncing…'], send_now: ['立即发送', 'Send now'],
+  sync_error: ['同步出错', 'Sync error'], retry_at: ['将于 {t} 重试', 'retry at {t}'],
+  home: ['首页', 'Home'], entries: ['我的记录', 'My entries'], problems: ['问题跟进', 'Problems'], settings: ['设置', 'Settings'],
+  new_visit: ['＋ 新建走访', '+ New visit'], today: ['今天的记录', "Today's entries"], none_today: ['今天还没有记录', 'No entries today'],
+  progress: ['本区进度', 'District progress'], ents_visited: ['走访企业', 'Enterprises'], types: ['类型', 'types'],
+  workers_met: ['面对面职工', 'Workers met'], target: ['目标', 'target'], progress_offline: ['（离线，显示上次数据）', '(offline, last known)'],
+  drafts: ['未保存的草稿', 'Unsaved drafts'], continue: ['继续', 'Continue'], discard: ['放弃', 'Discard'],
+  choose_method: ['选择走访方式', 'Choose the method'], method: ['走访方式', 'Method'], when: ['时间', 'When'],
+  enterprise: ['企业', 'Enterprise'], search_ent: ['搜索企业：名称或拼音首字母', 'Search: name or pinyin initials'],
+  new_ent: ['新建企业', 'New enterprise'], ent_name: ['企业名称', 'Enterprise name'], uscc: ['统一社会信用代码', 'Unified social credit code'],
+  uscc_ok: ['校验通过', 'Check character OK'], uscc_partial: ['已输入 {n}/18 位', '{n}/18 characters'],
+  uscc_bad: ['含无效字符 {c}（不用 I O S V Z）', 'Invalid character {c} (no I O S V Z)'],
+  uscc_sum: ['校验位不符（应为 {c}），请核对；仍可保存', 'Check character should be {c}; please check — you can still save'],
+  uscc_long: ['超过 18 位', 'More than 18 characters'], address: ['地址', 'Address'], ent_types: ['企业类型', 'Type'],
+  no_ent: ['未选择企业', 'No enterprise chosen'], change: ['更换', 'Change'], place: ['地点', 'Place'],
+  workers: ['面对面职工人数', 'Workers met'], of_which: ['其中', 'of whom'], materials: ['发放材料（份）', 'Materials handed out'],
+  consultations: ['咨询人次', 'Consultations'], problems_raised: ['反映的问题', 'Problems raised'], add_problem: ['＋ 添加问题', '+ Add problem'],
+  category: ['类别', 'Category'], description: ['问题描述', 'Description'], remove: ['删除', 'Remove'],
+  home_visit: ['入户慰问', 'Home visit'], worker_name: ['职工姓名', "Worker's name"], phone: ['电话', 'Phone'],
+  id_number: ['身份证号（仅上传，不在手机保留）', 'ID number (sent, not kept on the phone)'], hardship: ['困难情况', 'Hardship'],
+  amount: ['慰问金（元）', 'Condolence money (yuan)'], notes: ['备注', 'Notes'], location: ['位置', 'Location'],
+  add_location: ['记录当前位置', 'Record my location'], locating: ['定位中…', 'Locating…'], no_location: ['无法定位', 'Location unavailable'],
+  save: ['保存', 'Save'], saved: ['已保存在本机', 'Saved on this phone'], delete: ['删除这条记录', 'Delete this entry'],
+  confirm_delete: ['确定删除这条记录？', 'Delete this entry?'], required: ['请填写', 'Required'],
+  st_local: ['已存本机', 'Saved on phone'], st_sending: ['发送中', 'Sending'], st_synced: ['已同步', 'Synced'],
+  st_error: ['需处理', 'Needs attention'], st_conflict: ['有冲突', 'Conflict'], fix_hint: ['点开修改后重新保存即可再次发送', 'Open it, fix and save to send again'],
+  field: ['字段', 'field'], no_entries: ['还没有记录', 'No entries yet'], draft_saved: ['草稿已自动保存', 'Draft autosaved'],
+  stage: ['处理阶段', 'Stage'], move_to: ['推进到', 'Move to'], stage_note: ['说明', 'Note'], move: ['推进', 'Move'],
+  no_problems: ['没有待跟进的问题', 'No open problems'], conflict_msg: ['他人已改为「{v}」，你的推进未生效', 'Someone set it to "{v}"; your change was not applied'],
+  language: ['语言 / Language', 'Language / 语言'], storage: ['存储', 'Storage'], persisted: ['持久存储：已获准', 'Persistent storage: granted'],
+  not_persisted: ['持久存储：未获准（浏览器可能清理数据，请安装到主屏幕并及时同步）', 'Persistent storage: not granted (the browser may clear data; install the app and sync often)'],
+  storage_full: ['手机存储快满了，请尽快同步或导出', 'Storage is nearly full: sync or export soon'],
+  used: ['已用 {u} / 可用 {q}', '{u} used of {q}'], export: ['导出未发送记录', 'Export unsent entries'],
+  import: ['导入记录文件', 'Import entries file'], imported: ['已导入 {n} 条', 'Imported {n}'], import_bad: ['文件无法读取', 'Unreadable file'],
+  export_hint: ['最后手段：把未发送的记录存成文件，在另一部手机导入，不会重复。', 'Last resort: save unsent entries to a file and import them on another phone — no duplicates.'],
+  version: ['版本', 'Version'], signout: ['退出登录', 'Sign out'], signout_block: ['还有 {n} 条未发送，请先同步或导出', '{n} entries unsent: sync or export first'],
+  update_ready: ['新版本已就绪', 'A new version is ready'], update_now: ['更新', 'Update'],
+  wechat: ['您正在微信中打开。请点右上角「…」→「在浏览器打开」，再「添加到主屏幕」，离线使用更可靠。', 'You opened this in WeChat. Tap "…" (top right) → "Open in browser", then "Add to Home screen" for reliable offline use.'],
+  close: ['知道了', 'Got it'], outdated: ['应用需要更新，请刷新', 'The app must update: reload'], back: ['返回', 'Back'],
+  visitor: ['走访人', 'By'], me: ['我', 'me'], edit: ['修改', 'Edit'], merged: ['已合并到其他记录', 'Merged into another record'],
+};
+
+let lang = 'zh';
+try { lang = localStorage.getItem('fv-lang') || (navigator.language?.startsWith('zh') ? 'zh' : 'zh'); } catch { /* private mode */ }
+
+export const getLang = () => lang;
+export function setLang(l) {
+  lang = l;
+  try { localStorage.setItem('fv-lang', l); } catch { /* private mode */ }
+  document.documentElement.lang = l === 'zh' ? 'zh-CN' : 'en';
+}
+
+export function t(key, vars) {
+  const pair = T[key];
+  let s = pair ? pair[lang === 'zh' ? 0 : 1] : key;
+  if (vars) for (const [k, v] of Object.entries(vars)) s = s.replace(`{${k}}`, v);
+  return s;
+}
+
+let ref = null;
+export const setReference = (r) => { ref = r; };
+
+/** [[code, label]] of a vocabulary, from reference data or the built-in copy. */
+export function vocab(kind) {
+  const fromRef = ref?.[kind];
+  if (Array.isArray(fromRef) && fromRef.length && kind !== 'methods') {
+    return fromRef.map((x) => [x.code, lang === 'zh' ? x.name : x.name_en || x.name]);
+  }
+  return V[kind].map(([c, zh, en]) => [c, lang === 'zh' ? zh : en]);
+}
+
+export function label(kind, code) {
+  const hit = vocab(kind).find(([c]) => c === code);
+  return hit ? hit[1] : code || '';
+}

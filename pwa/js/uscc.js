@@ -1,0 +1,33 @@
+// Unified social credit code (统一社会信用代码, GB 32100-2015) check character.
+
+export const USCC_CHARS = '0123456789ABCDEFGHJKLMNPQRTUWXY';
+// 3^(i-1) mod 31 for i = 1..17
+const WEIGHTS = Array.from({ length: 17 }, (_, i) => {
+  let w = 1;
+  for (let k = 0; k < i; k++) w = (w * 3) % 31;
+  return w;
+});
+
+/** Upper-case, full-width to half-width, spaces removed. */
+export function normalizeUscc(s) {
+  return String(s || '')
+    .replace(/[\uFF01-\uFF5E]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0))
+    .replace(/[\s\u3000-]/g, '')
+    .toUpperCase();
+}
+
+/**
+ * Check a code. Returns {status, expected?}:
+ *   empty | partial (still typing) | badchar | ok | checksum (wrong check char: a warning).
+ */
+export function checkUscc(raw) {
+  const code = normalizeUscc(raw);
+  if (!code) return { status: 'empty', code };
+  for (const c of code) if (!USCC_CHARS.includes(c)) return { status: 'badchar', code, char: c };
+  if (code.length < 18) return { status: 'partial', code };
+  if (code.length > 18) return { status: 'long', code };
+  let sum = 0;
+  for (let i = 0; i < 17; i++) sum += USCC_CHARS.indexOf(code[i]) * WEIGHTS[i];
+  const expected = USCC_CHARS[(31 - (sum % 31)) % 31];
+  return code[17] === expected ? { status: 'ok', code } : { status: 'checksum', code, expected };
+}

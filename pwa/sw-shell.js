@@ -1,0 +1,54 @@
+/* The app shell worker: precache a versioned shell, serve it offline, swap versions
+ * only when the page asks (after it has saved its drafts). A plain script with no
+ * import/export, so both the module worker (sw.js) and the classic one
+ * (sw-classic.js) can load it. It never touches IndexedDB: queued entries and drafts
+ * live there and survive every update. */
+/* eslint-env serviceworker */
+const VERSION = '2026.03.1';
+const CACHE = `fv-shell-${VERSION}`;
+const SHELL = [
+  '/', '/app.css', '/manifest.webmanifest',
+  '/js/app.js', '/js/db.js', '/js/store.js', '/js/sync.js', '/js/outbox.js', '/js/i18n.js', '/js/uscc.js',
+  '/js/search.js', '/js/bg.js',
+  '/icons/icon-32.png', '/icons/icon-192.png', '/icons/icon-512.png', '/icons/maskable-512.png', '/icons/apple-touch-icon.png',
+];
+
+self.addEventListener('install', (event) => {
+  event.waitUntil((async () => {
+    const cache = await caches.open(CACHE);
+    // cache: 'reload' bypasses the HTTP cache so a new version never mixes in old files.
+    await cache.addAll(SHELL.map((u) => new Request(u, { cache: 'reload' })));
+  })());
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil((async () => {
+    for (const key of await caches.keys()) if (key.startsWith('fv-shell-') && key !== CACHE) await caches.delete(key);
+    await self.clients.claim();
+  })());
+});
+
+self.addEventListener('message', (event) => {
+  const msg = event.data || {};
+  if (msg.type === 'SKIP_WAITING') self.skipWaiting();
+  if (msg.type === 'VERSION' && event.ports[0]) event.ports[0].postMessage({ version: VERSION });
+});
+
+self.addEventListener('fetch', (event) => {
+  const req = event.request;
+  if (req.method !== 'GET') return;
+  const url = new URL(req.url);
+  if (url.origin !== self.location.origin || url.pathname.startsWith('/api/') || url.pathname === '/healthz') return;
+  event.respondWith((async () => {
+    const cache = await caches.open(CACHE);
+    if (req.mode === 'navigate') {
+      // The shell answers every navigation: the app starts with no network at all.
+      const hit = await cache.match('/');
+      if (hit) return hit;
+    } else {
+      const hit = await cache.match(req, { ignoreSearch: true });
+      if (hit) return hit;
+    }
+    return fetch(req);
+  })());
+});
