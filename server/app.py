@@ -47,7 +47,35 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     register_blueprints(app)
     _pwa_routes(app)
+    app.extensions["fieldvisit.outbox_kick"] = _outbox_kick(settings)
     return app
+
+
+def _outbox_kick(settings: Settings) -> Any:
+    """A function that asks the workers to drain the outbox now, never failing the request.
+
+    If the broker is down the rows simply wait: the beat's periodic drain takes them.
+    """
+    import logging
+
+    from celery import Celery
+
+    log = logging.getLogger("fieldvisit.outbox")
+    producer = Celery("fieldvisit-web", broker=settings.broker_url, set_as_current=False)
+    options = ({"socket_connect_timeout": 1, "socket_timeout": 1, "max_retries": 0}
+               if settings.REDIS_URL else {})
+    producer.conf.update(broker_connection_timeout=1, broker_connection_retry=False,
+                         broker_transport_options=options)
+
+    def kick(request_id: str | None) -> None:
+        try:
+            producer.send_task("worker.tasks.drain_outbox", kwargs={"request_id": request_id},
+                               retry=False)
+        except Exception as exc:  # noqa: BLE001 - the broker being down must not fail a push
+            log.warning("broker unavailable, outbox waits for the periodic drain: %s",
+                        type(exc).__name__)
+
+    return kick
 
 
 def _engine_options(url: str) -> dict[str, Any]:
