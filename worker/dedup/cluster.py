@@ -19,6 +19,7 @@ from worker.dedup.match import (
     PairScore,
     Prepared,
     blocking_keys,
+    decide_pair,
     prepare,
     score_pair,
 )
@@ -53,6 +54,9 @@ class _Clusters:
         self.codes: list[frozenset[str]] = [
             frozenset((p.uscc,)) if p.uscc_valid else frozenset() for p in items
         ]
+        self.industries: list[frozenset[str]] = [
+            frozenset((p.parts.industry,)) if p.parts.industry else frozenset() for p in items
+        ]
 
     def find(self, i: int) -> int:
         """Root of i's cluster, with path halving."""
@@ -72,117 +76,138 @@ class _Clusters:
         if not self.items[rep_a].uscc_valid and self.items[rep_b].uscc_valid:
             self.rep[ra] = rep_b
         self.codes[ra] = self.codes[ra] | self.codes[rb]
+        self.industries[ra] = self.industries[ra] | self.industries[rb]
         return ra
 
+    def conflict(self, ra: int, rb: int) -> str:
+        """Why two clusters can never be one: different valid codes or different industries."""
+        if self.codes[ra] and self.codes[rb] and self.codes[ra] != self.codes[rb]:
+            return "uscc_conflict_in_cluster"
+        if self.industries[ra] and self.industries[rb] and self.industries[ra] != self.industries[rb]:
+            return "industry_conflict_in_cluster"
+        return ""
 
-def _candidate_blocks(items: list[Prepared], th: DedupThresholds) -> tuple[list[list[int]], int]:
-    """Per record, the blocks it belongs to (as shared lists); oversized blocks are dropped."""
+
+def _candidate_blocks(items: list[Prepared]) -> list[list[list[int]]]:
+    """Per record, the member lists of the blocks it belongs to (lists are shared, keys dropped)."""
     index: dict[str, list[int]] = {}
-    keys_of: list[list[str]] = []
+    blocks_of: list[list[list[int]]] = []
     for i, p in enumerate(items):
-        ks = blocking_keys(p)
-        keys_of.append(ks)
-        for k in ks:
+        mine = []
+        for k in blocking_keys(p):
             lst = index.get(k)
             if lst is None:
-                index[k] = [i]
+                lst = index[k] = [i]
             else:
                 lst.append(i)
-    oversized = 0
-    blocks_of: list[list[int]] = []
-    for i, ks in enumerate(keys_of):
-        mine = []
-        for k in ks:
-            lst = index[k]
-            if len(lst) > th.max_block:
-                oversized += 1
-                continue
-            if len(lst) > 1:
-                mine.append(lst)
+            mine.append(lst)
         blocks_of.append(mine)
-    return blocks_of, oversized
+    return blocks_of
 
 
 def cluster_records(
     records: Iterable[EnterpriseRecord | Mapping[str, Any]],
     thresholds: DedupThresholds | None = None,
     progress: Callable[[int], None] | None = None,
+    explain_merges: bool = True,
 ) -> DedupResult:
     """Cluster a batch of records: certain pairs merge, uncertain ones go to the review list.
 
     progress, when given, is called with the number of records just processed.
+    explain_merges=False leaves DedupResult.merges empty (saves time and memory when only
+    the clustering and the review list are wanted, as in the CSV command).
     """
     th = thresholds or DedupThresholds()
     items = [prepare(r) for r in records]
     n = len(items)
-    blocks_of, oversized = _candidate_blocks(items, th)
+    blocks_of = _candidate_blocks(items)
 
-    auto_pairs: list[tuple[float, int, int, PairScore]] = []
-    review_pairs: list[tuple[int, int, PairScore]] = []
+    # Compact tuples, not PairScore objects: features are rebuilt only for what is reported.
+    auto_pairs: list[tuple[float, int, int, str]] = []
+    review_pairs: list[tuple[int, int, float, str, str]] = []
     compared = 0
+    oversized: set[int] = set()
+    max_block = th.max_block
     step = 0
     for i in range(n):
         blocks = blocks_of[i]
-        if blocks:
-            seen: set[int] = set()
-            a = items[i]
-            for lst in blocks:
-                for j in lst:
-                    # Each unordered pair once: only partners after i, once per shared block set.
-                    if j <= i or j in seen:
-                        continue
-                    seen.add(j)
-                    ps = score_pair(a, items[j], th)
-                    compared += 1
-                    if ps.decision == AUTO:
-                        auto_pairs.append((ps.score, i, j, ps))
-                    elif ps.decision == REVIEW:
-                        review_pairs.append((i, j, ps))
+        a = items[i]
+        seen: set[int] = set()
+        for lst in blocks:
+            if len(lst) < 2:
+                continue
+            if len(lst) > max_block:
+                oversized.add(id(lst))
+                continue
+            for j in lst:
+                # Each unordered pair once: only partners after i, once across shared blocks.
+                if j <= i or j in seen:
+                    continue
+                seen.add(j)
+                decision, score, rule = decide_pair(a, items[j], th)
+                compared += 1
+                if decision == AUTO:
+                    auto_pairs.append((score, i, j, rule))
+                elif decision == REVIEW:
+                    review_pairs.append((i, j, score, rule, ""))
+        blocks_of[i] = []  # free as we go
         step += 1
         if progress is not None and step == 1000:
             progress(step)
             step = 0
     if progress is not None and step:
         progress(step)
+    del blocks_of
 
+    auto_pairs = _demote_ambiguous(items, auto_pairs, review_pairs)
     uf = _Clusters(items)
     merges: list[PairScore] = []
     # Strongest evidence first, so that representatives are settled by certain links.
     auto_pairs.sort(key=lambda t: (-t[0], t[1], t[2]))
-    for _, i, j, ps in auto_pairs:
+    for score, i, j, rule in auto_pairs:
         ri, rj = uf.find(i), uf.find(j)
         if ri == rj:
             continue
-        if uf.codes[ri] and uf.codes[rj] and uf.codes[ri] != uf.codes[rj]:
-            continue  # two different valid codes: never the same enterprise
+        why = uf.conflict(ri, rj)
+        if why:
+            if rule != "uscc_equal" or why != "uscc_conflict_in_cluster":
+                review_pairs.append((i, j, score, why, rule))
+            continue
         if uf.size[ri] + uf.size[rj] > th.max_cluster:
-            review_pairs.append((i, j, _relabel(ps, REVIEW, "cluster_too_large")))
+            review_pairs.append((i, j, score, "cluster_too_large", rule))
             continue
         rep_i, rep_j = uf.rep[ri], uf.rep[rj]
-        if ps.rule != "uscc_equal" and (rep_i, rep_j) != (i, j) and (rep_i, rep_j) != (j, i):
+        if rule != "uscc_equal" and (rep_i, rep_j) != (i, j) and (rep_i, rep_j) != (j, i):
             # Chaining guard: the clusters' representatives must match each other too.
-            check = score_pair(items[rep_i], items[rep_j], th)
-            if check.decision != AUTO:
-                review_pairs.append((i, j, _relabel(ps, REVIEW, "representatives_disagree")))
+            # Review level suffices: the pair itself is certain, the representatives only
+            # have to be plausibly the same (a chain of loose links fails this).
+            if decide_pair(items[rep_i], items[rep_j], th)[0] == NO:
+                review_pairs.append((i, j, score, "representatives_disagree", rule))
                 continue
         uf.union(ri, rj)
-        merges.append(ps)
+        if explain_merges:
+            merges.append(score_pair(items[i], items[j], th))
 
     cluster_of: dict[str, str] = {}
     for i, p in enumerate(items):
         cluster_of[p.record_id] = items[uf.rep[uf.find(i)]].record_id
 
     # One review entry per pair of clusters, the strongest one.
-    best: dict[tuple[int, int], PairScore] = {}
-    for i, j, ps in review_pairs:
-        ri, rj = uf.find(i), uf.find(j)
+    best: dict[tuple[int, int], tuple[int, int, float, str, str]] = {}
+    for t in review_pairs:
+        ri, rj = uf.find(t[0]), uf.find(t[1])
         if ri == rj:
             continue
         key = (ri, rj) if ri < rj else (rj, ri)
         cur = best.get(key)
-        if cur is None or ps.score > cur.score:
-            best[key] = ps
-    review = sorted(best.values(), key=lambda ps: -ps.score)
+        if cur is None or t[2] > cur[2]:
+            best[key] = t
+    review: list[PairScore] = []
+    for i, j, score, rule, pair_rule in sorted(best.values(), key=lambda t: -t[2]):
+        ps = score_pair(items[i], items[j], th)
+        if rule != ps.rule:
+            ps = _relabel(ps, REVIEW, rule)
+        review.append(ps)
     n_clusters = len(set(cluster_of.values()))
     stats = {
         "records": n,
@@ -190,15 +215,49 @@ def cluster_records(
         "merged": n - n_clusters,
         "review": len(review),
         "pairs_compared": compared,
-        "oversized_blocks_skipped": oversized,
+        "oversized_blocks_skipped": len(oversized),
     }
     return DedupResult(cluster_of=cluster_of, merges=merges, review=review, stats=stats)
+
+
+def _demote_ambiguous(
+    items: list[Prepared],
+    auto_pairs: list[tuple[float, int, int, str]],
+    review_pairs: list[tuple[int, int, float, str, str]],
+) -> list[tuple[float, int, int, str]]:
+    """A record naming no industry that matches several businesses of one brand is ambiguous.
+
+    华兴有限公司 could be 华兴机械 or 华兴食品: its automatic pairs go to review instead.
+    """
+    partner_inds: dict[int, set[str]] = {}
+    for _, i, j, rule in auto_pairs:
+        if rule == "uscc_equal":
+            continue
+        pi, pj = items[i].parts.industry, items[j].parts.industry
+        if not pi and pj:
+            partner_inds.setdefault(i, set()).add(pj)
+        elif not pj and pi:
+            partner_inds.setdefault(j, set()).add(pi)
+    ambiguous = {i for i, s in partner_inds.items() if len(s) > 1}
+    if not ambiguous:
+        return auto_pairs
+    kept = []
+    for t in auto_pairs:
+        score, i, j, rule = t
+        if rule == "uscc_equal":
+            kept.append(t)  # a valid code decides whatever the name says
+        elif (i in ambiguous and items[j].parts.industry) or (j in ambiguous and items[i].parts.industry):
+            review_pairs.append((i, j, score, "ambiguous_industry", rule))
+        else:
+            kept.append(t)
+    return kept
 
 
 def _relabel(ps: PairScore, decision: str, rule: str) -> PairScore:
     """The same comparison with a decision changed by a clustering rule."""
     feats = dict(ps.features)
-    feats["pair_rule"] = ps.rule
+    if ps.rule != rule:
+        feats["pair_rule"] = ps.rule
     return PairScore(ps.a, ps.b, ps.score, decision, rule, feats)
 
 
@@ -296,13 +355,21 @@ class DedupIndex:
         best_auto: tuple[float, PairScore, int] | None = None
         reviews: list[PairScore] = []
         cand = self.candidates(p)
+        auto_inds: set[str] = set()
         for j in cand:
             ps = score_pair(p, self.items[j], th)
             if ps.decision == AUTO:
+                if ps.rule != "uscc_equal":
+                    auto_inds.add(self.items[j].parts.industry)
                 if best_auto is None or ps.score > best_auto[0]:
                     best_auto = (ps.score, ps, j)
             elif ps.decision == REVIEW:
                 reviews.append(ps)
+        if (best_auto is not None and best_auto[1].rule != "uscc_equal"
+                and not p.parts.industry and len(auto_inds - {""}) > 1):
+            # Naming no industry, it matches several businesses of one brand: ambiguous.
+            reviews.append(_relabel(best_auto[1], REVIEW, "ambiguous_industry"))
+            best_auto = None
         decision: MatchDecision | None = None
         if best_auto is not None:
             _, ps, j = best_auto
@@ -311,7 +378,7 @@ class DedupIndex:
             guard_ok = True
             if rep != j and ps.rule != "uscc_equal":
                 # Chaining guard: the cluster's representative must agree as well.
-                guard_ok = score_pair(p, self.items[rep], th).decision == AUTO
+                guard_ok = score_pair(p, self.items[rep], th).decision != NO
             if guard_ok:
                 decision = MatchDecision(p.record_id, "attach", cid, ps.score, ps.rule,
                                          self.items[j].record_id, ps.features, [], len(cand))

@@ -138,7 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         bar = tqdm(total=len(records), unit="rec", desc="dedup", file=err)
     try:
-        result = cluster_records(records, th, progress=bar.update if bar else None)
+        result = cluster_records(records, th, progress=bar.update if bar else None,
+                                 explain_merges=False)
     finally:
         if bar is not None:
             bar.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from rapidfuzz.distance import Indel, Levenshtein
@@ -16,6 +17,7 @@ from worker.dedup.normalize import (
     GENERIC_INDUSTRY,
     NameParts,
     char_pinyin,
+    district_in_region,
     normalize_address,
     normalize_district,
     normalize_name,
@@ -80,7 +82,8 @@ class Prepared:
         self.record_id = rec.record_id
         self.name = rec.name
         self.parts: NameParts = normalize_name(rec.name)
-        self.district = normalize_district(rec.district)
+        # A district named in the name (成都市郫县开华…) stands in for a missing district field.
+        self.district = normalize_district(rec.district) or district_in_region(self.parts.region)
         self.uscc, self.uscc_valid = normalize_uscc(rec.uscc)
         self.address = normalize_address(rec.address)
         self.headcount = rec.headcount
@@ -104,21 +107,27 @@ def blocking_keys(p: Prepared) -> list[str]:
     and branch label are part of the key because different ones never match.
     """
     parts = p.parts
-    keys: list[str] = []
+    name_keys = _name_keys(parts.core, parts.industry, parts.branch)
     if p.uscc:
-        keys.append("u:" + p.uscc)
-    syl = _syllables(parts.core)
+        return ["u:" + p.uscc, *name_keys]
+    return list(name_keys)
+
+
+@lru_cache(maxsize=1 << 18)
+def _name_keys(core: str, industry: str, branch: str) -> tuple[str, ...]:
+    """The name part of the blocking keys, computed once per distinct trade name."""
+    syl = _syllables(core)
     if not syl:
-        return keys
-    suffix = "|" + parts.industry + "|" + parts.branch
+        return ()
+    suffix = "|" + industry + "|" + branch
     full = "-".join(syl)
-    keys.append("d:" + full + suffix)
+    keys = ["d:" + full + suffix]
     if len(syl) >= 3:
         for i in range(len(syl)):
             keys.append("d:" + "-".join(syl[:i] + syl[i + 1:]) + suffix)
     # Records whose industry is unknown or generic must meet every industry of that name.
-    keys.append("g:" + full + "|" + parts.branch)
-    return list(dict.fromkeys(keys))
+    keys.append("g:" + full + "|" + branch)
+    return tuple(dict.fromkeys(keys))
 
 
 def _collapse(text: str) -> str:
@@ -152,11 +161,14 @@ def name_similarity(a: NameParts, b: NameParts) -> tuple[float, str]:
 
 
 def industry_relation(a: str, b: str) -> str:
-    """same / unknown (one side has none or a generic word) / conflict."""
+    """same / missing (a side names none) / generic (科技, 实业 against a business) / conflict."""
     if a == b:
-        return "same" if a else "unknown"
-    if not a or not b or a == GENERIC_INDUSTRY or b == GENERIC_INDUSTRY:
-        return "unknown"
+        return "same" if a else "missing"
+    if not a or not b:
+        return "missing"
+    if a == GENERIC_INDUSTRY or b == GENERIC_INDUSTRY:
+        # 庆源实业 and 庆源劳务 may be one group's two companies: never merged unseen.
+        return "generic"
     return "conflict"
 
 
@@ -193,44 +205,60 @@ class PairScore:
 
 def score_pair(a: Prepared, b: Prepared, th: DedupThresholds | None = None) -> PairScore:
     """Compare two prepared records and decide: merge automatically, review, or not the same."""
-    th = th or DedupThresholds()
+    feats: dict[str, Any] = {"core_a": a.parts.core, "core_b": b.parts.core}
+    decision, score, rule = decide_pair(a, b, th or _DEFAULT, feats)
+    return PairScore(a.record_id, b.record_id, score, decision, rule, feats)
+
+
+_DEFAULT = DedupThresholds()
+
+
+def decide_pair(a: Prepared, b: Prepared, th: DedupThresholds,
+                feats: dict[str, Any] | None = None) -> tuple[str, float, str]:
+    """(decision, score, rule) for a pair; fills feats when given (the batch skips it for speed)."""
     pa, pb = a.parts, b.parts
-    feats: dict[str, Any] = {"core_a": pa.core, "core_b": pb.core}
     uscc = uscc_relation(a, b)
-    feats["uscc"] = uscc
+    if feats is not None:
+        feats["uscc"] = uscc
     if uscc == "equal_valid":
-        return PairScore(a.record_id, b.record_id, 1.0, AUTO, "uscc_equal", feats)
+        return AUTO, 1.0, "uscc_equal"
     if uscc == "conflict_valid":
-        return PairScore(a.record_id, b.record_id, 0.0, NO, "uscc_conflict", feats)
+        return NO, 0.0, "uscc_conflict"
     if pa.branch != pb.branch:
-        feats["branch_a"], feats["branch_b"] = pa.branch, pb.branch
-        return PairScore(a.record_id, b.record_id, 0.0, NO, "branch_mismatch", feats)
+        if feats is not None:
+            feats["branch_a"], feats["branch_b"] = pa.branch, pb.branch
+        return NO, 0.0, "branch_mismatch"
     ind = industry_relation(pa.industry, pb.industry)
-    feats["industry"] = ind
+    if feats is not None:
+        feats["industry"] = ind
     if ind == "conflict":
-        feats["industry_a"], feats["industry_b"] = pa.industry, pb.industry
-        return PairScore(a.record_id, b.record_id, 0.0, NO, "industry_conflict", feats)
+        if feats is not None:
+            feats["industry_a"], feats["industry_b"] = pa.industry, pb.industry
+        return NO, 0.0, "industry_conflict"
 
     name_sim, name_rule = name_similarity(pa, pb)
-    feats["name_sim"] = round(name_sim, 4)
-    feats["name_rule"] = name_rule
     score = name_sim
-    corroborated = []
+    if name_sim < th.review - 0.15 and uscc != "equal_unchecked":
+        # No evidence below can lift the score to review: stop early (most pairs end here).
+        if feats is not None:
+            feats["name_sim"], feats["name_rule"] = round(name_sim, 4), name_rule
+        return NO, score, "below_review"
+    corroborated: list[str] = []
 
     if a.district and b.district:
         if a.district == b.district:
-            feats["district"] = "same"
+            district = "same"
             score += 0.04
             corroborated.append("district")
         else:
-            feats["district"] = "differ"
+            district = "differ"
             score -= 0.15
     else:
-        feats["district"] = "missing"
+        district = "missing"
 
+    asim = None
     if a.address and b.address:
         asim = Indel.normalized_similarity(a.address, b.address)
-        feats["address_sim"] = round(asim, 3)
         if asim >= 0.85:
             score += 0.06
             corroborated.append("address")
@@ -246,31 +274,48 @@ def score_pair(a: Prepared, b: Prepared, th: DedupThresholds | None = None) -> P
     elif uscc == "differ":
         score -= 0.05
 
+    ratio = None
     if a.headcount and b.headcount:
         ratio = max(a.headcount, b.headcount) / min(a.headcount, b.headcount)
-        feats["headcount_ratio"] = round(ratio, 2)
         if ratio <= 1.5:
             score += 0.02
         elif ratio > 3:
             score -= 0.05
 
-    if ind == "unknown":
+    if ind != "same":
         score -= 0.03
-    if pa.legal and pb.legal and pa.legal != pb.legal:
-        feats["legal"] = f"{pa.legal}/{pb.legal}"
+    legal_differs = bool(pa.legal and pb.legal and pa.legal != pb.legal)
+    if legal_differs:
         score -= 0.02
 
     score = max(0.0, min(1.0, score))
-    feats["corroborated_by"] = corroborated
-    if name_rule == "identical":
-        if score >= th.auto and feats["district"] != "differ":
-            return PairScore(a.record_id, b.record_id, score, AUTO, "name_exact", feats)
+    if feats is not None:
+        feats["name_sim"] = round(name_sim, 4)
+        feats["name_rule"] = name_rule
+        feats["district"] = district
+        if asim is not None:
+            feats["address_sim"] = round(asim, 3)
+        if ratio is not None:
+            feats["headcount_ratio"] = round(ratio, 2)
+        if legal_differs:
+            feats["legal"] = f"{pa.legal}/{pb.legal}"
+        feats["corroborated_by"] = corroborated
+
+    if ind == "generic":
+        pass  # at most review
+    elif name_rule == "identical":
+        # A district conflict needs the address or the code to agree before merging.
+        if score >= th.auto and (district != "differ" or corroborated):
+            return AUTO, score, "name_exact"
     elif score >= th.auto and corroborated:
-        return PairScore(a.record_id, b.record_id, score, AUTO, "name_similar_corroborated", feats)
+        return AUTO, score, "name_similar_corroborated"
+    if name_rule != "identical" and district == "differ" and not corroborated:
+        # A similar name in another district with nothing else agreeing: a different firm.
+        return NO, score, "district_conflict"
     if score >= th.review:
         rule = "name_exact_conflicting" if name_rule == "identical" else "name_similar_uncertain"
-        return PairScore(a.record_id, b.record_id, score, REVIEW, rule, feats)
+        return REVIEW, score, rule
     if uscc == "equal_unchecked":
         # The same unchecked code under different names is worth a look, never a merge.
-        return PairScore(a.record_id, b.record_id, score, REVIEW, "uscc_unchecked_equal", feats)
-    return PairScore(a.record_id, b.record_id, score, NO, "below_review", feats)
+        return REVIEW, score, "uscc_unchecked_equal"
+    return NO, score, "below_review"

@@ -43,7 +43,6 @@ _LEGAL_FORMS: dict[str, str] = {
     "经营部": "shop",
     "门市部": "shop",
     "商店": "shop",
-    "店": "shop",
     "工作室": "studio",
 }
 
@@ -144,10 +143,16 @@ class _Regions:
         self.short_of_code = {d["code"]: d["short"] for d in load_districts()}
 
 
-@lru_cache(maxsize=1)
+_REGIONS: _Regions | None = None
+
+
 def regions() -> _Regions:
-    """The cached region vocabulary."""
-    return _Regions()
+    """The region vocabulary, built on first use."""
+    global _REGIONS, _REGION_LENGTHS
+    if _REGIONS is None:
+        _REGIONS = _Regions()
+        _REGION_LENGTHS = tuple(sorted({len(w) for w in _REGIONS.region_words}, reverse=True))
+    return _REGIONS
 
 
 _T2S = None
@@ -229,38 +234,46 @@ class NameParts:
 
 def _strip_region_prefix(text: str, found: list[str]) -> str:
     """Remove leading region words while at least two characters of name remain."""
-    reg = regions()
+    words = regions().region_words
+    lengths = _REGION_LENGTHS
     changed = True
     while changed:
         changed = False
-        for p in reg.prefixes:
-            if text.startswith(p) and len(text) - len(p) >= 2:
-                found.append(p)
-                text = text[len(p):]
+        n = len(text)
+        for ln in lengths:
+            if n - ln >= 2 and text[:ln] in words:
+                found.append(text[:ln])
+                text = text[ln:]
                 changed = True
                 break
     return text
 
 
 def _strip_legal(text: str) -> tuple[str, str]:
-    """Remove legal-form suffixes from the end; return the rest and the first canonical form."""
+    """Remove legal-form suffixes from the end; return the rest and the outermost canonical form."""
     legal = ""
     changed = True
     while changed:
         changed = False
-        for suffix, canon in _LEGAL_SUFFIXES:
-            if text.endswith(suffix) and len(text) > len(suffix):
-                text = text[: -len(suffix)]
-                # The outermost suffix (seen first) is the legal form; inner ones are group words.
-                if not legal:
-                    legal = canon
-                changed = True
-                break
+        n = len(text)
+        for ln in _LEGAL_LENGTHS:
+            if n > ln:
+                canon = _LEGAL_FORMS.get(text[-ln:])
+                if canon is not None:
+                    text = text[:-ln]
+                    # The outermost suffix (seen first) is the legal form; inner ones are group words.
+                    if not legal:
+                        legal = canon
+                    changed = True
+                    break
     return text, legal
 
 
 _LEGAL_SUFFIXES = tuple(sorted(_LEGAL_FORMS.items(), key=lambda kv: len(kv[0]), reverse=True))
-_INDUSTRY_WORDS = tuple(sorted(_INDUSTRY, key=len, reverse=True))
+# Suffix/prefix lookups go by length (longest first) instead of scanning every word.
+_LEGAL_LENGTHS = tuple(sorted({len(w) for w in _LEGAL_FORMS}, reverse=True))
+_INDUSTRY_LENGTHS = tuple(sorted({len(w) for w in _INDUSTRY}, reverse=True))
+_REGION_LENGTHS: tuple[int, ...] = ()
 
 
 def _split_branch(text: str) -> tuple[str, str]:
@@ -305,10 +318,11 @@ def _strip_industry(text: str) -> tuple[str, list[str]]:
     changed = True
     while changed:
         changed = False
-        for w in _INDUSTRY_WORDS:
-            if text.endswith(w) and len(text) - len(w) >= 2:
-                words.append(w)
-                text = text[: -len(w)]
+        n = len(text)
+        for ln in _INDUSTRY_LENGTHS:
+            if n - ln >= 2 and text[-ln:] in _INDUSTRY:
+                words.append(text[-ln:])
+                text = text[:-ln]
                 changed = True
                 break
     return text, words
@@ -356,6 +370,18 @@ def normalize_name(raw: str) -> NameParts:
         region="".join(found),
         py=pinyin_key(text),
     )
+
+
+@lru_cache(maxsize=4096)
+def district_in_region(region: str) -> str:
+    """The district code named inside a name's region words (成都市锦江区… → 510104), or ""."""
+    if not region:
+        return ""
+    reg = regions()
+    for key, code in reg.district_code.items():
+        if len(key) >= 2 and not key.isdigit() and key in region:
+            return code
+    return ""
 
 
 @lru_cache(maxsize=1 << 16)
