@@ -8,6 +8,7 @@ session, so a rejected change leaves nothing half-written.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,9 +108,17 @@ class Outcome:
     conflict: dict[str, Any] | None = None
 
 
+@lru_cache(maxsize=65536)
+def _initial(char: str) -> str:
+    if char.isascii():
+        return char.lower() if char.isalnum() else ""
+    letters = lazy_pinyin(char, style=Style.FIRST_LETTER)
+    return letters[0][:1].lower() if letters and letters[0].isascii() else ""
+
+
 def initials(name: str) -> str:
     """Pinyin initials of a Chinese name ("成都华兴机械" → "cdhxjx"), for offline search."""
-    return "".join(p[0] for p in lazy_pinyin(name, style=Style.FIRST_LETTER) if p).lower()
+    return "".join(_initial(c) for c in name)
 
 
 def _jsonable(value: Any) -> Any:

@@ -64,10 +64,11 @@ def transaction_version(session: Session) -> int:
 
 @event.listens_for(Session, "before_flush")
 def _stamp_versions(session: Session, flush_context, instances) -> None:  # noqa: ANN001
+    new = set(session.new)  # the property builds a new set on every access
     changed = [
         obj
-        for obj in list(session.new) + list(session.dirty)
-        if isinstance(obj, SyncedMixin) and (obj in session.new or session.is_modified(obj))
+        for obj in list(new) + list(session.dirty)
+        if isinstance(obj, SyncedMixin) and (obj in new or session.is_modified(obj))
     ]
     if not changed:
         return
@@ -79,7 +80,7 @@ def _stamp_versions(session: Session, flush_context, instances) -> None:  # noqa
             key = attr.key
             if key in _UNTRACKED:
                 continue
-            if obj in session.new:
+            if obj in new:
                 if getattr(obj, key) is not None:
                     fields[key] = version
             elif state.attrs[key].history.has_changes():
