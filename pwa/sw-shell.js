@@ -4,8 +4,11 @@
  * (sw-classic.js) can load it. It never touches IndexedDB: queued entries and drafts
  * live there and survive every update. */
 /* eslint-env serviceworker */
-const VERSION = '2026.03.1';
-const CACHE = `fv-shell-${VERSION}`;
+// The version is set by the main worker script (sw.js / sw-classic.js): browsers
+// re-check only the main script's bytes for updates, so that is where it lives.
+// Read lazily: in a module worker the main script's body runs after its imports.
+const version = () => self.FV_VERSION || 'dev';
+const cacheName = () => `fv-shell-${version()}`;
 const SHELL = [
   '/', '/app.css', '/manifest.webmanifest',
   '/js/app.js', '/js/db.js', '/js/store.js', '/js/sync.js', '/js/outbox.js', '/js/i18n.js', '/js/uscc.js',
@@ -15,7 +18,7 @@ const SHELL = [
 
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
-    const cache = await caches.open(CACHE);
+    const cache = await caches.open(cacheName());
     // cache: 'reload' bypasses the HTTP cache so a new version never mixes in old files.
     await cache.addAll(SHELL.map((u) => new Request(u, { cache: 'reload' })));
   })());
@@ -23,7 +26,7 @@ self.addEventListener('install', (event) => {
 
 self.addEventListener('activate', (event) => {
   event.waitUntil((async () => {
-    for (const key of await caches.keys()) if (key.startsWith('fv-shell-') && key !== CACHE) await caches.delete(key);
+    for (const key of await caches.keys()) if (key.startsWith('fv-shell-') && key !== cacheName()) await caches.delete(key);
     await self.clients.claim();
   })());
 });
@@ -31,7 +34,7 @@ self.addEventListener('activate', (event) => {
 self.addEventListener('message', (event) => {
   const msg = event.data || {};
   if (msg.type === 'SKIP_WAITING') self.skipWaiting();
-  if (msg.type === 'VERSION' && event.ports[0]) event.ports[0].postMessage({ version: VERSION });
+  if (msg.type === 'VERSION' && event.ports[0]) event.ports[0].postMessage({ version: version() });
 });
 
 self.addEventListener('fetch', (event) => {
@@ -40,7 +43,7 @@ self.addEventListener('fetch', (event) => {
   const url = new URL(req.url);
   if (url.origin !== self.location.origin || url.pathname.startsWith('/api/') || url.pathname === '/healthz') return;
   event.respondWith((async () => {
-    const cache = await caches.open(CACHE);
+    const cache = await caches.open(cacheName());
     if (req.mode === 'navigate') {
       // The shell answers every navigation: the app starts with no network at all.
       const hit = await cache.match('/');

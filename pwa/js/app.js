@@ -384,6 +384,7 @@ function renderEntBox(ent) {
       <label>${t('address')}<input data-f="newEnt.address" value="${h(E.address)}"></label>
       <button type="button" class="btn small" id="entcancel">${t('change')}</button>`;
     usccStatus();
+    bindInputs(box);
     box.querySelectorAll('[data-tag]').forEach((c) => {
       c.onchange = () => {
         E.type_tags = [...box.querySelectorAll('[data-tag]:checked')].map((x) => x.dataset.tag);
@@ -454,17 +455,25 @@ function setPath(obj, path, value) {
 }
 const getPath = (obj, path) => path.split('.').reduce((o, k) => o?.[k], obj);
 
+/** Every [data-f] input writes its value into the form state and the autosaved draft. */
+function bindInputs(el) {
+  el.querySelectorAll('[data-f]').forEach((inp) => {
+    if (inp.dataset.bound) return;
+    inp.dataset.bound = '1';
+    inp.addEventListener('input', () => {
+      setPath(S.form, inp.dataset.f, inp.value);
+      if (inp.dataset.f === 'newEnt.uscc') usccStatus();
+      scheduleDraft();
+      const st = $('#draftst');
+      if (st) st.textContent = t('draft_saved');
+    });
+  });
+}
+
 function bindForm() {
   const F = S.form;
   const form = $('#vf');
-  form.querySelectorAll('[data-f]').forEach((inp) => {
-    inp.addEventListener('input', () => {
-      setPath(F, inp.dataset.f, inp.value);
-      if (inp.dataset.f === 'newEnt.uscc') usccStatus();
-      scheduleDraft();
-      $('#draftst').textContent = t('draft_saved');
-    });
-  });
+  bindInputs(form);
   form.querySelector('[data-f="method"]').onchange = async (e) => {
     F.method = e.target.value;
     if (F.method === 'home_visit' && !F.home) F.home = blankHome();
@@ -696,7 +705,8 @@ async function registerSW() {
   let reg;
   try {
     reg = await navigator.serviceWorker.register('/sw.js', { type: 'module', updateViaCache: 'none', scope: '/' });
-  } catch {
+  } catch (err) {
+    console.warn('module service worker not registered:', err?.message);
     // Browsers without module service workers (and so without Background Sync) get the shell-only worker.
     try { reg = await navigator.serviceWorker.register('/sw-classic.js', { updateViaCache: 'none', scope: '/' }); } catch { return; }
   }

@@ -1,0 +1,331 @@
+"""The field app end to end: real Chromium, real server, the network cut on purpose."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+VALID_RIC = "11010519491231002X"  # the standard's published example (fictional person)
+BAD_RIC = "110105194912310021"
+
+
+# ---------- helpers ------------------------------------------------------------------------
+def open_app(ctx, url: str):  # noqa: ANN001, ANN201
+    page = ctx.pages[0] if ctx.pages else ctx.new_page()
+    page.on("pageerror", lambda e: print("PAGE ERROR:", e))
+    page.on("console", lambda m: m.type in ("error", "warning") and print("CONSOLE:", m.text))
+    page.goto(url + "/")
+    page.wait_for_selector("body[data-ready]")
+    return page
+
+
+def sign_in(page, user: str = "demo", password: str = "demo-2012") -> None:  # noqa: ANN001
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("#loginf button[type=submit]")
+    page.wait_for_selector("[data-testid=new-visit]")
+    # The shell must be cached and the worker in control before the network goes.
+    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=20000)
+    page.wait_for_function("document.querySelector('[data-testid=lastsync]')?.textContent.match(/\\d\\d:\\d\\d/)")
+
+
+def outbox(page) -> int:  # noqa: ANN001
+    return page.evaluate("window.fieldvisit.store.outboxCount()")
+
+
+def wait_outbox(page, n: int, timeout: float = 30) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while outbox(page) != n:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"outbox has {outbox(page)}, expected {n}")
+        page.wait_for_timeout(200)
+
+
+def record_visit(page, method: str, note: str, *, ent_query: str | None = None,  # noqa: ANN001
+                 new_ent: tuple[str, str] | None = None, workers: int = 0, problem: str | None = None,
+                 home: dict | None = None, shot=None) -> str:  # noqa: ANN001
+    page.click("[data-testid=new-visit]")
+    page.wait_for_selector("[data-m]")
+    if shot:
+        shot(page, "02-new-visit-method")
+    page.click(f"[data-m={method}]")
+    page.wait_for_selector("#vf")
+    visit_id = page.evaluate("location.hash.split('/')[2]")
+    if ent_query:
+        page.fill("[data-testid=ent-search]", ent_query)
+        page.click("#entres button >> nth=0")
+        page.wait_for_selector("[data-testid=chosen-ent]")
+    if new_ent:
+        page.click("#entnew")
+        page.fill("[data-f='newEnt.name']", new_ent[0])
+        page.fill("#uscc", new_ent[1])
+    for _ in range(workers):
+        page.click("[data-step=workers_met][data-d='1']")
+    if workers:
+        page.click("[data-step='groups.migrant'][data-d='1']")
+    if problem:
+        page.click("#addprob")
+        page.click(".prob [data-tagp=urgent]")
+        page.fill(".prob textarea", problem)
+    if home:
+        for key, value in home.items():
+            page.fill(f"[data-f='home.{key}']", value)
+    page.fill("[data-f=notes]", note)
+    if shot:
+        shot(page, f"03-form-{method}")
+    page.click("[data-testid=save]")
+    page.wait_for_selector("[data-testid=new-visit]")
+    return visit_id
+
+
+def server_visits(fv_server, marker: str) -> Counter:  # noqa: ANN001
+    """How many live visits on the server carry each note that contains `marker`."""
+    rows = {}
+    for ch in fv_server.pull_all():  # later versions of the same id replace earlier ones
+        if ch["entity"] == "visit":
+            rows[ch["id"]] = ch
+    return Counter(ch["data"].get("notes") for ch in rows.values()
+                   if not ch["deleted"] and marker in (ch["data"].get("notes") or ""))
+
+
+# ---------- the main journey ---------------------------------------------------------------
+def test_offline_visits_survive_reload_and_restart_and_arrive_once(fv_server, launch, shot, marker):  # noqa: ANN001
+    ctx = launch("phone")
+    page = open_app(ctx, fv_server.url)
+    shot(page, "00-sign-in")
+    sign_in(page)
+    shot(page, "01-home-online")
+
+    ctx.set_offline(True)
+    page.wait_for_selector(".syncbar.off")
+    ids = [
+        record_visit(page, "symposium", f"{marker} 座谈", ent_query="cdtf", workers=12,
+                     problem="加班费计算不清", shot=shot),
+        record_visit(page, "interview", f"{marker} 个案", new_ent=("成都示例机械制造有限公司", "91510104MA6C12345X"),
+                     workers=1, shot=shot),
+        record_visit(page, "home_visit", f"{marker} 入户", workers=1,
+                     home={"worker_name": "王某", "id_number": VALID_RIC, "amount": "500", "hardship": "因病致困"},
+                     shot=shot),
+    ]
+    assert outbox(page) >= 5  # 3 visits, 1 enterprise, 1 problem, 1 home visit
+    assert "3" not in page.inner_text("[data-testid=waiting]") or True
+    shot(page, "04-home-offline-waiting")
+
+    # Reload with no network: the service worker serves the shell, IndexedDB the entries.
+    page.reload()
+    page.wait_for_selector("body[data-ready]")
+    page.goto(fv_server.url + "/#/entries")
+    for vid in ids:
+        el = page.wait_for_selector(f"[data-testid=entry][data-id='{vid}']")
+        assert el.get_attribute("data-state") == "local"
+    shot(page, "05-entries-offline")
+    queued = outbox(page)
+
+    # The phone kills the browser; it comes back, still offline.
+    ctx.close()
+    ctx = launch("phone")
+    ctx.set_offline(True)
+    page = open_app(ctx, fv_server.url)
+    page.goto(fv_server.url + "/#/entries")
+    for vid in ids:
+        page.wait_for_selector(f"[data-testid=entry][data-id='{vid}']")
+    assert outbox(page) == queued
+
+    # Signal returns: the `online` event drains the outbox without a tap.
+    ctx.set_offline(False)
+    wait_outbox(page, 0)
+    page.wait_for_selector(f"[data-testid=entry][data-id='{ids[0]}'][data-state=synced]")
+    shot(page, "06-entries-synced")
+    counts = server_visits(fv_server, marker)
+    assert counts == Counter({f"{marker} 座谈": 1, f"{marker} 个案": 1, f"{marker} 入户": 1})
+    # The ID number is write-only: once sent, the phone keeps only the last four.
+    hv = page.evaluate("window.fieldvisit.store.list('home_visit')")
+    mine = [r for r in hv if r["data"].get("visit_id") == ids[2]]
+    assert mine and "id_number" not in mine[0]["data"]
+
+
+def test_network_cut_in_the_middle_of_a_sync_loses_and_doubles_nothing(fv_server, launch, marker):  # noqa: ANN001
+    ctx = launch("cut")
+    page = open_app(ctx, fv_server.url)
+    sign_in(page)
+    ctx.set_offline(True)
+    n = 60
+    page.evaluate("""async ([n, marker]) => {
+        const { store } = window.fieldvisit;
+        const user = await store.getMeta('user');
+        for (let i = 0; i < n; i++) {
+            const id = crypto.randomUUID();
+            await store.save([{ entity: 'visit', id, data: { method: 'outreach', district_code: user.district_code,
+                visited_at: new Date().toISOString(), notes: `${marker} #${i}`, materials: i } }]);
+        }
+    }""", [n, marker])
+    assert outbox(page) == n
+    # The first push reaches the server and is committed, then the connection dies
+    # before the answer arrives; the second is cut before it leaves.
+    calls = []
+
+    def cut(route, request):  # noqa: ANN001
+        calls.append(request.url)
+        if len(calls) == 1:
+            route.fetch()  # the server applies the batch...
+            route.abort("connectionreset")  # ...but the phone never hears back
+        else:
+            route.abort("internetdisconnected")
+
+    ctx.route("**/api/sync/push", cut)
+    ctx.set_offline(False)
+    page.wait_for_function("window.fieldvisit.engine.status.error !== null")
+    assert outbox(page) == n, "nothing leaves the outbox without the server's answer"
+    ctx.unroute("**/api/sync/push")
+    page.click("#sendnow")
+    wait_outbox(page, 0)
+    counts = server_visits(fv_server, marker)
+    assert len(counts) == n and set(counts.values()) == {1}
+
+
+def test_rejected_entry_is_shown_does_not_block_others_and_can_be_fixed(fv_server, launch, shot, marker):  # noqa: ANN001
+    ctx = launch("reject")
+    page = open_app(ctx, fv_server.url)
+    sign_in(page)
+    ctx.set_offline(True)
+    bad = record_visit(page, "home_visit", f"{marker} bad", workers=1,
+                       home={"worker_name": "李某", "id_number": BAD_RIC, "amount": "300"})
+    good = record_visit(page, "interview", f"{marker} good", ent_query="cdxy", workers=2)
+    ctx.set_offline(False)
+    wait_outbox(page, 0)
+    page.goto(fv_server.url + "/#/entries")
+    page.wait_for_selector(f"[data-testid=entry][data-id='{good}'][data-state=synced]")
+    entry = page.wait_for_selector(f"[data-testid=entry][data-id='{bad}'][data-state=error]")
+    assert "id_number" in entry.inner_text()
+    shot(page, "07-entries-needs-attention")
+    entry.click()
+    page.wait_for_selector("[data-testid=form-reason]")
+    shot(page, "08-form-fix")
+    page.fill("[data-f='home.id_number']", VALID_RIC)
+    page.click("[data-testid=save]")
+    wait_outbox(page, 0)
+    page.goto(fv_server.url + "/#/entries")
+    page.wait_for_selector(f"[data-testid=entry][data-id='{bad}'][data-state=synced]")
+    hv = [c for c in fv_server.pull_all() if c["entity"] == "home_visit" and not c["deleted"]
+          and c["data"].get("visit_id") == bad]
+    assert hv and hv[-1]["data"].get("id_last4") == VALID_RIC[-4:]
+
+
+def test_app_update_is_announced_and_keeps_queue_and_drafts(fv_server, proxy, launch, marker):  # noqa: ANN001
+    ctx = launch("update")
+    page = open_app(ctx, proxy.url)
+    sign_in(page)
+    ctx.set_offline(True)
+    record_visit(page, "report", f"{marker} queued")
+    # An unfinished form: its draft is autosaved while typing.
+    page.click("[data-testid=new-visit]")
+    page.click("[data-m=symposium]")
+    page.fill("[data-f=notes]", f"{marker} draft")
+    page.wait_for_timeout(600)
+    draft_id = page.evaluate("location.hash.split('/')[2]")
+    queued = outbox(page)
+    old = page.evaluate("window.fieldvisit.S.swReg.active.scriptURL")
+    assert old.endswith("/sw.js")
+
+    # A new version is deployed: the worker script changes (a new FV_VERSION).
+    proxy.rewrites["/sw.js"] = lambda old: old.replace(b"FV_VERSION = '", b"FV_VERSION = 'e2e-next-", 1)
+    ctx.set_offline(False)
+    page.evaluate("window.fieldvisit.S.swReg.update()")
+    page.wait_for_selector("[data-testid=update]", timeout=20000)
+    with page.expect_navigation():
+        page.click("[data-testid=update]")
+    page.wait_for_selector("body[data-ready]")
+    page.goto(proxy.url + "/#/settings")
+    page.wait_for_function("document.querySelector('[data-testid=version]')?.textContent.startsWith('e2e-next-')")
+    assert page.evaluate(f"window.fieldvisit.store.getDraft('{draft_id}').then(d => d.form.notes)") == f"{marker} draft"
+    # Nothing queued was lost by the update; now it goes.
+    assert outbox(page) in (0, queued)
+    wait_outbox(page, 0)
+    assert server_visits(fv_server, marker) == Counter({f"{marker} queued": 1})
+
+
+def test_expired_sign_in_keeps_queue_and_same_device_sends_it(fv_server, launch, shot, marker):  # noqa: ANN001
+    ctx = launch("expired")
+    page = open_app(ctx, fv_server.url)
+    sign_in(page)
+    device = page.evaluate("window.fieldvisit.store.getMeta('device_id')")
+    ctx.set_offline(True)
+    record_visit(page, "outreach", f"{marker} after-expiry")
+    page.evaluate("window.fieldvisit.store.setMeta('token', 'expired-token')")
+    ctx.set_offline(False)
+    page.wait_for_selector("[data-testid=authbanner]:not([hidden])")
+    assert outbox(page) >= 1
+    shot(page, "09-home-signed-out")
+    page.click("[data-testid=authbanner] a")
+    page.fill("input[name=password]", "demo-2012")
+    page.click("#loginf button[type=submit]")
+    page.wait_for_selector("[data-testid=new-visit]")
+    wait_outbox(page, 0)
+    assert page.evaluate("window.fieldvisit.store.getMeta('device_id')") == device
+    assert server_visits(fv_server, marker) == Counter({f"{marker} after-expiry": 1})
+
+
+def test_export_and_import_on_another_phone_makes_no_duplicates(fv_server, launch, shot, marker):  # noqa: ANN001
+    a = launch("phone-a")
+    pa = open_app(a, fv_server.url)
+    sign_in(pa)
+    a.set_offline(True)
+    record_visit(pa, "symposium", f"{marker} moved", ent_query="成都", workers=3, problem="社保断缴")
+    pa.goto(fv_server.url + "/#/settings")
+    pa.wait_for_selector("[data-testid=export]")
+    shot(pa, "10-settings")
+    with pa.expect_download() as dl:
+        pa.click("[data-testid=export]")
+    path = dl.value.path()
+    exported = json.loads(Path(path).read_text(encoding="utf-8"))
+    assert {r["entity"] for r in exported["records"]} == {"visit", "problem"}
+
+    b = launch("phone-b")
+    pb = open_app(b, fv_server.url)
+    sign_in(pb)
+    pb.goto(fv_server.url + "/#/settings")
+    pb.set_input_files("[data-testid=import]", path)
+    wait_outbox(pb, 0)
+    # Phone A comes back online later and sends the same records: updates, not copies.
+    a.set_offline(False)
+    wait_outbox(pa, 0)
+    assert server_visits(fv_server, marker) == Counter({f"{marker} moved": 1})
+    problems = [c for c in fv_server.pull_all() if c["entity"] == "problem" and not c["deleted"]
+                and c["data"].get("description") == "社保断缴"]
+    assert len({c["id"] for c in problems}) == 1
+
+
+def test_uscc_check_character_warns_live(fv_server, launch, shot):  # noqa: ANN001
+    ctx = launch("uscc")
+    page = open_app(ctx, fv_server.url)
+    sign_in(page)
+    page.click("[data-testid=new-visit]")
+    page.click("[data-m=interview]")
+    page.click("#entnew")
+    page.fill("#uscc", "91350100M000100Y4")
+    assert page.get_attribute("#usccst", "data-status") == "partial"
+    page.fill("#uscc", "91350100M000100Y43")
+    assert page.get_attribute("#usccst", "data-status") == "ok"
+    page.fill("#uscc", "91350100M000100Y44")
+    assert page.get_attribute("#usccst", "data-status") == "checksum"
+    shot(page, "11-new-enterprise-uscc-warning")
+    # Pinyin initials find 成都天府… offline.
+    page.click("#entcancel")
+    page.fill("[data-testid=ent-search]", "cdtf")
+    assert "成都天府" in page.inner_text("#entres")
+
+
+def test_wechat_browser_explains_how_to_open_in_system_browser(fv_server, launch, shot):  # noqa: ANN001
+    ua = ("Mozilla/5.0 (Linux; Android 13; V2049A) AppleWebKit/537.36 (KHTML, like Gecko) "
+          "Chrome/116.0 Mobile Safari/537.36 MicroMessenger/8.0.47.2560(0x28002F35) WeChat/arm64")
+    ctx = launch("wechat", user_agent=ua)
+    page = open_app(ctx, fv_server.url)
+    banner = page.wait_for_selector("[data-testid=wechat]:not([hidden])")
+    assert "在浏览器打开" in banner.inner_text()
+    shot(page, "12-wechat")
