@@ -5,7 +5,7 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint to the app."""
-    from server.api import admin, auth, health, openapi, records, reference, sync
+    from server.api import admin, auth, health, openapi, ops, records, reference, sync
 
-    for module in (auth, reference, records, sync, admin, health, openapi):
+    for module in (auth, reference, records, sync, admin, health, openapi, ops):
         app.register_blueprint(module.bp)
