@@ -7,6 +7,7 @@ checks the two agree). Nothing reads os.environ at import time.
 from __future__ import annotations
 
 import os
+from datetime import date
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,12 +69,17 @@ SETTINGS: list[Setting] = [
     Setting("TIMEZONE", "Asia/Shanghai", str, "Time zone of schedules and report periods."),
     Setting("PUBLIC_URL", "http://127.0.0.1:5000", str,
             "Base URL used in emailed links to the web version."),
-    Setting("SMTP_HOST", "", str, "SMTP server; empty means mail goes to DATA_DIR/outbox."),
+    Setting("SMTP_HOST", "", str, "SMTP server; empty means mail is written as .eml files to DATA_DIR/outbox-mail."),
     Setting("SMTP_PORT", 587, int, "SMTP port."),
     Setting("SMTP_SECURITY", "starttls", str, "`starttls`, `tls` (implicit) or `none`."),
     Setting("SMTP_USER", "", str, "SMTP user name.", secret=True),
     Setting("SMTP_PASSWORD", "", str, "SMTP password.", secret=True),
     Setting("MAIL_FROM", "fieldvisit@localhost", str, "From address of briefings."),
+    Setting("CAMPAIGN_START", "2026-01-01", str,
+            "First day of the campaign (YYYY-MM-DD): start of campaign-to-date briefings."),
+    Setting("BRIEFING_STALE_SECONDS", 900, int,
+            "A briefing left 'sending' this long (a worker died mid-send) is sent again with "
+            "the same Message-ID; keep it above the task time limit."),
     Setting("LOG_LEVEL", "INFO", str, "Log level of the web app and workers."),
     Setting("LOG_JSON", True, bool, "Structured (JSON) log lines."),
 ]
@@ -162,8 +168,12 @@ def validate(settings: Settings) -> None:
     if not 0 < v["DEDUP_REVIEW_THRESHOLD"] <= v["DEDUP_AUTO_THRESHOLD"] <= 1:
         raise SettingsError(
             "DEDUP_REVIEW_THRESHOLD and DEDUP_AUTO_THRESHOLD: need 0 < review <= auto <= 1")
+    try:
+        date.fromisoformat(v["CAMPAIGN_START"])
+    except ValueError:
+        raise SettingsError(f"CAMPAIGN_START={v['CAMPAIGN_START']!r}: expected YYYY-MM-DD") from None
     for name in ("SYNC_MAX_BATCH", "SYNC_MAX_BODY", "SYNC_PULL_MAX", "API_PAGE_MAX",
-                 "TOKEN_TTL_DAYS", "SYNC_MIN_PROTOCOL"):
+                 "TOKEN_TTL_DAYS", "SYNC_MIN_PROTOCOL", "BRIEFING_STALE_SECONDS"):
         if v[name] < 1:
             raise SettingsError(f"{name}={v[name]}: must be at least 1")
     if settings.is_production:

@@ -355,3 +355,4 @@ ENTITY_OF: dict[type, str] = {model: name for name, model in SYNCED_MODELS.items
 # Pull order inside one version: a visit's enterprise before the visit, the visit before
 # its problems and home visits.
 ENTITY_RANK = {"enterprise": 0, "visit": 1, "problem": 2, "home_visit": 3}
+from server import models_briefing  # noqa: E402,F401  (registers briefing tables)

@@ -1,0 +1,1 @@
+"""District briefings: figures (compute), email (render, mail), exactly-once sending (deliver)."""

@@ -1,0 +1,466 @@
+"""The numbers of the district briefings: plain functions over a session, no Flask.
+
+Every figure is an SQL aggregate grouped by district unit, so building the 20 district
+briefings and the city-wide one costs a fixed handful of queries per period, however
+many visits there are. Statistics read only canonical, live records: a record merged
+into another by dedup (`canonical_id` set) or deleted is not counted, and an enterprise
+is counted by `coalesce(canonical_id, id)` so two records of one enterprise count once.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, distinct, func, select, true
+from sqlalchemy.orm import Session, aliased
+
+from config.settings import ROOT
+from server.models import (
+    ENTERPRISE_TYPE_TAGS,
+    FOCUS_GROUPS,
+    OPEN_STAGES,
+    PROBLEM_CATEGORIES,
+    PROBLEM_STAGES,
+    VISIT_METHODS,
+    DistrictUnit,
+    Enterprise,
+    HomeVisit,
+    Problem,
+    Role,
+    User,
+    Visit,
+    visit_participants,
+)
+
+PERIOD_KINDS = ("week", "month", "campaign")
+CADRE_ROLES = (Role.FIELD_CADRE.value, Role.GROUP_LEADER.value)
+
+
+@lru_cache(maxsize=1)
+def vocabulary() -> dict[str, Any]:
+    """Labels and targets (config/vocabulary.json), read once."""
+    return json.loads((ROOT / "config" / "vocabulary.json").read_text(encoding="utf-8"))
+
+
+def labels(kind: str) -> dict[str, str]:
+    """Chinese labels of one vocabulary list: methods, categories, stages, focus_groups..."""
+    return {row["code"]: row["name"] for row in vocabulary()[kind]}
+
+
+# ---------------------------------------------------------------------------- periods
+
+
+@dataclass(frozen=True)
+class Period:
+    """A reporting period: local calendar days [start, end) in the campaign's time zone."""
+
+    kind: str
+    start: date
+    end: date  # exclusive
+    tz: str = "Asia/Shanghai"
+
+    @property
+    def key_date(self) -> date:
+        """The date in a delivery's unique key: the first day, or the cut-off of a campaign."""
+        return self.last_day if self.kind == "campaign" else self.start
+
+    @property
+    def last_day(self) -> date:
+        return self.end - timedelta(days=1)
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """The period as aware UTC instants (visits are stored in UTC)."""
+        zone = ZoneInfo(self.tz)
+        return (datetime.combine(self.start, time(), zone).astimezone(UTC),
+                datetime.combine(self.end, time(), zone).astimezone(UTC))
+
+    @property
+    def label(self) -> str:
+        """How the period is named in Chinese: 2026年第10周（3月2日—3月8日）, 2026年3月..."""
+        last = self.last_day
+        if self.kind == "week":
+            year, week, _ = self.start.isocalendar()
+            return (f"{year}年第{week}周（{self.start.month}月{self.start.day}日—"
+                    f"{last.month}月{last.day}日）")
+        if self.kind == "month":
+            return f"{self.start.year}年{self.start.month}月"
+        return f"活动开展以来（{self.start:%Y.%m.%d}—{last:%Y.%m.%d}）"
+
+    @property
+    def kind_label(self) -> str:
+        return {"week": "周报", "month": "月报", "campaign": "累计"}[self.kind]
+
+    def previous(self) -> Period:
+        """The period compared against: the week or month before; a campaign one week ago."""
+        if self.kind == "week":
+            return Period("week", self.start - timedelta(days=7), self.start, self.tz)
+        if self.kind == "month":
+            prev_last = self.start - timedelta(days=1)
+            return Period("month", prev_last.replace(day=1), self.start, self.tz)
+        return Period("campaign", self.start, max(self.start, self.end - timedelta(days=7)),
+                      self.tz)
+
+
+def period_containing(kind: str, day: date, campaign_start: date,
+                      tz: str = "Asia/Shanghai") -> Period:
+    """The week (Monday first) or month containing `day`; a campaign up to and with `day`."""
+    if kind == "week":
+        start = day - timedelta(days=day.weekday())
+        return Period("week", start, start + timedelta(days=7), tz)
+    if kind == "month":
+        days = calendar.monthrange(day.year, day.month)[1]
+        start = day.replace(day=1)
+        return Period("month", start, start + timedelta(days=days), tz)
+    if kind == "campaign":
+        return Period("campaign", campaign_start, max(campaign_start, day) + timedelta(days=1),
+                      tz)
+    raise ValueError(f"period kind {kind!r}: expected one of {', '.join(PERIOD_KINDS)}")
+
+
+def last_completed(kind: str, now: datetime, campaign_start: date,
+                   tz: str = "Asia/Shanghai") -> Period:
+    """The period a scheduled run reports on: the week or month that just ended
+    (a campaign-to-date briefing runs to yesterday)."""
+    today = now.astimezone(ZoneInfo(tz)).date()
+    if kind == "week":
+        return period_containing("week", today - timedelta(days=7), campaign_start, tz)
+    if kind == "month":
+        return period_containing("month", today.replace(day=1) - timedelta(days=1),
+                                 campaign_start, tz)
+    return period_containing("campaign", today - timedelta(days=1), campaign_start, tz)
+
+
+# ---------------------------------------------------------------------------- figures
+
+
+@dataclass
+class OldestOpen:
+    """The oldest problem still on the ladder: no description (it may name people)."""
+
+    problem_id: str
+    category: str
+    stage: str
+    opened_at: datetime
+    days_open: int
+
+
+@dataclass
+class DistrictFigures:
+    """Everything one district did in one period (and where it stands)."""
+
+    district_id: int
+    code: str
+    name: str
+    visits: int = 0
+    visits_by_method: dict[str, int] = field(default_factory=dict)
+    workers_met: int = 0
+    enterprises: int = 0
+    enterprises_by_type: dict[str, int] = field(default_factory=dict)
+    enterprise_types: int = 0
+    cadres_total: int = 0
+    cadres_active: int = 0
+    focus_groups: dict[str, int] = field(default_factory=dict)
+    problems_raised: int = 0
+    problems_by_category: dict[str, int] = field(default_factory=dict)
+    problems_by_stage: dict[str, int] = field(default_factory=dict)
+    problems_resolved: int = 0
+    problems_open: int = 0
+    oldest_open: OldestOpen | None = None
+    home_visits: int = 0
+    condolence_cents: int = 0
+    score: float = 0.0
+    rank: int = 0
+
+    @property
+    def participation(self) -> float | None:
+        """Share of the district's cadres who took part; None when it has no cadres."""
+        return self.cadres_active / self.cadres_total if self.cadres_total else None
+
+    def progress(self, targets: dict[str, Any]) -> dict[str, float]:
+        """Each target's fulfilment, capped at 1."""
+        part = self.participation or 0.0
+        return {
+            "enterprises": min(1.0, self.enterprises / targets["enterprises"]),
+            "enterprise_types": min(1.0, self.enterprise_types / targets["enterprise_types"]),
+            "workers_met": min(1.0, self.workers_met / targets["workers_met"]),
+            "cadre_participation": min(1.0, part / targets["cadre_participation"]),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["participation"] = self.participation
+        if self.oldest_open is not None:
+            out["oldest_open"]["opened_at"] = self.oldest_open.opened_at.isoformat()
+        return out
+
+
+@dataclass
+class DistrictBriefing:
+    """One district's briefing: its figures, the previous period's, its rank."""
+
+    period: Period
+    current: DistrictFigures
+    previous: DistrictFigures
+    ranked_of: int
+    targets: dict[str, Any]
+    generated_at: datetime
+
+    def delta(self, name: str) -> int | float | None:
+        """Change of a figure from the previous period."""
+        now, before = getattr(self.current, name), getattr(self.previous, name)
+        if now is None or before is None:
+            return None
+        return now - before
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "district": {"code": self.current.code, "name": self.current.name},
+            "period": _period_dict(self.period),
+            "previous_period": _period_dict(self.period.previous()),
+            "targets": self.targets,
+            "progress": self.current.progress(self.targets),
+            "rank": self.current.rank, "ranked_of": self.ranked_of,
+            "previous_rank": self.previous.rank,
+            "current": self.current.to_dict(),
+            "previous": self.previous.to_dict(),
+            "generated_at": self.generated_at.isoformat(),
+        }
+
+
+@dataclass
+class CityBriefing:
+    """The coordination team's briefing: one row per district unit, ranked."""
+
+    period: Period
+    rows: list[DistrictFigures]
+    previous: dict[int, DistrictFigures]
+    targets: dict[str, Any]
+    generated_at: datetime
+
+    def total(self, name: str) -> int:
+        return sum(getattr(r, name) for r in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "period": _period_dict(self.period),
+            "targets": self.targets,
+            "rows": [{**r.to_dict(), "progress": r.progress(self.targets),
+                      "previous_rank": self.previous[r.district_id].rank} for r in self.rows],
+            "generated_at": self.generated_at.isoformat(),
+        }
+
+
+def _period_dict(p: Period) -> dict[str, Any]:
+    return {"kind": p.kind, "start": p.start.isoformat(), "end": p.end.isoformat(),
+            "label": p.label}
+
+
+# ---------------------------------------------------------------------------- queries
+
+
+def _live(model: Any) -> list[Any]:
+    """Only canonical, undeleted records count."""
+    return [model.canonical_id.is_(None), model.deleted.is_(False)]
+
+
+def _json_array_values(session: Session, column: Any) -> Any:
+    """A table-valued function giving the elements of a JSON array, per dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.json_array_elements_text(column).table_valued("value")
+    return func.json_each(column).table_valued("value")
+
+
+def compute_figures(session: Session, period: Period,
+                    districts: list[DistrictUnit] | None = None) -> dict[int, DistrictFigures]:
+    """Every district's figures for a period, keyed by district id (rank filled in)."""
+    if districts is None:
+        districts = list(session.scalars(
+            select(DistrictUnit).where(DistrictUnit.active.is_(True)).order_by(DistrictUnit.code)))
+    figs = {d.id: DistrictFigures(d.id, d.code, d.name,
+                                  visits_by_method=dict.fromkeys(VISIT_METHODS, 0),
+                                  focus_groups=dict.fromkeys(FOCUS_GROUPS, 0),
+                                  enterprises_by_type=dict.fromkeys(ENTERPRISE_TYPE_TAGS, 0),
+                                  problems_by_category=dict.fromkeys(PROBLEM_CATEGORIES, 0),
+                                  problems_by_stage=dict.fromkeys(PROBLEM_STAGES, 0))
+            for d in districts}
+    start, end = period.bounds()
+    in_period = [*_live(Visit), Visit.visited_at >= start, Visit.visited_at < end]
+
+    # Visits and workers by method, with the focus groups summed from the JSON counts.
+    focus_cols = [func.coalesce(func.sum(Visit.workers_by_group[g].as_integer()), 0)
+                  for g in FOCUS_GROUPS]
+    rows = session.execute(
+        select(Visit.district_id, Visit.method, func.count(),
+               func.coalesce(func.sum(Visit.workers_met), 0), *focus_cols)
+        .where(*in_period).group_by(Visit.district_id, Visit.method))
+    for district_id, method, n, workers, *focus in rows:
+        f = figs.get(district_id)
+        if f is None:
+            continue
+        f.visits += n
+        f.visits_by_method[method] = f.visits_by_method.get(method, 0) + n
+        f.workers_met += int(workers)
+        for g, count in zip(FOCUS_GROUPS, focus, strict=True):
+            f.focus_groups[g] += int(count or 0)
+
+    # Distinct enterprises (by canonical id); the type tags are the canonical record's.
+    ent = aliased(Enterprise)
+    canon = aliased(Enterprise)
+    canon_id = func.coalesce(ent.canonical_id, ent.id)
+    for district_id, n in session.execute(
+            select(Visit.district_id, func.count(distinct(canon_id)))
+            .join(ent, ent.id == Visit.enterprise_id)
+            .where(*in_period, ent.deleted.is_(False)).group_by(Visit.district_id)):
+        if district_id in figs:
+            figs[district_id].enterprises = n
+    tags = _json_array_values(session, canon.type_tags)
+    for district_id, tag, n in session.execute(
+            select(Visit.district_id, tags.c.value, func.count(distinct(canon.id)))
+            .join(ent, ent.id == Visit.enterprise_id)
+            .join(canon, canon.id == canon_id)
+            .join(tags, true())
+            .where(*in_period, ent.deleted.is_(False))
+            .group_by(Visit.district_id, tags.c.value)):
+        f = figs.get(district_id)
+        if f is not None:
+            f.enterprises_by_type[tag] = n
+    for f in figs.values():
+        f.enterprise_types = sum(1 for n in f.enterprises_by_type.values() if n)
+
+    # Cadres tied to the district, and those of them who took part in its visits.
+    cadre = [User.role.in_(CADRE_ROLES), User.active.is_(True)]
+    for district_id, n in session.execute(
+            select(User.district_id, func.count()).where(*cadre).group_by(User.district_id)):
+        if district_id in figs:
+            figs[district_id].cadres_total = n
+    for district_id, n in session.execute(
+            select(User.district_id, func.count(distinct(User.id)))
+            .join(visit_participants, visit_participants.c.user_id == User.id)
+            .join(Visit, and_(Visit.id == visit_participants.c.visit_id,
+                              Visit.district_id == User.district_id))
+            .where(*cadre, *in_period).group_by(User.district_id)):
+        if district_id in figs:
+            figs[district_id].cadres_active = n
+
+    _problem_figures(session, figs, start, end)
+
+    for district_id, n, cents in session.execute(
+            select(HomeVisit.district_id, func.count(),
+                   func.coalesce(func.sum(HomeVisit.amount_cents), 0))
+            .where(*_live(HomeVisit), HomeVisit.visited_at >= start, HomeVisit.visited_at < end)
+            .group_by(HomeVisit.district_id)):
+        if district_id in figs:
+            figs[district_id].home_visits, figs[district_id].condolence_cents = n, int(cents)
+
+    _rank(figs, vocabulary()["targets"])
+    return figs
+
+
+def _problem_figures(session: Session, figs: dict[int, DistrictFigures], start: datetime,
+                     end: datetime) -> None:
+    """Problems raised (when their visit took place), resolved, still open, the oldest."""
+    pv = aliased(Visit)
+    opened = func.coalesce(pv.visited_at, Problem.created_at)
+    base = (select().select_from(Problem).outerjoin(pv, pv.id == Problem.visit_id)
+            .where(*_live(Problem)))
+    for district_id, category, stage, n in session.execute(
+            base.add_columns(Problem.district_id, Problem.category, Problem.stage, func.count())
+            .where(opened >= start, opened < end)
+            .group_by(Problem.district_id, Problem.category, Problem.stage)):
+        f = figs.get(district_id)
+        if f is None:
+            continue
+        f.problems_raised += n
+        f.problems_by_category[category] = f.problems_by_category.get(category, 0) + n
+        f.problems_by_stage[stage] = f.problems_by_stage.get(stage, 0) + n
+    for district_id, n in session.execute(
+            select(Problem.district_id, func.count())
+            .where(*_live(Problem), Problem.stage == "resolved",
+                   Problem.resolved_at >= start, Problem.resolved_at < end)
+            .group_by(Problem.district_id)):
+        if district_id in figs:
+            figs[district_id].problems_resolved = n
+    # Open at the end of the period = raised before its end and not yet resolved or closed
+    # (the stage is today's: the ladder keeps no per-day snapshot).
+    open_q = base.where(opened < end, Problem.stage.in_(OPEN_STAGES))
+    for district_id, n in session.execute(
+            open_q.add_columns(Problem.district_id, func.count()).group_by(Problem.district_id)):
+        if district_id in figs:
+            figs[district_id].problems_open = n
+    ranked = (open_q.add_columns(
+        Problem.district_id.label("district_id"), Problem.id.label("id"),
+        Problem.category.label("category"), Problem.stage.label("stage"),
+        opened.label("opened"),
+        func.row_number().over(partition_by=Problem.district_id,
+                               order_by=(opened, Problem.id)).label("rn"))
+        .subquery())
+    for row in session.execute(
+            select(ranked.c.district_id, ranked.c.id, ranked.c.category, ranked.c.stage,
+                   ranked.c.opened).where(ranked.c.rn == 1)):
+        f = figs.get(row.district_id)
+        if f is None:
+            continue
+        at = _as_datetime(row.opened)
+        f.oldest_open = OldestOpen(row.id, row.category, row.stage, at,
+                                   max(0, (end - at).days))
+
+
+def _as_datetime(value: Any) -> datetime:
+    """A timestamp out of a subquery column (SQLite hands back text there)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _rank(figs: dict[int, DistrictFigures], targets: dict[str, Any]) -> None:
+    """Score = mean fulfilment of the four targets (0–100); ties share a rank (1, 2, 2, 4).
+
+    Ties on the score are broken by workers met, then visits, so a district that did
+    more ranks higher even when both met every target.
+    """
+    for f in figs.values():
+        progress = f.progress(targets)
+        f.score = round(100 * sum(progress.values()) / len(progress), 1)
+    ordered = sorted(figs.values(), key=lambda f: (-f.score, -f.workers_met, -f.visits, f.code))
+    previous_key, previous_rank = None, 0
+    for i, f in enumerate(ordered, start=1):
+        key = (f.score, f.workers_met, f.visits)
+        f.rank = previous_rank if key == previous_key else i
+        previous_key, previous_rank = key, f.rank
+
+
+# ---------------------------------------------------------------------------- briefings
+
+
+def build_all(session: Session, period: Period,
+              now: datetime | None = None) -> tuple[CityBriefing, dict[str, DistrictBriefing]]:
+    """The city-wide briefing and every district's, keyed by district code."""
+    now = now or datetime.now(UTC)
+    targets = vocabulary()["targets"]
+    current = compute_figures(session, period)
+    previous = compute_figures(session, period.previous())
+    rows = sorted(current.values(), key=lambda f: (f.rank, f.code))
+    city = CityBriefing(period, rows, previous, targets, now)
+    by_code = {f.code: DistrictBriefing(period, f, previous[f.district_id], len(rows), targets,
+                                        now) for f in rows}
+    return city, by_code
+
+
+def build_district(session: Session, code: str, period: Period,
+                   now: datetime | None = None) -> DistrictBriefing | None:
+    """One district's briefing (its rank needs every district's figures anyway)."""
+    _, by_code = build_all(session, period, now)
+    return by_code.get(code)
+
+
+def build_city(session: Session, period: Period, now: datetime | None = None) -> CityBriefing:
+    """The city-wide briefing alone."""
+    return build_all(session, period, now)[0]
