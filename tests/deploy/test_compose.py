@@ -1,0 +1,219 @@
+"""docker-compose.yml, Dockerfile and .dockerignore, checked without a Docker engine.
+
+The commands these files run are exercised for real, outside Docker, in
+test_processes.py and test_embedded.py; here we check that the files say what the
+deployment needs and name only settings and commands that exist.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from config.settings import SETTINGS
+from tests.deploy.conftest import REPO
+
+yaml = pytest.importorskip("yaml", reason="pyyaml is in the test extra: pip install -e '.[test]'")
+
+APP_SERVICES = ("migrate", "web", "worker", "beat")
+ALL_SERVICES = {"web", "worker", "beat", "redis", "postgres", "mailpit", "migrate"}
+SETTING_NAMES = {s.name for s in SETTINGS}
+SECRET_SETTINGS = {"SECRET_KEY", "ID_HASH_KEY"}
+# Variables the compose file itself reads that are not fieldvisit settings.
+COMPOSE_ONLY = {"POSTGRES_PASSWORD", "WEB_WORKERS", "WORKER_CONCURRENCY"}
+INTERPOLATION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::?[-?+][^}]*)?\}")
+
+
+@pytest.fixture(scope="module")
+def compose_text() -> str:
+    return (REPO / "docker-compose.yml").read_text()
+
+
+@pytest.fixture(scope="module")
+def compose(compose_text: str) -> dict:
+    return yaml.safe_load(compose_text)
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> list[tuple[str, str]]:
+    """The Dockerfile as (INSTRUCTION, arguments), continuation lines joined."""
+    text = (REPO / "Dockerfile").read_text()
+    text = re.sub(r"\\\n", " ", text)
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def command_of(service: dict) -> list[str]:
+    cmd = service["command"]
+    return shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
+
+
+def test_all_services_and_one_shot_migration(compose: dict) -> None:
+    services = compose["services"]
+    assert set(services) == ALL_SERVICES
+    assert command_of(services["migrate"]) == ["fieldvisit", "init-db"]
+    assert services["migrate"]["restart"] == "no"
+    for name in ("web", "worker", "beat"):
+        depends = services[name]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully", name
+        assert depends["postgres"]["condition"] == "service_healthy", name
+        assert depends["redis"]["condition"] == "service_healthy", name
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_commands(compose: dict) -> None:
+    services = compose["services"]
+    web = command_of(services["web"])
+    assert web[:2] == ["fieldvisit", "serve"]
+    assert web[web.index("--host") + 1] == "0.0.0.0"
+    assert web[web.index("--port") + 1] == "8000"
+    assert "--workers" in web
+    assert command_of(services["worker"])[:4] == ["celery", "-A", "worker.celery_app", "worker"]
+    assert command_of(services["beat"])[:4] == ["celery", "-A", "worker.celery_app", "beat"]
+    assert services["mailpit"]["image"].startswith("axllent/mailpit")
+
+
+def test_exactly_one_beat_and_no_embedded_beat_elsewhere(compose: dict) -> None:
+    services = compose["services"]
+    beats = [name for name, svc in services.items()
+             if "command" in svc and "beat" in command_of(svc)[3:5]]
+    assert beats == ["beat"]
+    assert services["beat"].get("deploy", {}).get("replicas", 1) == 1
+    # `worker --beat` (-B) would start a second scheduler with every worker replica
+    worker = command_of(services["worker"])
+    assert "--beat" not in worker and "-B" not in worker
+
+
+def test_health_checks(compose: dict) -> None:
+    services = compose["services"]
+
+    def test_of(name: str) -> str:
+        check = services[name]["healthcheck"]
+        test = check["test"]
+        return " ".join(test[1:]) if isinstance(test, list) else test
+
+    assert "/readyz" in test_of("web") and ":8000" in test_of("web")
+    assert "pg_isready" in test_of("postgres")
+    assert "redis-cli ping" in test_of("redis")
+    worker = test_of("worker")
+    assert "celery -A worker.celery_app inspect ping -d celery@$$HOSTNAME" in worker
+    for name in ("web", "worker", "postgres", "redis"):
+        assert not services[name]["healthcheck"].get("disable"), name
+
+
+def test_named_volumes_for_data(compose: dict) -> None:
+    volumes = set(compose["volumes"])
+    services = compose["services"]
+
+    def mounts(name: str) -> dict[str, str]:
+        return {m.split(":")[1]: m.split(":")[0] for m in services[name]["volumes"]}
+
+    assert mounts("postgres")["/var/lib/postgresql/data"] in volumes
+    assert mounts("redis")["/data"] in volumes
+    for name in APP_SERVICES:
+        assert mounts(name)["/data"] in volumes, name
+    assert all(services[n]["environment"]["DATA_DIR"] == "/data" for n in APP_SERVICES)
+
+
+def test_app_environment_names_only_settings(compose: dict) -> None:
+    services = compose["services"]
+    for name in APP_SERVICES:
+        env = services[name]["environment"]
+        unknown = set(env) - SETTING_NAMES
+        assert not unknown, f"{name}: not settings of config/settings.py: {unknown}"
+    env = services["web"]["environment"]
+    assert env["FIELDVISIT_ENV"] == "production"
+    assert env["DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert env["DATABASE_URL"].endswith("@postgres:5432/fieldvisit")
+    assert env["REDIS_URL"].startswith("redis://redis:6379/")
+    assert (env["SMTP_HOST"], str(env["SMTP_PORT"]), env["SMTP_SECURITY"]) == (
+        "mailpit", "1025", "none")
+    assert "PUBLIC_URL" in env
+    # every app service gets the same settings: one anchor, no drift
+    assert all(services[n]["environment"] == env for n in APP_SERVICES)
+
+
+def test_every_interpolated_variable_is_known(compose_text: str) -> None:
+    used = set(INTERPOLATION.findall(compose_text))
+    assert used, "expected ${VAR} interpolation for the secrets"
+    assert used <= SETTING_NAMES | COMPOSE_ONLY, used - SETTING_NAMES - COMPOSE_ONLY
+
+
+def test_secrets_come_only_from_the_environment(compose: dict, compose_text: str) -> None:
+    env = compose["services"]["web"]["environment"]
+    for name in SECRET_SETTINGS:
+        # `${VAR:?message}`: compose refuses to start while the secret is unset or empty
+        assert re.fullmatch(r"\$\{" + name + r":\?[^}]+\}", env[name]), env[name]
+    assert re.search(r"\$\{POSTGRES_PASSWORD:\?[^}]+\}@postgres", env["DATABASE_URL"])
+    assert re.fullmatch(r"\$\{POSTGRES_PASSWORD:\?[^}]+\}",
+                        compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"])
+    # no default (`:-`) for any secret setting anywhere in the file
+    secret_names = {s.name for s in SETTINGS if s.secret} | {"POSTGRES_PASSWORD"}
+    for name in secret_names:
+        assert not re.search(r"\$\{" + name + r":?-", compose_text), name
+    # the example .env ships the names without values
+    example = (REPO / ".env.example").read_text()
+    for name in SECRET_SETTINGS | {"POSTGRES_PASSWORD"}:
+        assert re.search(rf"^{name}=$", example, re.M), name
+
+
+def test_dockerfile(dockerfile: list[tuple[str, str]]) -> None:
+    by = {}
+    for word, rest in dockerfile:
+        by.setdefault(word, []).append(rest)
+    assert by["FROM"] == ["python:3.11-slim"]
+    runs = " ".join(by["RUN"])
+    assert "fonts-noto-cjk" in runs
+    assert re.search(r"pip install (--no-deps )?\.", runs)
+    assert "useradd" in runs
+    users = by["USER"]
+    assert len(users) == 1 and users[0].split(":")[0] not in ("root", "0")
+    # USER comes before the commands the container runs
+    words = [w for w, _ in dockerfile]
+    assert words.index("USER") < words.index("CMD")
+    assert "HEALTHCHECK" in by and "/readyz" in by["HEALTHCHECK"][0]
+    envs = " ".join(by["ENV"])
+    assert "PYTHONPATH=/app" in envs  # pwa/ and migrations/ are found next to the code
+
+
+def test_dockerfile_commands_exist(dockerfile: list[tuple[str, str]]) -> None:
+    import json
+
+    from server.cli import main
+
+    cmd = json.loads(dict(dockerfile)["CMD"])
+    assert cmd[:2] == ["fieldvisit", "serve"]
+    assert "serve" in main.commands and "init-db" in main.commands
+    serve_options = {opt for p in main.commands["serve"].params for opt in p.opts}
+    assert {o for o in cmd if o.startswith("--")} <= serve_options
+    entry = json.loads(dict(dockerfile)["ENTRYPOINT"])
+    assert entry == ["tini", "--"]
+    assert "tini" in " ".join(r for w, r in dockerfile if w == "RUN")
+
+
+def test_compose_commands_use_existing_cli_options(compose: dict) -> None:
+    from server.cli import main
+
+    for name in ("web", "migrate"):
+        cmd = command_of(compose["services"][name])
+        sub = main.commands[cmd[1]]
+        options = {opt for p in sub.params for opt in p.opts}
+        assert {o for o in cmd[2:] if o.startswith("--")} <= options, name
+
+
+def test_dockerignore_keeps_what_the_image_needs() -> None:
+    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    for needed in ("pwa", "migrations", "server", "sync", "worker", "config", "pyproject.toml"):
+        assert needed not in ignored and f"{needed}/" not in ignored
+    for secret_or_bulk in (".env", ".git", ".venv", "instance"):
+        assert secret_or_bulk in ignored
+    assert Path(REPO / "pwa" / "index.html").exists()
