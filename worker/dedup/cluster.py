@@ -6,10 +6,12 @@ representatives themselves match automatically, never through one loose link.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.dedup.normalize import GENERIC_INDUSTRY
 from worker.dedup.match import (
     AUTO,
     NO,
@@ -88,19 +90,31 @@ class _Clusters:
         return ""
 
 
+def _asks_all_industries(p: Prepared) -> bool:
+    """Records naming no specific industry must meet every industry of their trade name."""
+    ind = p.parts.industry
+    return not ind or ind == GENERIC_INDUSTRY
+
+
 def _candidate_blocks(items: list[Prepared]) -> list[list[list[int]]]:
-    """Per record, the member lists of the blocks it belongs to (lists are shared, keys dropped)."""
+    """Per record, the member lists of the blocks it belongs to (lists are shared, keys dropped).
+
+    The industry-free "g:" blocks are kept only for records that name no specific industry:
+    pairs of two specific industries found there would be industry conflicts anyway.
+    """
     index: dict[str, list[int]] = {}
     blocks_of: list[list[list[int]]] = []
     for i, p in enumerate(items):
         mine = []
+        asks = _asks_all_industries(p)
         for k in blocking_keys(p):
             lst = index.get(k)
             if lst is None:
                 lst = index[k] = [i]
             else:
                 lst.append(i)
-            mine.append(lst)
+            if asks or not k.startswith("g:"):
+                mine.append(lst)
         blocks_of.append(mine)
     return blocks_of
 
@@ -118,9 +132,28 @@ def cluster_records(
     the clustering and the review list are wanted, as in the CSV command).
     """
     th = thresholds or DedupThresholds()
+    # Millions of small objects make the cyclic GC rescan everything again and again
+    # (quadratic in practice); nothing here creates cycles, so pause it for the run.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _cluster(records, th, progress, explain_merges)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _cluster(
+    records: Iterable[EnterpriseRecord | Mapping[str, Any]],
+    th: DedupThresholds,
+    progress: Callable[[int], None] | None,
+    explain_merges: bool,
+) -> DedupResult:
+    """The body of cluster_records."""
     items = [prepare(r) for r in records]
     n = len(items)
     blocks_of = _candidate_blocks(items)
+    asks = [_asks_all_industries(p) for p in items]
 
     # Compact tuples, not PairScore objects: features are rebuilt only for what is reported.
     auto_pairs: list[tuple[float, int, int, str]] = []
@@ -140,8 +173,9 @@ def cluster_records(
                 oversized.add(id(lst))
                 continue
             for j in lst:
-                # Each unordered pair once: only partners after i, once across shared blocks.
-                if j <= i or j in seen:
+                # Each unordered pair once: partners after i, once across shared blocks; a
+                # specific-industry partner before i never saw i's g: block, so i takes it.
+                if j == i or j in seen or (j < i and (asks[j] or not asks[i])):
                     continue
                 seen.add(j)
                 decision, score, rule = decide_pair(a, items[j], th)
@@ -239,8 +273,14 @@ def _demote_ambiguous(
         elif not pj and pi:
             partner_inds.setdefault(j, set()).add(pi)
     ambiguous = {i for i, s in partner_inds.items() if len(s) > 1}
-    if not ambiguous:
-        return auto_pairs
+    # A spelling seen in several records that agree with each other is an established name;
+    # two established spellings that are merely similar (安明岸 / 安名岸) are two firms,
+    # whereas a one-off spelling next to an established one is a typo of it.
+    established = set()
+    for _, i, j, rule in auto_pairs:
+        if rule == "name_exact":
+            established.add(i)
+            established.add(j)
     kept = []
     for t in auto_pairs:
         score, i, j, rule = t
@@ -248,6 +288,8 @@ def _demote_ambiguous(
             kept.append(t)  # a valid code decides whatever the name says
         elif (i in ambiguous and items[j].parts.industry) or (j in ambiguous and items[i].parts.industry):
             review_pairs.append((i, j, score, "ambiguous_industry", rule))
+        elif rule == "name_similar_corroborated" and i in established and j in established:
+            review_pairs.append((i, j, score, "two_established_spellings", rule))
         else:
             kept.append(t)
     return kept

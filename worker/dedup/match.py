@@ -18,6 +18,7 @@ from worker.dedup.normalize import (
     NameParts,
     char_pinyin,
     district_in_region,
+    district_of_code,
     normalize_address,
     normalize_district,
     normalize_name,
@@ -82,9 +83,11 @@ class Prepared:
         self.record_id = rec.record_id
         self.name = rec.name
         self.parts: NameParts = normalize_name(rec.name)
-        # A district named in the name (成都市郫县开华…) stands in for a missing district field.
-        self.district = normalize_district(rec.district) or district_in_region(self.parts.region)
         self.uscc, self.uscc_valid = normalize_uscc(rec.uscc)
+        # A district named in the name (成都市郫县开华…), else the registration region inside
+        # the credit code (positions 3–8), stands in for a missing district field.
+        self.district = (normalize_district(rec.district) or district_in_region(self.parts.region)
+                         or district_of_code(self.uscc))
         self.address = normalize_address(rec.address)
         self.headcount = rec.headcount
 
@@ -153,7 +156,9 @@ def name_similarity(a: NameParts, b: NameParts) -> tuple[float, str]:
     d = Levenshtein.distance(a.py, b.py, score_cutoff=2)
     if d == 1:
         if la != lb and min(la, lb) >= 2:
-            return 0.88, "dropped_char"
+            # A two-character name inside a three-character one is often another firm
+            # at city scale: weaker, so that the district alone cannot carry it.
+            return (0.88 if min(la, lb) >= 3 else 0.84), "dropped_char"
         if la == lb and la >= 3:
             return 0.85, "one_char_differs"
     # Short names leave little room: scale so that unrelated names fall far below review.
@@ -301,13 +306,17 @@ def decide_pair(a: Prepared, b: Prepared, th: DedupThresholds,
             feats["legal"] = f"{pa.legal}/{pb.legal}"
         feats["corroborated_by"] = corroborated
 
+    strong = [c for c in corroborated if c != "district"]
     if ind == "generic":
         pass  # at most review
     elif name_rule == "identical":
-        # A district conflict needs the address or the code to agree before merging.
-        if score >= th.auto and (district != "differ" or corroborated):
+        # A district conflict needs the address or the code to agree before merging, and
+        # a name without its industry needs some second field (华兴 may be 华兴机械 or 华兴食品).
+        if score >= th.auto and (strong or (district != "differ" and (ind == "same" or corroborated))):
             return AUTO, score, "name_exact"
-    elif score >= th.auto and corroborated:
+    elif score >= th.auto and (strong or (corroborated and ind == "same")):
+        # A similar name needs a second agreeing field; the district alone only when the
+        # industry agrees too.
         return AUTO, score, "name_similar_corroborated"
     if name_rule != "identical" and district == "differ" and not corroborated:
         # A similar name in another district with nothing else agreeing: a different firm.

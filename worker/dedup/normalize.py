@@ -384,6 +384,14 @@ def district_in_region(region: str) -> str:
     return ""
 
 
+def district_of_code(code: str) -> str:
+    """The district whose region code (positions 3–8) a credit code carries, or ""."""
+    if len(code) != 18:
+        return ""
+    region = code[2:8]
+    return region if region in regions().short_of_code else ""
+
+
 @lru_cache(maxsize=1 << 16)
 def normalize_district(raw: str | None) -> str:
     """A district as its code from config/districts.json, or the cleaned text when unknown."""

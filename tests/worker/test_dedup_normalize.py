@@ -1,0 +1,77 @@
+"""Normalisation of Chinese enterprise names: the variants cadres type must meet."""
+
+from worker.dedup.normalize import (
+    clean_text,
+    normalize_address,
+    normalize_district,
+    normalize_name,
+    normalize_uscc,
+    pinyin_text,
+)
+
+
+def test_variants_of_one_name_share_trade_name_and_industry():
+    variants = [
+        "成都华兴机械有限公司",
+        "华兴机械有限责任公司",
+        "四川省成都市华兴机械制造有限公司",
+        "华兴（成都）机械有限公司",
+        "华兴(成都)机械有限公司",
+        "華興機械有限公司",
+        "华兴 机械 有限 公司",
+        "锦江区华兴机械有限公司",
+        "成都市锦江区华兴机械有限公司",
+        "【成都】华兴机械有限公司",
+    ]
+    parts = [normalize_name(v) for v in variants]
+    assert {p.core for p in parts} == {"华兴"}
+    assert {p.industry for p in parts} == {"机械"}
+    assert {p.branch for p in parts} == {""}
+
+
+def test_full_width_and_traditional_are_folded():
+    assert clean_text("ＡＢＣ（成都）") == "ABC(成都)"
+    assert clean_text("華興機械") == "华兴机械"
+
+
+def test_legal_forms_are_canonical():
+    assert normalize_name("华兴机械有限公司").legal == normalize_name("华兴机械有限责任公司").legal == "ltd"
+    assert normalize_name("华兴机械股份有限公司").legal == normalize_name("华兴机械股份公司").legal == "jsc"
+    assert normalize_name("华兴集团有限公司").core == "华兴"
+
+
+def test_industry_is_kept_apart_from_trade_name():
+    a, b = normalize_name("华兴机械有限公司"), normalize_name("华兴食品有限公司")
+    assert a.core == b.core == "华兴"
+    assert (a.industry, b.industry) == ("机械", "食品")
+
+
+def test_branches_are_labelled():
+    parent = normalize_name("成都华兴机械有限公司")
+    jinjiang = normalize_name("成都华兴机械有限公司锦江分公司")
+    jinjiang2 = normalize_name("华兴机械有限公司锦江区分公司")
+    second = normalize_name("华兴机械有限公司第二分公司")
+    second_digit = normalize_name("华兴机械有限公司第2分公司")
+    assert parent.branch == ""
+    assert jinjiang.branch == jinjiang2.branch == "锦江|分公司"
+    assert second.branch == second_digit.branch == "#2|分公司"
+    assert jinjiang.core == second.core == parent.core == "华兴"
+
+
+def test_same_sound_characters_share_pinyin():
+    assert pinyin_text("华兴") == pinyin_text("华星") == "hua xing"
+    assert normalize_name("华兴机械").py == normalize_name("华星机械").py
+    assert normalize_name("鑫达贸易").py == normalize_name("新大贸易").py
+
+
+def test_district_and_address():
+    assert normalize_district("锦江区") == normalize_district("锦江") == normalize_district("成都市锦江区") == "510104"
+    assert normalize_district("") == ""
+    assert normalize_address("四川省成都市锦江区红星路88号") == normalize_address("红星路８８号") == "红星路88号"
+
+
+def test_uscc_cleaning_and_check():
+    assert normalize_uscc("91350100M000100Y43") == ("91350100M000100Y43", True)
+    assert normalize_uscc(" 91350100m000100y43 ") == ("91350100M000100Y43", True)
+    assert normalize_uscc("91350100M000100Y44") == ("91350100M000100Y44", False)
+    assert normalize_uscc("12345") == ("", False)
