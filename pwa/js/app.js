@@ -68,8 +68,8 @@ async function refreshStatus() {
   }
   bar.innerHTML = `<span class="dot" aria-hidden="true"></span>
     <span class="st"><b data-testid="net">${online ? t('online') : t('offline')}</b> · <span data-testid="waiting">${h(msg)}</span><br><small data-testid="lastsync">${sub}</small></span>
-    <button id="sendnow" class="btn small" ${engine.status.running ? 'disabled' : ''}>${t('send_now')}</button>`;
-  $('#sendnow').onclick = () => syncNow('button');
+    ${S.user ? `<button id="sendnow" class="btn small" ${engine.status.running ? 'disabled' : ''}>${t('send_now')}</button>` : ''}`;
+  if (S.user) $('#sendnow').onclick = () => syncNow('button');
   const authNeeded = engine.status.authNeeded || (await store.getMeta('auth_needed'));
   $('#authbanner').hidden = !(authNeeded && S.route !== 'login');
   $('#authbanner').innerHTML = `${t('signin_again')} <a href="#/login" class="btn small">${t('signin')}</a>`;
@@ -116,12 +116,15 @@ function go(hash) { if (location.hash === hash) render(); else location.hash = h
 async function render() {
   const [route, arg] = location.hash.replace(/^#\/?/, '').split('/');
   if (S.form && route !== 'visit') await flushDraft();
+  const prev = S.routeKey;
+  S.routeKey = location.hash;
   S.route = route || 'home';
   if (!S.user && S.route !== 'login') { S.route = 'login'; }
   document.querySelectorAll('nav.tabs a').forEach((a) => a.classList.toggle('cur', a.dataset.r === S.route));
   $('nav.tabs').hidden = S.route === 'login';
   const view = { login: viewLogin, home: viewHome, new: viewNew, visit: viewVisit, entries: viewEntries, problems: viewProblems, settings: viewSettings }[S.route] || viewHome;
   await view(arg);
+  if (prev !== S.routeKey) window.scrollTo(0, 0);
   main().dataset.screen = S.route;
   refreshStatus();
 }
@@ -204,11 +207,18 @@ async function visitsWithChildren() {
     .sort((a, b) => String(b.v.data.visited_at).localeCompare(String(a.v.data.visited_at)));
 }
 
+/** A field name from a server rejection, in the cadre's language. */
+function fieldName(f) {
+  const key = { id_number: 'f_id_number', name: 'ent_name', visited_at: 'when', workers_by_group: 'workers', workers_met: 'workers' }[f] || f;
+  const s = t(key);
+  return s === key ? f : s;
+}
+
 function entryRow({ v, kids, ent }) {
   const st = entryState(v, kids);
   const errRec = [v, ...kids].find((r) => r.error || r.conflict);
   const why = errRec?.error
-    ? `<div class="why" data-testid="reason">${h(errRec.error.message || errRec.error.code)}${errRec.error.field ? ` (${t('field')}: ${h(errRec.error.field)})` : ''}<br><small>${t('fix_hint')}</small></div>`
+    ? `<div class="why" data-testid="reason" data-field="${h(errRec.error.field || '')}">${h(errRec.error.message || errRec.error.code)}${errRec.error.field ? ` (${h(fieldName(errRec.error.field))})` : ''}<br><small>${t('fix_hint')}</small></div>`
     : errRec?.conflict ? `<div class="why">${h(errRec.conflict.message || errRec.conflict.code)}</div>` : '';
   return `<li><a class="entry" href="#/visit/${v.id}" data-testid="entry" data-id="${v.id}" data-state="${st}">
     <span class="badge ${st}">${t(`st_${st}`)}</span>
@@ -222,10 +232,12 @@ async function viewHome() {
   const todays = items.filter((x) => new Date(x.v.data.visited_at).toDateString() === today || new Date(x.v.created_local || 0).toDateString() === today);
   const drafts = (await store.listDrafts()).filter((d) => d.form);
   const p = await store.getMeta('progress');
+  const attention = items.filter((x) => ['error', 'conflict'].includes(entryState(x.v, x.kids))).length;
   const bar = (n, of) => `<div class="meter"><i style="width:${Math.min(100, Math.round((100 * n) / (of || 1)))}%"></i></div>`;
   const st = S.storage;
   main().innerHTML = `
     <a class="btn primary block big" href="#/new" data-testid="new-visit">${t('new_visit')}</a>
+    ${attention ? `<a class="card attention" href="#/entries" data-testid="attention"><b>${attention}</b> ${t('st_error')} ›</a>` : ''}
     ${drafts.length ? `<section class="card"><h2>${t('drafts')}</h2><ul class="list">${drafts.map((d) => `<li class="row"><span>${h(label('methods', d.form.method))} · ${h(fmtTime(d.saved_at))}</span>
       <a class="btn small" href="#/visit/${d.id}">${t('continue')}</a></li>`).join('')}</ul></section>` : ''}
     <section class="card" data-testid="progress"><h2>${t('progress')}${p && !navigator.onLine ? ` <small>${t('progress_offline')}</small>` : ''}</h2>
@@ -337,7 +349,7 @@ async function viewVisit(id) {
   const showEnt = m !== 'home_visit' && m !== 'report';
   main().innerHTML = `<form id="vf" novalidate>
     <div class="row"><a class="btn small" href="#/home">‹ ${t('back')}</a><span class="muted small" id="draftst"></span></div>
-    ${errRec ? `<p class="err" data-testid="form-reason">${h(errRec.error.message || errRec.error.code)}${errRec.error.field ? ` (${t('field')}: ${h(errRec.error.field)})` : ''}</p>` : ''}
+    ${errRec ? `<p class="err" data-testid="form-reason">${h(errRec.error.message || errRec.error.code)}${errRec.error.field ? ` (${h(fieldName(errRec.error.field))})` : ''}</p>` : ''}
     <label>${t('method')}<select data-f="method">${vocab('methods').map(([c, l]) => `<option value="${c}"${c === m ? ' selected' : ''}>${h(l)}</option>`).join('')}</select></label>
     <label>${t('when')}<input type="datetime-local" data-f="visited_at" value="${h(F.visited_at)}" required></label>
     ${showEnt || F.enterprise_id || F.newEnt ? `<fieldset class="card"><legend>${t('enterprise')}</legend><div id="entbox"></div></fieldset>` : ''}
@@ -359,6 +371,8 @@ async function viewVisit(id) {
   renderEntBox(ent);
   renderProblems();
   bindForm();
+  const bad = errRec?.error?.field;
+  if (bad) main().querySelectorAll(`[data-f="${CSS.escape(bad)}"], [data-f$=".${CSS.escape(bad)}"]`).forEach((el) => el.classList.add('invalid'));
 }
 
 function homeBlock(H) {
@@ -596,6 +610,9 @@ function afterSave() {
 // ---------- my entries -----------------------------------------------------------------------
 async function viewEntries() {
   const items = await visitsWithChildren();
+  // What needs the cadre's attention comes first, then what is still on the phone.
+  const rank = { error: 0, conflict: 0, local: 1, sending: 1, synced: 2 };
+  items.sort((a, b) => rank[entryState(a.v, a.kids)] - rank[entryState(b.v, b.kids)]);
   main().innerHTML = `<h1>${t('entries')}</h1>${items.length ? `<ul class="list">${items.map(entryRow).join('')}</ul>` : `<p class="muted">${t('no_entries')}</p>`}`;
 }
 

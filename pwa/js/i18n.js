@@ -49,7 +49,7 @@ const T = {
   confirm_delete: ['确定删除这条记录？', 'Delete this entry?'], required: ['请填写', 'Required'],
   st_local: ['已存本机', 'Saved on phone'], st_sending: ['发送中', 'Sending'], st_synced: ['已同步', 'Synced'],
   st_error: ['需处理', 'Needs attention'], st_conflict: ['有冲突', 'Conflict'], fix_hint: ['点开修改后重新保存即可再次发送', 'Open it, fix and save to send again'],
-  field: ['字段', 'field'], no_entries: ['还没有记录', 'No entries yet'], draft_saved: ['草稿已自动保存', 'Draft autosaved'],
+  field: ['字段', 'field'], f_id_number: ['身份证号', 'ID number'], no_entries: ['还没有记录', 'No entries yet'], draft_saved: ['草稿已自动保存', 'Draft autosaved'],
   stage: ['处理阶段', 'Stage'], move_to: ['推进到', 'Move to'], stage_note: ['说明', 'Note'], move: ['推进', 'Move'],
   no_problems: ['没有待跟进的问题', 'No open problems'], conflict_msg: ['他人已改为「{v}」，你的推进未生效', 'Someone set it to "{v}"; your change was not applied'],
   language: ['语言 / Language', 'Language / 语言'], storage: ['存储', 'Storage'], persisted: ['持久存储：已获准', 'Persistent storage: granted'],
