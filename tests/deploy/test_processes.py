@@ -19,8 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import visit_fields
-from tests.deploy.conftest import (BIN, PROD_SECRETS, REPO, clean_env, free_port, wait_for,
-                                   wait_http)
+from tests.deploy.conftest import BIN, PROD_SECRETS, REPO, clean_env, free_port, wait_for, wait_http
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
               pytest.mark.timeout(120)]
