@@ -20,6 +20,7 @@ from worker.dedup.match import (
     EnterpriseRecord,
     PairScore,
     Prepared,
+    _name_keys,
     blocking_keys,
     decide_pair,
     prepare,
@@ -116,6 +117,11 @@ def _candidate_blocks(items: list[Prepared]) -> list[list[list[int]]]:
             if asks or not k.startswith("g:"):
                 mine.append(lst)
         blocks_of.append(mine)
+    # The keys are no longer needed, and blocks of one record lead nowhere: free both.
+    index.clear()
+    _name_keys.cache_clear()
+    for i, mine in enumerate(blocks_of):
+        blocks_of[i] = [lst for lst in mine if len(lst) > 1]
     return blocks_of
 
 
@@ -343,10 +349,16 @@ class DedupIndex:
     ) -> DedupIndex:
         """Index existing records; cluster_of maps record_id → cluster id (default: own id)."""
         idx = cls(thresholds)
-        for r in records:
-            p = prepare(r)
-            cid = cluster_of.get(p.record_id, p.record_id) if cluster_of else p.record_id
-            idx._add_prepared(p, cid)
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # see cluster_records: millions of small objects
+        try:
+            for r in records:
+                p = prepare(r)
+                cid = cluster_of.get(p.record_id, p.record_id) if cluster_of else p.record_id
+                idx._add_prepared(p, cid)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         return idx
 
     def __len__(self) -> int:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from worker.dedup.cluster import cluster_records
@@ -29,8 +28,8 @@ class InputError(Exception):
     """The input cannot be used at all (unreadable, undecodable, missing columns)."""
 
 
-def read_text(path: str) -> tuple[str, str]:
-    """The file's text and the encoding that decoded it: UTF-8 (BOM or not), else GB18030."""
+def detect_encoding(path: str) -> str:
+    """UTF-8 (BOM or not) when the whole file decodes as such, else GB18030."""
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -38,15 +37,16 @@ def read_text(path: str) -> tuple[str, str]:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     for enc in ("utf-8-sig", "gb18030"):
         try:
-            return data.decode(enc), enc
+            data.decode(enc)  # decoded text is dropped: the file is parsed as a stream
+            return enc
         except UnicodeDecodeError:
             continue
     raise InputError(f"cannot decode {path}: neither UTF-8 nor GB18030")
 
 
-def read_records(text: str, warn) -> tuple[list[EnterpriseRecord], int]:
+def read_records(lines: Iterable[str], warn: Callable[[str], None]) -> tuple[list[EnterpriseRecord], int]:
     """Parse rows into records; malformed rows are reported through warn and counted."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(lines)
     try:
         header = next(reader)
     except StopIteration:
@@ -95,6 +95,15 @@ def read_records(text: str, warn) -> tuple[list[EnterpriseRecord], int]:
     return records, bad
 
 
+def _consume(holder: list[list[EnterpriseRecord]]) -> Iterable[EnterpriseRecord]:
+    """Yield the records, dropping each one once yielded, to keep peak memory down."""
+    recs = holder.pop()
+    for i in range(len(recs)):
+        rec = recs[i]
+        recs[i] = None  # type: ignore[call-overload]
+        yield rec
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command's arguments."""
     defaults = DedupThresholds()
@@ -124,12 +133,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         warn("error: need 0 <= --review-threshold <= --auto <= 1")
         return EXIT_BAD_INPUT
     try:
-        text, _enc = read_text(args.input)
-        records, bad = read_records(text, warn)
+        enc = detect_encoding(args.input)
+        with open(args.input, encoding=enc, newline="") as fh:
+            records, bad = read_records(fh, warn)
     except InputError as exc:
         warn(f"error: {exc}")
         return EXIT_BAD_INPUT
-    del text
+    except OSError as exc:
+        warn(f"error: cannot read {args.input}: {exc}")
+        return EXIT_BAD_INPUT
 
     th = replace(DedupThresholds(), auto=args.auto, review=args.review_threshold)
     bar = None
@@ -137,8 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tqdm import tqdm
 
         bar = tqdm(total=len(records), unit="rec", desc="dedup", file=err)
+    holder = [records]
+    del records  # handed over: the records are released as they are prepared
     try:
-        result = cluster_records(records, th, progress=bar.update if bar else None,
+        result = cluster_records(_consume(holder), th, progress=bar.update if bar else None,
                                  explain_merges=False)
     finally:
         if bar is not None:
@@ -148,8 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(args.output, "w", encoding="utf-8", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["record_id", "cluster_id"])
-            for rec in records:
-                w.writerow([rec.record_id, result.cluster_of[rec.record_id]])
+            # cluster_of keeps the input order
+            for rid, cid in result.cluster_of.items():
+                w.writerow([rid, cid])
         if args.review:
             with open(args.review, "w", encoding="utf-8", newline="") as fh:
                 w = csv.writer(fh)

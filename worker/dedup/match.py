@@ -41,7 +41,7 @@ class DedupThresholds:
     max_candidates: int = 200   # incremental: candidates scored per new record at most
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EnterpriseRecord:
     """One enterprise record as it arrives (from a CSV row, a sync, the database)."""
 
@@ -76,10 +76,9 @@ class Prepared:
     """A record with its normalised parts, computed once and reused in every comparison."""
 
     __slots__ = ("record_id", "name", "parts", "district", "uscc", "uscc_valid", "address",
-                 "headcount", "raw")
+                 "headcount")
 
     def __init__(self, rec: EnterpriseRecord) -> None:
-        self.raw = rec
         self.record_id = rec.record_id
         self.name = rec.name
         self.parts: NameParts = normalize_name(rec.name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -222,7 +223,6 @@ def pinyin_text(text: str) -> str:
 class NameParts:
     """A name split into the parts that matching compares."""
 
-    clean: str      # cleaned full name
     core: str       # trade name (字号), the identity-bearing part
     industry: str   # industry category ("" unknown, "*" generic)
     industry_words: str
@@ -332,7 +332,6 @@ def _strip_industry(text: str) -> tuple[str, list[str]]:
 def normalize_name(raw: str) -> NameParts:
     """Split a raw enterprise name into region, trade name, industry, legal form and branch."""
     text = clean_text(raw)
-    clean = text.replace("(", "").replace(")", "")
     found: list[str] = []
     text, branch = _split_branch(text)
 
@@ -360,14 +359,15 @@ def normalize_name(raw: str) -> NameParts:
     specific = [c for c in cats if c != GENERIC_INDUSTRY]
     # The word nearest the trade name is the most specific (华兴机械制造 → 机械).
     industry = specific[-1] if specific else (GENERIC_INDUSTRY if cats else "")
+    # Small repeated values are interned: at city scale there are millions of them.
+    intern = sys.intern
     return NameParts(
-        clean=clean,
         core=text,
-        industry=industry,
-        industry_words="".join(reversed(ind_words)),
-        legal=legal,
-        branch=branch,
-        region="".join(found),
+        industry=intern(industry),
+        industry_words=intern("".join(reversed(ind_words))),
+        legal=intern(legal),
+        branch=intern(branch),
+        region=intern("".join(found)),
         py=pinyin_key(text),
     )
 
