@@ -209,21 +209,30 @@ async function visitsWithChildren() {
 
 /** A field name from a server rejection, in the cadre's language. */
 function fieldName(f) {
-  const key = { id_number: 'f_id_number', name: 'ent_name', visited_at: 'when', workers_by_group: 'workers', workers_met: 'workers' }[f] || f;
+  const key = { id_number: 'f_id_number', phone: 'f_phone', uscc: 'f_uscc', name: 'ent_name', visited_at: 'when', workers_by_group: 'workers', workers_met: 'workers' }[f] || f;
   const s = t(key);
   return s === key ? f : s;
+}
+
+/** The server's reason for a rejection: what it means for the cadre, then its own words. */
+function reasonHtml(err) {
+  const key = `rej_${err.code}`;
+  const what = t(key) === key ? t('rej_invalid') : t(key);
+  const field = err.field ? `：${fieldName(err.field)}` : '';
+  return `<b>${h(what + field)}</b>${err.message ? `<br><small class="muted">${h(err.message)}</small>` : ''}`;
 }
 
 function entryRow({ v, kids, ent }) {
   const st = entryState(v, kids);
   const errRec = [v, ...kids].find((r) => r.error || r.conflict);
   const why = errRec?.error
-    ? `<div class="why" data-testid="reason" data-field="${h(errRec.error.field || '')}">${h(errRec.error.message || errRec.error.code)}${errRec.error.field ? ` (${h(fieldName(errRec.error.field))})` : ''}<br><small>${t('fix_hint')}</small></div>`
+    ? `<div class="why" data-testid="reason" data-field="${h(errRec.error.field || '')}">${reasonHtml(errRec.error)}<br><small>${t('fix_hint')}</small></div>`
     : errRec?.conflict ? `<div class="why">${h(errRec.conflict.message || errRec.conflict.code)}</div>` : '';
   return `<li><a class="entry" href="#/visit/${v.id}" data-testid="entry" data-id="${v.id}" data-state="${st}">
     <span class="badge ${st}">${t(`st_${st}`)}</span>
     <b>${h(label('methods', v.data.method))}</b> · ${h(fmtTime(v.data.visited_at))}<br>
-    <small>${h(ent?.name || '')}${v.data.workers_met ? ` · ${t('workers_met')} ${v.data.workers_met}` : ''}</small>${why}</a></li>`;
+    <small>${h([ent?.name || kids.find((k) => k.entity === 'home_visit')?.data.worker_name,
+    v.data.workers_met ? `${t('workers_met')} ${v.data.workers_met}` : ''].filter(Boolean).join(' · '))}</small>${why}</a></li>`;
 }
 
 async function viewHome() {
@@ -349,14 +358,14 @@ async function viewVisit(id) {
   const showEnt = m !== 'home_visit' && m !== 'report';
   main().innerHTML = `<form id="vf" novalidate>
     <div class="row"><a class="btn small" href="#/home">‹ ${t('back')}</a><span class="muted small" id="draftst"></span></div>
-    ${errRec ? `<p class="err" data-testid="form-reason">${h(errRec.error.message || errRec.error.code)}${errRec.error.field ? ` (${h(fieldName(errRec.error.field))})` : ''}</p>` : ''}
+    ${errRec ? `<p class="err" data-testid="form-reason">${reasonHtml(errRec.error)}</p>` : ''}
     <label>${t('method')}<select data-f="method">${vocab('methods').map(([c, l]) => `<option value="${c}"${c === m ? ' selected' : ''}>${h(l)}</option>`).join('')}</select></label>
     <label>${t('when')}<input type="datetime-local" data-f="visited_at" value="${h(F.visited_at)}" required></label>
     ${showEnt || F.enterprise_id || F.newEnt ? `<fieldset class="card"><legend>${t('enterprise')}</legend><div id="entbox"></div></fieldset>` : ''}
     ${m !== 'home_visit' && m !== 'report' ? `<label>${t('place')}<select data-f="place">${vocab('places').map(([c, l]) => `<option value="${c}"${c === F.place ? ' selected' : ''}>${h(l)}</option>`).join('')}</select></label>` : ''}
     ${m === 'home_visit' ? homeBlock(F.home) : ''}
     <fieldset class="card"><legend>${t('workers')}</legend>
-      ${stepper('workers_met', F.workers_met, t('workers'), true)}
+      ${stepper('workers_met', F.workers_met, t('total'), true)}
       <p class="muted small">${t('of_which')}</p>
       ${vocab('focus_groups').map(([c, l]) => stepper(`groups.${c}`, F.groups[c] || 0, l)).join('')}
     </fieldset>
