@@ -16,7 +16,7 @@ from server.models import DistrictUnit, UTCDateTime, utcnow
 CITY_SCOPE = "city"
 """The `district` value of the city-wide briefing (the coordination team's)."""
 
-DELIVERY_STATUSES = ("pending", "sending", "sent", "failed")
+DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "skipped")
 
 
 class BriefingRecipient(db.Model):

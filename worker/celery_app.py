@@ -75,6 +75,11 @@ def make_celery(settings: Settings | None = None) -> Celery:
         enable_utc=True,
         beat_schedule={
             "drain-outbox": {"task": "worker.tasks.drain_outbox", "schedule": 10.0},
+            # Weekly briefings at BRIEFING_CRON, read in TIMEZONE (app.conf.timezone).
+            "briefings-weekly": {"task": "worker.tasks.briefings_scheduled",
+                                 "schedule": cron(settings.BRIEFING_CRON),
+                                 "kwargs": {"kind": "week"}},
+            "briefings-sweep": {"task": "worker.tasks.briefings_sweep", "schedule": 300.0},
         },
         beat_schedule_filename=f"{settings.DATA_DIR}/celerybeat-schedule",
     )

@@ -22,3 +22,5 @@ def drain_outbox(request_id: str | None = None) -> int:
     if done:
         log.info("outbox drained", extra={"rows": done})
     return done
+
+from worker.briefing import tasks as _briefing_tasks  # noqa: E402,F401  (registers briefing tasks)
