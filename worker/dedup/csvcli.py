@@ -148,7 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if err.isatty():
         from tqdm import tqdm
 
-        bar = tqdm(total=len(records), unit="rec", desc="dedup", file=err)
+        import shutil
+
+        # A pseudo-terminal may report zero columns, which makes tqdm print nothing.
+        cols = shutil.get_terminal_size((80, 20)).columns or 80
+        bar = tqdm(total=len(records), unit="rec", desc="dedup", file=err, ncols=cols)
     holder = [records]
     del records  # handed over: the records are released as they are prepared
     try:
