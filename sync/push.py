@@ -13,7 +13,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from server.models import SYNCED_MODELS, Device, MutationResult, OutboxMessage, User
@@ -118,43 +118,39 @@ def push(
     if data["device_id"] != device.id:
         raise ProtocolError(403, "device_mismatch",
                             "device_id: this token belongs to another device", "device_id")
-    # The version bump takes the global row lock first: pushes serialise here, so the
-    # device row read below is current and versions commit in order.
-    version = transaction_version(session)
+    # Same-device pushes serialise on the device row. The global version (and its row
+    # lock) is taken only at the flush, so devices validate and build in parallel and
+    # hold the global lock just for the write (see sync/versioning.py).
     last_mid = session.execute(
         select(Device.last_mid).where(Device.id == device.id).with_for_update()
     ).scalar_one()
-    ref = Reference.load(session)
     actor = Actor(user=user, scope=scope, id_hash_key=id_hash_key, device_id=device.id,
                   source="sync", request_id=request_id)
-
+    mutations = data["mutations"]
     stored = _stored_results(session, device.id,
-                             [m["mid"] for _, m in data["mutations"] if m["mid"] <= last_mid])
-    prefetched = _prefetch(session, [m for _, m in data["mutations"] if m["mid"] > last_mid])
-    results: list[dict[str, Any]] = []
-    touched: dict[tuple[str, str], None] = {}
-    gap = False
-    for index, raw in data["mutations"]:
-        mid = raw["mid"]
-        if mid <= last_mid:
-            original = stored.get(mid, {"status": "applied"})
-            results.append({"mid": mid, "status": "duplicate", "original": original})
-            continue
-        if gap or mid != last_mid + 1:
-            gap = True
-            results.append({"mid": mid, "status": "skipped", "code": "gap",
-                            "message": f"expected mutation {last_mid + 1} first"})
-            continue
-        actor.mid = mid
-        result = _apply_one(session, ref, actor, index, raw, prefetched, touched)
-        if result["status"] != "applied":
-            session.add(MutationResult(device_id=device.id, mid=mid,
-                                       entity=str(raw.get("entity", ""))[:20],
-                                       record_id=str(raw.get("id", ""))[:36],
-                                       status=result["status"], result=result))
-        results.append(result)
-        last_mid = mid
+                             [m["mid"] for _, m in mutations if m["mid"] <= last_mid])
+    try:
+        # Fast path: apply everything, flush once. A database error in one entry rolls
+        # the savepoint back and the batch is applied again entry by entry.
+        with session.begin_nested():
+            results, new_last, touched = _apply_batch(session, actor, mutations, last_mid,
+                                                      stored, careful=False)
+            _finish(session, device, new_last, touched, request_id)
+    except (IntegrityError, DataError):
+        log.warning("batch hit a database error; applying entry by entry")
+        results, new_last, touched = _apply_batch(session, actor, mutations, last_mid, stored,
+                                                  careful=True)
+        _finish(session, device, new_last, touched, request_id)
+    for result in results:
+        record = result.pop("_record", None)
+        if record is not None:
+            result["version"] = record.version
+    return {"protocol": PROTOCOL_VERSION, "last_mid": new_last,
+            "server_version": transaction_version(session), "results": results}
 
+
+def _finish(session: Session, device: Device, last_mid: int,
+            touched: dict[tuple[str, str], None], request_id: str | None) -> None:
     session.execute(Device.__table__.update().where(Device.id == device.id)
                     .values(last_mid=last_mid))
     dedup = [[e, i] for (e, i) in touched if e in DEDUP_ENTITIES]
@@ -162,13 +158,54 @@ def push(
         session.add(OutboxMessage(topic="dedup", payload={"records": dedup},
                                   request_id=request_id))
     session.flush()
-    return {"protocol": PROTOCOL_VERSION, "last_mid": last_mid, "server_version": version,
-            "results": results}
+
+
+def _apply_batch(session: Session, actor: Actor, mutations: list[tuple[int, dict]],
+                 last_mid: int, stored: dict[int, dict], careful: bool
+                 ) -> tuple[list[dict[str, Any]], int, dict[tuple[str, str], None]]:
+    ref = Reference.load(session)
+    pending = [m for _, m in mutations if m["mid"] > last_mid]
+    prefetched = _prefetch(session, pending)
+    for (entity, rid), obj in prefetched.items():
+        ref.local[(SYNCED_MODELS[entity], rid)] = obj
+    names = {actor.user.username}
+    for m in pending:
+        fields_in = m.get("fields")
+        if isinstance(fields_in, dict) and isinstance(fields_in.get("participants"), list):
+            names.update(n for n in fields_in["participants"] if isinstance(n, str))
+    ref.users(session, sorted(names))
+    results: list[dict[str, Any]] = []
+    touched: dict[tuple[str, str], None] = {}
+    gap = False
+    with session.no_autoflush:
+        for index, raw in mutations:
+            mid = raw["mid"]
+            if mid <= last_mid:
+                original = stored.get(mid, {"status": "applied"})
+                results.append({"mid": mid, "status": "duplicate", "original": original})
+                continue
+            if gap or mid != last_mid + 1:
+                gap = True
+                results.append({"mid": mid, "status": "skipped", "code": "gap",
+                                "message": f"expected mutation {last_mid + 1} first"})
+                continue
+            actor.mid = mid
+            result = _apply_one(session, ref, actor, index, raw, prefetched, touched, careful)
+            if result["status"] != "applied":
+                session.add(MutationResult(device_id=actor.device_id, mid=mid,
+                                           entity=str(raw.get("entity", ""))[:20],
+                                           record_id=str(raw.get("id", ""))[:36],
+                                           status=result["status"],
+                                           result={k: v for k, v in result.items()
+                                                   if k != "_record"}))
+            results.append(result)
+            last_mid = mid
+    return results, last_mid, touched
 
 
 def _apply_one(session: Session, ref: Reference, actor: Actor, index: int,
                raw: dict[str, Any], prefetched: dict[tuple[str, str], Any],
-               touched: dict[tuple[str, str], None]) -> dict[str, Any]:
+               touched: dict[tuple[str, str], None], careful: bool) -> dict[str, Any]:
     mid = raw["mid"]
     try:
         m = _MUTATION.load(raw)
@@ -178,38 +215,36 @@ def _apply_one(session: Session, ref: Reference, actor: Actor, index: int,
                 "field": field, "message": f"mutations[{index}].{field}: {reason}"}
     key = (m["entity"], m["id"])
     try:
-        # A savepoint keeps a database error in one mutation from spoiling the batch.
-        with session.begin_nested():
+        if careful:
+            # A savepoint keeps a database error in one entry from spoiling the batch.
+            with session.begin_nested():
+                outcome = apply_change(session, ref, actor, m["entity"], m["op"], m["id"],
+                                       m["fields_"], m["base_version"],
+                                       existing=prefetched.get(key, ...))
+                session.flush()
+        else:
             outcome = apply_change(session, ref, actor, m["entity"], m["op"], m["id"],
                                    m["fields_"], m["base_version"],
                                    existing=prefetched.get(key, ...))
-            session.flush()
     except Rejected as rej:
         if rej.code == "deleted":
             keep_lost_edit(session, actor, m["entity"], m["id"], m["fields_"])
         return {"mid": mid, "status": "rejected", **rej.as_dict()}
-    except SQLAlchemyError as exc:
-        if not _is_data_error(exc):
+    except (IntegrityError, DataError):
+        if not careful:
             raise
-        log.warning("mutation rejected by the database", extra={"mid": mid,
-                                                                "entity": m["entity"]})
+        log.warning("entry rejected by the database", extra={"mid": mid,
+                                                             "entity": m["entity"]})
         return {"mid": mid, "status": "rejected", "code": "invalid",
                 "message": "the server could not store this entry"}
     prefetched[key] = outcome.record
     if outcome.changed:
         touched[key] = None
-    out: dict[str, Any] = {"mid": mid, "status": outcome.status,
-                           "version": outcome.record.version if outcome.record else None}
+    # "_record" is replaced by the record's version once the batch is flushed.
+    out: dict[str, Any] = {"mid": mid, "status": outcome.status, "_record": outcome.record}
     if outcome.conflict:
         out.update(outcome.conflict)
     return out
-
-
-def _is_data_error(exc: SQLAlchemyError) -> bool:
-    """Integrity/data errors are the entry's fault; anything else is the server's (503)."""
-    from sqlalchemy.exc import DataError, IntegrityError
-
-    return isinstance(exc, (IntegrityError, DataError))
 
 
 def _stored_results(session: Session, device_id: str, mids: list[int]) -> dict[int, dict]:
@@ -234,7 +269,11 @@ def _prefetch(session: Session, mutations: list[dict[str, Any]]) -> dict[tuple[s
         model = SYNCED_MODELS[entity]
         id_list = list(ids)
         for start in range(0, len(id_list), 500):
-            for obj in session.scalars(select(model).where(model.id.in_(id_list[start:start + 500]))):
+            chunk = sorted(id_list[start:start + 500])
+            # Row locks (PostgreSQL) keep two batches from editing one record from the
+            # same stale read; sorted ids keep lock order stable.
+            query = select(model).where(model.id.in_(chunk)).order_by(model.id)
+            for obj in session.scalars(query.with_for_update()):
                 found[(entity, obj.id)] = obj
         for rid in ids:
             found.setdefault((entity, rid), None)

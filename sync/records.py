@@ -76,6 +76,15 @@ class Reference:
     group_id: dict[str, int]
     group_code: dict[int, str]
     _users: dict[str, User | None] = field(default_factory=dict)
+    # Records created or loaded in this batch: found without a flush or a query.
+    local: dict[tuple[type, str], Any] = field(default_factory=dict)
+
+    def find(self, session: Session, model: type, record_id: str) -> Any:
+        """A record by id: from this batch first, then the database."""
+        key = (model, record_id)
+        if key not in self.local:
+            self.local[key] = session.get(model, record_id)
+        return self.local[key]
 
     @classmethod
     def load(cls, session: Session) -> Reference:
@@ -243,6 +252,7 @@ def apply_change(
             changes[key] = "changed"
     if creating:
         session.add(obj)
+        ref.local[(model, record_id)] = obj
     if changes or creating:
         _audit(session, actor, entity, record_id, "create" if creating else "update", changes)
     return Outcome("conflict" if conflict else "applied", obj,
@@ -323,7 +333,7 @@ def _problem(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
     values = dict(data)
     extra: dict[str, Any] = {}
     if "visit_id" in values:
-        visit = session.get(Visit, values["visit_id"])
+        visit = ref.find(session, Visit, values["visit_id"])
         if visit is None or visit.deleted:
             raise Rejected("visit_not_found", "visit_id: the visit is not on the server",
                            "visit_id")

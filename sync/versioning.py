@@ -38,14 +38,16 @@ def current_version(session: Session) -> int:
 def transaction_version(session: Session) -> int:
     """This transaction's version: bumped on first use, then reused until commit.
 
-    The cache is tied to the (sub)transaction that bumped the counter: once that one
-    ends, the next change bumps again. A savepoint rolled back with its bump in it can
-    so never leave a version number that another transaction will also get.
+    The number belongs to the outermost transaction, which holds the counter's row
+    lock until it commits. If the savepoint in which the bump happened is rolled back,
+    the bump is undone with it and the next change bumps again (see _undo_on_rollback),
+    so no two transactions can ever write rows with the same version.
     """
     if isinstance(session, scoped_session):
         session = session()
     cached = session.info.get(_KEY)
-    if cached is not None and cached[0].is_active:
+    root = session.get_transaction()
+    if cached is not None and cached[0] is root and root is not None and root.is_active:
         return cached[1]
     result = session.execute(
         update(SyncState)
@@ -57,9 +59,24 @@ def transaction_version(session: Session) -> int:
         ensure_state(session)
         return transaction_version(session)
     version = int(result)
-    txn = session.get_nested_transaction() or session.get_transaction()
-    session.info[_KEY] = (txn, version)
+    session.info[_KEY] = (session.get_transaction(), version,
+                          session.get_nested_transaction())
     return version
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _undo_on_rollback(session: Session, previous_transaction) -> None:  # noqa: ANN001
+    cached = session.info.get(_KEY)
+    if cached is None:
+        return
+    txn = cached[2]
+    while txn is not None:
+        if txn is previous_transaction:
+            session.info.pop(_KEY, None)
+            return
+        txn = txn.parent
+    if previous_transaction is cached[0]:
+        session.info.pop(_KEY, None)
 
 
 @event.listens_for(Session, "before_flush")
