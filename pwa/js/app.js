@@ -77,6 +77,8 @@ async function refreshStatus() {
 
 async function syncNow(reason) {
   if (!(await store.getMeta('token'))) return;
+  // navigator.onLine === false is reliable ("true" is not): wait for the online event.
+  if (!navigator.onLine && reason !== 'button') return;
   const r = await engine.sync(reason);
   if (r?.ok) { refreshReference().catch(() => {}); }
   return r;
@@ -202,8 +204,23 @@ async function visitsWithChildren() {
   }
   const ents = new Map(all.filter((r) => r.entity === 'enterprise').map((r) => [r.id, r.data]));
   for (const e of S.ref?.enterprises || []) if (!ents.has(e.id)) ents.set(e.id, e);
-  return all.filter((r) => r.entity === 'visit' && isMine(r) && !r.data.canonical_id)
-    .map((v) => ({ v, kids: kids.get(v.id) || [], ent: ents.get(v.data.enterprise_id) }))
+  // A visit the dedup workers merged into another shows as that canonical record.
+  const byId = new Map(all.filter((r) => r.entity === 'visit').map((r) => [r.id, r]));
+  const shown = new Map();
+  for (const r of byId.values()) {
+    if (!isMine(r)) continue;
+    let v = r;
+    for (let i = 0; i < 5 && v.data.canonical_id && byId.has(v.data.canonical_id); i++) v = byId.get(v.data.canonical_id);
+    if (v.data.canonical_id) continue; // canonical not pulled yet: the next pull brings it
+    shown.set(v.id, v);
+  }
+  const entOf = (id) => {
+    let e = ents.get(id);
+    for (let i = 0; i < 5 && e?.canonical_id && ents.has(e.canonical_id); i++) e = ents.get(e.canonical_id);
+    return e;
+  };
+  return [...shown.values()]
+    .map((v) => ({ v, kids: kids.get(v.id) || [], ent: entOf(v.data.enterprise_id) }))
     .sort((a, b) => String(b.v.data.visited_at).localeCompare(String(a.v.data.visited_at)));
 }
 
@@ -248,7 +265,7 @@ async function viewHome() {
     <a class="btn primary block big" href="#/new" data-testid="new-visit">${t('new_visit')}</a>
     ${attention ? `<a class="card attention" href="#/entries" data-testid="attention"><b>${attention}</b> ${t('st_error')} ›</a>` : ''}
     ${drafts.length ? `<section class="card"><h2>${t('drafts')}</h2><ul class="list">${drafts.map((d) => `<li class="row"><span>${h(label('methods', d.form.method))} · ${h(fmtTime(d.saved_at))}</span>
-      <a class="btn small" href="#/visit/${d.id}">${t('continue')}</a></li>`).join('')}</ul></section>` : ''}
+      <span><button class="btn small" data-discard="${d.id}">${t('discard')}</button> <a class="btn small" href="#/visit/${d.id}">${t('continue')}</a></span></li>`).join('')}</ul></section>` : ''}
     <section class="card" data-testid="progress"><h2>${t('progress')}${p && !navigator.onLine ? ` <small>${t('progress_offline')}</small>` : ''}</h2>
       ${p && p.district_code !== null ? `<p>${t('ents_visited')} <b>${p.enterprises_visited}</b> / ${p.target_enterprises} · ${p.enterprise_types} ${t('types')}</p>${bar(p.enterprises_visited, p.target_enterprises)}
       <p>${t('workers_met')} <b>${p.workers_met}</b> / ${p.target_workers}</p>${bar(p.workers_met, p.target_workers)}` : '<p>—</p>'}
@@ -256,6 +273,9 @@ async function viewHome() {
     <section class="card"><h2>${t('today')}</h2>
       ${todays.length ? `<ul class="list">${todays.map(entryRow).join('')}</ul>` : `<p class="muted">${t('none_today')}</p>`}</section>
     ${st && st.persisted === false ? `<p class="warn small" data-testid="persist">${t('not_persisted')}</p>` : ''}`;
+  main().querySelectorAll('[data-discard]').forEach((b) => {
+    b.onclick = async () => { await store.delDraft(b.dataset.discard); viewHome(); };
+  });
 }
 
 // ---------- new visit: method ----------------------------------------------------------
@@ -765,6 +785,8 @@ function renderChrome() {
 async function start() {
   setLang(getLang());
   renderChrome();
+  // A page killed mid-sync leaves records marked "sending": nothing is in flight now.
+  await store.clearSending().catch(() => {});
   S.user = await store.getMeta('user');
   S.ref = await store.getMeta('reference');
   if (S.ref) setReference(S.ref);
