@@ -75,6 +75,8 @@ def make_celery(settings: Settings | None = None) -> Celery:
         enable_utc=True,
         beat_schedule={
             "drain-outbox": {"task": "worker.tasks.drain_outbox", "schedule": 10.0},
+            "dedup-full-pass": {"task": "worker.tasks.dedup_full_pass",
+                                "schedule": cron(settings.DEDUP_FULL_PASS_CRON)},
             # Weekly briefings at BRIEFING_CRON, read in TIMEZONE (app.conf.timezone).
             "briefings-weekly": {"task": "worker.tasks.briefings_scheduled",
                                  "schedule": cron(settings.BRIEFING_CRON),

@@ -8,6 +8,7 @@ from celery import shared_task
 
 from server.extensions import db
 from server.logs import request_id_var
+from worker import dedup_jobs  # noqa: F401  (registers the outbox handler for "dedup")
 from worker.celery_app import TASK_DEFAULTS
 from worker.outbox import drain
 
@@ -22,5 +23,18 @@ def drain_outbox(request_id: str | None = None) -> int:
     if done:
         log.info("outbox drained", extra={"rows": done})
     return done
+
+
+# A full pass over a city's records takes minutes, not seconds: its own time limits.
+_FULL_PASS_LIMITS = {**TASK_DEFAULTS, "soft_time_limit": 3300, "time_limit": 3600,
+                     "max_retries": 3}
+
+
+@shared_task(name="worker.tasks.dedup_full_pass", **_FULL_PASS_LIMITS)
+def dedup_full_pass() -> dict:
+    """Scheduled pass matching every record again (DEDUP_FULL_PASS_CRON); idempotent."""
+    stats = dedup_jobs.full_pass(db.session, dedup_jobs.DedupContext.from_app())
+    log.info("dedup full pass done", extra={"stats": stats})
+    return stats
 
 from worker.briefing import tasks as _briefing_tasks  # noqa: E402,F401  (registers briefing tasks)

@@ -60,8 +60,8 @@ def district_progress(district_id: int) -> dict[str, Any]:
     rows = db.session.execute(
         select(enterprise_key, Enterprise.type_tags)
         .join(visits, visits.c.enterprise_id == Enterprise.id)
-        .where(Enterprise.deleted.is_(False)).distinct()
-    ).all()
+        .where(Enterprise.deleted.is_(False))
+    ).all()  # no DISTINCT: PostgreSQL cannot compare json values (type_tags); sets dedupe
     visited = {key for key, _ in rows}
     types = {tag for _, tags in rows for tag in (tags or [])}
     targets = vocabulary()["targets"]

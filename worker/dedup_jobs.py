@@ -1,0 +1,430 @@
+"""The dedup workers' jobs: match newly synced records and merge or queue the duplicates.
+
+Entry points:
+- `handle_dedup`, the outbox handler for topic "dedup" (payload {"records": [[entity,
+  id], ...]}), run by `worker.outbox.drain` in the transaction that marks the row done;
+- `full_pass`, the scheduled pass over every record (task worker.tasks.dedup_full_pass).
+
+Per entity (docs/dedup.md):
+- enterprises: the matching engine in worker/dedup decides (a valid credit code decides,
+  otherwise name, district, address and head count); certain pairs merge, uncertain ones
+  go to review. Candidates come from the `dedup_keys` table, so a pass costs tens of
+  comparisons per record, not a scan;
+- visits: the same work group, canonical enterprise, method and day (local time) are one
+  visit: merged automatically;
+- home visits: never merged automatically; every match (the ID hash, or name + phone +
+  district) goes to review.
+
+Two workers must not make the same merge twice: each job takes a lock per blocking key
+(a transaction-scoped advisory lock on PostgreSQL; on SQLite an early write takes the
+database's single write lock), and the unique index on active merge links and on review
+pairs refuses a duplicate that slipped through anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pypinyin import lazy_pinyin
+from rapidfuzz.distance import Indel
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.orm import Session
+
+from server.models import DistrictUnit, Enterprise, HomeVisit, OutboxMessage, Visit
+from server.models_dedup import DedupKey
+from worker.dedup import DedupIndex, DedupThresholds, blocking_keys, prepare
+from worker.merges import (
+    choose_canonical,
+    cluster_ids,
+    enterprise_cluster_ids,
+    is_rejected,
+    merge,
+    obsolete_reviews_of,
+    propose_review,
+    recompute_visit,
+    root_of,
+    undo_merge,
+)
+from worker.outbox import handler
+
+log = logging.getLogger(__name__)
+
+# Two records of one home visit can carry dates a little apart (entered late, wrong day
+# picked); beyond this they are different visits to the same worker, not duplicates.
+HOME_VISIT_WINDOW_DAYS = 3
+VISIT_RULE = "same_group_enterprise_method_day"
+
+
+class DedupContext:
+    """What a dedup run needs besides the session: thresholds, time zone, district codes."""
+
+    def __init__(self, thresholds: DedupThresholds, timezone: str = "Asia/Shanghai") -> None:
+        self.th = thresholds
+        self.tz = ZoneInfo(timezone)
+        self._districts: dict[int, str] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> DedupContext:
+        """Thresholds from DEDUP_AUTO_THRESHOLD / DEDUP_REVIEW_THRESHOLD, zone from TIMEZONE."""
+        th = DedupThresholds(auto=float(settings.DEDUP_AUTO_THRESHOLD),
+                             review=float(settings.DEDUP_REVIEW_THRESHOLD))
+        return cls(th, settings.TIMEZONE)
+
+    @classmethod
+    def from_app(cls) -> DedupContext:
+        """From the current Flask app's settings (inside an app context)."""
+        from flask import current_app
+
+        return cls.from_settings(current_app.config["FV"])
+
+    def district_code(self, session: Session, district_id: int | None) -> str:
+        if self._districts is None:
+            self._districts = dict(session.execute(select(DistrictUnit.id, DistrictUnit.code)).all())
+        return self._districts.get(district_id, "") if district_id is not None else ""
+
+
+# --- serialising concurrent workers ---------------------------------------------------
+
+def _lock_id(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big",
+                          signed=True)
+
+
+def lock_keys(session: Session, keys: Iterable[str]) -> None:
+    """Hold a lock per blocking key until the transaction ends (sorted: no deadlock)."""
+    keys = sorted(set(keys))
+    if session.get_bind().dialect.name == "postgresql":
+        for key in keys:
+            session.execute(select(func.pg_advisory_xact_lock(_lock_id(key))))
+    else:
+        # SQLite has one writer at a time: writing first takes that lock now, before any
+        # read, so no other worker can change the candidates between our read and write.
+        session.execute(text("UPDATE sync_state SET id = id WHERE id = 0"))
+
+
+def _store_keys(session: Session, entity: str, record_id: str, keys: list[str]) -> None:
+    session.execute(delete(DedupKey).where(DedupKey.entity == entity,
+                                           DedupKey.record_id == record_id))
+    if keys:
+        session.execute(insert(DedupKey), [{"entity": entity, "key": k[:200],
+                                            "record_id": record_id} for k in set(keys)])
+
+
+def _drop_keys(session: Session, entity: str, record_id: str) -> None:
+    session.execute(delete(DedupKey).where(DedupKey.entity == entity,
+                                           DedupKey.record_id == record_id))
+
+
+def _candidate_ids(session: Session, entity: str, keys: list[str], exclude: str,
+                   limit: int) -> list[str]:
+    if not keys:
+        return []
+    rows = session.scalars(select(DedupKey.record_id).where(
+        DedupKey.entity == entity, DedupKey.key.in_([k[:200] for k in keys]),
+        DedupKey.record_id != exclude).distinct().limit(limit)).all()
+    return list(rows)
+
+
+def _release_deleted(session: Session, ctx: DedupContext, entity: str, record: Any) -> str:
+    """A deleted record stops counting: its members are freed and matched again."""
+    _drop_keys(session, entity, record.id)
+    obsolete_reviews_of(session, entity, record.id)
+    from server.models_dedup import LINK_ACTIVE, MergeLink
+
+    links = session.scalars(select(MergeLink).where(
+        MergeLink.entity == entity, MergeLink.canonical_id == record.id,
+        MergeLink.status == LINK_ACTIVE).order_by(MergeLink.id)).all()
+    freed = [link.record_id for link in links]
+    for link in links:
+        undo_merge(session, link.id, reason="canonical record deleted", remember=False)
+    if entity == "visit" and record.canonical_id:
+        root = root_of(session, "visit", record.canonical_id)
+        if root is not None:
+            recompute_visit(session, root)  # a deleted report no longer counts
+    for rid in freed:
+        dedup_one(session, ctx, entity, rid)
+    return "deleted"
+
+
+# --- enterprises --------------------------------------------------------------------------
+
+def enterprise_record(session: Session, ctx: DedupContext, e: Enterprise) -> dict[str, Any]:
+    """An enterprise row in the engine's record shape."""
+    return {"record_id": e.id, "name": e.name, "district": ctx.district_code(session, e.district_id),
+            "uscc": e.uscc or "", "address": e.address or "", "headcount": e.head_count}
+
+
+def dedup_enterprise(session: Session, ctx: DedupContext, enterprise_id: str) -> str:
+    """Match one enterprise against its blocking-key candidates; merge, queue or leave it."""
+    e = session.get(Enterprise, enterprise_id)
+    if e is None:
+        return "missing"
+    record = enterprise_record(session, ctx, e)
+    keys = blocking_keys(prepare(record))
+    lock_keys(session, ["enterprise:" + k for k in keys])
+    if e.deleted:
+        return _release_deleted(session, ctx, "enterprise", e)
+    _store_keys(session, "enterprise", e.id, keys)
+    if e.canonical_id:
+        return "already_merged"
+
+    ids = _candidate_ids(session, "enterprise", keys, e.id, ctx.th.max_candidates)
+    cands = [c for c in session.scalars(select(Enterprise).where(Enterprise.id.in_(ids)))
+             if not c.deleted and c.canonical_id != e.id] if ids else []
+    if not cands:
+        return "new"
+    # Roots first: the engine takes a cluster's first member as its representative, and
+    # its chaining guard should compare against the record the cluster resolves to.
+    root_ids = {c.canonical_id or c.id for c in cands}
+    roots = {r.id: r for r in session.scalars(select(Enterprise).where(
+        Enterprise.id.in_(root_ids))) if not r.deleted}
+    index = DedupIndex(ctx.th)
+    for root in sorted(roots.values(), key=lambda r: r.id):
+        index.add(enterprise_record(session, ctx, root), root.id)
+    for c in cands:
+        root_id = c.canonical_id or c.id
+        if c.id not in roots and root_id in roots:
+            index.add(enterprise_record(session, ctx, c), root_id)
+    decision = index.match(record)
+
+    if decision.action == "attach":
+        target = session.get(Enterprise, decision.cluster_id)
+        mine = cluster_ids(session, "enterprise", e.id)
+        theirs = cluster_ids(session, "enterprise", target.id)
+        if is_rejected(session, "enterprise", mine, theirs):
+            return "rejected_before"
+        canonical, dup = choose_canonical("enterprise", target, e)
+        features = {**decision.features, "candidate": decision.candidate_id,
+                    "candidates_scored": decision.candidates_scored}
+        merge(session, "enterprise", dup.id, canonical.id, rule=decision.rule,
+              score=round(decision.score, 4), features=features)
+        # Visits of the two enterprises may now be one visit.
+        for vid in session.scalars(select(Visit.id).where(
+                Visit.enterprise_id.in_(mine + theirs), Visit.deleted.is_(False),
+                Visit.canonical_id.is_(None))).all():
+            dedup_visit(session, ctx, vid)
+        return "merged"
+    if decision.action == "review":
+        queued = 0
+        for ps in decision.review:
+            other = root_of(session, "enterprise", ps.b)
+            if other is None or other.id == e.id:
+                continue
+            propose_review(session, "enterprise", e.id, ps.b, ps.score, ps.rule,
+                           {**ps.features, "decision": ps.decision})
+            queued += 1
+        return "review" if queued else "new"
+    return "new"
+
+
+# --- visits -------------------------------------------------------------------------------
+
+def _visit_identity(session: Session, ctx: DedupContext, v: Visit) -> tuple | None:
+    """(work group, canonical enterprise or district, method, local day), or None.
+
+    Without a work group, or without an enterprise (except hearing a district's report,
+    where the district is the counterpart), two records cannot be told to be one visit.
+    """
+    if v.work_group_id is None or v.visited_at is None:
+        return None
+    if v.enterprise_id:
+        ent = root_of(session, "enterprise", v.enterprise_id)
+        where = "e:" + (ent.id if ent is not None else v.enterprise_id)
+    elif v.method == "report":
+        where = f"d:{v.district_id}"
+    else:
+        return None
+    day = v.visited_at.astimezone(ctx.tz).date()
+    return (v.work_group_id, where, v.method, day)
+
+
+def dedup_visit(session: Session, ctx: DedupContext, visit_id: str) -> str:
+    """Merge visits of one work group at one enterprise, by one method, on one day."""
+    v = session.get(Visit, visit_id)
+    if v is None:
+        return "missing"
+    ident = _visit_identity(session, ctx, v)
+    if ident is not None:
+        lock_keys(session, ["visit:" + "|".join(map(str, ident))])
+    if v.deleted:
+        return _release_deleted(session, ctx, "visit", v)
+    if v.canonical_id:
+        # A merged report changed: the canonical visit's combined counts follow.
+        root = root_of(session, "visit", v.id)
+        if root is not None and root.id != v.id:
+            recompute_visit(session, root)
+        return "already_merged"
+    if ident is None:
+        return "no_identity"
+    group, where, method, day = ident
+    start = datetime.combine(day, datetime.min.time(), tzinfo=ctx.tz)
+    query = select(Visit).where(
+        Visit.work_group_id == group, Visit.method == method,
+        Visit.visited_at >= start, Visit.visited_at < start + timedelta(days=1),
+        Visit.deleted.is_(False), Visit.canonical_id.is_(None), Visit.id != v.id)
+    if where.startswith("e:"):
+        query = query.where(Visit.enterprise_id.in_(enterprise_cluster_ids(session, where[2:])))
+    else:
+        query = query.where(Visit.enterprise_id.is_(None), Visit.district_id == v.district_id)
+    others = list(session.scalars(query))
+    if not others:
+        return "new"
+    mine = cluster_ids(session, "visit", v.id)
+    others = [o for o in others
+              if not is_rejected(session, "visit", mine, cluster_ids(session, "visit", o.id))]
+    if not others:
+        return "rejected_before"
+    group_all = [v, *others]
+    canonical = group_all[0]
+    for o in group_all[1:]:
+        canonical = choose_canonical("visit", canonical, o)[0]
+    features = {"work_group_id": group, "where": where, "method": method, "day": day.isoformat()}
+    for o in group_all:
+        if o.id != canonical.id:
+            merge(session, "visit", o.id, canonical.id, rule=VISIT_RULE, score=1.0,
+                  features=features)
+    return "merged"
+
+
+# --- home visits (needy workers) -----------------------------------------------------------
+
+def _pinyin(name: str) -> str:
+    return "".join(lazy_pinyin("".join(name.split()))).lower()
+
+
+def home_visit_keys(h: HomeVisit) -> list[str]:
+    """Blocking keys of a home visit: the ID hash, the phone, the name's sound + district."""
+    keys = []
+    if h.id_hash:
+        keys.append("h:" + h.id_hash)
+    if h.phone:
+        keys.append("p:" + h.phone)
+    if h.worker_name:
+        keys.append(f"n:{_pinyin(h.worker_name)}|{h.district_id}")
+    return keys
+
+
+def score_home_visits(ctx: DedupContext, a: HomeVisit, b: HomeVisit
+                      ) -> tuple[float, str, dict[str, Any]]:
+    """(score, rule, features) of two home-visit records being one visit to one worker."""
+    days = abs((a.visited_at.astimezone(ctx.tz).date()
+                - b.visited_at.astimezone(ctx.tz).date()).days)
+    feats: dict[str, Any] = {"days_apart": days}
+    if days > HOME_VISIT_WINDOW_DAYS:
+        return 0.0, "different_visit", feats
+    if a.id_hash and b.id_hash:
+        feats["id_hash"] = "equal" if a.id_hash == b.id_hash else "differs"
+        if a.id_hash == b.id_hash:
+            return 1.0, "id_hash_equal", feats
+        return 0.0, "id_hash_differs", feats
+    name_sim = Indel.normalized_similarity(a.worker_name or "", b.worker_name or "")
+    if _pinyin(a.worker_name or "") == _pinyin(b.worker_name or ""):
+        name_sim = max(name_sim, 0.95)  # same sound: a pinyin input slip
+    score = 0.6 * name_sim
+    if a.phone and b.phone:
+        feats["phone"] = "equal" if a.phone == b.phone else "differs"
+        score += 0.25 if a.phone == b.phone else -0.1
+    if a.district_id == b.district_id:
+        feats["district"] = "same"
+        score += 0.15
+    else:
+        feats["district"] = "differs"
+    feats["name_sim"] = round(name_sim, 3)
+    return max(0.0, min(1.0, score)), "name_phone_district", feats
+
+
+def dedup_home_visit(session: Session, ctx: DedupContext, home_visit_id: str) -> str:
+    """Queue possible duplicates of a home visit for review; never merges by itself."""
+    h = session.get(HomeVisit, home_visit_id)
+    if h is None:
+        return "missing"
+    keys = home_visit_keys(h)
+    lock_keys(session, ["home_visit:" + k for k in keys])
+    if h.deleted:
+        return _release_deleted(session, ctx, "home_visit", h)
+    _store_keys(session, "home_visit", h.id, keys)
+    if h.canonical_id:
+        return "already_merged"
+    ids = _candidate_ids(session, "home_visit", keys, h.id, ctx.th.max_candidates)
+    queued = 0
+    for c in session.scalars(select(HomeVisit).where(HomeVisit.id.in_(ids))) if ids else []:
+        if c.deleted or (c.canonical_id or c.id) == h.id:
+            continue
+        score, rule, feats = score_home_visits(ctx, h, c)
+        if score >= ctx.th.review:
+            propose_review(session, "home_visit", h.id, c.id, score, rule, feats)
+            queued += 1
+    return "review" if queued else "new"
+
+
+# --- entry points ---------------------------------------------------------------------------
+
+_JOBS = {"enterprise": dedup_enterprise, "visit": dedup_visit, "home_visit": dedup_home_visit}
+
+
+def dedup_one(session: Session, ctx: DedupContext, entity: str, record_id: str) -> str:
+    """Dedup one record of any entity; returns what happened ("merged", "review", ...)."""
+    job = _JOBS.get(entity)
+    return job(session, ctx, str(record_id)) if job else "ignored"
+
+
+def dedup_records(session: Session, ctx: DedupContext, records: Iterable[Any]) -> dict[str, int]:
+    """Dedup a list of [entity, id] pairs; enterprises first (visits match on them)."""
+    order = {"enterprise": 0, "visit": 1, "home_visit": 2}
+    pairs = [(str(e), str(i)) for e, i in records]
+    outcomes: dict[str, int] = {}
+    for entity, rid in sorted(pairs, key=lambda p: order.get(p[0], 9)):
+        out = dedup_one(session, ctx, entity, rid)
+        outcomes[out] = outcomes.get(out, 0) + 1
+    return outcomes
+
+
+@handler("dedup")
+def handle_dedup(session: Session, row: OutboxMessage) -> dict[str, int]:
+    """Outbox handler: dedup the records a sync push created or changed."""
+    outcomes = dedup_records(session, DedupContext.from_app(), row.payload.get("records", []))
+    log.info("dedup done", extra={"outbox_id": row.id, "outcomes": outcomes})
+    return outcomes
+
+
+def full_pass(session: Session, ctx: DedupContext, batch: int = 200) -> dict[str, Any]:
+    """Match every live record again, committing per batch; safe to run at any time.
+
+    Catches what the incremental pass missed (two records synced at the same moment by
+    workers that did not see each other's keys, an engine with new rules) and rebuilds
+    the key table. Records already merged or already queued are left as they are.
+    """
+    started = time.perf_counter()
+    stats: dict[str, Any] = {}
+    for entity, model in (("enterprise", Enterprise), ("visit", Visit),
+                          ("home_visit", HomeVisit)):
+        ids = session.scalars(select(model.id).where(model.deleted.is_(False))
+                              .order_by(model.created_at, model.id)).all()
+        outcomes: dict[str, int] = {}
+        for i in range(0, len(ids), batch):
+            for rid in ids[i:i + batch]:
+                out = dedup_one(session, ctx, entity, rid)
+                outcomes[out] = outcomes.get(out, 0) + 1
+            session.commit()  # short transactions: key locks are held per batch only
+        stats[entity] = outcomes
+    # Keys of records deleted or gone since the last pass.
+    for entity, model in (("enterprise", Enterprise), ("home_visit", HomeVisit)):
+        live = select(model.id).where(model.deleted.is_(False))
+        session.execute(delete(DedupKey).where(DedupKey.entity == entity,
+                                               DedupKey.record_id.not_in(live)))
+    session.commit()
+    stats["seconds"] = round(time.perf_counter() - started, 3)
+    return stats
+
+
+__all__ = [
+    "DedupContext", "dedup_enterprise", "dedup_home_visit", "dedup_one", "dedup_records",
+    "dedup_visit", "full_pass", "handle_dedup", "home_visit_keys", "lock_keys",
+    "score_home_visits",
+]
