@@ -32,7 +32,7 @@ function withOffset(local) {
 }
 function fromIso(iso) { return iso ? localInput(new Date(iso)) : localInput(); }
 const fmtTime = (iso) => { if (!iso) return t('never'); const d = new Date(iso); return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`; };
-const fmtBytes = (b) => (b > 1e9 ? `${(b / 1e9).toFixed(1)} GB` : `${Math.round(b / 1e6)} MB`);
+const fmtBytes = (b) => (b > 1e9 ? `${(b / 1e9).toFixed(1)} GB` : b > 1e6 ? `${Math.round(b / 1e6)} MB` : `${Math.ceil(b / 1e3)} KB`);
 function toast(msg) {
   const el = $('#toast');
   el.textContent = msg;
@@ -60,7 +60,7 @@ async function refreshStatus() {
   const err = engine.status.error || (await store.getMeta('last_error'));
   const online = navigator.onLine;
   const bar = $('#syncbar');
-  bar.className = `syncbar ${online ? 'on' : 'off'}${err && !engine.status.running ? ' err' : ''}`;
+  bar.className = `syncbar ${online ? 'on' : 'off'}${err && !engine.status.running ? ' serr' : ''}`;
   let msg = engine.status.running ? t('syncing') : S.waiting ? `${S.waiting} ${t('waiting')}` : t('all_sent');
   let sub = `${t('last_sync')} ${fmtTime(last)}`;
   if (err && !engine.status.running) {

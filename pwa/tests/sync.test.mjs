@@ -138,3 +138,56 @@ test('a 503 keeps everything and schedules a retry with backoff', async () => {
   assert.ok(timers[1].ms > timers[0].ms);
   assert.equal(await store.outboxCount(), 1);
 });
+
+test('a tombstone removes a synced record but never a queued edit', async () => {
+  const { server, store, engine } = await setup();
+  const a = uuid();
+  const b = uuid();
+  await store.save([{ entity: 'visit', id: a, data: visit('a') }, { entity: 'visit', id: b, data: visit('b') }]);
+  await engine.sync();
+  for (const id of [a, b]) {
+    server.version += 1;
+    Object.assign(server.rows.get(`visit:${id}`), { deleted: true, version: server.version });
+  }
+  await store.save([{ entity: 'visit', id: b, data: { notes: 'edited offline' } }]);
+  await engine.pullAll();
+  assert.equal(await store.get('visit', a), undefined);
+  const kept = await store.get('visit', b);
+  assert.equal(kept.data.notes, 'edited offline');
+  assert.equal(kept.remote_deleted, true);
+});
+
+test('a reset pull drops server copies, keeps the outbox and unsent work', async () => {
+  const { store } = await setup();
+  const synced = uuid();
+  const unsent = uuid();
+  await store.applyPull({ cursor: '5', last_mid: 0, changes: [{ entity: 'enterprise', id: synced, version: 5, deleted: false, data: { name: '旧' } }] });
+  await store.save([{ entity: 'visit', id: unsent, data: visit() }]);
+  await store.applyPull({ reset: true, cursor: '1', last_mid: 0, changes: [] });
+  assert.equal(await store.get('enterprise', synced), undefined);
+  assert.ok(await store.get('visit', unsent));
+  assert.equal(await store.outboxCount(), 1);
+  assert.equal(await store.getMeta('cursor'), '1');
+});
+
+test('a stage change carries base_version and a conflict is kept on the record', async () => {
+  const { server, store, engine } = await setup();
+  const p = uuid();
+  await store.applyPull({ cursor: '9', last_mid: 0, changes: [{ entity: 'problem', id: p, version: 9, deleted: false,
+    data: { visit_id: uuid(), category: 'wages', description: 'x', stage: 'enterprise' } }] });
+  server.rows.set(`problem:${p}`, { entity: 'problem', id: p, version: 9, data: { stage: 'enterprise' } });
+  const orig = server.push.bind(server);
+  server.push = (body) => {
+    assert.equal(body.mutations[0].base_version, 9);
+    assert.deepEqual(body.mutations[0].fields, { stage: 'government', stage_note: '报政府' });
+    const out = orig(body);
+    out.results[0] = { mid: out.results[0].mid, status: 'conflict', code: 'stage_conflict', field: 'stage', server_value: 'source', version: 12 };
+    return out;
+  };
+  await store.save([{ entity: 'problem', id: p, data: { stage: 'government', stage_note: '报政府' } }]);
+  await engine.pushAll();
+  const rec = await store.get('problem', p);
+  assert.equal(recordState(rec), 'conflict');
+  assert.equal(rec.conflict.server_value, 'source');
+  assert.equal(await store.outboxCount(), 0);
+});

@@ -218,7 +218,10 @@ class _Proxy:
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the browser went away (closed, or cut off by the test)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _forward  # noqa: N815
 

@@ -333,3 +333,25 @@ def test_wechat_browser_explains_how_to_open_in_system_browser(fv_server, launch
     banner = page.wait_for_selector("[data-testid=wechat]:not([hidden])")
     assert "在浏览器打开" in banner.inner_text()
     shot(page, "12-wechat")
+
+
+def test_problem_moves_up_the_ladder_with_a_note(fv_server, launch, shot, marker):  # noqa: ANN001
+    ctx = launch("ladder")
+    page = open_app(ctx, fv_server.url)
+    sign_in(page)
+    text = f"{marker} 拖欠工资三个月"
+    record_visit(page, "interview", f"{marker} ladder", ent_query="cdxy", workers=1, problem=text)
+    wait_outbox(page, 0)
+    page.wait_for_function("!window.fieldvisit.engine.status.running")
+    page.goto(fv_server.url + "/#/problems")
+    li = page.wait_for_selector(f"li.prob:has-text('{text}')")
+    li.query_selector("[data-next]").select_option("government")
+    li.query_selector("[data-note]").fill("企业无力解决，报街道党工委")
+    shot(page, "13-problem-follow-up")
+    li.query_selector("[data-move]").click()
+    wait_outbox(page, 0)
+    rows = {c["id"]: c for c in fv_server.pull_all() if c["entity"] == "problem"}
+    mine = [c for c in rows.values() if c["data"].get("description") == text]
+    assert len(mine) == 1
+    assert mine[0]["data"]["stage"] == "government"
+    assert mine[0]["data"]["stage_note"] == "企业无力解决，报街道党工委"
