@@ -355,3 +355,37 @@ def test_problem_moves_up_the_ladder_with_a_note(fv_server, launch, shot, marker
     assert len(mine) == 1
     assert mine[0]["data"]["stage"] == "government"
     assert mine[0]["data"]["stage_note"] == "企业无力解决，报街道党工委"
+
+
+def test_closed_database_connection_recovers_and_delete_reaches_server(fv_server, launch, shot, marker):  # noqa: ANN001
+    ctx = launch("recover")
+    page = open_app(ctx, fv_server.url)
+    sign_in(page)
+    # What the browser does under memory pressure: the connection goes away under the app.
+    page.evaluate("window.fieldvisit.backend.conn.then((db) => db.close())")
+    vid = record_visit(page, "outreach", f"{marker} gone", workers=2)
+    wait_outbox(page, 0)
+    assert page.evaluate("window.fieldvisit.backend.reopens") >= 1
+    assert server_visits(fv_server, marker) == Counter({f"{marker} gone": 1})
+    page.goto(fv_server.url + f"/#/visit/{vid}")
+    page.once("dialog", lambda d: d.accept())
+    page.click("#del")
+    page.wait_for_selector("h1")
+    wait_outbox(page, 0)
+    assert server_visits(fv_server, marker) == Counter()
+
+
+def test_english_switch(fv_server, launch, shot):  # noqa: ANN001
+    ctx = launch("english")
+    page = open_app(ctx, fv_server.url)
+    sign_in(page)
+    page.goto(fv_server.url + "/#/settings")
+    page.click("[data-lang=en]")
+    page.goto(fv_server.url + "/#/home")
+    page.wait_for_selector("text=+ New visit")
+    assert page.evaluate("document.documentElement.lang") == "en"
+    shot(page, "14-home-english")
+    page.goto(fv_server.url + "/#/settings")
+    page.click("[data-lang=zh]")
+    page.goto(fv_server.url + "/#/home")
+    page.wait_for_selector("text=新建走访")
