@@ -52,18 +52,14 @@ def test_the_compose_stack_without_docker(tmp_path, spawn, fresh_pg_url, redis_u
                     REDIS_URL=redis_url, DATA_DIR=str(tmp_path), LOG_JSON="true",
                     LOG_LEVEL="INFO", HOSTNAME=socket.gethostname(), **PROD_SECRETS)
 
-    # migrate: twice, as every `docker compose up` runs it again
-    for _ in range(2):
-        done = subprocess.run([str(BIN / "fieldvisit"), "init-db"], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=60)
+    def fieldvisit(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([str(BIN / "fieldvisit"), *args], env={**env, **extra},
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
-        assert "database ready: postgresql+psycopg://" in done.stdout
-    done = subprocess.run([str(BIN / "fieldvisit"), "create-user", "cadre1", "--role",
-                           "field_cadre", "--district", "510104", "--work-group", "WG01"],
-                          env={**env, "FIELDVISIT_NEW_PASSWORD": PASSWORD}, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
+        return done
 
+    # migrate, then the three long-running services, as compose orders them
+    assert "database ready: postgresql+psycopg://" in fieldvisit("init-db").stdout
     port = free_port()
     web = spawn([str(BIN / "fieldvisit"), "serve", "--host", "127.0.0.1", "--port", str(port),
                  "--workers", "2"], env, cwd=tmp_path)
@@ -71,6 +67,10 @@ def test_the_compose_stack_without_docker(tmp_path, spawn, fresh_pg_url, redis_u
                     "--loglevel", "INFO", "--concurrency", "2"], env, cwd=tmp_path)
     beat = spawn([str(BIN / "celery"), "-A", "worker.celery_app", "beat", "--loglevel", "INFO",
                   "--schedule", str(tmp_path / "celerybeat-schedule")], env, cwd=tmp_path)
+    # while they start: migrate again (every `docker compose up` does) and add a user
+    assert "database ready" in fieldvisit("init-db").stdout
+    fieldvisit("create-user", "cadre1", "--role", "field_cadre", "--district", "510104",
+               "--work-group", "WG01", FIELDVISIT_NEW_PASSWORD=PASSWORD)
 
     base = f"http://127.0.0.1:{port}"
     assert json.loads(wait_http(f"{base}/healthz", web, timeout=30)) == {"status": "ok"}
@@ -84,12 +84,15 @@ def test_the_compose_stack_without_docker(tmp_path, spawn, fresh_pg_url, redis_u
     check = next(line for line in compose.splitlines() if "inspect ping" in line)
     check = check.split('"CMD-SHELL", "', 1)[1].rsplit('"', 1)[0].replace("$$", "$")
 
-    def worker_answers() -> bool:
-        assert worker.alive(), worker.output()[-4000:]
-        return subprocess.run(["sh", "-c", check], env={**env, "PATH": f"{BIN}:{env['PATH']}"},
-                              capture_output=True, timeout=40).returncode == 0
-
-    wait_for(worker_answers, 45, "the worker to answer `celery inspect ping`", step=1)
+    # Wait for the worker's own "ready" line first: a ping sent earlier waits out its
+    # whole --timeout for an answer that cannot come.
+    wait_for(lambda: " ready." in worker.output() or not worker.alive(), 45,
+             "the worker to be ready")
+    assert worker.alive(), worker.output()[-4000:]
+    ping = subprocess.run(["sh", "-c", check], env={**env, "PATH": f"{BIN}:{env['PATH']}"},
+                          capture_output=True, text=True, timeout=40)
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    assert "pong" in ping.stdout
 
     # a push through gunicorn: the outbox row carries the request id, the web's kick
     # reaches the worker through Redis, and the worker takes the row
