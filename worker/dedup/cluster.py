@@ -358,6 +358,9 @@ class DedupIndex:
                 idx._add_prepared(p, cid)
         finally:
             if gc_was_enabled:
+                # The index lives as long as the worker: move it out of the collector's
+                # sight, or the first collections afterwards rescan millions of objects.
+                gc.freeze()
                 gc.enable()
         return idx
 
