@@ -105,3 +105,11 @@ def test_cli_names_a_malformed_variable(tmp_path) -> None:
     assert done.returncode != 0
     assert "SYNC_MAX_BATCH='abc': expected an integer" in done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_serve_refuses_before_starting_gunicorn(tmp_path) -> None:
+    """The web service with a forgotten .env exits at once, not with workers failing to boot."""
+    done = _run_cli(tmp_path, "serve", "--port", "1", "--workers", "1",
+                    FIELDVISIT_ENV="production")
+    assert done.returncode != 0
+    assert "SECRET_KEY" in done.stderr and "Traceback" not in done.stderr, done.stderr
