@@ -4,7 +4,7 @@ import { IdbBackend } from './db.js';
 import { Store, recordState, uuid } from './store.js';
 import { SyncEngine, HttpError } from './sync.js';
 import { t, vocab, label, setLang, getLang, setReference } from './i18n.js';
-import { checkUscc, normalizeUscc } from './uscc.js';
+import { checkUscc, normalizeUscc, checkRic, phoneOk } from './uscc.js';
 import { searchEnterprises } from './search.js';
 
 const backend = new IdbBackend();
@@ -408,10 +408,21 @@ function homeBlock(H) {
   return `<fieldset class="card"><legend>${t('home_visit')}</legend>
     <label>${t('worker_name')} *<input data-f="home.worker_name" value="${h(H.worker_name)}" required></label>
     <label>${t('phone')}<input type="tel" inputmode="tel" data-f="home.phone" value="${h(H.phone)}"></label>
+    <p class="small warn" id="phonest" aria-live="polite"></p>
     <label>${t('id_number')}<input data-f="home.id_number" value="${h(H.id_number)}" placeholder="${H.id_last4 ? `****${h(H.id_last4)}` : ''}" autocomplete="off"></label>
+    <p class="small warn" id="ricst" aria-live="polite"></p>
     <label>${t('hardship')}<input data-f="home.hardship" value="${h(H.hardship)}"></label>
     <label>${t('amount')}<input type="number" inputmode="decimal" min="0" step="0.01" data-f="home.amount" value="${h(H.amount)}"></label>
     <label>${t('notes')}<textarea data-f="home.notes" rows="2">${h(H.notes)}</textarea></label></fieldset>`;
+}
+
+/** Live hints for what the server would reject, so the cadre fixes it on the spot. */
+function homeChecks() {
+  const H = S.form?.home;
+  if (!H || !$('#ricst')) return;
+  const ric = checkRic(H.id_number);
+  $('#ricst').textContent = ric === 'bad' || ric === 'checksum' ? t('ric_bad') : '';
+  $('#phonest').textContent = phoneOk(H.phone) || String(H.phone).length < 11 ? '' : t('phone_bad');
 }
 
 function renderEntBox(ent) {
@@ -506,6 +517,7 @@ function bindInputs(el) {
     inp.addEventListener('input', () => {
       setPath(S.form, inp.dataset.f, inp.value);
       if (inp.dataset.f === 'newEnt.uscc') usccStatus();
+      if (inp.dataset.f === 'home.phone' || inp.dataset.f === 'home.id_number') homeChecks();
       scheduleDraft();
       const st = $('#draftst');
       if (st) st.textContent = t('draft_saved');

@@ -4,6 +4,10 @@ import { Store } from './store.js';
 import { SyncEngine } from './sync.js';
 
 export async function backgroundSync() {
+  // An open, visible page sends by itself (it has the same triggers): one sender is enough
+  // on a weak network, where every extra pull costs seconds.
+  const wins = await self.clients.matchAll({ type: 'window' });
+  if (wins.some((c) => c.visibilityState === 'visible')) return;
   const store = new Store(new IdbBackend());
   // No timers in a worker that may be stopped any moment: the browser retries for us.
   const engine = new SyncEngine({ store, setTimer: () => 0, clearTimer: () => {} });

@@ -31,3 +31,17 @@ export function checkUscc(raw) {
   const expected = USCC_CHARS[(31 - (sum % 31)) % 31];
   return code[17] === expected ? { status: 'ok', code } : { status: 'checksum', code, expected };
 }
+
+/** Resident ID number (GB 11643): 17 digits and an ISO 7064 MOD 11-2 check character. */
+export function checkRic(raw) {
+  const n = normalizeUscc(raw);
+  if (!n) return 'empty';
+  if (!/^\d{0,17}[\dX]?$/.test(n)) return 'bad';
+  if (n.length < 18) return 'partial';
+  let sum = 0;
+  for (let i = 0; i < 17; i++) sum += Number(n[i]) * (2 ** (17 - i) % 11);
+  return '10X98765432'[sum % 11] === n[17] ? 'ok' : 'checksum';
+}
+
+/** Mainland mobile number, as the server checks it. */
+export const phoneOk = (s) => !s || /^(\+?86)?1[3-9]\d{9}$/.test(String(s).replace(/[\s-]/g, ''));

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkUscc, normalizeUscc, USCC_CHARS } from '../js/uscc.js';
+import { checkUscc, normalizeUscc, USCC_CHARS, checkRic, phoneOk } from '../js/uscc.js';
 import { searchEnterprises } from '../js/search.js';
 
 // Build a valid code from 17 characters with an independent implementation.
@@ -42,4 +42,12 @@ test('search by name fragment and by pinyin initials', () => {
   assert.deepEqual(searchEnterprises(ents, 'SCLT').map((e) => e.id), [2]);
   assert.equal(searchEnterprises(ents, 'cd')[0].id !== 2, true);
   assert.deepEqual(searchEnterprises([{ id: 9, name: '成都机械厂' }], 'cdjx'), []);
+});
+
+test('resident ID number and phone checks', () => {
+  assert.equal(checkRic('11010519491231002X'), 'ok');
+  assert.equal(checkRic('110105194912310021'), 'checksum');
+  assert.equal(checkRic('1101'), 'partial');
+  assert.equal(checkRic('11010A'), 'bad');
+  assert.ok(phoneOk('13800138000') && phoneOk('') && !phoneOk('12345'));
 });

@@ -76,6 +76,8 @@ def record_visit(page, method: str, note: str, *, ent_query: str | None = None, 
     if home:
         for key, value in home.items():
             page.fill(f"[data-f='home.{key}']", value)
+        if home.get("id_number") == BAD_RIC:
+            assert page.inner_text("#ricst")  # warned while typing, saving is still allowed
     page.fill("[data-f=notes]", note)
     if shot:
         page.evaluate("window.scrollTo(0, 0)")
