@@ -10,3 +10,4 @@ def register_blueprints(app: Flask) -> None:
     for module in (auth, reference, records, sync, admin, health, openapi, ops):
         app.register_blueprint(module.bp)
     __import__("server.briefing_web", fromlist=["register"]).register(app)  # briefings + /login
+    __import__("server.review", fromlist=["register"]).register(app)  # dedup review queue

@@ -1,0 +1,343 @@
+"""The dedup review queue for coordinators: a server-rendered page and its JSON API.
+
+HTTP only: decisions, merges and undo are worker.merges functions. The page (/review)
+uses the cookie sign-in of server/web.py; the JSON endpoints (/api/review/..., /api/merges/
+...) use bearer tokens like the rest of the API. Both are for city coordinators and admins.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import case, func, select
+
+from server.api.common import int_arg, json_body
+from server.auth import roles_required
+from server.errors import ApiError
+from server.extensions import db
+from server.models import (
+    SYNCED_MODELS,
+    DistrictUnit,
+    Enterprise,
+    Role,
+    User,
+    WorkGroup,
+)
+from server.models_dedup import REVIEW_OPEN, LINK_ACTIVE, MergeLink, ReviewCandidate
+from server.web import current_web_user, web_login_required
+from worker.merges import DEDUP_ENTITIES, MergeError, decide, root_of, undo_merge
+
+bp = Blueprint("review", __name__)
+REVIEWERS = (Role.COORDINATOR.value, Role.ADMIN.value)
+PER_PAGE = 20
+
+# (field, 中文, English) shown side by side, per entity.
+FIELDS: dict[str, list[tuple[str, str, str]]] = {
+    "enterprise": [("name", "名称", "Name"), ("uscc", "统一社会信用代码", "Credit code"),
+                   ("district", "区(市)县", "District"), ("address", "地址", "Address"),
+                   ("head_count", "职工人数", "Head count"), ("type_tags", "类型", "Types"),
+                   ("created", "录入", "Recorded")],
+    "visit": [("method", "走访方式", "Method"), ("visited_at", "时间", "When"),
+              ("work_group", "工作组", "Work group"), ("enterprise", "企业", "Enterprise"),
+              ("district", "区(市)县", "District"), ("participants", "参加人员", "Participants"),
+              ("workers_met", "面对面职工数", "Workers met"), ("notes", "备注", "Notes"),
+              ("created", "录入", "Recorded")],
+    "home_visit": [("worker_name", "职工姓名", "Worker"), ("id_last4", "身份证后四位", "ID (last 4)"),
+                   ("phone", "手机", "Phone"), ("district", "区(市)县", "District"),
+                   ("visited_at", "时间", "When"), ("hardship", "困难情况", "Hardship"),
+                   ("amount", "慰问金(元)", "Money (yuan)"), ("created", "录入", "Recorded")],
+}
+ENTITY_NAMES = {"enterprise": ("企业", "Enterprise"), "visit": ("走访", "Visit"),
+                "home_visit": ("困难职工入户走访", "Home visit")}
+TEXT = {
+    "title": ("疑似重复记录审核", "Possible duplicates"),
+    "empty": ("没有待审核的记录。", "Nothing to review."),
+    "accept": ("是同一条 (A)", "Same (A)"),
+    "reject": ("不是 (R)", "Different (R)"),
+    "unsure": ("不确定 (N)", "Not sure (N)"),
+    "score": ("相似度", "Score"),
+    "rule": ("依据", "Rule"),
+    "unsure_badge": ("曾标记为不确定", "marked not sure"),
+    "merges": ("最近的合并", "Recent merges"),
+    "undo": ("撤销合并", "Undo"),
+    "by": ("决定者", "Decided by"),
+    "keys": ("快捷键：j/k 上一条/下一条，a 同一条，r 不是，n 不确定",
+             "Keys: j/k next/previous, a same, r different, n not sure"),
+    "all": ("全部", "All"),
+    "field": ("字段", "Field"),
+    "done": ("已处理", "Done"),
+    "lang": ("English", "中文"),
+    "next": ("下一页", "Next page"),
+    "prev": ("上一页", "Previous page"),
+}
+
+
+def register(app: Flask) -> None:
+    """Attach the review pages and API (and the cookie sign-in if nobody did yet)."""
+    from server import web
+
+    if "web" not in app.blueprints:
+        app.register_blueprint(web.bp)
+    app.register_blueprint(bp)
+
+
+# --------------------------------------------------------------------------- presenting
+
+def _lang() -> str:
+    """zh by default; ?lang=en (or zh) switches and is remembered in the session."""
+    wanted = request.args.get("lang")
+    if wanted in ("zh", "en"):
+        session["lang"] = wanted
+    return session.get("lang", "zh")
+
+
+def _t(key: str, lang: str) -> str:
+    zh, en = TEXT[key]
+    return en if lang == "en" else zh
+
+
+class _Names:
+    """Display names of districts, work groups, users and enterprises, loaded lazily once."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.districts = {d.id: (d.name_en if lang == "en" else d.name)
+                          for d in db.session.scalars(select(DistrictUnit))}
+        self.groups = {w.id: w.name for w in db.session.scalars(select(WorkGroup))}
+        self.tz = ZoneInfo(current_app.config["FV"].TIMEZONE)
+        self._users: dict[int, str] = {}
+
+    def user(self, user_id: int | None) -> str:
+        if user_id is None:
+            return ""
+        if user_id not in self._users:
+            u = db.session.get(User, user_id)
+            self._users[user_id] = u.display_name if u else str(user_id)
+        return self._users[user_id]
+
+    def when(self, value: datetime | None) -> str:
+        return value.astimezone(self.tz).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _mask_phone(phone: str | None) -> str:
+    # Minimisation (PIPL): enough to tell two numbers apart, not enough to call.
+    if not phone:
+        return ""
+    digits = phone.removeprefix("+86")
+    return digits[:3] + "****" + digits[-4:] if len(digits) >= 7 else "****"
+
+
+def record_values(entity: str, obj: Any, names: _Names) -> dict[str, str]:
+    """A record's fields as display strings, keyed like FIELDS[entity]."""
+    out: dict[str, str] = {"district": names.districts.get(obj.district_id, ""),
+                           "created": f"{names.user(obj.created_by_id)} {names.when(obj.created_at)}"}
+    if entity == "enterprise":
+        out.update(name=obj.name, uscc=(obj.uscc or "") + ("" if obj.uscc_valid or not obj.uscc
+                                                            else " ⚠"),
+                   address=obj.address or "", head_count=str(obj.head_count or ""),
+                   type_tags=", ".join(obj.type_tags or []))
+    elif entity == "visit":
+        ent = db.session.get(Enterprise, obj.enterprise_id) if obj.enterprise_id else None
+        out.update(method=obj.method, visited_at=names.when(obj.visited_at),
+                   work_group=names.groups.get(obj.work_group_id, ""),
+                   enterprise=ent.name if ent else "",
+                   participants=", ".join(u.display_name for u in obj.participants),
+                   workers_met=str(obj.workers_met), notes=obj.notes or "")
+    else:
+        out.update(worker_name=obj.worker_name, id_last4=obj.id_last4 or "",
+                   phone=_mask_phone(obj.phone), visited_at=names.when(obj.visited_at),
+                   hardship=obj.hardship or "", amount=f"{(obj.amount_cents or 0) / 100:.2f}")
+    return out
+
+
+def candidate_view(row: ReviewCandidate, names: _Names) -> dict[str, Any] | None:
+    """A candidate with both records side by side; None when it is no longer a question."""
+    model = SYNCED_MODELS[row.entity]
+    a, b = db.session.get(model, row.a_id), db.session.get(model, row.b_id)
+    if a is None or b is None or a.deleted or b.deleted:
+        return None
+    ra, rb = root_of(db.session, row.entity, a.id), root_of(db.session, row.entity, b.id)
+    if ra is not None and rb is not None and ra.id == rb.id:
+        return None  # merged meanwhile (another decision, or the workers)
+    va, vb = record_values(row.entity, a, names), record_values(row.entity, b, names)
+    fields = [{"key": key, "label": en if names.lang == "en" else zh, "a": va.get(key, ""),
+               "b": vb.get(key, ""),
+               "differs": key != "created" and va.get(key, "") != vb.get(key, "")}
+              for key, zh, en in FIELDS[row.entity]]
+    return {"id": row.id, "entity": row.entity, "status": row.status,
+            "score": round(row.score or 0.0, 3), "rule": row.rule, "features": row.features,
+            "a_id": row.a_id, "b_id": row.b_id, "fields": fields,
+            "differs": [f["key"] for f in fields if f["differs"]],
+            "created_at": row.created_at.isoformat() if row.created_at else None}
+
+
+def _open_candidates(entity: str | None, page: int, per_page: int) -> tuple[list, int]:
+    query = select(ReviewCandidate).where(ReviewCandidate.status.in_(REVIEW_OPEN))
+    if entity:
+        query = query.where(ReviewCandidate.entity == entity)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    # Pending before "not sure", strongest first: the likeliest merges are decided first.
+    query = query.order_by(case((ReviewCandidate.status == "pending", 0), else_=1),
+                           ReviewCandidate.score.desc(), ReviewCandidate.id)
+    rows = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
+    return list(rows), total
+
+
+def link_view(link: MergeLink, names: _Names) -> dict[str, Any]:
+    """A merge link for the page and the API."""
+    return {"id": link.id, "entity": link.entity, "record_id": link.record_id,
+            "canonical_id": link.canonical_id, "status": link.status, "rule": link.rule,
+            "score": link.score, "features": link.features, "decided_by": link.decided_by,
+            "review_id": link.review_id, "parent_id": link.parent_id,
+            "created_at": link.created_at.isoformat() if link.created_at else None,
+            "when": names.when(link.created_at)}
+
+
+def _entity_arg() -> str | None:
+    entity = request.args.get("entity") or None
+    if entity is not None and entity not in DEDUP_ENTITIES:
+        entity = None
+    return entity
+
+
+# --------------------------------------------------------------------------- the page
+
+@bp.get("/review")
+@web_login_required(*REVIEWERS)
+def page():  # noqa: ANN201
+    """The review queue: pairs side by side, accept / reject / not sure, recent merges."""
+    lang = _lang()
+    names = _Names(lang)
+    entity = _entity_arg()
+    page_no = max(1, request.args.get("page", 1, type=int) or 1)
+    rows, total = _open_candidates(entity, page_no, PER_PAGE)
+    pairs = [v for v in (candidate_view(r, names) for r in rows) if v is not None]
+    links = db.session.scalars(select(MergeLink).where(MergeLink.status == LINK_ACTIVE,
+                                                       MergeLink.rule != "chain")
+                               .order_by(MergeLink.id.desc()).limit(20)).all()
+    return render_template(
+        "review/index.html", pairs=pairs, total=total, page=page_no, per_page=PER_PAGE,
+        entity=entity, entities=DEDUP_ENTITIES, links=[link_view(x, names) for x in links],
+        lang=lang, t=lambda key: _t(key, lang),
+        entity_name=lambda e: ENTITY_NAMES[e][1 if lang == "en" else 0])
+
+
+def _back(anchor: str | None = None):  # noqa: ANN202
+    args = {k: v for k, v in (("entity", request.form.get("entity") or None),
+                              ("page", request.form.get("page") or None)) if v}
+    return redirect(url_for("review.page", **args, _anchor=anchor))
+
+
+@bp.post("/review/<int:candidate_id>/decision")
+@web_login_required(*REVIEWERS)
+def page_decision(candidate_id: int):  # noqa: ANN201
+    """A decision from the page's form; back to the queue at the next pair."""
+    try:
+        decide(db.session, candidate_id, request.form.get("decision", ""),
+               current_web_user(), note=(request.form.get("note") or None))
+        db.session.commit()
+    except MergeError as err:
+        db.session.rollback()
+        if err.status == 400:
+            abort(400, err.message)
+    nxt = request.form.get("next_id")
+    return _back(f"c-{nxt}" if nxt else None)
+
+
+@bp.post("/review/merges/<int:link_id>/undo")
+@web_login_required(*REVIEWERS)
+def page_undo(link_id: int):  # noqa: ANN201
+    """Undo a merge from the page."""
+    try:
+        undo_merge(db.session, link_id, current_web_user(),
+                   reason=request.form.get("reason") or "undone on the review page")
+        db.session.commit()
+    except MergeError as err:
+        db.session.rollback()
+        if err.status == 404:
+            abort(404)
+    return _back("merges")
+
+
+# --------------------------------------------------------------------------- JSON API
+
+def _api_error(err: MergeError) -> ApiError:
+    return ApiError(err.status, err.code, err.message)
+
+
+@bp.get("/api/review/candidates")
+@roles_required(*REVIEWERS)
+def api_candidates():  # noqa: ANN201
+    """Open review candidates, strongest first, both records included."""
+    names = _Names(request.args.get("lang", "zh"))
+    per_page = int_arg("per_page", 50, 1, current_app.config["FV"].API_PAGE_MAX)
+    page_no = int_arg("page", 1)
+    rows, total = _open_candidates(_entity_arg(), page_no, per_page)
+    items = [v for v in (candidate_view(r, names) for r in rows) if v is not None]
+    return jsonify({"items": items, "page": page_no, "per_page": per_page, "total": total})
+
+
+@bp.post("/api/review/candidates/<int:candidate_id>/decision")
+@roles_required(*REVIEWERS)
+def api_decision(candidate_id: int):  # noqa: ANN201
+    """{"decision": "accept" | "reject" | "unsure", "note"?} → the candidate (and its merge)."""
+    body = json_body()
+    try:
+        row = decide(db.session, candidate_id, str(body.get("decision", "")), g.user,
+                     note=body.get("note"))
+        db.session.commit()
+    except MergeError as err:
+        db.session.rollback()
+        raise _api_error(err) from None
+    return jsonify({"id": row.id, "status": row.status, "merge_id": row.merge_id,
+                    "entity": row.entity, "a_id": row.a_id, "b_id": row.b_id})
+
+
+@bp.get("/api/merges")
+@roles_required(*REVIEWERS)
+def api_merges():  # noqa: ANN201
+    """Merge links, newest first (?entity=, ?status=active|undone|superseded, ?record_id=)."""
+    names = _Names("zh")
+    query = select(MergeLink)
+    if entity := _entity_arg():
+        query = query.where(MergeLink.entity == entity)
+    if status := request.args.get("status"):
+        query = query.where(MergeLink.status == status)
+    if record_id := request.args.get("record_id"):
+        query = query.where((MergeLink.record_id == record_id)
+                            | (MergeLink.canonical_id == record_id))
+    per_page = int_arg("per_page", 50, 1, current_app.config["FV"].API_PAGE_MAX)
+    page_no = int_arg("page", 1)
+    rows = db.session.scalars(query.order_by(MergeLink.id.desc()).limit(per_page)
+                              .offset((page_no - 1) * per_page)).all()
+    return jsonify({"items": [link_view(x, names) for x in rows], "page": page_no,
+                    "per_page": per_page})
+
+
+@bp.post("/api/merges/<int:link_id>/undo")
+@roles_required(*REVIEWERS)
+def api_undo(link_id: int):  # noqa: ANN201
+    """Undo a merge: {"reason"?}; the record stands alone again and is not re-merged."""
+    body = json_body() if request.data else {}
+    try:
+        link = undo_merge(db.session, link_id, g.user, reason=body.get("reason"))
+        db.session.commit()
+    except MergeError as err:
+        db.session.rollback()
+        raise _api_error(err) from None
+    return jsonify(link_view(link, _Names("zh")))
