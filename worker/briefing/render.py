@@ -7,9 +7,11 @@ Nothing here shows personal data of needy workers — only counts and sums.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -100,7 +102,13 @@ def briefing_context(b: DistrictBriefing, web_url: str,
         "types": bar_rows(cur.enterprises_by_type, labels("enterprise_type_tags")),
         "oldest": oldest, "web_url": web_url, "unsubscribe_url": unsubscribe_url,
         "rank_delta": (b.previous.rank - cur.rank) if b.previous.rank else None,
+        "generated_local": _local(b.generated_at, b.period.tz),
     }
+
+
+def _local(at: datetime, tz: str) -> str:
+    """A timestamp as Beijing time for readers (stored in UTC)."""
+    return at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
 def render_district_email(b: DistrictBriefing, web_url: str,
