@@ -315,7 +315,7 @@ async function formFromRecords(id) {
     materials: d.materials || 0, consultations: d.consultations || 0, notes: d.notes || '', lat: d.lat ?? null, lng: d.lng ?? null,
     problems: probs.map((p) => ({ id: p.id, category: p.data.category || 'other', tag: p.data.tag || null, description: p.data.description || '' })),
     removed: [],
-    home: hv ? { id: hv.id, worker_name: hv.data.worker_name || '', phone: hv.data.phone || '', id_number: '', id_last4: hv.data.id_last4 || '',
+    home: hv ? { id: hv.id, worker_name: hv.data.worker_name || '', phone: hv.data.phone || '', id_number: hv.data.id_number || '', id_last4: hv.data.id_last4 || '',
       hardship: hv.data.hardship || '', amount: hv.data.amount_cents != null ? String(hv.data.amount_cents / 100) : '', notes: hv.data.notes || '' }
       : d.method === 'home_visit' ? blankHome() : null,
   };
@@ -400,8 +400,14 @@ async function viewVisit(id) {
   renderEntBox(ent);
   renderProblems();
   bindForm();
+  homeChecks();
   const bad = errRec?.error?.field;
-  if (bad) main().querySelectorAll(`[data-f="${CSS.escape(bad)}"], [data-f$=".${CSS.escape(bad)}"]`).forEach((el) => el.classList.add('invalid'));
+  if (bad) {
+    const els = main().querySelectorAll(`[data-f="${CSS.escape(bad)}"], [data-f$=".${CSS.escape(bad)}"]`);
+    els.forEach((el) => el.classList.add('invalid'));
+    // After the router's scroll to the top: bring the field to fix into view.
+    if (els[0]) setTimeout(() => els[0].scrollIntoView({ block: 'center' }), 0);
+  }
 }
 
 function homeBlock(H) {

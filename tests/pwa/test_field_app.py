@@ -212,6 +212,9 @@ def test_rejected_entry_is_shown_does_not_block_others_and_can_be_fixed(fv_serve
     shot(page, "07-entries-needs-attention")
     entry.click()
     page.wait_for_selector("[data-testid=form-reason]")
+    # The rejected value is still there to correct (it leaves the phone only once accepted).
+    assert page.input_value("[data-f='home.id_number']") == BAD_RIC
+    page.wait_for_timeout(3000)  # let the "saved" toast fade for the screenshot
     shot(page, "08-form-fix")
     page.fill("[data-f='home.id_number']", VALID_RIC)
     page.click("[data-testid=save]")
