@@ -775,6 +775,12 @@ async function registerSW() {
     try { reg = await navigator.serviceWorker.register('/sw-classic.js', { updateViaCache: 'none', scope: '/' }); } catch { return; }
   }
   S.swReg = reg;
+  // A version that was already waiting when this page loaded is taken now: a fresh page
+  // holds nothing unsaved (drafts are in IndexedDB), so "reload" means "update".
+  if (reg.waiting && navigator.serviceWorker.controller) {
+    S.updateReady = true;
+    reg.waiting.postMessage({ type: 'SKIP_WAITING' });
+  }
   const track = (w) => w?.addEventListener('statechange', () => { if (w.state === 'installed' && navigator.serviceWorker.controller) showUpdate(reg); });
   if (reg.waiting && navigator.serviceWorker.controller) showUpdate(reg);
   track(reg.installing);

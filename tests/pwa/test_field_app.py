@@ -226,8 +226,9 @@ def test_rejected_entry_is_shown_does_not_block_others_and_can_be_fixed(fv_serve
     assert hv and hv[-1]["data"].get("id_last4") == VALID_RIC[-4:]
 
 
-def test_app_update_is_announced_and_keeps_queue_and_drafts(fv_server, proxy, launch, marker):  # noqa: ANN001
-    ctx = launch("update")
+@pytest.mark.parametrize("take", ["button", "reload"])
+def test_app_update_is_announced_and_keeps_queue_and_drafts(fv_server, proxy, launch, marker, take):  # noqa: ANN001
+    ctx = launch(f"update-{take}")
     page = open_app(ctx, proxy.url)
     sign_in(page)
     ctx.set_offline(True)
@@ -247,8 +248,13 @@ def test_app_update_is_announced_and_keeps_queue_and_drafts(fv_server, proxy, la
     ctx.set_offline(False)
     page.evaluate("window.fieldvisit.S.swReg.update()")
     page.wait_for_selector("[data-testid=update]", timeout=20000)
-    with page.expect_navigation():
-        page.click("[data-testid=update]")
+    if take == "button":
+        with page.expect_navigation():
+            page.click("[data-testid=update]")
+    else:  # the cadre ignores the banner and simply reloads: the new version is taken
+        page.reload()
+        page.wait_for_function("navigator.serviceWorker.controller?.state === 'activated'")
+        page.wait_for_timeout(1500)  # the page reloads itself once the new worker controls it
     page.wait_for_selector("body[data-ready]")
     page.goto(proxy.url + "/#/settings")
     page.wait_for_function("document.querySelector('[data-testid=version]')?.textContent.startsWith('e2e-next-')")
