@@ -121,6 +121,10 @@ def push(
     # Same-device pushes serialise on the device row. The global version (and its row
     # lock) is taken only at the flush, so devices validate and build in parallel and
     # hold the global lock just for the write (see sync/versioning.py).
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite has one writer at a time anyway: take the write lock (through the
+        # version bump) before reading, so every read below is current.
+        transaction_version(session)
     last_mid = session.execute(
         select(Device.last_mid).where(Device.id == device.id).with_for_update()
     ).scalar_one()
