@@ -194,7 +194,7 @@ def settings_markdown() -> str:
         "# Settings",
         "",
         "Every setting is an environment variable (generated from `config/settings.py`;",
-        "`tests/test_settings.py` checks this page against the code). Secrets come only",
+        "`tests/deploy/test_settings.py` checks this page against the code). Secrets come only",
         "from the environment.",
         "",
         "| Variable | Default | Meaning |",

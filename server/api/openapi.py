@@ -84,6 +84,8 @@ def build_spec() -> dict[str, Any]:
         "/api/admin/devices": {"get": _op("Signed-in devices (admin)", errors=(401, 403))},
         "/api/admin/devices/{device_id}/revoke": {"post": _op(
             "Revoke a lost device (admin)", params=[_p("device_id")], errors=(401, 403, 404))},
+        "/api/admin/queue": {"get": _op("Outbox and broker queue state (admin)",
+                                        errors=(401, 403))},
         "/healthz": {"get": _op("Process is up", auth=False, errors=())},
         "/readyz": {"get": _op("Database and broker reachable", auth=False, errors=())},
     }
