@@ -38,7 +38,7 @@ from server.models import (
     User,
     WorkGroup,
 )
-from server.models_dedup import REVIEW_OPEN, LINK_ACTIVE, MergeLink, ReviewCandidate
+from server.models_dedup import LINK_ACTIVE, REVIEW_OPEN, MergeLink, ReviewCandidate
 from server.web import current_web_user, web_login_required
 from worker.merges import DEDUP_ENTITIES, MergeError, decide, root_of, undo_merge
 

@@ -189,7 +189,7 @@ def test_undo_restores_counts_and_is_never_redone(client, cadres):
 
 def test_chain_is_flattened_and_undo_puts_it_back(app, cadres):
     from server.extensions import db
-    from server.models import Enterprise, DistrictUnit
+    from server.models import DistrictUnit, Enterprise
     from server.models_dedup import MergeLink
     from worker.merges import merge, undo_merge
 
