@@ -400,3 +400,37 @@ def test_english_switch(fv_server, launch, shot):  # noqa: ANN001
     page.click("[data-lang=zh]")
     page.goto(fv_server.url + "/#/home")
     page.wait_for_selector("text=新建走访")
+
+
+SMALL_TARGETS = """() => [...document.querySelectorAll('button, a, input, select, textarea, label.chip')]
+  .filter((el) => el.offsetParent !== null && el.type !== 'checkbox' && el.type !== 'file'
+                  && getComputedStyle(el).visibility !== 'hidden')
+  .map((el) => ({ el: el.outerHTML.slice(0, 80), r: el.getBoundingClientRect() }))
+  .filter((x) => x.r.height < 44 || x.r.width < 44)
+  .map((x) => `${x.el} ${Math.round(x.r.width)}x${Math.round(x.r.height)}`)"""
+
+
+def test_screens_fit_360px_and_touch_targets_are_44px(fv_server, launch):  # noqa: ANN001
+    ctx = launch("a11y")
+    page = open_app(ctx, fv_server.url)
+    screens = {"login": None}
+    for name in screens:
+        assert page.evaluate(SMALL_TARGETS) == [], name
+    sign_in(page)
+    page.click("[data-testid=new-visit]")
+    page.click("[data-m=home_visit]")
+    page.wait_for_selector("#vf")
+    page.click("#addprob")
+    checks = {"form-home-visit": page.url}
+    page.goto(fv_server.url + "/#/new")
+    page.click("[data-m=interview]")
+    page.click("#entnew")
+    checks["form-new-enterprise"] = page.url
+    for route in ("home", "new", "entries", "problems", "settings"):
+        checks[route] = f"{fv_server.url}/#/{route}"
+    for name, url in checks.items():
+        if page.url != url:
+            page.goto(url)
+            page.wait_for_timeout(300)
+        assert page.evaluate(SMALL_TARGETS) == [], name
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 360, f"{name} scrolls sideways"
