@@ -357,3 +357,4 @@ ENTITY_OF: dict[type, str] = {model: name for name, model in SYNCED_MODELS.items
 ENTITY_RANK = {"enterprise": 0, "visit": 1, "problem": 2, "home_visit": 3}
 from server import models_briefing  # noqa: E402,F401  (registers briefing tables)
 from server import models_dedup  # noqa: E402,F401  (registers dedup tables)
+from server import models_supervision  # noqa: E402,F401  (registers spot-check tables)
