@@ -35,6 +35,7 @@ from server.models import (
 )
 from server.scope import Scope
 from sync.schemas import FIELD_SCHEMAS, PARTIAL_SCHEMAS
+from sync.versioning import defer_insert
 
 # Fields whose values never go into the audit log in clear.
 _SENSITIVE = {"id_number", "phone", "worker_name"}
@@ -233,19 +234,15 @@ def apply_change(
                                  client_value=_jsonable(value), device_id=actor.device_id,
                                  user_id=actor.user.id, mid=actor.mid))
         if entity == "problem" and key == "stage":
-            obj.history.append(ProblemStageChange(
-                from_stage=None if creating else old, to_stage=value,
-                note=values.get("stage_note"), user_id=actor.user.id,
-                device_id=actor.device_id))
+            _stage_change(session, actor, record_id, None if creating else old, value,
+                          values.get("stage_note"))
             obj.resolved_at = (datetime.now(UTC) if value not in OPEN_STAGES else None)
         setattr(obj, key, value)
         changes[key] = "***" if key in _SENSITIVE or key == "id_hash" else [
             _jsonable(old), _jsonable(value)]
     if creating and entity == "problem" and "stage" not in values:
         obj.stage = "enterprise"
-        obj.history.append(ProblemStageChange(from_stage=None, to_stage="enterprise",
-                                              user_id=actor.user.id,
-                                              device_id=actor.device_id))
+        _stage_change(session, actor, record_id, None, "enterprise", None)
     for key, value in extra.items():
         if creating or getattr(obj, key) != value:
             setattr(obj, key, value)
@@ -269,11 +266,21 @@ def keep_lost_edit(session: Session, actor: Actor, entity: str, record_id: str,
                          user_id=actor.user.id, mid=actor.mid))
 
 
+def _stage_change(session: Session, actor: Actor, problem_id: str, from_stage: str | None,
+                  to_stage: str, note: str | None) -> None:
+    """Record who moved a problem on the ladder (written after the problem's insert)."""
+    defer_insert(session, ProblemStageChange.__table__, {
+        "problem_id": problem_id, "from_stage": from_stage, "to_stage": to_stage,
+        "note": note, "user_id": actor.user.id, "device_id": actor.device_id,
+        "at": datetime.now(UTC)})
+
+
 def _audit(session: Session, actor: Actor, entity: str, record_id: str, action: str,
            changes: dict[str, Any]) -> None:
-    session.add(AuditEntry(entity=entity, record_id=record_id, action=action, changes=changes,
-                           user_id=actor.user.id, device_id=actor.device_id,
-                           source=actor.source, request_id=actor.request_id))
+    defer_insert(session, AuditEntry.__table__, {
+        "entity": entity, "record_id": record_id, "action": action, "changes": changes,
+        "user_id": actor.user.id, "device_id": actor.device_id, "source": actor.source,
+        "request_id": actor.request_id, "at": datetime.now(UTC)})
 
 
 # Builders turn validated fields into column values (and checks that need the database).

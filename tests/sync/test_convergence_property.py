@@ -39,7 +39,8 @@ class SimClient:
         base = self.known[rid]["version"]
         m = self.phone.mutation("update", "visit", rid, {field: value}, base_version=base)
         self.pending.append(m)
-        self.log["edits"][(self.phone.device_id, m["mid"])] = (rid, field, value, base)
+        seen = self.known[rid]["data"].get(field)
+        self.log["edits"][(self.phone.device_id, m["mid"])] = (rid, field, value, base, seen)
 
     def create(self, rid: str) -> None:
         self.pending.append(self.phone.mutation("create", "visit", rid, visit_fields()))
@@ -135,9 +136,9 @@ def test_random_histories_converge_without_losing_acknowledged_edits(client, app
 
     conflicts = db.session.scalars(select(Conflict).where(Conflict.record_id.in_(ours))).all()
     for key, version in log["applied"].items():
-        rid, field, value, _ = log["edits"][key]
-        if server[rid]["data"][field] == value:
-            continue
+        rid, field, value, _, seen = log["edits"][key]
+        if server[rid]["data"][field] == value or value == seen:
+            continue  # kept, or a no-op edit (the value was already there)
         kept = any(x.field == field and x.server_value == value for x in conflicts
                    if x.record_id == rid)
         # overwritten knowingly: by an edit based on a version that included this one,
