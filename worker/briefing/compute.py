@@ -17,8 +17,10 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, distinct, func, select, true
+from sqlalchemy import and_, case, distinct, exists, func, select, true
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from config.settings import ROOT
 from server.models import (
@@ -264,9 +266,21 @@ def _period_dict(p: Period) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- queries
 
 
-def _live(model: Any) -> list[Any]:
-    """Only canonical, undeleted records count."""
-    return [model.canonical_id.is_(None), model.deleted.is_(False)]
+def _live(model: Any, unindexed: bool = False) -> list[Any]:
+    """Only canonical, undeleted records count.
+
+    `canonical_id IS NULL` holds for almost every row, but SQLite's statistics only know
+    the average number of rows per value of that index, so it would happily read the whole
+    table through it; `unindexed` keeps SQLite off that index (see `_plain`).
+    """
+    canonical = _plain(model.canonical_id) if unindexed else model.canonical_id
+    return [canonical.is_(None), model.deleted.is_(False)]
+
+
+def _plain(column: Any) -> Any:
+    """The column as SQLite's `+column`, which no index serves (PostgreSQL gets the column
+    as it is: its planner knows from its statistics how many rows a condition keeps)."""
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
 def _json_array_values(session: Session, column: Any) -> Any:
@@ -276,123 +290,197 @@ def _json_array_values(session: Session, column: Any) -> Any:
     return func.json_each(column).table_valued("value")
 
 
-def compute_figures(session: Session, period: Period,
-                    districts: list[DistrictUnit] | None = None) -> dict[int, DistrictFigures]:
-    """Every district's figures for a period, keyed by district id (rank filled in)."""
-    if districts is None:
-        districts = list(session.scalars(
-            select(DistrictUnit).where(DistrictUnit.active.is_(True)).order_by(DistrictUnit.code)))
-    figs = {d.id: DistrictFigures(d.id, d.code, d.name,
+def _flag(column: Any, bounds: tuple[datetime, datetime]) -> Any:
+    """1 when the timestamp lies in [start, end), else 0."""
+    return case((and_(column >= bounds[0], column < bounds[1]), 1), else_=0)
+
+
+def _new_figures(districts: list[DistrictUnit]) -> dict[int, DistrictFigures]:
+    return {d.id: DistrictFigures(d.id, d.code, d.name,
                                   visits_by_method=dict.fromkeys(VISIT_METHODS, 0),
                                   focus_groups=dict.fromkeys(FOCUS_GROUPS, 0),
                                   enterprises_by_type=dict.fromkeys(ENTERPRISE_TYPE_TAGS, 0),
                                   problems_by_category=dict.fromkeys(PROBLEM_CATEGORIES, 0),
                                   problems_by_stage=dict.fromkeys(PROBLEM_STAGES, 0))
             for d in districts}
-    start, end = period.bounds()
-    in_period = [*_live(Visit), Visit.visited_at >= start, Visit.visited_at < end]
+
+
+# A period pair spanning more days than this is read from SQLite with a plain scan of the
+# visits table: past about a third of the table, one sequential pass is cheaper than an
+# index lookup per row (PostgreSQL decides this itself from its statistics).
+SQLITE_SCAN_DAYS = 92
+
+
+def compute_figures(session: Session, period: Period,
+                    districts: list[DistrictUnit] | None = None) -> dict[int, DistrictFigures]:
+    """Every district's figures for a period, keyed by district id (rank filled in)."""
+    return compute_periods(session, [period], districts)[0]
+
+
+def compute_periods(session: Session, periods: list[Period],
+                    districts: list[DistrictUnit] | None = None,
+                    ) -> list[dict[int, DistrictFigures]]:
+    """Every district's figures for each of several periods, in one pass over the data.
+
+    Each query reads the span from the earliest start to the latest end once and sums a
+    0/1 flag per period (`CASE WHEN t >= start AND t < end`), grouped by district, so a
+    briefing and its comparison period (adjacent weeks or months, or the campaign and the
+    campaign one week earlier) cost the same handful of queries as one period.
+    Distinct counts (enterprises, type tags, cadres) take the flags' maximum per
+    district and entity first, then count the entities whose flag is set.
+    """
+    if districts is None:
+        districts = list(session.scalars(
+            select(DistrictUnit).where(DistrictUnit.active.is_(True)).order_by(DistrictUnit.code)))
+    n = len(periods)
+    all_figs = [_new_figures(districts) for _ in periods]
+    bounds = [p.bounds() for p in periods]
+    span = (min(b[0] for b in bounds), max(b[1] for b in bounds))
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    long_span = sqlite and (span[1] - span[0]) > timedelta(days=SQLITE_SCAN_DAYS)
+    visited_at = _plain(Visit.visited_at) if long_span else Visit.visited_at
+    in_span = [*_live(Visit, sqlite), visited_at >= span[0], visited_at < span[1]]
+    v_flags = [_flag(visited_at, b) for b in bounds]
 
     # Visits and workers by method, with the focus groups summed from the JSON counts.
-    focus_cols = [func.coalesce(func.sum(Visit.workers_by_group[g].as_integer()), 0)
-                  for g in FOCUS_GROUPS]
-    rows = session.execute(
-        select(Visit.district_id, Visit.method, func.count(),
-               func.coalesce(func.sum(Visit.workers_met), 0), *focus_cols)
-        .where(*in_period).group_by(Visit.district_id, Visit.method))
-    for district_id, method, n, workers, *focus in rows:
-        f = figs.get(district_id)
-        if f is None:
-            continue
-        f.visits += n
-        f.visits_by_method[method] = f.visits_by_method.get(method, 0) + n
-        f.workers_met += int(workers)
-        for g, count in zip(FOCUS_GROUPS, focus, strict=True):
-            f.focus_groups[g] += int(count or 0)
+    focus = [func.coalesce(Visit.workers_by_group[g].as_integer(), 0) for g in FOCUS_GROUPS]
+    cols = []
+    for fl in v_flags:
+        cols += [func.sum(fl), func.sum(fl * Visit.workers_met), *(func.sum(fl * x) for x in focus)]
+    for district_id, method, *sums in session.execute(
+            select(Visit.district_id, Visit.method, *cols).where(*in_span)
+            .group_by(Visit.district_id, Visit.method)):
+        width = 2 + len(FOCUS_GROUPS)
+        for i, figs in enumerate(all_figs):
+            f = figs.get(district_id)
+            count, workers, *groups = (int(x or 0) for x in sums[i * width:(i + 1) * width])
+            if f is None or not count:
+                continue
+            f.visits += count
+            f.visits_by_method[method] = f.visits_by_method.get(method, 0) + count
+            f.workers_met += workers
+            for g, c in zip(FOCUS_GROUPS, groups, strict=True):
+                f.focus_groups[g] += c
 
     # Distinct enterprises (by canonical id); the type tags are the canonical record's.
+    # First the (district, enterprise) pairs visited, so each enterprise is looked up once.
     ent = aliased(Enterprise)
     canon = aliased(Enterprise)
+    fnames = [f"f{i}" for i in range(n)]
+    pairs = (select(Visit.district_id.label("district_id"),
+                    Visit.enterprise_id.label("enterprise_id"),
+                    *(func.max(fl).label(name) for fl, name in zip(v_flags, fnames, strict=True)))
+             .where(*in_span, Visit.enterprise_id.is_not(None))
+             .group_by(Visit.district_id, Visit.enterprise_id).subquery("pairs"))
     canon_id = func.coalesce(ent.canonical_id, ent.id)
-    for district_id, n in session.execute(
-            select(Visit.district_id, func.count(distinct(canon_id)))
-            .join(ent, ent.id == Visit.enterprise_id)
-            .where(*in_period, ent.deleted.is_(False)).group_by(Visit.district_id)):
-        if district_id in figs:
-            figs[district_id].enterprises = n
+    visited = (select(pairs.c.district_id, canon_id.label("canon_id"),
+                      *(func.max(pairs.c[name]).label(name) for name in fnames))
+               .join(ent, ent.id == pairs.c.enterprise_id)
+               .where(ent.deleted.is_(False))
+               .group_by(pairs.c.district_id, canon_id).subquery("visited"))
+    for district_id, *counts in session.execute(
+            select(visited.c.district_id, *(func.sum(visited.c[name]) for name in fnames))
+            .group_by(visited.c.district_id)):
+        for figs, count in zip(all_figs, counts, strict=True):
+            if district_id in figs:
+                figs[district_id].enterprises = int(count or 0)
     tags = _json_array_values(session, canon.type_tags)
-    for district_id, tag, n in session.execute(
-            select(Visit.district_id, tags.c.value, func.count(distinct(canon.id)))
-            .join(ent, ent.id == Visit.enterprise_id)
-            .join(canon, canon.id == canon_id)
+    for district_id, tag, *counts in session.execute(
+            select(visited.c.district_id, tags.c.value,
+                   *(func.count(distinct(case((visited.c[name] == 1, visited.c.canon_id)))
+                                ) for name in fnames))
+            .join(canon, canon.id == visited.c.canon_id)
             .join(tags, true())
-            .where(*in_period, ent.deleted.is_(False))
-            .group_by(Visit.district_id, tags.c.value)):
-        f = figs.get(district_id)
-        if f is not None:
-            f.enterprises_by_type[tag] = n
-    for f in figs.values():
-        f.enterprise_types = sum(1 for n in f.enterprises_by_type.values() if n)
+            .group_by(visited.c.district_id, tags.c.value)):
+        for figs, count in zip(all_figs, counts, strict=True):
+            f = figs.get(district_id)
+            if f is not None and count:
+                f.enterprises_by_type[tag] = count
+    for figs in all_figs:
+        for f in figs.values():
+            f.enterprise_types = sum(1 for c in f.enterprises_by_type.values() if c)
 
-    # Cadres tied to the district, and those of them who took part in its visits.
+    # Cadres tied to the district, and those of them who took part in its visits: per
+    # cadre an EXISTS over their own participations (index on user_id), which stops at
+    # the first visit found instead of joining every visit's participants.
     cadre = [User.role.in_(CADRE_ROLES), User.active.is_(True)]
-    for district_id, n in session.execute(
-            select(User.district_id, func.count()).where(*cadre).group_by(User.district_id)):
-        if district_id in figs:
-            figs[district_id].cadres_total = n
-    for district_id, n in session.execute(
-            select(User.district_id, func.count(distinct(User.id)))
-            .join(visit_participants, visit_participants.c.user_id == User.id)
-            .join(Visit, and_(Visit.id == visit_participants.c.visit_id,
-                              Visit.district_id == User.district_id))
-            .where(*cadre, *in_period).group_by(User.district_id)):
-        if district_id in figs:
-            figs[district_id].cadres_active = n
+    took_part = []
+    for b in bounds:
+        pv = aliased(Visit)
+        took_part.append(func.sum(case((exists().where(
+            visit_participants.c.user_id == User.id, pv.id == visit_participants.c.visit_id,
+            pv.district_id == User.district_id, *_live(pv, sqlite),
+            pv.visited_at >= b[0], pv.visited_at < b[1]), 1), else_=0)))
+    for district_id, total, *active in session.execute(
+            select(User.district_id, func.count(), *took_part).where(*cadre)
+            .group_by(User.district_id)):
+        for figs, count in zip(all_figs, active, strict=True):
+            if district_id in figs:
+                figs[district_id].cadres_total = total
+                figs[district_id].cadres_active = int(count or 0)
 
-    _problem_figures(session, figs, start, end)
+    _problem_figures(session, all_figs, bounds, span, sqlite)
 
-    for district_id, n, cents in session.execute(
-            select(HomeVisit.district_id, func.count(),
-                   func.coalesce(func.sum(HomeVisit.amount_cents), 0))
-            .where(*_live(HomeVisit), HomeVisit.visited_at >= start, HomeVisit.visited_at < end)
+    hv_at = _plain(HomeVisit.visited_at) if sqlite else HomeVisit.visited_at
+    hv_cols = []
+    for b in bounds:
+        fl = _flag(hv_at, b)
+        hv_cols += [func.sum(fl), func.sum(fl * HomeVisit.amount_cents)]
+    for district_id, *sums in session.execute(
+            select(HomeVisit.district_id, *hv_cols)
+            .where(*_live(HomeVisit, sqlite), hv_at >= span[0], hv_at < span[1])
             .group_by(HomeVisit.district_id)):
-        if district_id in figs:
-            figs[district_id].home_visits, figs[district_id].condolence_cents = n, int(cents)
+        for i, figs in enumerate(all_figs):
+            if district_id in figs:
+                f = figs[district_id]
+                f.home_visits, f.condolence_cents = int(sums[2 * i] or 0), int(sums[2 * i + 1] or 0)
 
-    _rank(figs, vocabulary()["targets"])
-    return figs
+    for figs in all_figs:
+        _rank(figs, vocabulary()["targets"])
+    return all_figs
 
 
-def _problem_figures(session: Session, figs: dict[int, DistrictFigures], start: datetime,
-                     end: datetime) -> None:
+def _problem_figures(session: Session, all_figs: list[dict[int, DistrictFigures]],
+                     bounds: list[tuple[datetime, datetime]], span: tuple[datetime, datetime],
+                     sqlite: bool) -> None:
     """Problems raised (when their visit took place), resolved, still open, the oldest."""
     pv = aliased(Visit)
     opened = func.coalesce(pv.visited_at, Problem.created_at)
     base = (select().select_from(Problem).outerjoin(pv, pv.id == Problem.visit_id)
-            .where(*_live(Problem)))
-    for district_id, category, stage, n in session.execute(
-            base.add_columns(Problem.district_id, Problem.category, Problem.stage, func.count())
-            .where(opened >= start, opened < end)
+            .where(*_live(Problem, sqlite)))
+    raised = [func.sum(_flag(opened, b)) for b in bounds]
+    for district_id, category, stage, *counts in session.execute(
+            base.add_columns(Problem.district_id, Problem.category, Problem.stage, *raised)
+            .where(opened >= span[0], opened < span[1])
             .group_by(Problem.district_id, Problem.category, Problem.stage)):
-        f = figs.get(district_id)
-        if f is None:
-            continue
-        f.problems_raised += n
-        f.problems_by_category[category] = f.problems_by_category.get(category, 0) + n
-        f.problems_by_stage[stage] = f.problems_by_stage.get(stage, 0) + n
-    for district_id, n in session.execute(
-            select(Problem.district_id, func.count())
-            .where(*_live(Problem), Problem.stage == "resolved",
-                   Problem.resolved_at >= start, Problem.resolved_at < end)
+        for figs, n in zip(all_figs, counts, strict=True):
+            f = figs.get(district_id)
+            if f is None or not n:
+                continue
+            f.problems_raised += n
+            f.problems_by_category[category] = f.problems_by_category.get(category, 0) + n
+            f.problems_by_stage[stage] = f.problems_by_stage.get(stage, 0) + n
+    resolved_at = _plain(Problem.resolved_at) if sqlite else Problem.resolved_at
+    for district_id, *counts in session.execute(
+            select(Problem.district_id, *(func.sum(_flag(resolved_at, b)) for b in bounds))
+            .where(*_live(Problem, sqlite), Problem.stage == "resolved",
+                   resolved_at >= span[0], resolved_at < span[1])
             .group_by(Problem.district_id)):
-        if district_id in figs:
-            figs[district_id].problems_resolved = n
-    # Open at the end of the period = raised before its end and not yet resolved or closed
+        for figs, n in zip(all_figs, counts, strict=True):
+            if district_id in figs:
+                figs[district_id].problems_resolved = int(n or 0)
+    # Open at the end of a period = raised before its end and not yet resolved or closed
     # (the stage is today's: the ladder keeps no per-day snapshot).
-    open_q = base.where(opened < end, Problem.stage.in_(OPEN_STAGES))
-    for district_id, n in session.execute(
-            open_q.add_columns(Problem.district_id, func.count()).group_by(Problem.district_id)):
-        if district_id in figs:
-            figs[district_id].problems_open = n
+    open_q = base.where(opened < span[1], Problem.stage.in_(OPEN_STAGES))
+    for district_id, *counts in session.execute(
+            open_q.add_columns(Problem.district_id,
+                               *(func.sum(case((opened < b[1], 1), else_=0)) for b in bounds))
+            .group_by(Problem.district_id)):
+        for figs, n in zip(all_figs, counts, strict=True):
+            if district_id in figs:
+                figs[district_id].problems_open = int(n or 0)
+    # The oldest problem open at the latest end is also the oldest open at an earlier end
+    # if it was raised by then; otherwise nothing was open at that earlier end.
     ranked = (open_q.add_columns(
         Problem.district_id.label("district_id"), Problem.id.label("id"),
         Problem.category.label("category"), Problem.stage.label("stage"),
@@ -403,12 +491,13 @@ def _problem_figures(session: Session, figs: dict[int, DistrictFigures], start: 
     for row in session.execute(
             select(ranked.c.district_id, ranked.c.id, ranked.c.category, ranked.c.stage,
                    ranked.c.opened).where(ranked.c.rn == 1)):
-        f = figs.get(row.district_id)
-        if f is None:
-            continue
         at = _as_datetime(row.opened)
-        f.oldest_open = OldestOpen(row.id, row.category, row.stage, at,
-                                   max(0, (end - at).days))
+        for figs, (_, end) in zip(all_figs, bounds, strict=True):
+            f = figs.get(row.district_id)
+            if f is None or at >= end:
+                continue
+            f.oldest_open = OldestOpen(row.id, row.category, row.stage, at,
+                                       max(0, (end - at).days))
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -445,8 +534,7 @@ def build_all(session: Session, period: Period,
     """The city-wide briefing and every district's, keyed by district code."""
     now = now or datetime.now(UTC)
     targets = vocabulary()["targets"]
-    current = compute_figures(session, period)
-    previous = compute_figures(session, period.previous())
+    current, previous = compute_periods(session, [period, period.previous()])
     rows = sorted(current.values(), key=lambda f: (f.rank, f.code))
     city = CityBriefing(period, rows, previous, targets, now)
     by_code = {f.code: DistrictBriefing(period, f, previous[f.district_id], len(rows), targets,
