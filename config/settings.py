@@ -7,8 +7,8 @@ checks the two agree). Nothing reads os.environ at import time.
 from __future__ import annotations
 
 import os
-from datetime import date
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 

@@ -37,7 +37,6 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     import sync.versioning  # noqa: F401  (installs the version-stamping session hook)
-
     from server.errors import register_error_handlers
 
     register_error_handlers(app)

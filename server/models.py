@@ -355,6 +355,8 @@ ENTITY_OF: dict[type, str] = {model: name for name, model in SYNCED_MODELS.items
 # Pull order inside one version: a visit's enterprise before the visit, the visit before
 # its problems and home visits.
 ENTITY_RANK = {"enterprise": 0, "visit": 1, "problem": 2, "home_visit": 3}
-from server import models_briefing  # noqa: E402,F401  (registers briefing tables)
-from server import models_dedup  # noqa: E402,F401  (registers dedup tables)
-from server import models_supervision  # noqa: E402,F401  (registers spot-check tables)
+from server import (
+    models_briefing,  # noqa: E402,F401  (registers briefing tables)
+    models_dedup,  # noqa: E402,F401  (registers dedup tables)
+    models_supervision,  # noqa: E402,F401  (registers spot-check tables)
+)

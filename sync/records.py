@@ -8,8 +8,8 @@ session, so a rejected change leaves nothing half-written.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from marshmallow import ValidationError
@@ -17,18 +17,20 @@ from pypinyin import Style, lazy_pinyin
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.identifiers import clean_code, phone_normalise, ric_keyed_hash, ric_normalise
-from server.identifiers import uscc_is_valid
+from server.identifiers import (
+    clean_code,
+    phone_normalise,
+    ric_keyed_hash,
+    ric_normalise,
+    uscc_is_valid,
+)
 from server.models import (
     OPEN_STAGES,
+    SYNCED_MODELS,
     AuditEntry,
     Conflict,
     DistrictUnit,
-    Enterprise,
-    HomeVisit,
-    Problem,
     ProblemStageChange,
-    SYNCED_MODELS,
     User,
     Visit,
     WorkGroup,
@@ -374,8 +376,13 @@ _BUILDERS = {"enterprise": _enterprise, "visit": _visit, "problem": _problem,
              "home_visit": _home_visit}
 
 
-def serialize(entity: str, obj: Any, ref: Reference) -> dict[str, Any]:
-    """A record as phones and the API see it (never an ID number in clear)."""
+def serialize(entity: str, obj: Any, ref: Reference,
+              participants: list[str] | None = None) -> dict[str, Any]:
+    """A record as phones and the API see it (never an ID number in clear).
+
+    `obj` is an ORM object or a Core row of the entity's table (pull reads rows: no ORM
+    overhead); for a row, a visit's `participants` (usernames) are passed in.
+    """
     out: dict[str, Any] = {
         "id": obj.id,
         "version": obj.version,
@@ -384,24 +391,26 @@ def serialize(entity: str, obj: Any, ref: Reference) -> dict[str, Any]:
         "created_by": obj.created_by_id,
         "updated_at": _jsonable(obj.updated_at),
     }
-    if isinstance(obj, Enterprise):
+    if entity == "enterprise":
         out.update(name=obj.name, uscc=obj.uscc, uscc_valid=obj.uscc_valid, address=obj.address,
                    type_tags=obj.type_tags or [], focus_tags=obj.focus_tags or [],
                    head_count=obj.head_count, has_union=obj.has_union,
                    initials=initials(obj.name))
-    elif isinstance(obj, Visit):
+    elif entity == "visit":
+        if participants is None:
+            participants = sorted(u.username for u in obj.participants)
         out.update(method=obj.method, visited_at=_jsonable(obj.visited_at),
                    work_group_code=ref.group_code.get(obj.work_group_id),
                    enterprise_id=obj.enterprise_id, place=obj.place,
-                   participants=[u.username for u in obj.participants],
+                   participants=participants,
                    workers_met=obj.workers_met, workers_by_group=obj.workers_by_group or {},
                    materials=obj.materials, consultations=obj.consultations, notes=obj.notes,
                    lat=obj.lat, lng=obj.lng)
-    elif isinstance(obj, Problem):
+    elif entity == "problem":
         out.update(visit_id=obj.visit_id, category=obj.category, tag=obj.tag,
                    description=obj.description, stage=obj.stage, stage_note=obj.stage_note,
                    resolution=obj.resolution, resolved_at=_jsonable(obj.resolved_at))
-    elif isinstance(obj, HomeVisit):
+    elif entity == "home_visit":
         out.update(visit_id=obj.visit_id, visited_at=_jsonable(obj.visited_at),
                    worker_name=obj.worker_name, phone=obj.phone, id_last4=obj.id_last4,
                    hardship=obj.hardship, amount_cents=obj.amount_cents, notes=obj.notes)

@@ -11,7 +11,8 @@ from server.auth import login_required
 from server.errors import ApiError
 from server.extensions import db
 from sync.pull import pull as pull_changes
-from sync.push import ProtocolError, PushLimits, push as push_batch
+from sync.push import ProtocolError, PushLimits
+from sync.push import push as push_batch
 
 bp = Blueprint("sync", __name__, url_prefix="/api/sync")
 

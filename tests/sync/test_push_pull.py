@@ -78,9 +78,9 @@ def test_push_cut_off_then_retried(client, cadre, app):
 
 def test_a_failed_transaction_leaves_nothing_half_written(client, cadre, app):
     """An error in the middle of a batch rolls the whole batch back: the retry applies it."""
+    import sync.records as records
     from server.extensions import db
     from server.models import Device, Visit
-    import sync.records as records
 
     phone = Phone(client, "cadre1")
     batch = [phone.mutation("create", "visit", new_id(), visit_fields()) for _ in range(3)]
@@ -207,7 +207,7 @@ def test_delete_against_edit(client, cadre):
 
 def test_catch_up_on_10000_changes_through_pages(client, cadre, app):
     from server.extensions import db
-    from server.models import Enterprise, DistrictUnit
+    from server.models import DistrictUnit, Enterprise
 
     district = db.session.scalar(select(DistrictUnit).where(DistrictUnit.code == "510104"))
     db.session.add_all(Enterprise(id=new_id(), name=f"测试企业{i}", district_id=district.id)
