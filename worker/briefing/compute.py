@@ -305,10 +305,11 @@ def _new_figures(districts: list[DistrictUnit]) -> dict[int, DistrictFigures]:
             for d in districts}
 
 
-# A period pair spanning more days than this is read from SQLite with a plain scan of the
-# visits table: past about a third of the table, one sequential pass is cheaper than an
-# index lookup per row (PostgreSQL decides this itself from its statistics).
-SQLITE_SCAN_DAYS = 92
+# A span of more days than this covers a large part of the campaign's visits. SQLite then
+# reads the visits table in one sequential pass rather than one index lookup per row
+# (PostgreSQL decides that itself from its statistics), and the active cadres are found
+# per cadre rather than per visit.
+LONG_SPAN_DAYS = 92
 
 
 def compute_figures(session: Session, period: Period,
@@ -337,8 +338,8 @@ def compute_periods(session: Session, periods: list[Period],
     bounds = [p.bounds() for p in periods]
     span = (min(b[0] for b in bounds), max(b[1] for b in bounds))
     sqlite = session.get_bind().dialect.name == "sqlite"
-    long_span = sqlite and (span[1] - span[0]) > timedelta(days=SQLITE_SCAN_DAYS)
-    visited_at = _plain(Visit.visited_at) if long_span else Visit.visited_at
+    long_span = (span[1] - span[0]) > timedelta(days=LONG_SPAN_DAYS)
+    visited_at = _plain(Visit.visited_at) if sqlite and long_span else Visit.visited_at
     in_span = [*_live(Visit, sqlite), visited_at >= span[0], visited_at < span[1]]
     v_flags = [_flag(visited_at, b) for b in bounds]
 
@@ -400,23 +401,42 @@ def compute_periods(session: Session, periods: list[Period],
         for f in figs.values():
             f.enterprise_types = sum(1 for c in f.enterprises_by_type.values() if c)
 
-    # Cadres tied to the district, and those of them who took part in its visits: per
-    # cadre an EXISTS over their own participations (index on user_id), which stops at
-    # the first visit found instead of joining every visit's participants.
+    # Cadres tied to the district, and those of them who took part in its visits.
     cadre = [User.role.in_(CADRE_ROLES), User.active.is_(True)]
-    took_part = []
-    for b in bounds:
-        pv = aliased(Visit)
-        took_part.append(func.sum(case((exists().where(
-            visit_participants.c.user_id == User.id, pv.id == visit_participants.c.visit_id,
-            pv.district_id == User.district_id, *_live(pv, sqlite),
-            pv.visited_at >= b[0], pv.visited_at < b[1]), 1), else_=0)))
-    for district_id, total, *active in session.execute(
-            select(User.district_id, func.count(), *took_part).where(*cadre)
-            .group_by(User.district_id)):
-        for figs, count in zip(all_figs, active, strict=True):
+    for district_id, total in session.execute(
+            select(User.district_id, func.count()).where(*cadre).group_by(User.district_id)):
+        for figs in all_figs:
             if district_id in figs:
                 figs[district_id].cadres_total = total
+    if long_span:
+        # Nearly every visit is in the span: per cadre, an EXISTS over their own
+        # participations (index on user_id) stops at the first visit found, instead of
+        # joining every visit to its participants.
+        took_part = []
+        for b in bounds:
+            pv = aliased(Visit)
+            took_part.append(func.sum(case((exists().where(
+                visit_participants.c.user_id == User.id,
+                pv.id == visit_participants.c.visit_id, pv.district_id == User.district_id,
+                *_live(pv, sqlite), pv.visited_at >= b[0], pv.visited_at < b[1]), 1),
+                else_=0)))
+        active_q = select(User.district_id, *took_part).where(*cadre).group_by(User.district_id)
+    else:
+        # A short span: join its visits to their participants, one row per cadre.
+        cadre_flags = (select(User.district_id.label("district_id"),
+                              *(func.max(fl).label(name)
+                                for fl, name in zip(v_flags, fnames, strict=True)))
+                       .join(visit_participants, visit_participants.c.user_id == User.id)
+                       .join(Visit, and_(Visit.id == visit_participants.c.visit_id,
+                                         Visit.district_id == User.district_id))
+                       .where(*cadre, *in_span).group_by(User.district_id, User.id)
+                       .subquery("cadre_flags"))
+        active_q = (select(cadre_flags.c.district_id,
+                           *(func.sum(cadre_flags.c[name]) for name in fnames))
+                    .group_by(cadre_flags.c.district_id))
+    for district_id, *active in session.execute(active_q):
+        for figs, count in zip(all_figs, active, strict=True):
+            if district_id in figs:
                 figs[district_id].cadres_active = int(count or 0)
 
     _problem_figures(session, all_figs, bounds, span, sqlite)
@@ -449,10 +469,13 @@ def _problem_figures(session: Session, all_figs: list[dict[int, DistrictFigures]
     base = (select().select_from(Problem).outerjoin(pv, pv.id == Problem.visit_id)
             .where(*_live(Problem, sqlite)))
     raised = [func.sum(_flag(opened, b)) for b in bounds]
+    # SQLite would walk problems in district order through its index to save a sort,
+    # one random row read per problem; a plain scan and a sort are cheaper.
+    district = _plain(Problem.district_id) if sqlite else Problem.district_id
     for district_id, category, stage, *counts in session.execute(
-            base.add_columns(Problem.district_id, Problem.category, Problem.stage, *raised)
+            base.add_columns(district, Problem.category, Problem.stage, *raised)
             .where(opened >= span[0], opened < span[1])
-            .group_by(Problem.district_id, Problem.category, Problem.stage)):
+            .group_by(district, Problem.category, Problem.stage)):
         for figs, n in zip(all_figs, counts, strict=True):
             f = figs.get(district_id)
             if f is None or not n:
@@ -470,34 +493,34 @@ def _problem_figures(session: Session, all_figs: list[dict[int, DistrictFigures]
             if district_id in figs:
                 figs[district_id].problems_resolved = int(n or 0)
     # Open at the end of a period = raised before its end and not yet resolved or closed
-    # (the stage is today's: the ladder keeps no per-day snapshot).
-    open_q = base.where(opened < span[1], Problem.stage.in_(OPEN_STAGES))
-    for district_id, *counts in session.execute(
-            open_q.add_columns(Problem.district_id,
-                               *(func.sum(case((opened < b[1], 1), else_=0)) for b in bounds))
-            .group_by(Problem.district_id)):
-        for figs, n in zip(all_figs, counts, strict=True):
-            if district_id in figs:
-                figs[district_id].problems_open = int(n or 0)
-    # The oldest problem open at the latest end is also the oldest open at an earlier end
-    # if it was raised by then; otherwise nothing was open at that earlier end.
-    ranked = (open_q.add_columns(
+    # (the stage is today's: the ladder keeps no per-day snapshot). One query gives each
+    # district's open counts (window sums) on the row of its oldest open problem; that
+    # problem, the oldest open at the latest end, is also the oldest open at an earlier
+    # end if it was raised by then, and otherwise nothing was open at that earlier end.
+    open_names = [f"open{i}" for i in range(len(bounds))]
+    ranked = (base.where(opened < span[1], Problem.stage.in_(OPEN_STAGES)).add_columns(
         Problem.district_id.label("district_id"), Problem.id.label("id"),
         Problem.category.label("category"), Problem.stage.label("stage"),
         opened.label("opened"),
         func.row_number().over(partition_by=Problem.district_id,
-                               order_by=(opened, Problem.id)).label("rn"))
+                               order_by=(opened, Problem.id)).label("rn"),
+        *(func.sum(case((opened < b[1], 1), else_=0))
+          .over(partition_by=Problem.district_id).label(name)
+          for b, name in zip(bounds, open_names, strict=True)))
         .subquery())
     for row in session.execute(
             select(ranked.c.district_id, ranked.c.id, ranked.c.category, ranked.c.stage,
-                   ranked.c.opened).where(ranked.c.rn == 1)):
+                   ranked.c.opened, *(ranked.c[name] for name in open_names))
+            .where(ranked.c.rn == 1)):
         at = _as_datetime(row.opened)
-        for figs, (_, end) in zip(all_figs, bounds, strict=True):
+        for figs, (_, end), name in zip(all_figs, bounds, open_names, strict=True):
             f = figs.get(row.district_id)
-            if f is None or at >= end:
+            if f is None:
                 continue
-            f.oldest_open = OldestOpen(row.id, row.category, row.stage, at,
-                                       max(0, (end - at).days))
+            f.problems_open = int(row._mapping[name] or 0)
+            if at < end:
+                f.oldest_open = OldestOpen(row.id, row.category, row.stage, at,
+                                           max(0, (end - at).days))
 
 
 def _as_datetime(value: Any) -> datetime:
