@@ -115,7 +115,19 @@ async function checkStorage() {
 // ---------- router -------------------------------------------------------------
 function go(hash) { if (location.hash === hash) render(); else location.hash = hash; }
 
-async function render() {
+// Renders run one at a time: a slow render started for an older route must never paint
+// over a newer one. Requests made while one is queued fold into it (it reads the hash
+// when it starts).
+let renderQ = Promise.resolve();
+let renderQueued = false;
+function render() {
+  if (renderQueued) return renderQ;
+  renderQueued = true;
+  renderQ = renderQ.then(() => { renderQueued = false; return renderNow(); }).catch((e) => console.error(e));
+  return renderQ;
+}
+
+async function renderNow() {
   const [route, arg] = location.hash.replace(/^#\/?/, '').split('/');
   if (S.form && route !== 'visit') await flushDraft();
   const prev = S.routeKey;

@@ -87,6 +87,34 @@ def record_visit(page, method: str, note: str, *, ent_query: str | None = None, 
     return visit_id
 
 
+SW_VERSION = """() => new Promise((resolve) => {
+  const sw = navigator.serviceWorker.controller;
+  if (!sw || !document.body.dataset.ready) return resolve(null);
+  const ch = new MessageChannel();
+  ch.port1.onmessage = (e) => resolve(e.data.version);
+  sw.postMessage({ type: 'VERSION' }, [ch.port2]);
+  setTimeout(() => resolve(null), 1000);
+})"""
+
+
+def wait_for_version(page, prefix: str, timeout: float = 30) -> None:  # noqa: ANN001
+    """Wait until a loaded page runs under a worker of the new version, and stays loaded
+    (the page reloads itself once when the new worker takes control)."""
+    from playwright.sync_api import Error
+
+    deadline = time.monotonic() + timeout
+    stable = 0
+    while stable < 3:
+        if time.monotonic() > deadline:
+            raise AssertionError("the new version did not take over")
+        try:
+            v = page.evaluate(SW_VERSION)
+            stable = stable + 1 if v and v.startswith(prefix) else 0
+        except Error:  # the page navigated while we asked
+            stable = 0
+        page.wait_for_timeout(500)
+
+
 def server_visits(fv_server, marker: str) -> Counter:  # noqa: ANN001
     """How many live visits on the server carry each note that contains `marker`."""
     rows = {}
@@ -253,9 +281,7 @@ def test_app_update_is_announced_and_keeps_queue_and_drafts(fv_server, proxy, la
             page.click("[data-testid=update]")
     else:  # the cadre ignores the banner and simply reloads: the new version is taken
         page.reload()
-        page.wait_for_function("navigator.serviceWorker.controller?.state === 'activated'")
-        page.wait_for_timeout(1500)  # the page reloads itself once the new worker controls it
-    page.wait_for_selector("body[data-ready]")
+    wait_for_version(page, "e2e-next-")
     page.goto(proxy.url + "/#/settings")
     page.wait_for_function("document.querySelector('[data-testid=version]')?.textContent.startsWith('e2e-next-')")
     assert page.evaluate(f"window.fieldvisit.store.getDraft('{draft_id}').then(d => d.form.notes)") == f"{marker} draft"
