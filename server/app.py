@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False
+    app.json.sort_keys = False  # pull pages of thousands of records: sorting costs
     configure_logging(settings.LOG_LEVEL, settings.LOG_JSON)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
