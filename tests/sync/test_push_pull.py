@@ -362,3 +362,17 @@ def test_uscc_check_character_is_a_warning_not_a_rejection(client, cadre, app):
     assert [x["status"] for x in r.json["results"]] == ["applied", "applied", "rejected"]
     assert db.session.get(Enterprise, good).uscc_valid is True
     assert db.session.get(Enterprise, bad).uscc_valid is False
+
+
+def test_malformed_entry_is_rejected_alone(client, cadre):
+    phone = Phone(client, "cadre1")
+    good = phone.mutation("create", "visit", new_id(), visit_fields())
+    bad_op = phone.mutation("upsert", "visit", new_id(), visit_fields())
+    bad_id = phone.mutation("create", "visit", "not-a-uuid", visit_fields())
+    extra = {**phone.mutation("create", "visit", new_id(), visit_fields()), "colour": "red"}
+    last = phone.mutation("create", "visit", new_id(), visit_fields())
+    results = phone.push([good, bad_op, bad_id, extra, last]).json["results"]
+    assert [r["status"] for r in results] == ["applied", "rejected", "rejected", "rejected",
+                                              "applied"]
+    assert [r.get("field") for r in results[1:4]] == ["op", "id", "colour"]
+    assert all(r["code"] == "malformed" for r in results[1:4])
