@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.briefing.fixture_data import A, WEEK, seed
+from tests.conftest import service_missing
 from worker.briefing.compute import build_all, period_containing
 from worker.briefing.render import render_city_email, render_district_email
 
@@ -18,10 +19,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 @pytest.mark.browser
 def test_email_at_phone_width(db_session):
-    if db_session.get_bind().dialect.name != "sqlite":
-        pytest.skip("rendering does not depend on the database; once is enough")
     if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Chromium not installed")
+        service_missing("Chromium (/usr/bin/chromium)")
     from playwright.sync_api import sync_playwright
 
     seed()
