@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.briefing.fixture_data import A, WEEK, seed
+from tests.briefing.fixture_data import WEEK, A, seed
 from tests.conftest import service_missing
 from worker.briefing.compute import build_all, period_containing
 from worker.briefing.render import render_city_email, render_district_email

@@ -12,11 +12,10 @@ import shlex
 from pathlib import Path
 
 import pytest
+import yaml  # noqa: E402  (in the test extra: a missing test dependency fails, never skips)
 
 from config.settings import SETTINGS
 from tests.deploy.conftest import REPO
-
-import yaml  # noqa: E402  (in the test extra: a missing test dependency fails, never skips)
 
 APP_SERVICES = ("migrate", "web", "worker", "beat")
 ALL_SERVICES = {"web", "worker", "beat", "redis", "postgres", "mailpit", "migrate"}
