@@ -17,7 +17,20 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, distinct, exists, func, select, true
+from sqlalchemy import (
+    String,
+    and_,
+    case,
+    cast,
+    distinct,
+    exists,
+    func,
+    null,
+    select,
+    text,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
@@ -310,6 +323,10 @@ def _new_figures(districts: list[DistrictUnit]) -> dict[int, DistrictFigures]:
 # (PostgreSQL decides that itself from its statistics), and the active cadres are found
 # per cadre rather than per visit.
 LONG_SPAN_DAYS = 92
+# SQLite runs a per-cadre EXISTS as index probes that stop at the first hit, which wins
+# from spans of a few weeks on; PostgreSQL hashes such an EXISTS over every participation,
+# so there the join wins up to long spans (measured at 200,000 visits, 40 cadres a unit).
+SQLITE_PER_CADRE_DAYS = 21
 
 
 def compute_figures(session: Session, period: Period,
@@ -338,6 +355,11 @@ def compute_periods(session: Session, periods: list[Period],
     bounds = [p.bounds() for p in periods]
     span = (min(b[0] for b in bounds), max(b[1] for b in bounds))
     sqlite = session.get_bind().dialect.name == "sqlite"
+    if session.get_bind().dialect.name == "postgresql":
+        # The row estimate of json_array_elements_text (100 a call) pushes the type-tag
+        # query past the JIT cost thresholds, and compiling it costs about half a second,
+        # far more than the query itself; these queries gain nothing from JIT.
+        session.execute(text("SET LOCAL jit = off"))
     long_span = (span[1] - span[0]) > timedelta(days=LONG_SPAN_DAYS)
     visited_at = _plain(Visit.visited_at) if sqlite and long_span else Visit.visited_at
     in_span = [*_live(Visit, sqlite), visited_at >= span[0], visited_at < span[1]]
@@ -378,24 +400,26 @@ def compute_periods(session: Session, periods: list[Period],
                       *(func.max(pairs.c[name]).label(name) for name in fnames))
                .join(ent, ent.id == pairs.c.enterprise_id)
                .where(ent.deleted.is_(False))
-               .group_by(pairs.c.district_id, canon_id).subquery("visited"))
-    for district_id, *counts in session.execute(
-            select(visited.c.district_id, *(func.sum(visited.c[name]) for name in fnames))
-            .group_by(visited.c.district_id)):
-        for figs, count in zip(all_figs, counts, strict=True):
-            if district_id in figs:
-                figs[district_id].enterprises = int(count or 0)
+               .group_by(pairs.c.district_id, canon_id).cte("visited"))
+    # One statement: per district the enterprises (tag NULL), then per type tag; the CTE
+    # is read twice, so both databases compute it once.
+    counts = [func.count(distinct(case((visited.c[name] == 1, visited.c.canon_id))))
+              for name in fnames]
     tags = _json_array_values(session, canon.type_tags)
-    for district_id, tag, *counts in session.execute(
-            select(visited.c.district_id, tags.c.value,
-                   *(func.count(distinct(case((visited.c[name] == 1, visited.c.canon_id)))
-                                ) for name in fnames))
-            .join(canon, canon.id == visited.c.canon_id)
-            .join(tags, true())
-            .group_by(visited.c.district_id, tags.c.value)):
-        for figs, count in zip(all_figs, counts, strict=True):
+    totals = (select(visited.c.district_id, cast(null(), String).label("tag"), *counts)
+              .group_by(visited.c.district_id))
+    by_tag = (select(visited.c.district_id, tags.c.value, *counts)
+              .join(canon, canon.id == visited.c.canon_id)
+              .join(tags, true())
+              .group_by(visited.c.district_id, tags.c.value))
+    for district_id, tag, *numbers in session.execute(union_all(totals, by_tag)):
+        for figs, count in zip(all_figs, numbers, strict=True):
             f = figs.get(district_id)
-            if f is not None and count:
+            if f is None:
+                continue
+            if tag is None:
+                f.enterprises = int(count or 0)
+            elif count:
                 f.enterprises_by_type[tag] = count
     for figs in all_figs:
         for f in figs.values():
@@ -408,10 +432,10 @@ def compute_periods(session: Session, periods: list[Period],
         for figs in all_figs:
             if district_id in figs:
                 figs[district_id].cadres_total = total
-    if long_span:
-        # Nearly every visit is in the span: per cadre, an EXISTS over their own
-        # participations (index on user_id) stops at the first visit found, instead of
-        # joining every visit to its participants.
+    if (span[1] - span[0]) > timedelta(days=SQLITE_PER_CADRE_DAYS if sqlite else LONG_SPAN_DAYS):
+        # Most cadres took part in some visit of the span: per cadre, an EXISTS over their
+        # own participations (index on user_id) stops at the first visit found, instead of
+        # joining every visit of the span to its participants.
         took_part = []
         for b in bounds:
             pv = aliased(Visit)
