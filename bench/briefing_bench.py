@@ -149,6 +149,14 @@ def cached_sqlite(visits: int, seed: int, regenerate: bool) -> tuple[Path, float
     return path, round(elapsed, 2)
 
 
+def _copy_text(value: object) -> str:
+    """One field in COPY's text format."""
+    if value is None:
+        return "\\N"
+    return (str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r"))
+
+
 def copy_to_postgresql(sqlite_path: Path, session) -> float:  # noqa: ANN001
     """Load the generated rows from the SQLite file into PostgreSQL with COPY.
 
@@ -173,9 +181,11 @@ def copy_to_postgresql(sqlite_path: Path, session) -> float:  # noqa: ANN001
             cols = [r[1] for r in src.execute(f"PRAGMA table_info({table})")
                     if r[1] in pg_cols]
             names = ", ".join(f'"{c}"' for c in cols)
+            rows = src.execute(f"SELECT {names} FROM {table}")
             with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for row in src.execute(f"SELECT {names} FROM {table}"):
-                    copy.write_row(row)
+                while batch := rows.fetchmany(20000):
+                    copy.write("".join("\t".join(map(_copy_text, row)) + "\n"
+                                       for row in batch))
         cur.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), "
                     "(SELECT max(id) FROM users))")
     session.commit()
