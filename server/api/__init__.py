@@ -11,3 +11,4 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
     __import__("server.briefing_web", fromlist=["register"]).register(app)  # briefings + /login
     __import__("server.review", fromlist=["register"]).register(app)  # dedup review queue
+    __import__("server.coordination.web", fromlist=["register"]).register(app)  # coordination

@@ -1,0 +1,642 @@
+"""Pages and JSON of coordination and supervision: dashboard, problems, spot checks,
+evaluation, exports. HTTP only: the numbers come from the modules next to this one.
+
+Pages use the cookie sign-in of server/web.py. The JSON endpoints (/api/...) take a
+bearer token like the rest of the API, or the page's cookie session, so a page's own
+data can be fetched by the same signed-in browser. City staff (coordinators,
+supervisors, admins) see every district; a district head sees only their own; field
+cadres and group leaders are refused.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from sqlalchemy import func, select
+
+from server.coordination import dashboard as dash
+from server.coordination import evaluation as ev
+from server.coordination import exports, problems, spotcheck
+from server.coordination.chart import progress_svg
+from server.coordination.filters import ENTERPRISE_TAGS, Filters
+from server.errors import ApiError
+from server.extensions import db
+from server.models import (
+    PROBLEM_CATEGORIES,
+    PROBLEM_STAGES,
+    PROBLEM_TAGS,
+    DistrictUnit,
+    Problem,
+    Role,
+    User,
+    Visit,
+    WorkGroup,
+)
+from server.models_supervision import CHECK_RESULTS, SpotCheckItem, SpotCheckSample
+from server.scope import scope_of
+from server.web import current_web_user, web_login_required
+from worker.briefing.compute import vocabulary
+
+bp = Blueprint("coordination", __name__)
+
+CITY_ROLES = (Role.ADMIN.value, Role.COORDINATOR.value, Role.SUPERVISOR.value)
+VIEW_ROLES = (*CITY_ROLES, Role.DISTRICT_HEAD.value)
+CHECK_ROLES = (Role.SUPERVISOR.value, Role.ADMIN.value)
+PER_PAGE = 50
+
+TEXT: dict[str, tuple[str, str]] = {
+    "dashboard": ("进度看板", "Dashboard"), "problems": ("问题台账", "Problems"),
+    "spot": ("随机抽查", "Spot checks"), "evaluation": ("考核评比", "Evaluation"),
+    "lang": ("English", "中文"), "from": ("起始日期", "From"), "to": ("截止日期", "To"),
+    "group": ("工作组", "Work group"), "tags": ("企业类型", "Enterprise tags"),
+    "all": ("全部", "All"), "apply": ("筛选", "Apply"), "district": ("区(市)县", "District"),
+    "visits": ("走访次数", "Visits"), "enterprises": ("企业数", "Enterprises"),
+    "types": ("企业类型数", "Types"), "workers": ("面对面职工", "Workers met"),
+    "cadres": ("干部参与", "Cadres"), "raised": ("发现问题", "Problems"),
+    "open": ("未解决", "Open"), "resolved": ("本期解决", "Resolved"),
+    "home": ("入户慰问", "Home visits"), "money": ("慰问金(元)", "Money (¥)"),
+    "score": ("进度得分", "Progress"), "total": ("合计", "Total"),
+    "chart_v": ("累计走访次数（按周）", "Cumulative visits (weekly)"),
+    "chart_w": ("累计面对面职工人数（按周）", "Cumulative workers met (weekly)"),
+    "export": ("导出", "Export"), "targets": ("目标", "Targets"),
+    "by_method": ("按走访方式", "By method"), "by_stage": ("问题处理阶段", "By ladder stage"),
+    "when": ("时间", "When"), "method": ("方式", "Method"), "enterprise": ("企业", "Enterprise"),
+    "record": ("记录", "Record"), "audit": ("修改记录", "Change history"),
+    "who": ("操作人", "Who"), "device": ("设备", "Device"), "source": ("来源", "Source"),
+    "changes": ("修改内容", "What changed"), "conflicts": ("冲突", "Conflicts"),
+    "history": ("处理过程", "Ladder history"), "category": ("类别", "Category"),
+    "tag": ("最盼/最急/最忧/最怨", "Hope/urgent/worry/resent"), "stage": ("阶段", "Stage"),
+    "age": ("已开放天数≥", "Open ≥ days"), "days": ("天", "days"),
+    "recurring": ("多家企业反映的问题（建议从源头上推动解决）",
+                  "Recurring across enterprises (candidates for source-level handling)"),
+    "recur_n": ("企业数≥", "Enterprises ≥"), "source_candidate": ("建议源头解决", "Source-level"),
+    "description": ("问题", "Problem"), "none": ("暂无", "None"),
+    "draw": ("抽取样本", "Draw a sample"), "seed": ("随机种子", "Seed"),
+    "size": ("样本量", "Size"), "rate": ("抽查率", "Check rate"),
+    "checked": ("已核查", "Checked"), "sampled": ("已抽取", "Sampled"),
+    "confirmed": ("属实", "Confirmed"), "doubtful": ("存疑", "Doubtful"),
+    "not_confirmed": ("不属实", "Not confirmed"), "note": ("说明", "Note"),
+    "save": ("保存", "Save"), "samples": ("抽查批次", "Samples"),
+    "rank": ("名次", "Rank"), "breakdown": ("得分构成", "Breakdown"),
+    "commend": ("年终表彰建议名单", "Year-end commendation list"),
+    "criterion": ("指标", "Criterion"), "weight": ("权重", "Weight"),
+    "points": ("得分", "Points"), "back": ("返回", "Back"), "page": ("页", "page"),
+    "next": ("下一页", "Next"), "prev": ("上一页", "Previous"),
+    "home_visits": ("入户走访慰问", "Home visits"), "checks": ("抽查", "Spot checks"),
+    "participants": ("参加人员", "Participants"), "notes": ("备注", "Notes"),
+    "result": ("结果", "Result"), "open_only": ("未解决", "Open"),
+}
+
+
+def register(app: Flask) -> None:
+    """Attach the coordination pages and JSON (and the cookie sign-in if nobody did yet)."""
+    from server import web
+
+    if "web" not in app.blueprints:
+        app.register_blueprint(web.bp)
+    app.register_blueprint(bp)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _lang() -> str:
+    """zh by default; ?lang=en (or zh) switches and is remembered in the session."""
+    wanted = request.args.get("lang")
+    if wanted in ("zh", "en"):
+        session["lang"] = wanted
+    return session.get("lang", "zh")
+
+
+def _texts(lang: str) -> dict[str, str]:
+    return {k: (en if lang == "en" else zh) for k, (zh, en) in TEXT.items()}
+
+
+def _vocab(lang: str) -> dict[str, dict[str, str]]:
+    key = "name_en" if lang == "en" else "name"
+    return {kind: {row["code"]: row[key] for row in rows}
+            for kind, rows in vocabulary().items() if isinstance(rows, list)}
+
+
+def _settings() -> Any:
+    return current_app.config["FV"]
+
+
+def _today() -> date:
+    return datetime.now(ZoneInfo(_settings().TIMEZONE)).date()
+
+
+def _date_arg(name: str, default: date) -> date:
+    raw = request.args.get(name, "")
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        abort(400, f"{name}: expected YYYY-MM-DD")
+
+
+def _scope_ids(user: User) -> frozenset[int] | None:
+    """City staff read everything (None); a district head exactly their own district.
+
+    Taken from server/scope.py, so these pages and the sync API agree on who reads what.
+    """
+    return scope_of(user).read
+
+
+def _filters(user: User) -> Filters:
+    """The request's period, work group and tags, inside the user's scope."""
+    start = _date_arg("from", date.fromisoformat(_settings().CAMPAIGN_START))
+    end = _date_arg("to", max(start, _today()))
+    if end < start:
+        abort(400, "to: must not be before from")
+    group_id = None
+    if request.args.get("group"):
+        group_id = db.session.scalar(select(WorkGroup.id).where(
+            WorkGroup.code == request.args["group"]))
+        if group_id is None:
+            abort(400, "group: no such work group")
+    tags = tuple(t for t in request.args.getlist("tag") if t in ENTERPRISE_TAGS)
+    return Filters(start, end, group_id, tags, _scope_ids(user), _settings().TIMEZONE)
+
+
+def _district_or_404(user: User, code: str) -> DistrictUnit:
+    unit = db.session.scalar(select(DistrictUnit).where(DistrictUnit.code == code))
+    if unit is None:
+        abort(404)
+    scope = _scope_ids(user)
+    if scope is not None and unit.id not in scope:
+        abort(403)
+    return unit
+
+
+def _api_user(*roles: str) -> User:
+    """The caller of a JSON endpoint: bearer token if sent, else the page's cookie session."""
+    if request.headers.get("Authorization"):
+        from server.auth import authenticate
+
+        user, _ = authenticate(db.session)
+    else:
+        user = current_web_user()
+        if user is None:
+            raise ApiError(401, "auth_required", "sign in first")
+    if user.role not in (roles or VIEW_ROLES):
+        raise ApiError(403, "forbidden", "your role may not see this")
+    g.user = user
+    return user
+
+
+def _page_ctx(user: User, active: str) -> dict[str, Any]:
+    lang = _lang()
+    groups = db.session.scalars(select(WorkGroup).order_by(WorkGroup.code)).all()
+    args = request.args.to_dict(flat=False)
+    args.pop("lang", None)
+    return {"lang": lang, "t": _texts(lang), "v": _vocab(lang), "active": active,
+            "user": user, "city": user.role in CITY_ROLES, "groups": groups,
+            "all_tags": ENTERPRISE_TAGS, "may_check": user.role in CHECK_ROLES,
+            "other_lang": url_for(request.endpoint, **(request.view_args or {}),
+                                  **{**args, "lang": "zh" if lang == "en" else "en"}),
+            "tz": ZoneInfo(_settings().TIMEZONE)}
+
+
+def _qs(**changes: Any) -> str:
+    """The current query string with some arguments replaced (None removes one)."""
+    args = request.args.to_dict(flat=False)
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = [str(value)]
+    return "?" + urlencode(args, doseq=True)
+
+
+@bp.app_template_filter("local")
+def _local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(ZoneInfo(_settings().TIMEZONE)).strftime(fmt)
+
+
+@bp.app_template_filter("pct0")
+def _pct0(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+# ---------------------------------------------------------------------------- dashboard
+
+
+def _dashboard_data(user: User) -> tuple[Filters, dict[str, Any], list[dict[str, Any]]]:
+    f = _filters(user)
+    data = dash.dashboard(db.session, f, request.args.get("sort", "code"),
+                          request.args.get("dir") == "desc")
+    return f, data, dash.weekly_series(db.session, f)
+
+
+@bp.get("/dashboard")
+@web_login_required(*VIEW_ROLES)
+def dashboard_page():  # noqa: ANN201
+    """The city dashboard (a district head: their own district's row)."""
+    user = current_web_user()
+    f, data, series = _dashboard_data(user)
+    ctx = _page_ctx(user, "dashboard")
+    chart = progress_svg(series, ctx["t"]["chart_v"], ctx["t"]["chart_w"])
+    return render_template("coordination/dashboard.html", **ctx, data=data, f=f, chart=chart,
+                           qs=_qs)
+
+
+@bp.get("/api/dashboard")
+def dashboard_api():  # noqa: ANN201
+    """GET /api/dashboard?from=&to=&group=&tag=&sort=&dir= : rows, total, weekly series."""
+    user = _api_user()
+    f, data, series = _dashboard_data(user)
+    return jsonify({**data, "series": series})
+
+
+@bp.get("/dashboard/<code>")
+@web_login_required(*VIEW_ROLES)
+def district_page(code: str):  # noqa: ANN201
+    """One district: its figures, its weekly chart and its visits (newest first)."""
+    user = current_web_user()
+    unit = _district_or_404(user, code)
+    f = _filters(user)
+    f = Filters(f.date_from, f.date_to, f.work_group_id, f.tags, frozenset({unit.id}), f.tz)
+    data = dash.dashboard(db.session, f)
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    visits, total = dash.visits_page(db.session, f, unit.id, page, PER_PAGE)
+    ctx = _page_ctx(user, "dashboard")
+    chart = progress_svg(dash.weekly_series(db.session, f), ctx["t"]["chart_v"],
+                         ctx["t"]["chart_w"])
+    return render_template("coordination/district.html", **ctx, unit=unit, f=f, chart=chart,
+                           row=data["rows"][0] if data["rows"] else None,
+                           targets=data["targets"], visits=visits, total=total, page=page,
+                           pages=max(1, -(-total // PER_PAGE)), qs=_qs)
+
+
+@bp.get("/api/dashboard/<code>")
+def district_api(code: str):  # noqa: ANN201
+    """One district's row, weekly series and a page of its visits."""
+    user = _api_user()
+    unit = db.session.scalar(select(DistrictUnit).where(DistrictUnit.code == code))
+    if unit is None:
+        raise ApiError(404, "not_found", f"no district unit {code}")
+    scope = _scope_ids(user)
+    if scope is not None and unit.id not in scope:
+        raise ApiError(403, "forbidden", "this district is not yours to read")
+    f = _filters(user)
+    f = Filters(f.date_from, f.date_to, f.work_group_id, f.tags, frozenset({unit.id}), f.tz)
+    data = dash.dashboard(db.session, f)
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    visits, total = dash.visits_page(db.session, f, unit.id, page, PER_PAGE)
+    for v in visits:
+        v["visited_at"] = v["visited_at"].isoformat()
+    return jsonify({"district": {"code": unit.code, "name": unit.name},
+                    "row": data["rows"][0] if data["rows"] else None,
+                    "series": dash.weekly_series(db.session, f),
+                    "visits": visits, "total": total, "page": page})
+
+
+def _visit_or_abort(user: User, visit_id: str, api: bool = False) -> dict[str, Any]:
+    detail = dash.visit_detail(db.session, visit_id)
+    scope = _scope_ids(user)
+    if detail is None or (scope is not None and detail["visit"].district_id not in scope):
+        # Out of scope answers 404 like a missing record: ids of other districts leak nothing.
+        if api:
+            raise ApiError(404, "not_found", "no such visit")
+        abort(404)
+    return detail
+
+
+@bp.get("/dashboard/visit/<visit_id>")
+@web_login_required(*VIEW_ROLES)
+def visit_page(visit_id: str):  # noqa: ANN201
+    """A visit record: its fields, problems with ladder history, audit history, conflicts."""
+    user = current_web_user()
+    detail = _visit_or_abort(user, visit_id)
+    histories = {p.id: problems.problem_history(db.session, p.id) for p in detail["problems"]}
+    names = {u.id: u.display_name for u in db.session.scalars(select(User))}
+    return render_template("coordination/visit.html", **_page_ctx(user, "dashboard"),
+                           d=detail, histories=histories, names=names,
+                           district=db.session.get(DistrictUnit, detail["visit"].district_id),
+                           group=db.session.get(WorkGroup, detail["visit"].work_group_id)
+                           if detail["visit"].work_group_id else None)
+
+
+def _audit_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**a, "at": a["at"].isoformat()} for a in rows]
+
+
+@bp.get("/api/dashboard/visits/<visit_id>")
+def visit_api(visit_id: str):  # noqa: ANN201
+    """A visit's record, problems, audit history and conflicts as JSON."""
+    user = _api_user()
+    d = _visit_or_abort(user, visit_id, api=True)
+    v = d["visit"]
+    return jsonify({
+        "visit": {"id": v.id, "method": v.method, "visited_at": v.visited_at.isoformat(),
+                  "district_id": v.district_id, "work_group_id": v.work_group_id,
+                  "enterprise_id": v.enterprise_id, "workers_met": v.workers_met,
+                  "workers_by_group": v.workers_by_group, "deleted": v.deleted,
+                  "canonical_id": v.canonical_id, "version": v.version},
+        "problems": [{"id": p.id, "category": p.category, "tag": p.tag, "stage": p.stage,
+                      "history": _audit_json(problems.problem_history(db.session, p.id))}
+                     for p in d["problems"]],
+        "audit": _audit_json(d["audit"]),
+        "conflicts": [{"id": c.id, "record_id": c.record_id, "field": c.field, "kind": c.kind,
+                       "created_at": c.created_at.isoformat(),
+                       "resolved": c.resolved_at is not None} for c in d["conflicts"]],
+        "spot_checks": [{"sample_id": c.sample_id, "result": c.result, "note": c.note}
+                        for c in d["checks"]],
+    })
+
+
+# ---------------------------------------------------------------------------- problems
+
+
+def _problem_filters(user: User) -> tuple[problems.ProblemFilters, int]:
+    args = request.args
+    district_id = None
+    if args.get("district"):
+        district_id = _district_or_404(user, args["district"]).id
+    stage = args.get("stage") or None
+    if stage and stage != "open" and stage not in PROBLEM_STAGES:
+        abort(400, "stage: unknown")
+    min_days = args.get("min_days", type=int)
+    recur_n = args.get("n", type=int) or _settings_recur()
+    return problems.ProblemFilters(
+        district_ids=_scope_ids(user), district_id=district_id,
+        category=args.get("category") if args.get("category") in PROBLEM_CATEGORIES else None,
+        tag=args.get("tag") if args.get("tag") in PROBLEM_TAGS else None, stage=stage,
+        min_days=min_days if min_days and min_days > 0 else None,
+        recurring_only=args.get("recurring") == "1"), max(2, recur_n)
+
+
+def _settings_recur() -> int:
+    return int(ev.load_standard().get("recurring_min_enterprises",
+                                      problems.DEFAULT_RECUR_MIN))
+
+
+def _problem_data(user: User) -> dict[str, Any]:
+    pf, n = _problem_filters(user)
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    return problems.list_problems(db.session, pf, datetime.now(UTC), page, PER_PAGE, n,
+                                  oldest_first=request.args.get("sort") == "age")
+
+
+@bp.get("/problems")
+@web_login_required(*VIEW_ROLES)
+def problems_page():  # noqa: ANN201
+    """Every problem, filterable; recurring categories flagged for source-level handling."""
+    user = current_web_user()
+    data = _problem_data(user)
+    districts = dash.scoped_districts(db.session, _scope_ids(user))
+    return render_template("coordination/problems.html", **_page_ctx(user, "problems"),
+                           data=data, districts=districts, qs=_qs,
+                           pages=max(1, -(-data["total"] // PER_PAGE)))
+
+
+@bp.get("/api/problems")
+def problems_api():  # noqa: ANN201
+    """GET /api/problems?category=&tag=&stage=&min_days=&district=&n=&recurring=1&page="""
+    data = _problem_data(_api_user())
+    for item in data["items"]:
+        item["opened_at"] = item["opened_at"].isoformat() if item["opened_at"] else None
+    return jsonify(data)
+
+
+def _problem_or_404(user: User, problem_id: str) -> Problem:
+    p = db.session.get(Problem, problem_id)
+    scope = _scope_ids(user)
+    if p is None or (scope is not None and p.district_id not in scope):
+        abort(404)
+    return p
+
+
+@bp.get("/problems/<problem_id>")
+@web_login_required(*VIEW_ROLES)
+def problem_page(problem_id: str):  # noqa: ANN201
+    """A problem's full history: every ladder move (who, when, why) and every change."""
+    user = current_web_user()
+    p = _problem_or_404(user, problem_id)
+    return render_template("coordination/problem.html", **_page_ctx(user, "problems"), p=p,
+                           history=problems.problem_history(db.session, p.id),
+                           audit=dash.audit_trail(db.session, [("problem", p.id)]),
+                           district=db.session.get(DistrictUnit, p.district_id))
+
+
+@bp.get("/api/problems/<problem_id>")
+def problem_api(problem_id: str):  # noqa: ANN201
+    """A problem with its ladder history and audit entries."""
+    user = _api_user()
+    p = db.session.get(Problem, problem_id)
+    scope = _scope_ids(user)
+    if p is None or (scope is not None and p.district_id not in scope):
+        raise ApiError(404, "not_found", "no such problem")
+    return jsonify({"id": p.id, "category": p.category, "tag": p.tag, "stage": p.stage,
+                    "description": p.description, "visit_id": p.visit_id,
+                    "history": _audit_json(problems.problem_history(db.session, p.id)),
+                    "audit": _audit_json(dash.audit_trail(db.session, [("problem", p.id)]))})
+
+
+# ---------------------------------------------------------------------------- spot checks
+
+
+def _spot_overview(user: User) -> dict[str, Any]:
+    stats = spotcheck.district_stats(db.session, _scope_ids(user))
+    districts = dash.scoped_districts(db.session, _scope_ids(user))
+    samples = db.session.execute(
+        select(SpotCheckSample, func.count(SpotCheckItem.id),
+               func.count(SpotCheckItem.result))
+        .outerjoin(SpotCheckItem, SpotCheckItem.sample_id == SpotCheckSample.id)
+        .group_by(SpotCheckSample.id).order_by(SpotCheckSample.id.desc()).limit(50)).all()
+    return {"stats": stats, "districts": districts, "samples": samples}
+
+
+@bp.route("/spot-checks", methods=["GET", "POST"])
+@web_login_required(*CITY_ROLES)
+def spot_checks_page():  # noqa: ANN201
+    """Check rates and findings per district; supervisors draw new samples here."""
+    user = current_web_user()
+    if request.method == "POST":
+        if user.role not in CHECK_ROLES:
+            abort(403)
+        sample = _draw(user, request.form)
+        db.session.commit()
+        return redirect(url_for("coordination.spot_check_page", sample_id=sample.id))
+    return render_template("coordination/spotchecks.html", **_page_ctx(user, "spot"),
+                           **_spot_overview(user), default_seed=datetime.now(UTC)
+                           .strftime("%Y%m%d%H%M"), today=_today(),
+                           campaign_start=_settings().CAMPAIGN_START)
+
+
+def _draw(user: User, form: Any) -> SpotCheckSample:
+    seed = (form.get("seed") or "").strip()[:64]
+    try:
+        size = int(form.get("size") or 0)
+        start = date.fromisoformat(form.get("from") or _settings().CAMPAIGN_START)
+        end = date.fromisoformat(form.get("to") or _today().isoformat())
+    except ValueError:
+        abort(400, "size, from and to must be valid")
+    if not seed or not 1 <= size <= 5000:
+        abort(400, "a seed and a size between 1 and 5000 are required")
+    group_id = None
+    if form.get("group"):
+        group_id = db.session.scalar(select(WorkGroup.id).where(WorkGroup.code == form["group"]))
+    f = Filters(start, end, group_id, (), None, _settings().TIMEZONE)
+    return spotcheck.draw_sample(db.session, seed, size, f, user, form.get("note") or None)
+
+
+@bp.get("/spot-checks/<int:sample_id>")
+@web_login_required(*CITY_ROLES)
+def spot_check_page(sample_id: int):  # noqa: ANN201
+    """One sample: the sampled visits and a result form for each."""
+    user = current_web_user()
+    sample = db.session.get(SpotCheckSample, sample_id)
+    if sample is None:
+        abort(404)
+    rows = db.session.execute(
+        select(SpotCheckItem, Visit, DistrictUnit.name, WorkGroup.name)
+        .join(Visit, Visit.id == SpotCheckItem.visit_id)
+        .join(DistrictUnit, DistrictUnit.id == SpotCheckItem.district_id)
+        .outerjoin(WorkGroup, WorkGroup.id == SpotCheckItem.work_group_id)
+        .where(SpotCheckItem.sample_id == sample_id)
+        .order_by(DistrictUnit.code, SpotCheckItem.id)).all()
+    return render_template("coordination/spotcheck.html", **_page_ctx(user, "spot"),
+                           sample=sample, rows=rows, results=CHECK_RESULTS)
+
+
+@bp.post("/spot-checks/items/<int:item_id>")
+@web_login_required(*CHECK_ROLES)
+def spot_check_item(item_id: int):  # noqa: ANN201
+    """Record one finding (属实 / 存疑 / 不属实 with a note)."""
+    user = current_web_user()
+    item = db.session.get(SpotCheckItem, item_id)
+    if item is None:
+        abort(404)
+    try:
+        spotcheck.record_result(db.session, item, request.form.get("result", ""),
+                                (request.form.get("note") or "").strip()[:2000] or None, user,
+                                datetime.now(UTC), g.get("request_id"))
+    except ValueError as exc:
+        abort(400, str(exc))
+    db.session.commit()
+    return redirect(url_for("coordination.spot_check_page", sample_id=item.sample_id)
+                    + f"#item-{item.id}")
+
+
+@bp.route("/api/spot-checks", methods=["GET", "POST"])
+def spot_checks_api():  # noqa: ANN201
+    """GET: per-district check rates and findings. POST {seed, size, from, to, group}: draw."""
+    user = _api_user(*CITY_ROLES)
+    if request.method == "POST":
+        if user.role not in CHECK_ROLES:
+            raise ApiError(403, "forbidden", "only supervisors draw samples")
+        body = request.get_json(silent=True) or {}
+        sample = _draw(user, {k: str(v) for k, v in body.items() if v is not None})
+        db.session.commit()
+        return jsonify({"id": sample.id, "seed": sample.seed,
+                        "visit_ids": [i.visit_id for i in sample.items]}), 201
+    overview = _spot_overview(user)
+    codes = {d.id: d.code for d in overview["districts"]}
+    return jsonify({"districts": {codes[k]: v for k, v in overview["stats"].items()
+                                  if k in codes},
+                    "samples": [{"id": s.id, "seed": s.seed, "size": s.size, "items": n,
+                                 "checked": c} for s, n, c in overview["samples"]]})
+
+
+@bp.post("/api/spot-checks/items/<int:item_id>")
+def spot_check_item_api(item_id: int):  # noqa: ANN201
+    """POST {result, note}: record a finding."""
+    user = _api_user(*CHECK_ROLES)
+    item = db.session.get(SpotCheckItem, item_id)
+    if item is None:
+        raise ApiError(404, "not_found", "no such item")
+    body = request.get_json(silent=True) or {}
+    try:
+        spotcheck.record_result(db.session, item, str(body.get("result", "")),
+                                body.get("note"), user, datetime.now(UTC), g.get("request_id"))
+    except ValueError as exc:
+        raise ApiError(400, "invalid", str(exc), "result") from None
+    db.session.commit()
+    return jsonify({"id": item.id, "result": item.result, "note": item.note})
+
+
+# ---------------------------------------------------------------------------- evaluation
+
+
+def _evaluation(user: User) -> tuple[list[ev.Evaluation], list[ev.Evaluation], dict[str, Any]]:
+    f = _filters(user)
+    standard = ev.load_standard()
+    # Ranks are city-wide even for a district head, who then sees only their own row.
+    everyone = Filters(f.date_from, f.date_to, f.work_group_id, f.tags, None, f.tz)
+    results = ev.evaluate(db.session, everyone, standard)
+    best = ev.commendations(results, standard)
+    if f.district_ids is not None:
+        results = [e for e in results if e.district_id in f.district_ids]
+        best = [e for e in best if e.district_id in f.district_ids]
+    return results, best, standard
+
+
+@bp.get("/evaluation")
+@web_login_required(*VIEW_ROLES)
+def evaluation_page():  # noqa: ANN201
+    """Scores, ranking and the breakdown behind each score; the commendation list."""
+    user = current_web_user()
+    results, best, standard = _evaluation(user)
+    return render_template("coordination/evaluation.html", **_page_ctx(user, "evaluation"),
+                           results=results, best=best, standard=standard, qs=_qs)
+
+
+@bp.get("/api/evaluation")
+def evaluation_api():  # noqa: ANN201
+    """Scores, ranks, breakdowns and the commendation list as JSON."""
+    results, best, standard = _evaluation(_api_user())
+    return jsonify({"standard": standard, "results": [e.to_dict() for e in results],
+                    "commendation": [e.code for e in best]})
+
+
+# ---------------------------------------------------------------------------- exports
+
+
+@bp.get("/export/<kind>.<fmt>")
+@web_login_required(*VIEW_ROLES)
+def export(kind: str, fmt: str):  # noqa: ANN201
+    """visits / problems / enterprises / dashboard as .csv (streamed) or .xlsx."""
+    if kind not in exports.KINDS or fmt not in ("csv", "xlsx"):
+        abort(404)
+    user = current_web_user()
+    f = _filters(user)
+    pf = _problem_filters(user)[0] if kind == "problems" else None
+    name = f"{exports.KIND_NAMES[kind]}-{f.date_from.isoformat()}-{f.date_to.isoformat()}"
+    if fmt == "csv":
+        body = stream_with_context(
+            exports.csv_stream(exports.export_rows(db.session, kind, f, pf)))
+        mimetype = "text/csv; charset=utf-8"
+    else:
+        handle = exports.write_xlsx(exports.export_rows(db.session, kind, f, pf),
+                                    exports.KIND_NAMES[kind])
+        body = exports.file_chunks(handle)
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(body, mimetype=mimetype, headers={
+        "Content-Disposition": f"attachment; filename=\"{kind}.{fmt}\"; "
+                               f"filename*=UTF-8''{quote(name)}.{fmt}",
+        "Cache-Control": "no-store"})
