@@ -57,3 +57,50 @@ def test_periods():
     start, end = period_containing("week", WEEK, CAMPAIGN).bounds()
     assert start == datetime(2026, 3, 1, 16, 0, tzinfo=UTC)
     assert end == datetime(2026, 3, 8, 16, 0, tzinfo=UTC)
+
+
+# Month and campaign-to-date figures of district A, counted by hand from the fixture
+# (the comparison period is computed in the same pass, so it is checked too).
+FIGURES = {
+    # March: everything of the fixture week plus the visit of Monday 9 March (c3, 7
+    # workers); February holds only the visit of 25 February and its problem.
+    ("month", date(2026, 3, 4)): (
+        {"visits": 7, "workers_met": 71, "enterprises": 4, "enterprise_types": 4,
+         "cadres_active": 3 + 1, "problems_raised": 3, "problems_open": 2,
+         "problems_resolved": 1, "home_visits": 2, "condolence_cents": 80000},
+        {"visits": 1, "workers_met": 8, "enterprises": 1, "enterprise_types": 2,
+         "cadres_active": 1, "problems_raised": 1, "problems_open": 1,
+         "problems_resolved": 0, "home_visits": 0, "condolence_cents": 0}),
+    # From 1 January to Sunday 8 March, against the campaign up to 1 March.
+    ("campaign", date(2026, 3, 8)): (
+        {"visits": 7, "workers_met": 72, "enterprises": 4, "enterprise_types": 4,
+         "cadres_active": 3, "problems_raised": 4, "problems_open": 2,
+         "problems_resolved": 1, "home_visits": 2, "condolence_cents": 80000,
+         "focus_groups": {"needy": 4, "laid_off": 0, "migrant": 15, "dispatched": 3}},
+        {"visits": 1, "workers_met": 8, "enterprises": 1, "enterprise_types": 2,
+         "cadres_active": 1, "problems_raised": 1, "problems_open": 1,
+         "problems_resolved": 0, "home_visits": 0, "condolence_cents": 0}),
+    # A long campaign (read with plain scans on SQLite): everything live, both times.
+    ("campaign", date(2026, 6, 30)): (
+        {"visits": 8, "workers_met": 79, "enterprises": 4, "cadres_active": 4,
+         "problems_raised": 4, "problems_open": 2, "problems_resolved": 1,
+         "home_visits": 2},
+        {"visits": 8, "workers_met": 79, "enterprises": 4, "cadres_active": 4,
+         "problems_raised": 4, "problems_open": 2, "problems_resolved": 1,
+         "home_visits": 2}),
+}
+
+
+def test_month_and_campaign_figures_match_fixture(db_session):
+    seed()
+    for (kind, day), (current, previous) in FIGURES.items():
+        period = period_containing(kind, day, CAMPAIGN)
+        _, by_code = build_all(db_session, period)
+        briefing = by_code[A]
+        for fig, expected in ((briefing.current, current), (briefing.previous, previous)):
+            for name, value in expected.items():
+                assert getattr(fig, name) == value, (kind, day, name)
+            # The oldest open problem is the February one (employment) in every period.
+            assert fig.oldest_open is not None and fig.oldest_open.category == "employment"
+        assert briefing.previous.oldest_open.days_open <= briefing.current.oldest_open.days_open
+        assert by_code[B].current.visits == 1 and by_code[B].current.cadres_active == 1
