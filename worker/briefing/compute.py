@@ -1,10 +1,11 @@
 """The numbers of the district briefings: plain functions over a session, no Flask.
 
 Every figure is an SQL aggregate grouped by district unit, so building the 20 district
-briefings and the city-wide one costs a fixed handful of queries per period, however
-many visits there are. Statistics read only canonical, live records: a record merged
-into another by dedup (`canonical_id` set) or deleted is not counted, and an enterprise
-is counted by `coalesce(canonical_id, id)` so two records of one enterprise count once.
+briefings and the city-wide one costs a fixed handful of queries, however many visits
+there are; the period and its comparison period are read in the same pass. Statistics
+read only canonical, live records: a record merged into another by dedup
+(`canonical_id` set) or deleted is not counted, and an enterprise is counted by
+`coalesce(canonical_id, id)` so two records of one enterprise count once.
 """
 
 from __future__ import annotations
@@ -354,8 +355,9 @@ def compute_periods(session: Session, periods: list[Period],
     all_figs = [_new_figures(districts) for _ in periods]
     bounds = [p.bounds() for p in periods]
     span = (min(b[0] for b in bounds), max(b[1] for b in bounds))
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    sqlite = dialect == "sqlite"
+    if dialect == "postgresql":
         # The row estimate of json_array_elements_text (100 a call) pushes the type-tag
         # query past the JIT cost thresholds, and compiling it costs about half a second,
         # far more than the query itself; these queries gain nothing from JIT.
