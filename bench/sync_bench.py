@@ -122,7 +122,7 @@ def run_backend(name: str, url: str, data_dir: str, args: argparse.Namespace) ->
                     "city_coordinator"], env=env, check=True, capture_output=True)
     port = free_port()
     server = subprocess.Popen([BIN / "fieldvisit", "serve", "--port", str(port), "--workers",
-                               str(args.workers), "--threads", "4"], env=env,
+                               str(args.workers), "--threads", str(args.threads)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
@@ -204,6 +204,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--pull-limit", type=int, default=2000)
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
