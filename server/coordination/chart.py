@@ -6,7 +6,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 640, 220, 56, 16, 16, 36
+WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 480, 220, 52, 14, 22, 30
 
 
 def _panel(points: list[tuple[str, int]], title: str, colour: str) -> str:
@@ -26,12 +26,12 @@ def _panel(points: list[tuple[str, int]], title: str, colour: str) -> str:
     parts = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" class="chart" '
              f'aria-label="{escape(title)}">',
              f'<title>{escape(title)}</title>',
-             f'<text x="{PAD_L}" y="12" font-size="13" fill="#334">{escape(title)}</text>']
+             f'<text x="{PAD_L}" y="15" font-size="15" fill="#334">{escape(title)}</text>']
     for frac in (0, 0.5, 1):
         y = round(PAD_T + inner_h * (1 - frac), 1)
         parts.append(f'<line x1="{PAD_L}" x2="{WIDTH - PAD_R}" y1="{y}" y2="{y}" '
                      f'stroke="#e4e7eb"/>')
-        parts.append(f'<text x="{PAD_L - 6}" y="{y + 4}" font-size="12" text-anchor="end" '
+        parts.append(f'<text x="{PAD_L - 6}" y="{y + 4}" font-size="14" text-anchor="end" '
                      f'fill="#556">{round(top * frac):,}</text>')
     if coords:
         parts.append(f'<polygon points="{area}" fill="{colour}" fill-opacity="0.12"/>')
@@ -42,7 +42,7 @@ def _panel(points: list[tuple[str, int]], title: str, colour: str) -> str:
                          f'<title>{escape(week)}: {v:,}</title></circle>')
         step = max(1, (n + 5) // 6)
         for i in range(0, n, step):
-            parts.append(f'<text x="{coords[i][0]}" y="{HEIGHT - 14}" font-size="12" '
+            parts.append(f'<text x="{coords[i][0]}" y="{HEIGHT - 14}" font-size="14" '
                          f'text-anchor="middle" fill="#556">{escape(points[i][0][5:])}</text>')
     parts.append("</svg>")
     return "".join(parts)

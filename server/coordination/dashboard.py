@@ -230,8 +230,10 @@ def dashboard(session: Session, f: Filters, sort: str = "code",
             "descending": descending, "rows": rows, "total": total}
 
 
-def weekly_series(session: Session, f: Filters) -> list[dict[str, Any]]:
-    """Cumulative visits and workers met per week (Monday first) over the filter period.
+def weekly_series(session: Session, f: Filters,
+                  until: date | None = None) -> list[dict[str, Any]]:
+    """Cumulative visits and workers met per week (Monday first) over the filter period,
+    stopping at `until` (today: a chart of the future would only show a flat line).
 
     SQL sums per local day (at most a few hundred rows); weeks are folded here.
     """
@@ -248,7 +250,8 @@ def weekly_series(session: Session, f: Filters) -> list[dict[str, Any]]:
         acc[1] += int(workers)
     first = f.date_from - timedelta(days=f.date_from.weekday())
     out, cum_v, cum_w, week = [], 0, 0, first
-    while week <= f.date_to:
+    last = min(f.date_to, until) if until else f.date_to
+    while week <= last:
         v, w = by_week.get(week, (0, 0))
         cum_v, cum_w = cum_v + v, cum_w + w
         out.append({"week": week.isoformat(), "visits": v, "workers_met": w,

@@ -52,7 +52,7 @@ from server.models import (
 )
 from server.models_supervision import CHECK_RESULTS, SpotCheckItem, SpotCheckSample
 from server.scope import scope_of
-from server.web import current_web_user, web_login_required
+from server.web import _csrf_ok, current_web_user, web_login_required
 from worker.briefing.compute import vocabulary
 
 bp = Blueprint("coordination", __name__)
@@ -103,6 +103,18 @@ TEXT: dict[str, tuple[str, str]] = {
     "home_visits": ("入户走访慰问", "Home visits"), "checks": ("抽查", "Spot checks"),
     "participants": ("参加人员", "Participants"), "notes": ("备注", "Notes"),
     "result": ("结果", "Result"), "open_only": ("未解决", "Open"),
+}
+
+
+# Column headers must stay narrow on a phone: short names, the full one as a tooltip.
+SHORT = {
+    "zh": {"report": "汇报", "symposium": "座谈", "interview": "访谈", "home_visit": "入户",
+           "outreach": "宣传咨询", "enterprise": "企业协调", "government": "党政解决",
+           "source": "源头推动", "resolved": "已解决", "closed": "已关闭"},
+    "en": {"report": "Report", "symposium": "Sympos.", "interview": "Interv.",
+           "home_visit": "Home", "outreach": "Outreach", "enterprise": "w/ Ent.",
+           "government": "Govt", "source": "Source", "resolved": "Resolved",
+           "closed": "Closed"},
 }
 
 
@@ -198,6 +210,9 @@ def _api_user(*roles: str) -> User:
         user = current_web_user()
         if user is None:
             raise ApiError(401, "auth_required", "sign in first")
+        # A cookie rides along on cross-site requests: a POST must carry the page's token.
+        if request.method == "POST" and not _csrf_ok():
+            raise ApiError(400, "csrf", "send the page's X-CSRF-Token header")
     if user.role not in (roles or VIEW_ROLES):
         raise ApiError(403, "forbidden", "your role may not see this")
     g.user = user
@@ -214,7 +229,8 @@ def _page_ctx(user: User, active: str) -> dict[str, Any]:
             "all_tags": ENTERPRISE_TAGS, "may_check": user.role in CHECK_ROLES,
             "other_lang": url_for(request.endpoint, **(request.view_args or {}),
                                   **{**args, "lang": "zh" if lang == "en" else "en"}),
-            "tz": ZoneInfo(_settings().TIMEZONE)}
+            "tz": ZoneInfo(_settings().TIMEZONE), "short": SHORT[lang],
+            "kind_names": exports.KIND_NAMES}
 
 
 def _qs(**changes: Any) -> str:
@@ -249,7 +265,7 @@ def _dashboard_data(user: User) -> tuple[Filters, dict[str, Any], list[dict[str,
     f = _filters(user)
     data = dash.dashboard(db.session, f, request.args.get("sort", "code"),
                           request.args.get("dir") == "desc")
-    return f, data, dash.weekly_series(db.session, f)
+    return f, data, dash.weekly_series(db.session, f, until=_today())
 
 
 @bp.get("/dashboard")
@@ -284,7 +300,7 @@ def district_page(code: str):  # noqa: ANN201
     page = max(1, request.args.get("page", 1, type=int) or 1)
     visits, total = dash.visits_page(db.session, f, unit.id, page, PER_PAGE)
     ctx = _page_ctx(user, "dashboard")
-    chart = progress_svg(dash.weekly_series(db.session, f), ctx["t"]["chart_v"],
+    chart = progress_svg(dash.weekly_series(db.session, f, until=_today()), ctx["t"]["chart_v"],
                          ctx["t"]["chart_w"])
     return render_template("coordination/district.html", **ctx, unit=unit, f=f, chart=chart,
                            row=data["rows"][0] if data["rows"] else None,
@@ -311,7 +327,7 @@ def district_api(code: str):  # noqa: ANN201
         v["visited_at"] = v["visited_at"].isoformat()
     return jsonify({"district": {"code": unit.code, "name": unit.name},
                     "row": data["rows"][0] if data["rows"] else None,
-                    "series": dash.weekly_series(db.session, f),
+                    "series": dash.weekly_series(db.session, f, until=_today()),
                     "visits": visits, "total": total, "page": page})
 
 
@@ -414,9 +430,9 @@ def problems_page():  # noqa: ANN201
                            pages=max(1, -(-data["total"] // PER_PAGE)))
 
 
-@bp.get("/api/problems")
+@bp.get("/api/problem-tracker")
 def problems_api():  # noqa: ANN201
-    """GET /api/problems?category=&tag=&stage=&min_days=&district=&n=&recurring=1&page="""
+    """GET /api/problem-tracker?category=&tag=&stage=&min_days=&district=&n=&recurring=1&page="""
     data = _problem_data(_api_user())
     for item in data["items"]:
         item["opened_at"] = item["opened_at"].isoformat() if item["opened_at"] else None
@@ -443,7 +459,7 @@ def problem_page(problem_id: str):  # noqa: ANN201
                            district=db.session.get(DistrictUnit, p.district_id))
 
 
-@bp.get("/api/problems/<problem_id>")
+@bp.get("/api/problem-tracker/<problem_id>")
 def problem_api(problem_id: str):  # noqa: ANN201
     """A problem with its ladder history and audit entries."""
     user = _api_user()

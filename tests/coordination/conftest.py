@@ -18,3 +18,7 @@ def web_login(client, username: str) -> None:
     """Sign a test client in through the cookie form."""
     r = client.post("/login", data={"username": username, "password": PASSWORD})
     assert r.status_code == 302, r.data[:300]
+    # The test's outer app context shares `g` across requests: forget the previous user.
+    from flask import g
+
+    g.pop("web_user", None)
