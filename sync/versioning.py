@@ -125,17 +125,17 @@ def _stamp_versions(session: Session, flush_context, instances) -> None:  # noqa
         return
     version = transaction_version(session)
     for obj in changed:
+        obj.version = version
+        if obj in new:
+            # A field missing from field_versions was last set when the record was
+            # created: every device that can edit the record has seen that version.
+            obj.field_versions = {}
+            continue
         state = inspect(obj)
         fields = dict(obj.field_versions or {})
         for attr in state.mapper.column_attrs:
             key = attr.key
-            if key in _UNTRACKED:
-                continue
-            if obj in new:
-                if getattr(obj, key) is not None:
-                    fields[key] = version
-            elif state.attrs[key].history.has_changes():
+            if key not in _UNTRACKED and state.attrs[key].history.has_changes():
                 fields[key] = version
         obj.field_versions = fields
-        obj.version = version
 
