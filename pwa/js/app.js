@@ -108,7 +108,7 @@ async function checkStorage() {
   S.storage = st;
   const w = $('#storagebanner');
   w.hidden = !st.nearlyFull;
-  w.textContent = t('storage_full');
+  w.innerHTML = `<p>${t('storage_full')}</p><a class="btn small" href="#/settings">${t('export')}</a>`;
   return st;
 }
 
@@ -797,6 +797,11 @@ async function registerSW() {
   if (reg.waiting && navigator.serviceWorker.controller) showUpdate(reg);
   track(reg.installing);
   reg.addEventListener('updatefound', () => track(reg.installing));
+  // Leaving or reloading the page while a version waits: hand over now. The drafts are
+  // already in IndexedDB (pagehide flushes them), the next page starts on the new version.
+  window.addEventListener('pagehide', () => {
+    if (S.updateReady && reg.waiting) reg.waiting.postMessage({ type: 'SKIP_WAITING' });
+  });
   let reloading = false;
   navigator.serviceWorker.addEventListener('controllerchange', () => {
     if (reloading || !S.updateReady) return;

@@ -4,13 +4,14 @@ import { Store } from './store.js';
 import { SyncEngine } from './sync.js';
 
 export async function backgroundSync() {
-  // An open, visible page sends by itself (it has the same triggers): one sender is enough
-  // on a weak network, where every extra pull costs seconds.
-  const wins = await self.clients.matchAll({ type: 'window' });
-  if (wins.some((c) => c.visibilityState === 'visible')) return;
+  // An open page sends by itself (start, online, visibility, timer): one sender is enough
+  // on a weak network, where every extra pull costs seconds. A long sync event would also
+  // hold back the activation of a new app version while the page waits for it.
+  const wins = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+  if (wins.length) return;
   const store = new Store(new IdbBackend());
   // No timers in a worker that may be stopped any moment: the browser retries for us.
-  const engine = new SyncEngine({ store, setTimer: () => 0, clearTimer: () => {} });
+  const engine = new SyncEngine({ store, setTimer: () => 0, clearTimer: () => {}, timeoutMs: 25000 });
   const r = await engine.sync('background');
   if (typeof BroadcastChannel !== 'undefined') {
     const ch = new BroadcastChannel('fieldvisit');

@@ -27,7 +27,7 @@ const T = {
   sync_error: ['同步出错', 'Sync error'], retry_at: ['将于 {t} 重试', 'retry at {t}'],
   home: ['首页', 'Home'], entries: ['我的记录', 'My entries'], problems: ['问题跟进', 'Problems'], settings: ['设置', 'Settings'],
   new_visit: ['＋ 新建走访', '+ New visit'], today: ['今天的记录', "Today's entries"], none_today: ['今天还没有记录', 'No entries today'],
-  progress: ['本区进度', 'District progress'], ents_visited: ['走访企业', 'Enterprises'], types: ['类型', 'types'],
+  progress: ['本区进度', 'District progress'], ents_visited: ['走访企业', 'Enterprises'], types: ['种类型', 'types'],
   workers_met: ['面对面职工', 'Workers met'], target: ['目标', 'target'], progress_offline: ['（离线，显示上次数据）', '(offline, last known)'],
   drafts: ['未保存的草稿', 'Unsaved drafts'], continue: ['继续', 'Continue'], discard: ['放弃', 'Discard'],
   choose_method: ['选择走访方式', 'Choose the method'], method: ['走访方式', 'Method'], when: ['时间', 'When'],

@@ -140,7 +140,7 @@ def launch(playwright_instance, chromium_path: str, tmp_path: Path) -> Iterator[
 
     def _launch(profile: str = "phone", **kw):  # noqa: ANN202
         ctx = playwright_instance.chromium.launch_persistent_context(
-            str(tmp_path / profile), executable_path=chromium_path, args=CHROMIUM_ARGS,
+            str(tmp_path / profile), executable_path=chromium_path, args=CHROMIUM_ARGS + kw.pop("args", []),
             viewport={"width": 360, "height": 740}, device_scale_factor=1, locale="zh-CN",
             timezone_id="Asia/Shanghai", accept_downloads=True, **kw)
         ctx.set_default_timeout(20000)

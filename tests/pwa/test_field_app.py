@@ -104,9 +104,15 @@ def wait_for_version(page, prefix: str, timeout: float = 30) -> None:  # noqa: A
 
     deadline = time.monotonic() + timeout
     stable = 0
+    v = None
     while stable < 3:
         if time.monotonic() > deadline:
-            raise AssertionError("the new version did not take over")
+            regs = page.evaluate("""navigator.serviceWorker.getRegistration().then((r) => r && [
+                r.installing?.state, r.waiting?.state, r.active?.state, window.fieldvisit.S.updateReady,
+                document.visibilityState, JSON.stringify(window.fieldvisit.engine.status)]).then(async (x) =>
+                [...x, JSON.stringify(await navigator.locks.query())])""")
+            raise AssertionError(f"the new version did not take over (worker says {v!r}, page {page.url}, "
+                                 f"installing/waiting/active/updateReady {regs})")
         try:
             v = page.evaluate(SW_VERSION)
             stable = stable + 1 if v and v.startswith(prefix) else 0
@@ -460,3 +466,19 @@ def test_screens_fit_360px_and_touch_targets_are_44px(fv_server, launch):  # noq
             page.wait_for_timeout(300)
         assert page.evaluate(SMALL_TARGETS) == [], name
         assert page.evaluate("document.scrollingElement.scrollWidth") <= 360, f"{name} scrolls sideways"
+
+
+def test_storage_nearly_full_and_not_persistent_are_warned(fv_server, launch, shot):  # noqa: ANN001
+    ctx = launch("full")
+    ctx.add_init_script("""
+        navigator.storage.estimate = async () => ({ usage: 990e6, quota: 1000e6 });
+        navigator.storage.persist = async () => false;
+        navigator.storage.persisted = async () => false;
+    """)
+    page = open_app(ctx, fv_server.url)
+    sign_in(page)
+    page.wait_for_selector("[data-testid=storagebanner]:not([hidden])")
+    page.wait_for_selector("[data-testid=persist]")
+    shot(page, "15-storage-warning")
+    page.goto(fv_server.url + "/#/settings")
+    assert "未获准" in page.inner_text("[data-testid=persisted]")
