@@ -112,11 +112,29 @@ def _request_ids(app: Flask) -> None:
     @app.after_request
     def _finish(response):  # noqa: ANN001, ANN202
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        _gzip_json(response)
         if request.path.startswith("/api"):
             log.info("request", extra={"method": request.method, "path": request.path,
                                        "status": response.status_code,
                                        "ms": round((time.perf_counter() - g.started) * 1000, 1)})
         return response
+
+
+def _gzip_json(response: Any) -> None:
+    """Compress JSON answers for clients that accept gzip: a pull page of a cadre's scope
+    is mostly repeated keys, and field networks run at a few hundred kbit/s."""
+    import gzip
+
+    if (response.mimetype != "application/json" or response.direct_passthrough
+            or "Content-Encoding" in response.headers
+            or "gzip" not in request.headers.get("Accept-Encoding", "").lower()):
+        return
+    body = response.get_data()
+    if len(body) < 1400:  # fits one packet anyway
+        return
+    response.set_data(gzip.compress(body, 5))
+    response.headers["Content-Encoding"] = "gzip"
+    response.vary.add("Accept-Encoding")
 
 
 def _pwa_routes(app: Flask) -> None:

@@ -376,3 +376,15 @@ def test_malformed_entry_is_rejected_alone(client, cadre):
                                               "applied"]
     assert [r.get("field") for r in results[1:4]] == ["op", "id", "colour"]
     assert all(r["code"] == "malformed" for r in results[1:4])
+
+
+def test_pull_is_gzipped_for_clients_that_accept_it(client, cadre):
+    phone = Phone(client, "cadre1")
+    phone.push([phone.mutation("create", "visit", new_id(), visit_fields(notes="长" * 500))
+                for _ in range(20)])
+    plain = client.get("/api/sync/pull", headers=phone.headers)
+    packed = client.get("/api/sync/pull", headers={**phone.headers, "Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in plain.headers
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert len(packed.data) < len(plain.data) / 3
+    assert json.loads(gzip.decompress(packed.data)) == plain.json
