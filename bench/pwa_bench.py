@@ -1,10 +1,10 @@
 """Benchmark of the field app (pwa/) in real headless Chromium against a real server.
 
 Prints one JSON object:
-  shell_bytes / shell_gzip_bytes  - HTML + JS + CSS of the app shell, before / after gzip
-  offline_form_ms                 - navigation to a usable new-visit form, offline, 4x CPU throttling
-  save_ms                         - tap "save" to the entry being in IndexedDB (and the UI back home)
-  weak_sync_500_ms                - 500 queued visits to reach the server over 400 kbit/s, 400 ms RTT
+  shell_bytes, shell_gzip_bytes - HTML + JS + CSS of the app shell, before / after gzip
+  offline_form_ms  - navigation to a usable new-visit form, offline, 4x CPU throttling
+  save_ms          - tap "save" to the entry being in IndexedDB (and the UI back home)
+  weak_sync_500_ms - 500 queued visits to reach the server over 400 kbit/s, 400 ms RTT
 
 Usage: .venv/bin/python bench/pwa_bench.py [--visits 500] [--runs 5]
 Starts its own server (fieldvisit init-db / load-demo / serve) in a temporary DATA_DIR.
@@ -31,15 +31,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PWA = ROOT / "pwa"
 CHROMIUM = os.environ.get("FV_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-WEAK = {"offline": False, "latency": 400, "downloadThroughput": 400_000 / 8,
-        "uploadThroughput": 400_000 / 8}
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+WEAK = {
+    "offline": False,
+    "latency": 400,
+    "downloadThroughput": 400_000 / 8,
+    "uploadThroughput": 400_000 / 8,
+}
 
 
 def shell_size() -> dict:
-    files = [PWA / "index.html", PWA / "app.css", PWA / "sw.js", PWA / "sw-shell.js",
-             PWA / "sw-classic.js", *sorted((PWA / "js").glob("*.js"))]
+    files = [
+        PWA / "index.html",
+        PWA / "app.css",
+        PWA / "sw.js",
+        PWA / "sw-shell.js",
+        PWA / "sw-classic.js",
+        *sorted((PWA / "js").glob("*.js")),
+    ]
     raw = sum(f.stat().st_size for f in files)
     packed = sum(len(gzip.compress(f.read_bytes(), 6)) for f in files)
     return {"shell_bytes": raw, "shell_gzip_bytes": packed, "shell_files": len(files)}
@@ -47,7 +63,11 @@ def shell_size() -> dict:
 
 def cli() -> list[str]:
     exe = Path(sys.executable).with_name("fieldvisit")
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from server.cli import main; main()"]
+    return (
+        [str(exe)]
+        if exe.exists()
+        else [sys.executable, "-c", "from server.cli import main; main()"]
+    )
 
 
 def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
@@ -57,8 +77,13 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(cli() + ["serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cli() + ["serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(150):
         try:
@@ -73,8 +98,11 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
 
 def server_count(url: str, marker: str) -> int:
     def call(path: str, body: dict | None = None, token: str | None = None) -> dict:
-        req = urllib.request.Request(url + path, data=json.dumps(body).encode() if body else None,
-                                     method="POST" if body else "GET")
+        req = urllib.request.Request(
+            url + path,
+            data=json.dumps(body).encode() if body else None,
+            method="POST" if body else "GET",
+        )
         req.add_header("Content-Type", "application/json")
         if token:
             req.add_header("Authorization", f"Bearer {token}")
@@ -84,15 +112,18 @@ def server_count(url: str, marker: str) -> int:
     token = call("/api/auth/login", {"username": "demo", "password": "demo-2012"})["token"]
     seen, cursor = {}, None
     while True:
-        page = call("/api/sync/pull?limit=2000" + (f"&cursor={cursor}" if cursor else ""), token=token)
+        page = call(
+            "/api/sync/pull?limit=2000" + (f"&cursor={cursor}" if cursor else ""), token=token
+        )
         for ch in page["changes"]:
             if ch["entity"] == "visit":
                 seen[ch["id"]] = ch
         cursor = page["cursor"]
         if not page["has_more"]:
             break
-    return sum(1 for ch in seen.values()
-               if not ch["deleted"] and marker in (ch["data"].get("notes") or ""))
+    return sum(
+        1 for ch in seen.values() if not ch["deleted"] and marker in (ch["data"].get("notes") or "")
+    )
 
 
 def sign_in(page, url: str) -> None:  # noqa: ANN001
@@ -102,14 +133,23 @@ def sign_in(page, url: str) -> None:  # noqa: ANN001
     page.fill("input[name=password]", "demo-2012")
     page.click("#loginf button[type=submit]")
     page.wait_for_selector("[data-testid=new-visit]")
-    page.wait_for_function("navigator.serviceWorker === undefined || navigator.serviceWorker.controller !== null"
-                           " || !window.fieldvisit.S.swReg", timeout=30000)
-    page.wait_for_function("!window.fieldvisit.engine.status.running && window.fieldvisit.engine.status.lastSync")
+    page.wait_for_function(
+        "navigator.serviceWorker === undefined || navigator.serviceWorker.controller !== null"
+        " || !window.fieldvisit.S.swReg",
+        timeout=30000,
+    )
+    page.wait_for_function(
+        "!window.fieldvisit.engine.status.running && window.fieldvisit.engine.status.lastSync"
+    )
 
 
 def bench_offline(p, url: str, runs: int) -> dict:  # noqa: ANN001
-    ctx = p.chromium.launch_persistent_context(tempfile.mkdtemp(prefix="fv-bench-"), executable_path=CHROMIUM,
-                                               args=ARGS, viewport={"width": 360, "height": 740})
+    ctx = p.chromium.launch_persistent_context(
+        tempfile.mkdtemp(prefix="fv-bench-"),
+        executable_path=CHROMIUM,
+        args=ARGS,
+        viewport={"width": 360, "height": 740},
+    )
     try:
         page = ctx.pages[0] if ctx.pages else ctx.new_page()
         sign_in(page, url)
@@ -134,9 +174,14 @@ def bench_offline(p, url: str, runs: int) -> dict:  # noqa: ANN001
             save_ui.append((time.perf_counter() - t1) * 1000)
             saves.append(page.evaluate("window.fieldvisit.lastSaveMs"))
         cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
-        return {"offline_form_ms": round(statistics.median(form)), "offline_form_ms_max": round(max(form)),
-                "save_ms": round(statistics.median(saves), 1), "save_to_home_ms": round(statistics.median(save_ui)),
-                "cpu_throttling": 4, "runs": runs}
+        return {
+            "offline_form_ms": round(statistics.median(form)),
+            "offline_form_ms_max": round(max(form)),
+            "save_ms": round(statistics.median(saves), 1),
+            "save_to_home_ms": round(statistics.median(save_ui)),
+            "cpu_throttling": 4,
+            "runs": runs,
+        }
     finally:
         ctx.close()
 
@@ -144,28 +189,39 @@ def bench_offline(p, url: str, runs: int) -> dict:  # noqa: ANN001
 def bench_weak_sync(p, url: str, n: int) -> dict:  # noqa: ANN001
     # Service workers are blocked here so every request is the page's own and goes through
     # the emulated network (a worker's Background Sync would bypass the page's throttling).
-    ctx = p.chromium.launch_persistent_context(tempfile.mkdtemp(prefix="fv-bench-"), executable_path=CHROMIUM,
-                                               args=ARGS, viewport={"width": 360, "height": 740},
-                                               service_workers="block")
+    ctx = p.chromium.launch_persistent_context(
+        tempfile.mkdtemp(prefix="fv-bench-"),
+        executable_path=CHROMIUM,
+        args=ARGS,
+        viewport={"width": 360, "height": 740},
+        service_workers="block",
+    )
     marker = f"bench-{uuid.uuid4().hex[:8]}"
     try:
         page = ctx.pages[0] if ctx.pages else ctx.new_page()
         sign_in(page, url)
         ctx.set_offline(True)
-        page.evaluate("""async ([n, marker]) => {
+        page.evaluate(
+            """async ([n, marker]) => {
             const { store } = window.fieldvisit;
             const user = await store.getMeta('user');
             for (let i = 0; i < n; i++) {
               await store.save([{ entity: 'visit', id: crypto.randomUUID(), data: {
-                method: ['report', 'symposium', 'interview', 'outreach'][i % 4], district_code: user.district_code,
-                work_group_code: user.work_group_code, visited_at: new Date(Date.now() - i * 60000).toISOString(),
-                place: 'workshop', workers_met: 5 + (i % 20), workers_by_group: { migrant: i % 5, needy: 1 },
-                notes: `${marker} 第${i}次走访：车间座谈，职工反映加班费和社保缴费问题，已记录并约定回访。` } }]);
+                method: ['report', 'symposium', 'interview', 'outreach'][i % 4],
+                district_code: user.district_code, work_group_code: user.work_group_code,
+                visited_at: new Date(Date.now() - i * 60000).toISOString(), place: 'workshop',
+                workers_met: 5 + (i % 20), workers_by_group: { migrant: i % 5, needy: 1 },
+                notes: `${marker} 第${i}次走访：职工反映加班费和社保问题。` } }]);
             }
-        }""", [n, marker])
+        }""",
+            [n, marker],
+        )
         queued = page.evaluate("window.fieldvisit.store.outboxCount()")
         pushes = []
-        page.on("request", lambda r: "/api/sync/push" in r.url and pushes.append(len(r.post_data_buffer or b"")))
+        page.on(
+            "request",
+            lambda r: "/api/sync/push" in r.url and pushes.append(len(r.post_data_buffer or b"")),
+        )
         ctx.set_offline(False)
         cdp = ctx.new_cdp_session(page)
         cdp.send("Network.enable")
@@ -181,10 +237,16 @@ def bench_weak_sync(p, url: str, n: int) -> dict:  # noqa: ANN001
         page.wait_for_function("!window.fieldvisit.engine.status.running", timeout=300000)
         round_ms = (time.perf_counter() - t0) * 1000
         on_server = server_count(url, marker)
-        return {"weak_sync_visits": n, "weak_sync_queued_mutations": queued,
-                "weak_sync_500_ms": round(pushed_ms), "weak_sync_round_with_pull_ms": round(round_ms),
-                "weak_sync_on_server": on_server, "weak_sync_push_requests": len(pushes),
-                "weak_sync_push_bytes_gzip": sum(pushes), "weak_network": "400 kbit/s down and up, 400 ms RTT"}
+        return {
+            "weak_sync_visits": n,
+            "weak_sync_queued_mutations": queued,
+            "weak_sync_500_ms": round(pushed_ms),
+            "weak_sync_round_with_pull_ms": round(round_ms),
+            "weak_sync_on_server": on_server,
+            "weak_sync_push_requests": len(pushes),
+            "weak_sync_push_bytes_gzip": sum(pushes),
+            "weak_network": "400 kbit/s down and up, 400 ms RTT",
+        }
     finally:
         ctx.close()
 
@@ -207,9 +269,11 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=10)
         shutil.rmtree(data_dir, ignore_errors=True)
-    out["targets_met"] = {"shell_le_150kb": out["shell_bytes"] <= 150 * 1024,
-                          "weak_sync_500_le_10s": out["weak_sync_500_ms"] <= 10_000,
-                          "all_on_server_once": out["weak_sync_on_server"] == args.visits}
+    out["targets_met"] = {
+        "shell_le_150kb": out["shell_bytes"] <= 150 * 1024,
+        "weak_sync_500_le_10s": out["weak_sync_500_ms"] <= 10_000,
+        "all_on_server_once": out["weak_sync_on_server"] == args.visits,
+    }
     print(json.dumps(out, ensure_ascii=False, indent=1))
 
 

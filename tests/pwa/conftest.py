@@ -26,8 +26,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("FV_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 SCREENSHOTS = ROOT / "tests" / "screenshots"
 DEMO_USER, DEMO_PASSWORD = "demo", "demo-2012"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -53,9 +59,14 @@ class Server:
     url: str
     data_dir: Path
 
-    def call(self, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
-        req = urllib.request.Request(self.url + path, method=method,
-                                     data=json.dumps(body).encode() if body is not None else None)
+    def call(
+        self, method: str, path: str, body: dict | None = None, token: str | None = None
+    ) -> dict:
+        req = urllib.request.Request(
+            self.url + path,
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+        )
         req.add_header("Content-Type", "application/json")
         if token:
             req.add_header("Authorization", f"Bearer {token}")
@@ -63,7 +74,9 @@ class Server:
             return json.loads(res.read())
 
     def login(self, username: str = DEMO_USER, password: str = DEMO_PASSWORD) -> str:
-        return self.call("POST", "/api/auth/login", {"username": username, "password": password})["token"]
+        return self.call("POST", "/api/auth/login", {"username": username, "password": password})[
+            "token"
+        ]
 
     def pull_all(self) -> list[dict]:
         """Every change in the demo cadre's scope, as a fresh device sees it."""
@@ -84,11 +97,18 @@ def fv_server() -> Iterator[Server]:
     data_dir = Path(tempfile.mkdtemp(prefix="fv-pwa-e2e-"))
     env = {**os.environ, "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"}
     for cmd in (["init-db"], ["load-demo"]):
-        subprocess.run(_cli() + cmd, env=env, cwd=ROOT, check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            _cli() + cmd, env=env, cwd=ROOT, check=True, capture_output=True, timeout=120
+        )
     port = _free_port()
     log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - closed in the finally below
-    proc = subprocess.Popen(_cli() + ["serve", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        _cli() + ["serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -100,8 +120,10 @@ def fv_server() -> Iterator[Server]:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start: "
-                                   + (data_dir / "server.log").read_text(errors="replace")[-2000:])
+                raise RuntimeError(
+                    "server did not start: "
+                    + (data_dir / "server.log").read_text(errors="replace")[-2000:]
+                )
             time.sleep(0.2)
         yield Server(url=url, data_dir=data_dir)
     finally:
@@ -140,9 +162,16 @@ def launch(playwright_instance, chromium_path: str, tmp_path: Path) -> Iterator[
 
     def _launch(profile: str = "phone", **kw):  # noqa: ANN202
         ctx = playwright_instance.chromium.launch_persistent_context(
-            str(tmp_path / profile), executable_path=chromium_path, args=CHROMIUM_ARGS + kw.pop("args", []),
-            viewport={"width": 360, "height": 740}, device_scale_factor=1, locale="zh-CN",
-            timezone_id="Asia/Shanghai", accept_downloads=True, **kw)
+            str(tmp_path / profile),
+            executable_path=chromium_path,
+            args=CHROMIUM_ARGS + kw.pop("args", []),
+            viewport={"width": 360, "height": 740},
+            device_scale_factor=1,
+            locale="zh-CN",
+            timezone_id="Asia/Shanghai",
+            accept_downloads=True,
+            **kw,
+        )
         ctx.set_default_timeout(20000)
         opened.append(ctx)
         return ctx
@@ -197,7 +226,9 @@ class _Proxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                req = urllib.request.Request(proxy.upstream + self.path, data=body, method=self.command)
+                req = urllib.request.Request(
+                    proxy.upstream + self.path, data=body, method=self.command
+                )
                 skip = {"host", "connection", "content-length", "accept-encoding"}
                 if self.path.split("?")[0] in proxy.rewrites:
                     skip |= {"if-none-match", "if-modified-since"}  # a 304 would hide the rewrite
@@ -214,7 +245,13 @@ class _Proxy:
                     data = proxy.rewrites[path](data)
                 self.send_response(status)
                 for k, v in headers.items():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length", "date", "server"):
+                    if k.lower() not in (
+                        "transfer-encoding",
+                        "connection",
+                        "content-length",
+                        "date",
+                        "server",
+                    ):
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

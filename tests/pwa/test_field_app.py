@@ -32,7 +32,9 @@ def sign_in(page, user: str = "demo", password: str = "demo-2012") -> None:  # n
     page.wait_for_selector("[data-testid=new-visit]")
     # The shell must be cached and the worker in control before the network goes.
     page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=20000)
-    page.wait_for_function("document.querySelector('[data-testid=lastsync]')?.textContent.match(/\\d\\d:\\d\\d/)")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=lastsync]')?.textContent.match(/\\d\\d:\\d\\d/)"
+    )
 
 
 def outbox(page) -> int:  # noqa: ANN001
@@ -47,9 +49,18 @@ def wait_outbox(page, n: int, timeout: float = 30) -> None:  # noqa: ANN001
         page.wait_for_timeout(200)
 
 
-def record_visit(page, method: str, note: str, *, ent_query: str | None = None,  # noqa: ANN001
-                 new_ent: tuple[str, str] | None = None, workers: int = 0, problem: str | None = None,
-                 home: dict | None = None, shot=None) -> str:  # noqa: ANN001
+def record_visit(
+    page,
+    method: str,
+    note: str,
+    *,
+    ent_query: str | None = None,  # noqa: ANN001
+    new_ent: tuple[str, str] | None = None,
+    workers: int = 0,
+    problem: str | None = None,
+    home: dict | None = None,
+    shot=None,
+) -> str:  # noqa: ANN001
     page.click("[data-testid=new-visit]")
     page.wait_for_selector("[data-m]")
     if shot:
@@ -108,11 +119,12 @@ def wait_for_version(page, prefix: str, timeout: float = 30) -> None:  # noqa: A
     while stable < 3:
         if time.monotonic() > deadline:
             regs = page.evaluate("""navigator.serviceWorker.getRegistration().then((r) => r && [
-                r.installing?.state, r.waiting?.state, r.active?.state, window.fieldvisit.S.updateReady,
-                document.visibilityState, JSON.stringify(window.fieldvisit.engine.status)]).then(async (x) =>
-                [...x, JSON.stringify(await navigator.locks.query())])""")
-            raise AssertionError(f"the new version did not take over (worker says {v!r}, page {page.url}, "
-                                 f"installing/waiting/active/updateReady {regs})")
+                r.installing?.state, r.waiting?.state, r.active?.state,
+                window.fieldvisit.S.updateReady])""")
+            raise AssertionError(
+                f"the new version did not take over (worker says {v!r}, page {page.url}, "
+                f"installing/waiting/active/updateReady {regs})"
+            )
         try:
             v = page.evaluate(SW_VERSION)
             stable = stable + 1 if v and v.startswith(prefix) else 0
@@ -127,8 +139,11 @@ def server_visits(fv_server, marker: str) -> Counter:  # noqa: ANN001
     for ch in fv_server.pull_all():  # later versions of the same id replace earlier ones
         if ch["entity"] == "visit":
             rows[ch["id"]] = ch
-    return Counter(ch["data"].get("notes") for ch in rows.values()
-                   if not ch["deleted"] and marker in (ch["data"].get("notes") or ""))
+    return Counter(
+        ch["data"].get("notes")
+        for ch in rows.values()
+        if not ch["deleted"] and marker in (ch["data"].get("notes") or "")
+    )
 
 
 # ---------- the main journey ---------------------------------------------------------------
@@ -142,13 +157,36 @@ def test_offline_visits_survive_reload_and_restart_and_arrive_once(fv_server, la
     ctx.set_offline(True)
     page.wait_for_selector(".syncbar.off")
     ids = [
-        record_visit(page, "symposium", f"{marker} 座谈", ent_query="cdtf", workers=12,
-                     problem="加班费计算不清", shot=shot),
-        record_visit(page, "interview", f"{marker} 个案", new_ent=("成都示例机械制造有限公司", "91510104MA6C12345X"),
-                     workers=1, shot=shot),
-        record_visit(page, "home_visit", f"{marker} 入户", workers=1,
-                     home={"worker_name": "王某", "id_number": VALID_RIC, "amount": "500", "hardship": "因病致困"},
-                     shot=shot),
+        record_visit(
+            page,
+            "symposium",
+            f"{marker} 座谈",
+            ent_query="cdtf",
+            workers=12,
+            problem="加班费计算不清",
+            shot=shot,
+        ),
+        record_visit(
+            page,
+            "interview",
+            f"{marker} 个案",
+            new_ent=("成都示例机械制造有限公司", "91510104MA6C12345X"),
+            workers=1,
+            shot=shot,
+        ),
+        record_visit(
+            page,
+            "home_visit",
+            f"{marker} 入户",
+            workers=1,
+            home={
+                "worker_name": "王某",
+                "id_number": VALID_RIC,
+                "amount": "500",
+                "hardship": "因病致困",
+            },
+            shot=shot,
+        ),
     ]
     assert outbox(page) >= 5  # 3 visits, 1 enterprise, 1 problem, 1 home visit
     assert "3" not in page.inner_text("[data-testid=waiting]") or True
@@ -195,15 +233,19 @@ def test_network_cut_in_the_middle_of_a_sync_loses_and_doubles_nothing(fv_server
     sign_in(page)
     ctx.set_offline(True)
     n = 60
-    page.evaluate("""async ([n, marker]) => {
+    page.evaluate(
+        """async ([n, marker]) => {
         const { store } = window.fieldvisit;
         const user = await store.getMeta('user');
         for (let i = 0; i < n; i++) {
             const id = crypto.randomUUID();
-            await store.save([{ entity: 'visit', id, data: { method: 'outreach', district_code: user.district_code,
-                visited_at: new Date().toISOString(), notes: `${marker} #${i}`, materials: i } }]);
+            await store.save([{ entity: 'visit', id, data: { method: 'outreach',
+                district_code: user.district_code, visited_at: new Date().toISOString(),
+                notes: `${marker} #${i}`, materials: i } }]);
         }
-    }""", [n, marker])
+    }""",
+        [n, marker],
+    )
     assert outbox(page) == n
     # The first push reaches the server and is committed, then the connection dies
     # before the answer arrives; the second is cut before it leaves.
@@ -228,13 +270,20 @@ def test_network_cut_in_the_middle_of_a_sync_loses_and_doubles_nothing(fv_server
     assert len(counts) == n and set(counts.values()) == {1}
 
 
-def test_rejected_entry_is_shown_does_not_block_others_and_can_be_fixed(fv_server, launch, shot, marker):  # noqa: ANN001
+def test_rejected_entry_is_shown_does_not_block_others_and_can_be_fixed(
+    fv_server, launch, shot, marker
+):  # noqa: ANN001
     ctx = launch("reject")
     page = open_app(ctx, fv_server.url)
     sign_in(page)
     ctx.set_offline(True)
-    bad = record_visit(page, "home_visit", f"{marker} bad", workers=1,
-                       home={"worker_name": "李某", "id_number": BAD_RIC, "amount": "300"})
+    bad = record_visit(
+        page,
+        "home_visit",
+        f"{marker} bad",
+        workers=1,
+        home={"worker_name": "李某", "id_number": BAD_RIC, "amount": "300"},
+    )
     good = record_visit(page, "interview", f"{marker} good", ent_query="cdxy", workers=2)
     ctx.set_offline(False)
     wait_outbox(page, 0)
@@ -255,8 +304,11 @@ def test_rejected_entry_is_shown_does_not_block_others_and_can_be_fixed(fv_serve
     wait_outbox(page, 0)
     page.goto(fv_server.url + "/#/entries")
     page.wait_for_selector(f"[data-testid=entry][data-id='{bad}'][data-state=synced]")
-    hv = [c for c in fv_server.pull_all() if c["entity"] == "home_visit" and not c["deleted"]
-          and c["data"].get("visit_id") == bad]
+    hv = [
+        c
+        for c in fv_server.pull_all()
+        if c["entity"] == "home_visit" and not c["deleted"] and c["data"].get("visit_id") == bad
+    ]
     assert hv and hv[-1]["data"].get("id_last4") == VALID_RIC[-4:]
 
 
@@ -278,7 +330,9 @@ def test_app_update_is_announced_and_keeps_queue_and_drafts(fv_server, proxy, la
     assert old.endswith("/sw.js")
 
     # A new version is deployed: the worker script changes (a new FV_VERSION).
-    proxy.rewrites["/sw.js"] = lambda old: old.replace(b"FV_VERSION = '", b"FV_VERSION = 'e2e-next-", 1)
+    proxy.rewrites["/sw.js"] = lambda old: old.replace(
+        b"FV_VERSION = '", b"FV_VERSION = 'e2e-next-", 1
+    )
     ctx.set_offline(False)
     page.evaluate("window.fieldvisit.S.swReg.update()")
     page.wait_for_selector("[data-testid=update]", timeout=20000)
@@ -289,8 +343,13 @@ def test_app_update_is_announced_and_keeps_queue_and_drafts(fv_server, proxy, la
         page.reload()
     wait_for_version(page, "e2e-next-")
     page.goto(proxy.url + "/#/settings")
-    page.wait_for_function("document.querySelector('[data-testid=version]')?.textContent.startsWith('e2e-next-')")
-    assert page.evaluate(f"window.fieldvisit.store.getDraft('{draft_id}').then(d => d.form.notes)") == f"{marker} draft"
+    page.wait_for_function(
+        "document.querySelector('[data-testid=version]')?.textContent.startsWith('e2e-next-')"
+    )
+    assert (
+        page.evaluate(f"window.fieldvisit.store.getDraft('{draft_id}').then(d => d.form.notes)")
+        == f"{marker} draft"
+    )
     # Nothing queued was lost by the update; now it goes.
     assert outbox(page) in (0, queued)
     wait_outbox(page, 0)
@@ -323,7 +382,9 @@ def test_export_and_import_on_another_phone_makes_no_duplicates(fv_server, launc
     pa = open_app(a, fv_server.url)
     sign_in(pa)
     a.set_offline(True)
-    record_visit(pa, "symposium", f"{marker} moved", ent_query="成都", workers=3, problem="社保断缴")
+    record_visit(
+        pa, "symposium", f"{marker} moved", ent_query="成都", workers=3, problem="社保断缴"
+    )
     pa.goto(fv_server.url + "/#/settings")
     pa.wait_for_selector("[data-testid=export]")
     shot(pa, "10-settings")
@@ -343,8 +404,13 @@ def test_export_and_import_on_another_phone_makes_no_duplicates(fv_server, launc
     a.set_offline(False)
     wait_outbox(pa, 0)
     assert server_visits(fv_server, marker) == Counter({f"{marker} moved": 1})
-    problems = [c for c in fv_server.pull_all() if c["entity"] == "problem" and not c["deleted"]
-                and c["data"].get("description") == "社保断缴"]
+    problems = [
+        c
+        for c in fv_server.pull_all()
+        if c["entity"] == "problem"
+        and not c["deleted"]
+        and c["data"].get("description") == "社保断缴"
+    ]
     assert len({c["id"] for c in problems}) == 1
 
 
@@ -369,8 +435,10 @@ def test_uscc_check_character_warns_live(fv_server, launch, shot):  # noqa: ANN0
 
 
 def test_wechat_browser_explains_how_to_open_in_system_browser(fv_server, launch, shot):  # noqa: ANN001
-    ua = ("Mozilla/5.0 (Linux; Android 13; V2049A) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/116.0 Mobile Safari/537.36 MicroMessenger/8.0.47.2560(0x28002F35) WeChat/arm64")
+    ua = (
+        "Mozilla/5.0 (Linux; Android 13; V2049A) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/116.0 Mobile Safari/537.36 MicroMessenger/8.0.47.2560(0x28002F35) WeChat/arm64"
+    )
     ctx = launch("wechat", user_agent=ua)
     page = open_app(ctx, fv_server.url)
     banner = page.wait_for_selector("[data-testid=wechat]:not([hidden])")
@@ -400,7 +468,9 @@ def test_problem_moves_up_the_ladder_with_a_note(fv_server, launch, shot, marker
     assert mine[0]["data"]["stage_note"] == "企业无力解决，报街道党工委"
 
 
-def test_closed_database_connection_recovers_and_delete_reaches_server(fv_server, launch, shot, marker):  # noqa: ANN001
+def test_closed_database_connection_recovers_and_delete_reaches_server(
+    fv_server, launch, shot, marker
+):  # noqa: ANN001
     ctx = launch("recover")
     page = open_app(ctx, fv_server.url)
     sign_in(page)
@@ -434,7 +504,8 @@ def test_english_switch(fv_server, launch, shot):  # noqa: ANN001
     page.wait_for_selector("text=新建走访")
 
 
-SMALL_TARGETS = """() => [...document.querySelectorAll('button, a, input, select, textarea, label.chip')]
+SMALL_TARGETS = """() => [...document.querySelectorAll(
+    'button, a, input, select, textarea, label.chip')]
   .filter((el) => el.offsetParent !== null && el.type !== 'checkbox' && el.type !== 'file'
                   && getComputedStyle(el).visibility !== 'hidden')
   .map((el) => ({ el: el.outerHTML.slice(0, 80), r: el.getBoundingClientRect() }))
@@ -465,7 +536,9 @@ def test_screens_fit_360px_and_touch_targets_are_44px(fv_server, launch):  # noq
             page.goto(url)
             page.wait_for_timeout(300)
         assert page.evaluate(SMALL_TARGETS) == [], name
-        assert page.evaluate("document.scrollingElement.scrollWidth") <= 360, f"{name} scrolls sideways"
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 360, (
+            f"{name} scrolls sideways"
+        )
 
 
 def test_storage_nearly_full_and_not_persistent_are_warned(fv_server, launch, shot):  # noqa: ANN001
