@@ -17,6 +17,7 @@ from worker.dedup.normalize import (
     GENERIC_INDUSTRY,
     NameParts,
     char_pinyin,
+    district_in_address,
     district_in_region,
     district_of_code,
     normalize_address,
@@ -75,18 +76,28 @@ def as_record(rec: EnterpriseRecord | Mapping[str, Any]) -> EnterpriseRecord:
 class Prepared:
     """A record with its normalised parts, computed once and reused in every comparison."""
 
-    __slots__ = ("record_id", "name", "parts", "district", "uscc", "uscc_valid", "address",
-                 "headcount")
+    __slots__ = ("record_id", "name", "parts", "district", "district_src", "uscc", "uscc_valid",
+                 "address", "headcount")
 
     def __init__(self, rec: EnterpriseRecord) -> None:
         self.record_id = rec.record_id
         self.name = rec.name
         self.parts: NameParts = normalize_name(rec.name)
         self.uscc, self.uscc_valid = normalize_uscc(rec.uscc)
-        # A district named in the name (成都市郫县开华…), else the registration region inside
-        # the credit code (positions 3–8), stands in for a missing district field.
-        self.district = (normalize_district(rec.district) or district_in_region(self.parts.region)
-                         or district_of_code(self.uscc))
+        # Where the enterprise is registered, from the most reliable source present: the
+        # region inside the credit code (positions 3–8, issued by the registry), a district
+        # named in the registered name (成都市郫县开华…), a district the address starts with,
+        # and only then the district field, which is picked by hand and the likeliest to
+        # be wrong. district_src says which one it is ("code", "name", "address", "field").
+        district, src = district_of_code(self.uscc), "code"
+        if not district:
+            district, src = district_in_region(self.parts.region), "name"
+        if not district:
+            district, src = district_in_address(rec.address), "address"
+        if not district:
+            district, src = normalize_district(rec.district), "field"
+        self.district = district
+        self.district_src = src if district else ""
         self.address = normalize_address(rec.address)
         self.headcount = rec.headcount
 
@@ -248,6 +259,7 @@ def decide_pair(a: Prepared, b: Prepared, th: DedupThresholds,
             feats["name_sim"], feats["name_rule"] = round(name_sim, 4), name_rule
         return NO, score, "below_review"
     corroborated: list[str] = []
+    contradicted: list[str] = []
 
     if a.district and b.district:
         if a.district == b.district:
@@ -257,6 +269,7 @@ def decide_pair(a: Prepared, b: Prepared, th: DedupThresholds,
         else:
             district = "differ"
             score -= 0.15
+            contradicted.append("district")
     else:
         district = "missing"
 
@@ -268,6 +281,7 @@ def decide_pair(a: Prepared, b: Prepared, th: DedupThresholds,
             corroborated.append("address")
         elif asim < 0.5:
             score -= 0.08
+            contradicted.append("address")
 
     if uscc == "equal_unchecked":
         score += 0.12
@@ -277,6 +291,7 @@ def decide_pair(a: Prepared, b: Prepared, th: DedupThresholds,
         corroborated.append("uscc_near")
     elif uscc == "differ":
         score -= 0.05
+        contradicted.append("uscc")
 
     ratio = None
     if a.headcount and b.headcount:
@@ -285,6 +300,7 @@ def decide_pair(a: Prepared, b: Prepared, th: DedupThresholds,
             score += 0.02
         elif ratio > 3:
             score -= 0.05
+            contradicted.append("headcount")
 
     if ind != "same":
         score -= 0.03
@@ -304,6 +320,10 @@ def decide_pair(a: Prepared, b: Prepared, th: DedupThresholds,
         if legal_differs:
             feats["legal"] = f"{pa.legal}/{pb.legal}"
         feats["corroborated_by"] = corroborated
+        if contradicted:
+            feats["contradicted_by"] = contradicted
+        if a.district_src != "field" or b.district_src != "field":
+            feats["district_from"] = f"{a.district_src or '-'}/{b.district_src or '-'}"
 
     strong = [c for c in corroborated if c != "district"]
     if ind == "generic":
@@ -313,9 +333,12 @@ def decide_pair(a: Prepared, b: Prepared, th: DedupThresholds,
         # a name without its industry needs some second field (华兴 may be 华兴机械 or 华兴食品).
         if score >= th.auto and (strong or (district != "differ" and (ind == "same" or corroborated))):
             return AUTO, score, "name_exact"
-    elif score >= th.auto and (strong or (corroborated and ind == "same")):
+    elif score >= th.auto and (strong or (corroborated and ind == "same"
+                                          and (min(len(pa.core), len(pb.core)) > 2 or not contradicted))):
         # A similar name needs a second agreeing field; the district alone only when the
-        # industry agrees too.
+        # industry agrees too; for a two-character trade name only when no other field
+        # disagrees: a city holds many same-sounding two-character names in one business
+        # and district (鑫旭 / 欣旭), told apart only by their addresses, codes, sizes.
         return AUTO, score, "name_similar_corroborated"
     if name_rule != "identical" and district == "differ" and not corroborated:
         # A similar name in another district with nothing else agreeing: a different firm.

@@ -423,6 +423,24 @@ def normalize_address(raw: str | None) -> str:
     return text.replace("(", "").replace(")", "")
 
 
+@lru_cache(maxsize=1 << 16)
+def district_in_address(raw: str | None) -> str:
+    """The district code an address starts with (四川省成都市彭州市府源巷… → 510182), or "".
+
+    Only full district names count (锦江区, 彭州市): a short name may be a road (金牛大道).
+    """
+    text = clean_text(raw)
+    if not text:
+        return ""
+    text = _ADDR_PREFIX_RE.sub("", text)
+    reg = regions()
+    for d in load_districts():
+        name = d["name"]
+        if text.startswith(name) and len(text) > len(name):
+            return reg.district_code[name]
+    return ""
+
+
 def normalize_uscc(raw: str | None) -> tuple[str, bool]:
     """The cleaned credit code (or "" when it is not code-shaped) and whether its check passes."""
     code = clean_code(raw)
