@@ -279,6 +279,18 @@ def _demote_ambiguous(
         elif not pj and pi:
             partner_inds.setdefault(j, set()).add(pi)
     ambiguous = {i for i, s in partner_inds.items() if len(s) > 1}
+    # Likewise a record without any district whose name matches firms in several districts
+    # (樱福酒业 in 彭州 and in 青白江): which one it is, a person has to say.
+    partner_dists: dict[int, set[str]] = {}
+    for _, i, j, rule in auto_pairs:
+        if rule == "uscc_equal":
+            continue
+        di, dj = items[i].district, items[j].district
+        if not di and dj:
+            partner_dists.setdefault(i, set()).add(dj)
+        elif not dj and di:
+            partner_dists.setdefault(j, set()).add(di)
+    no_district = {i for i, s in partner_dists.items() if len(s) > 1}
     # A spelling seen in several records that agree with each other is an established name;
     # two established spellings that are merely similar (安明岸 / 安名岸) are two firms,
     # whereas a one-off spelling next to an established one is a typo of it.
@@ -294,6 +306,8 @@ def _demote_ambiguous(
             kept.append(t)  # a valid code decides whatever the name says
         elif (i in ambiguous and items[j].parts.industry) or (j in ambiguous and items[i].parts.industry):
             review_pairs.append((i, j, score, "ambiguous_industry", rule))
+        elif (i in no_district and items[j].district) or (j in no_district and items[i].district):
+            review_pairs.append((i, j, score, "ambiguous_district", rule))
         elif rule == "name_similar_corroborated" and i in established and j in established:
             review_pairs.append((i, j, score, "two_established_spellings", rule))
         else:
@@ -413,11 +427,13 @@ class DedupIndex:
         reviews: list[PairScore] = []
         cand = self.candidates(p)
         auto_inds: set[str] = set()
+        auto_dists: set[str] = set()
         for j in cand:
             ps = score_pair(p, self.items[j], th)
             if ps.decision == AUTO:
                 if ps.rule != "uscc_equal":
                     auto_inds.add(self.items[j].parts.industry)
+                    auto_dists.add(self.items[j].district)
                 if best_auto is None or ps.score > best_auto[0]:
                     best_auto = (ps.score, ps, j)
             elif ps.decision == REVIEW:
@@ -426,6 +442,11 @@ class DedupIndex:
                 and not p.parts.industry and len(auto_inds - {""}) > 1):
             # Naming no industry, it matches several businesses of one brand: ambiguous.
             reviews.append(_relabel(best_auto[1], REVIEW, "ambiguous_industry"))
+            best_auto = None
+        if (best_auto is not None and best_auto[1].rule != "uscc_equal"
+                and not p.district and len(auto_dists - {""}) > 1):
+            # Without a district, it matches firms of that name in several districts.
+            reviews.append(_relabel(best_auto[1], REVIEW, "ambiguous_district"))
             best_auto = None
         decision: MatchDecision | None = None
         if best_auto is not None:

@@ -226,6 +226,8 @@ def score_pair(a: Prepared, b: Prepared, th: DedupThresholds | None = None) -> P
 
 
 _DEFAULT = DedupThresholds()
+# Districts read from registry data rather than picked by hand.
+_REGISTRY_SOURCES = ("code", "name", "address")
 
 
 def decide_pair(a: Prepared, b: Prepared, th: DedupThresholds,
@@ -343,6 +345,19 @@ def decide_pair(a: Prepared, b: Prepared, th: DedupThresholds,
     if name_rule != "identical" and district == "differ" and not corroborated:
         # A similar name in another district with nothing else agreeing: a different firm.
         return NO, score, "district_conflict"
+    if not strong and uscc != "equal_unchecked":
+        # Not worth a coordinator's time (the review list must stay short enough to be read):
+        if any(c != "district" for c in contradicted):
+            # the address, the code or the size disagrees and nothing but the name agrees;
+            return NO, score, "contradicted"
+        if (district == "differ" and a.district_src in _REGISTRY_SOURCES
+                and b.district_src in _REGISTRY_SOURCES):
+            # the same name, but both registered (code, name, address) in other districts;
+            return NO, score, "district_conflict"
+        if not corroborated and (name_rule == "one_char_differs" or (
+                name_rule in ("same_pinyin", "dropped_char") and min(len(pa.core), len(pb.core)) <= 2)):
+            # or a weak likeness of short names (欣旭 / 鑫旭, 新康 / 馨宏康) with no field agreeing.
+            return NO, score, "weak_name_only"
     if score >= th.review:
         rule = "name_exact_conflicting" if name_rule == "identical" else "name_similar_uncertain"
         return REVIEW, score, rule
