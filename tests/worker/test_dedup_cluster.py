@@ -89,3 +89,18 @@ def test_incremental_new_records_can_attach_to_each_other():
     assert first.action == "new"
     assert second.action == "attach" and second.cluster_id == "n1"
     assert len(idx) == 3
+
+
+def test_record_without_district_matching_two_districts_goes_to_review():
+    recs = [
+        EnterpriseRecord("p1", "樱福酒业有限责任公司", "彭州市", "", ""),
+        EnterpriseRecord("p2", "成都樱福酒业有限公司", "彭州市", "", ""),
+        EnterpriseRecord("q1", "樱福酒业有限公司", "青白江区", "", ""),
+        EnterpriseRecord("q2", "青白江区樱福酒业有限公司", "", "", ""),
+        EnterpriseRecord("x", "樱福酒业有限公司", "", "", ""),
+    ]
+    res = cluster_records(recs)
+    c = res.cluster_of
+    assert c["p1"] == c["p2"] and c["q1"] == c["q2"] and c["p1"] != c["q1"]
+    assert c["x"] not in (c["p1"], c["q1"])
+    assert any(ps.rule == "ambiguous_district" for ps in res.review)

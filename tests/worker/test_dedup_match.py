@@ -123,3 +123,42 @@ def test_decisions_carry_explainable_features():
     assert set(d) == {"a", "b", "score", "decision", "rule", "features"}
     assert d["features"]["name_rule"] == "same_pinyin"
     assert d["features"]["address_sim"] == 1.0
+
+
+def _chengdu_code(region: str, body: str = "MA6CXXXX0") -> str:
+    """A valid credit code registered in a Chengdu district (positions 3–8)."""
+    from server.identifiers import uscc_check_char
+
+    head = "91" + region + body
+    return head + uscc_check_char(head)
+
+
+def test_district_from_code_and_address_outranks_the_typed_field():
+    # Typed 金牛区 by mistake; the code says 锦江 (510104), as does the other record.
+    a = rec("a", "成都华兴达机械有限公司", district="金牛区", uscc=_chengdu_code("510104"))
+    b = rec("b", "华兴达机械有限公司", district="锦江区")
+    assert a.district == "510104" and a.district_src == "code"
+    ps = score_pair(a, b)
+    assert ps.features["district"] == "same" and ps.decision == AUTO
+    # An address that starts with a district names it; a road called 金牛大道 does not.
+    c = rec("c", "华兴达机械有限公司", district="高新区", address="四川省成都市彭州市府源巷24号")
+    assert c.district == "510182" and c.district_src == "address"
+    assert rec("d", "华兴达机械有限公司", district="", address="金牛大道8号").district == ""
+
+
+def test_short_similar_name_needs_no_disagreeing_field():
+    # Two-character same-sound names in one district and business: merged only when no
+    # other field disagrees.
+    ok = score_pair(rec("a", "鑫旭装饰工程有限公司"), rec("b", "欣旭装饰工程有限公司"))
+    assert ok.decision == AUTO
+    other = score_pair(rec("a", "鑫旭装饰工程有限公司", address="红星路88号"),
+                       rec("b", "欣旭装饰工程有限公司", address="滨江东路1号"))
+    assert other.decision == NO and other.rule == "contradicted"
+
+
+def test_weak_short_likeness_is_not_queued():
+    ps = score_pair(rec("a", "鑫旭装饰工程有限公司", district=""), rec("b", "欣旭装饰工程有限公司", district=""))
+    assert ps.decision == NO and ps.rule == "weak_name_only"
+    # A longer name with the same typo is worth a look.
+    longer = score_pair(rec("a", "鑫旭达装饰有限公司", district=""), rec("b", "欣旭达装饰有限公司", district=""))
+    assert longer.decision == REVIEW
