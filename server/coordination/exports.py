@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from server.coordination.dashboard import dashboard
-from server.coordination.filters import Filters, visit_conditions
+from server.coordination.filters import Filters, live, visit_conditions
 from server.coordination.problems import ProblemFilters
 from server.models import (
     FOCUS_GROUPS,
@@ -79,7 +79,7 @@ def problem_rows(session: Session, pf: ProblemFilters, tz: str) -> Iterator[list
     zone = ZoneInfo(tz)
     yield ["问题编号", "区(市)县", "企业名称", "问题类别", "最盼/最急/最忧/最怨", "问题描述",
            "处理阶段", "阶段说明", "处理结果", "提出时间", "解决/关闭时间", "走访记录编号"]
-    conds = [Problem.canonical_id.is_(None), Problem.deleted.is_(False)]
+    conds = live(Problem)
     if pf.district_ids is not None:
         conds.append(Problem.district_id.in_(sorted(pf.district_ids)))
     for attr, column in (("district_id", Problem.district_id), ("category", Problem.category),
@@ -118,7 +118,7 @@ def enterprise_rows(session: Session, district_ids: frozenset[int] | None,
     visits = (select(func.coalesce(ent.canonical_id, ent.id).label("eid"),
                      func.count().label("n"))
               .join(Visit, Visit.enterprise_id == ent.id)
-              .where(Visit.canonical_id.is_(None), Visit.deleted.is_(False))
+              .where(*live(Visit))
               .group_by(func.coalesce(ent.canonical_id, ent.id)).subquery())
     stmt = (select(Enterprise.id, Enterprise.name, Enterprise.uscc, Enterprise.uscc_valid,
                    DistrictUnit.name, Enterprise.address, Enterprise.type_tags,
@@ -126,7 +126,7 @@ def enterprise_rows(session: Session, district_ids: frozenset[int] | None,
                    func.coalesce(visits.c.n, 0), Enterprise.created_at)
             .join(DistrictUnit, DistrictUnit.id == Enterprise.district_id)
             .outerjoin(visits, visits.c.eid == Enterprise.id)
-            .where(Enterprise.canonical_id.is_(None), Enterprise.deleted.is_(False))
+            .where(*live(Enterprise))
             .order_by(DistrictUnit.code, Enterprise.name, Enterprise.id)
             .execution_options(yield_per=BATCH))
     if district_ids is not None:

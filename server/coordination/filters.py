@@ -6,13 +6,15 @@ tracker, the spot-check draw and the exports all mean the same thing by "these v
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, cast, exists, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.expression import ColumnElement
 
 from server.models import (
     ENTERPRISE_FOCUS_TAGS,
@@ -35,7 +37,6 @@ class Filters:
     tags: tuple[str, ...] = ()
     district_ids: frozenset[int] | None = None
     tz: str = "Asia/Shanghai"
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def period(self) -> Period:
@@ -58,9 +59,34 @@ class Filters:
                 "work_group_id": self.work_group_id, "tags": list(self.tags)}
 
 
+class _Unindexed(ColumnElement):
+    """A column no index may serve on SQLite (`+column`); itself elsewhere.
+
+    `canonical_id IS NULL` holds for almost every row, but SQLite's statistics only know
+    rows per index value, so it would walk the whole table through that index row by row
+    (see docs/briefings.md); PostgreSQL's planner knows better from its statistics.
+    """
+
+    inherit_cache = True
+
+    def __init__(self, column: Any) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(_Unindexed)
+def _unindexed_default(element: _Unindexed, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(_Unindexed, "sqlite")
+def _unindexed_sqlite(element: _Unindexed, compiler: Any, **kw: Any) -> str:
+    return "+" + compiler.process(element.column, **kw)
+
+
 def live(model: Any) -> list[Any]:
     """Canonical, undeleted records only (a merged duplicate counts through its canonical)."""
-    return [model.canonical_id.is_(None), model.deleted.is_(False)]
+    return [_Unindexed(model.canonical_id).is_(None), model.deleted.is_(False)]
 
 
 def tag_condition(tags: tuple[str, ...], visit: Any = Visit) -> Any:
@@ -83,7 +109,7 @@ def tag_condition(tags: tuple[str, ...], visit: Any = Visit) -> Any:
 
 def visit_conditions(f: Filters, visit: Any = Visit, dated: bool = True) -> list[Any]:
     """SQL conditions selecting the live visits inside the filters (`dated=False`: any day)."""
-    conds = [visit.canonical_id.is_(None), visit.deleted.is_(False)]
+    conds = live(visit)
     if dated:
         start, end = f.bounds()
         conds += [visit.visited_at >= start, visit.visited_at < end]

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from server.coordination.filters import Filters, visit_conditions
+from server.coordination.filters import Filters, live, visit_conditions
 from server.models import AuditEntry, DistrictUnit, User, Visit, WorkGroup
 from server.models_supervision import CHECK_RESULTS, SpotCheckItem, SpotCheckSample
 
@@ -118,8 +118,7 @@ def district_stats(session: Session, district_ids: frozenset[int] | None,
     The check rate is distinct checked visits over the district's live visits (under the
     filters' period when given), so checking one visit twice does not inflate it.
     """
-    vq = select(Visit.district_id, func.count()).where(Visit.canonical_id.is_(None),
-                                                       Visit.deleted.is_(False))
+    vq = select(Visit.district_id, func.count()).where(*live(Visit))
     if f is not None:
         vq = select(Visit.district_id, func.count()).where(*visit_conditions(f))
     if district_ids is not None:

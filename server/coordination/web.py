@@ -10,6 +10,7 @@ cadres and group leaders are refused.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -261,11 +262,43 @@ def _pct0(value: float | None) -> str:
 # ---------------------------------------------------------------------------- dashboard
 
 
+CACHE_SECONDS = 60
+
+
+def _cached(key: tuple, compute: Any) -> Any:
+    """A result computed at most once a minute per key and per state of the synced data.
+
+    The key includes the global sync version and the database epoch: every change a
+    phone, the API or the dedup workers make bumps the version, so an answer is never
+    older than the data it summarises; the minute bounds what the version does not see
+    (a new cadre account). Kept per app (each gunicorn process has its own).
+    """
+    from server.models import SyncState
+
+    state = db.session.execute(select(SyncState.version, SyncState.epoch)).first()
+    key = (*key, *(state or (None, None)))
+    cache: dict[tuple, tuple[float, Any]] = current_app.extensions.setdefault(
+        "coordination.cache", {})
+    now = time.monotonic()
+    hit = cache.get(key)
+    if hit is not None and now - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    value = compute()
+    if len(cache) >= 256:
+        cache.clear()
+    cache[key] = (now, value)
+    return value
+
+
 def _dashboard_data(user: User) -> tuple[Filters, dict[str, Any], list[dict[str, Any]]]:
     f = _filters(user)
-    data = dash.dashboard(db.session, f, request.args.get("sort", "code"),
-                          request.args.get("dir") == "desc")
-    return f, data, dash.weekly_series(db.session, f, until=_today())
+    sort, desc = request.args.get("sort", "code"), request.args.get("dir") == "desc"
+    today = _today()
+    key = ("dashboard", f.date_from, f.date_to, f.work_group_id, f.tags, f.district_ids,
+           sort, desc, today)
+    data, series = _cached(key, lambda: (dash.dashboard(db.session, f, sort, desc),
+                                         dash.weekly_series(db.session, f, until=today)))
+    return f, data, series
 
 
 @bp.get("/dashboard")

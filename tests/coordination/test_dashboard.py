@@ -42,7 +42,8 @@ def test_dashboard_json_matches_fixture(client, campaign):
     assert r.status_code == 200, r.json
     rows = {row["code"]: row for row in r.json["rows"]}
     assert len(rows) == 20  # every active district unit has a row
-    cadres = {d: sum(1 for _, role, dd, _ in fx.USERS if role in ("field_cadre", "group_leader") and dd == d)
+    cadre_roles = ("field_cadre", "group_leader")
+    cadres = {d: sum(1 for _, role, dd, _ in fx.USERS if role in cadre_roles and dd == d)
               for d in (fx.A, fx.B, fx.C)}
     for code, e in expected().items():
         row = rows[code]
