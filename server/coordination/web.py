@@ -104,8 +104,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "home_visits": ("入户走访慰问", "Home visits"), "checks": ("抽查", "Spot checks"),
     "participants": ("参加人员", "Participants"), "notes": ("备注", "Notes"),
     "result": ("结果", "Result"), "open_only": ("未解决", "Open"),
+    "filters": ("筛选条件", "Filters"),
 }
 
+
+KIND_NAMES_EN = {"visits": "Visits", "problems": "Problems", "enterprises": "Enterprises",
+                 "dashboard": "Progress table"}
 
 # Column headers must stay narrow on a phone: short names, the full one as a tooltip.
 SHORT = {
@@ -231,7 +235,9 @@ def _page_ctx(user: User, active: str) -> dict[str, Any]:
             "other_lang": url_for(request.endpoint, **(request.view_args or {}),
                                   **{**args, "lang": "zh" if lang == "en" else "en"}),
             "tz": ZoneInfo(_settings().TIMEZONE), "short": SHORT[lang],
-            "kind_names": exports.KIND_NAMES}
+            "kind_names": exports.KIND_NAMES if lang != "en" else KIND_NAMES_EN,
+            "district_names": {d.code: (d.name_en if lang == "en" else d.name)
+                               for d in db.session.scalars(select(DistrictUnit))}}
 
 
 def _qs(**changes: Any) -> str:
