@@ -21,7 +21,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from sqlalchemy import case, func, select
@@ -39,7 +38,7 @@ from server.models import (
     WorkGroup,
 )
 from server.models_dedup import LINK_ACTIVE, REVIEW_OPEN, MergeLink, ReviewCandidate
-from server.web import current_web_user, web_login_required
+from server.web import current_web_user, page_lang, web_login_required
 from worker.merges import DEDUP_ENTITIES, MergeError, decide, root_of, undo_merge
 
 bp = Blueprint("review", __name__)
@@ -98,12 +97,6 @@ def register(app: Flask) -> None:
 
 # --------------------------------------------------------------------------- presenting
 
-def _lang() -> str:
-    """zh by default; ?lang=en (or zh) switches and is remembered in the session."""
-    wanted = request.args.get("lang")
-    if wanted in ("zh", "en"):
-        session["lang"] = wanted
-    return session.get("lang", "zh")
 
 
 def _t(key: str, lang: str) -> str:
@@ -221,7 +214,7 @@ def _entity_arg() -> str | None:
 @web_login_required(*REVIEWERS)
 def page():  # noqa: ANN201
     """The review queue: pairs side by side, accept / reject / not sure, recent merges."""
-    lang = _lang()
+    lang = page_lang()
     names = _Names(lang)
     entity = _entity_arg()
     page_no = max(1, request.args.get("page", 1, type=int) or 1)

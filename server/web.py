@@ -63,6 +63,14 @@ def web_login_required(*roles: str) -> Any:
     return decorate
 
 
+def page_lang() -> str:
+    """zh by default; ?lang=en (or zh) switches and is remembered in the session."""
+    wanted = request.args.get("lang")
+    if wanted in ("zh", "en"):
+        session["lang"] = wanted
+    return session.get("lang", "zh")
+
+
 def csrf_token() -> str:
     """The session's anti-forgery token; every POST form of a signed-in page carries it."""
     if "csrf" not in session:

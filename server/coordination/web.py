@@ -27,7 +27,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     stream_with_context,
     url_for,
 )
@@ -53,7 +52,7 @@ from server.models import (
 )
 from server.models_supervision import CHECK_RESULTS, SpotCheckItem, SpotCheckSample
 from server.scope import scope_of
-from server.web import _csrf_ok, current_web_user, web_login_required
+from server.web import _csrf_ok, current_web_user, page_lang, web_login_required
 from worker.briefing.compute import vocabulary
 
 bp = Blueprint("coordination", __name__)
@@ -135,12 +134,6 @@ def register(app: Flask) -> None:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _lang() -> str:
-    """zh by default; ?lang=en (or zh) switches and is remembered in the session."""
-    wanted = request.args.get("lang")
-    if wanted in ("zh", "en"):
-        session["lang"] = wanted
-    return session.get("lang", "zh")
 
 
 def _texts(lang: str) -> dict[str, str]:
@@ -225,7 +218,7 @@ def _api_user(*roles: str) -> User:
 
 
 def _page_ctx(user: User, active: str) -> dict[str, Any]:
-    lang = _lang()
+    lang = page_lang()
     groups = db.session.scalars(select(WorkGroup).order_by(WorkGroup.code)).all()
     args = request.args.to_dict(flat=False)
     args.pop("lang", None)
