@@ -14,15 +14,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from config.settings import SETTINGS
-from tests.conftest import PG_ADMIN_URL, service_missing
+from tests.conftest import scratch_pg_database, service_missing
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -140,18 +138,8 @@ def wait_for(predicate, timeout: float, what: str, step: float = 0.5):  # noqa: 
 @pytest.fixture
 def fresh_pg_url() -> Iterator[str]:
     """An empty PostgreSQL database of its own (not migrated), dropped afterwards."""
-    name = f"fv_deploy_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError:
-        admin.dispose()
-        service_missing("PostgreSQL at 127.0.0.1:5432")
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_pg_database("fv_deploy") as url:
+        yield url
 
 
 @pytest.fixture
