@@ -29,6 +29,31 @@ def service_missing(what: str) -> None:
     pytest.skip(f"{what} not reachable")
 
 
+CHROMIUM = os.environ.get("FV_CHROMIUM", "/usr/bin/chromium")
+# Debian's Chromium, never a downloaded browser; no background traffic off the machine.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if not Path(CHROMIUM).exists():
+        service_missing(f"Chromium at {CHROMIUM} (apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def playwright_instance(chromium_path: str):  # noqa: ANN201
+    """One Playwright for the whole run: a second sync_playwright() cannot start while
+    one is open, so every browser test shares this one."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        service_missing("python playwright")
+    with sync_playwright() as p:
+        yield p
+
+
 def _backends() -> list[str]:
     wanted = os.environ.get("FV_TEST_BACKENDS", "sqlite,postgresql")
     return [b.strip() for b in wanted.split(",") if b.strip()]

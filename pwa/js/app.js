@@ -789,7 +789,8 @@ async function registerSW() {
   S.swReg = reg;
   // A version that was already waiting when this page loaded is taken now: a fresh page
   // holds nothing unsaved (drafts are in IndexedDB), so "reload" means "update".
-  if (reg.waiting && navigator.serviceWorker.controller) {
+  const takingOver = Boolean(reg.waiting && navigator.serviceWorker.controller);
+  if (takingOver) {
     S.updateReady = true;
     reg.waiting.postMessage({ type: 'SKIP_WAITING' });
   }
@@ -797,17 +798,19 @@ async function registerSW() {
   if (reg.waiting && navigator.serviceWorker.controller) showUpdate(reg);
   track(reg.installing);
   reg.addEventListener('updatefound', () => track(reg.installing));
-  // Leaving or reloading the page while a version waits: hand over now. The drafts are
-  // already in IndexedDB (pagehide flushes them), the next page starts on the new version.
-  window.addEventListener('pagehide', () => {
-    if (S.updateReady && reg.waiting) reg.waiting.postMessage({ type: 'SKIP_WAITING' });
-  });
   let reloading = false;
-  navigator.serviceWorker.addEventListener('controllerchange', () => {
-    if (reloading || !S.updateReady) return;
-    reloading = true;
-    location.reload();
+  const taken = new Promise((resolve) => {
+    navigator.serviceWorker.addEventListener('controllerchange', () => {
+      resolve(true);
+      if (reloading || !S.updateReady) return;
+      reloading = true;
+      location.reload();
+    });
   });
+  // The hand-over is not requested on pagehide: the old worker is then retired while the
+  // next page is still loading, and the page's own requests start it again (a restarted
+  // old worker can hold the new one back for minutes). The fresh page asks instead.
+  return takingOver ? taken : null;
 }
 
 // ---------- chrome and start ---------------------------------------------------------------
@@ -841,7 +844,12 @@ async function start() {
   window.addEventListener('pagehide', flushDraft);
   bc?.addEventListener('message', () => { refreshStatus(); if (S.route !== 'visit') render(); });
   await render();
-  registerSW();
+  const updating = await Promise.race([registerSW(), new Promise((resolve) => setTimeout(resolve, 3000))]);
+  if (updating) {
+    // A new version takes over and reloads this page in a moment: sending now would only
+    // be cut off. If it takes longer, carry on under the old version.
+    await Promise.race([updating, new Promise((resolve) => setTimeout(resolve, 5000))]);
+  }
   if (S.user) {
     checkStorage();
     syncNow('start');

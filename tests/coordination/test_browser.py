@@ -7,17 +7,13 @@ missing Chromium fails; elsewhere the test is skipped with the reason.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD, service_missing
+from tests.conftest import CHROMIUM_ARGS, PASSWORD
 
-CHROMIUM = os.environ.get("FV_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 SIZES = {"phone": (360, 740), "desktop": (1280, 800)}
 
@@ -49,13 +45,7 @@ def live_server(request, app, db_session):
     thread.join(5)
 
 
-def test_pages_at_phone_and_desktop_width(live_server):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        service_missing("python playwright")
-    if not Path(CHROMIUM).exists():
-        service_missing(f"Chromium at {CHROMIUM}")
+def test_pages_at_phone_and_desktop_width(live_server, playwright_instance, chromium_path):  # noqa: ANN001
     base, campaign, sample_id = live_server
     SHOTS.mkdir(exist_ok=True)
     period = "from=2026-01-01&to=2026-12-31"
@@ -70,42 +60,42 @@ def test_pages_at_phone_and_desktop_width(live_server):
         ("spot-check-sample", f"/spot-checks/{sample_id}"),
         ("evaluation", f"/evaluation?{period}"),
     ]
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            for size, (width, height) in SIZES.items():
-                context = browser.new_context(viewport={"width": width, "height": height},
-                                              device_scale_factor=1)
-                page = context.new_page()
-                page.goto(f"{base}/login?next=/dashboard")
-                page.fill("input[name=username]", "sup")
-                page.fill("input[name=password]", PASSWORD)
-                page.click("button[type=submit]")
-                page.wait_for_url("**/dashboard")
-                for name, path in pages:
-                    response = page.goto(base + path)
-                    assert response is not None and response.status == 200, (name, path)
-                    page.screenshot(path=str(SHOTS / f"coordination-{name}-{size}.png"),
-                                    full_page=True)
-                    # The page itself never scrolls sideways: wide tables scroll in their box.
-                    overflow = page.evaluate(
-                        "document.documentElement.scrollWidth - window.innerWidth")
-                    assert overflow <= 1, (name, size, overflow)
-                    small = page.evaluate(
-                        """sel => [...document.querySelectorAll(sel)]
-                             .filter(e => e.offsetParent !== null)
-                             .map(e => [e.tagName, e.textContent.trim().slice(0, 20),
-                                        e.getBoundingClientRect().height])
-                             .filter(x => x[2] < 43.5)""", TOUCH)
-                    assert not small, (name, size, small[:5])
-                # The chart is drawn on the server: two SVG panels with a line each.
-                page.goto(f"{base}/dashboard?{period}")
-                assert page.locator("svg.chart polyline").count() == 2
-                # Clicking a column header sorts on the server.
-                page.click("th >> text=面对面职工")
-                codes = page.eval_on_selector_all("#dashboard-table tbody tr[data-code]",
-                                                  "rows => rows.map(r => r.dataset.code)")
-                assert codes[:3] == ["510104", "510105", "510106"], codes[:5]
-                context.close()
-        finally:
-            browser.close()
+    browser = playwright_instance.chromium.launch(executable_path=chromium_path,
+                                                  args=CHROMIUM_ARGS)
+    try:
+        for size, (width, height) in SIZES.items():
+            context = browser.new_context(viewport={"width": width, "height": height},
+                                          device_scale_factor=1)
+            page = context.new_page()
+            page.goto(f"{base}/login?next=/dashboard")
+            page.fill("input[name=username]", "sup")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url("**/dashboard")
+            for name, path in pages:
+                response = page.goto(base + path)
+                assert response is not None and response.status == 200, (name, path)
+                page.screenshot(path=str(SHOTS / f"coordination-{name}-{size}.png"),
+                                full_page=True)
+                # The page itself never scrolls sideways: wide tables scroll in their box.
+                overflow = page.evaluate(
+                    "document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 1, (name, size, overflow)
+                small = page.evaluate(
+                    """sel => [...document.querySelectorAll(sel)]
+                         .filter(e => e.offsetParent !== null)
+                         .map(e => [e.tagName, e.textContent.trim().slice(0, 20),
+                                    e.getBoundingClientRect().height])
+                         .filter(x => x[2] < 43.5)""", TOUCH)
+                assert not small, (name, size, small[:5])
+            # The chart is drawn on the server: two SVG panels with a line each.
+            page.goto(f"{base}/dashboard?{period}")
+            assert page.locator("svg.chart polyline").count() == 2
+            # Clicking a column header sorts on the server.
+            page.click("th >> text=面对面职工")
+            codes = page.eval_on_selector_all("#dashboard-table tbody tr[data-code]",
+                                              "rows => rows.map(r => r.dataset.code)")
+            assert codes[:3] == ["510104", "510105", "510106"], codes[:5]
+            context.close()
+    finally:
+        browser.close()

@@ -24,16 +24,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import CHROMIUM_ARGS
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("FV_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 SCREENSHOTS = ROOT / "tests" / "screenshots"
 DEMO_USER, DEMO_PASSWORD = "demo", "demo-2012"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -135,24 +128,6 @@ def fv_server() -> Iterator[Server]:
             proc.wait()
         log.close()
         shutil.rmtree(data_dir, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def chromium_path() -> str:
-    if not Path(CHROMIUM).exists():
-        msg = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return CHROMIUM
-
-
-@pytest.fixture(scope="session")
-def playwright_instance(chromium_path: str):  # noqa: ANN201
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        yield p
 
 
 @pytest.fixture
