@@ -786,6 +786,7 @@ async function registerSW() {
     // Browsers without module service workers (and so without Background Sync) get the shell-only worker.
     try { reg = await navigator.serviceWorker.register('/sw-classic.js', { updateViaCache: 'none', scope: '/' }); } catch { return; }
   }
+  if (!reg) return null; // registration refused (some embedded browsers, automation)
   S.swReg = reg;
   // A version that was already waiting when this page loaded is taken now: a fresh page
   // holds nothing unsaved (drafts are in IndexedDB), so "reload" means "update".
@@ -844,7 +845,9 @@ async function start() {
   window.addEventListener('pagehide', flushDraft);
   bc?.addEventListener('message', () => { refreshStatus(); if (S.route !== 'visit') render(); });
   await render();
-  const updating = await Promise.race([registerSW(), new Promise((resolve) => setTimeout(resolve, 3000))]);
+  // The app starts whatever the service worker does: a failed registration only costs
+  // the offline shell, never the screens or the sync.
+  const updating = await Promise.race([registerSW().catch(() => null), new Promise((resolve) => setTimeout(resolve, 3000))]);
   if (updating) {
     // A new version takes over and reloads this page in a moment: sending now would only
     // be cut off. If it takes longer, carry on under the old version.

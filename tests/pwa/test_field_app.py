@@ -555,3 +555,18 @@ def test_storage_nearly_full_and_not_persistent_are_warned(fv_server, launch, sh
     shot(page, "15-storage-warning")
     page.goto(fv_server.url + "/#/settings")
     assert "未获准" in page.inner_text("[data-testid=persisted]")
+
+
+def test_app_works_when_the_browser_refuses_a_service_worker(fv_server, launch, marker):  # noqa: ANN001
+    """Some embedded browsers (and automation) refuse the registration: the app still
+    starts, signs in and sends what it records, just without the offline shell."""
+    ctx = launch("no-worker", service_workers="block")
+    page = open_app(ctx, fv_server.url)
+    assert page.evaluate("window.fieldvisit.S.swReg") is None
+    page.fill("input[name=username]", "demo")
+    page.fill("input[name=password]", "demo-2012")
+    page.click("#loginf button[type=submit]")
+    page.wait_for_selector("[data-testid=new-visit]")
+    record_visit(page, "interview", f"{marker} without a worker")
+    wait_outbox(page, 0)
+    assert server_visits(fv_server, marker) == Counter({f"{marker} without a worker": 1})
