@@ -30,12 +30,9 @@ function staticRoutes() {
 }
 
 self.addEventListener('install', (event) => {
+  // A promise-returning API rejects rather than throws: the catch covers every failure.
   if (typeof event.addRoutes === 'function') {
-    try {
-      event.waitUntil(event.addRoutes(staticRoutes()).catch((err) => console.warn('static routes not added:', err?.message)));
-    } catch (err) {
-      console.warn('static routes not added:', err?.message);
-    }
+    event.waitUntil(event.addRoutes(staticRoutes()).catch((err) => console.warn('static routes not added:', err?.message)));
   }
   event.waitUntil((async () => {
     const cache = await caches.open(cacheName());

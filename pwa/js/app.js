@@ -792,11 +792,10 @@ async function registerSW() {
   // holds nothing unsaved (drafts are in IndexedDB), so "reload" means "update".
   const takingOver = Boolean(reg.waiting && navigator.serviceWorker.controller);
   if (takingOver) {
-    S.updateReady = true;
+    showUpdate(reg); // also marks the update as ready, so the takeover reloads the page
     reg.waiting.postMessage({ type: 'SKIP_WAITING' });
   }
   const track = (w) => w?.addEventListener('statechange', () => { if (w.state === 'installed' && navigator.serviceWorker.controller) showUpdate(reg); });
-  if (reg.waiting && navigator.serviceWorker.controller) showUpdate(reg);
   track(reg.installing);
   reg.addEventListener('updatefound', () => track(reg.installing));
   let reloading = false;
@@ -847,12 +846,11 @@ async function start() {
   await render();
   // The app starts whatever the service worker does: a failed registration only costs
   // the offline shell, never the screens or the sync.
-  const updating = await Promise.race([registerSW().catch(() => null), new Promise((resolve) => setTimeout(resolve, 3000))]);
-  if (updating) {
-    // A new version takes over and reloads this page in a moment: sending now would only
-    // be cut off. If it takes longer, carry on under the old version.
-    await Promise.race([updating, new Promise((resolve) => setTimeout(resolve, 5000))]);
-  }
+  const within = (promise, ms) => Promise.race([promise, new Promise((resolve) => setTimeout(resolve, ms))]);
+  const updating = await within(registerSW().catch(() => null), 3000);
+  // A new version takes over and reloads this page in a moment: sending now would only
+  // be cut off. If it takes longer, carry on under the old version.
+  if (updating) await within(updating, 5000);
   if (S.user) {
     checkStorage();
     syncNow('start');

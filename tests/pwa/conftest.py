@@ -29,7 +29,6 @@ from tests.conftest import CHROMIUM_ARGS
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "tests" / "screenshots"
 DEMO_USER, DEMO_PASSWORD = "demo", "demo-2012"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def _cli() -> list[str]:
