@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 
 from server.models import SYNCED_MODELS, Device, MutationResult, OutboxMessage, User
 from server.scope import Scope
-from sync.records import Actor, Reference, Rejected, apply_change, keep_lost_edit
+from sync.records import (
+    Actor,
+    Reference,
+    Rejected,
+    Validated,
+    apply_change,
+    keep_lost_edit,
+    validate_ahead,
+)
 from sync.schemas import UUID_RE, PushSchema
 from sync.versioning import current_version, transaction_version
 
@@ -128,6 +136,9 @@ def push(
                 "results": [{"mid": m["mid"], "status": "duplicate",
                              "original": stored.get(m["mid"], {"status": "applied"})}
                             for _, m in mutations]}
+    # Envelopes and fields are checked before any lock: validation reads no data, so
+    # concurrent pushes validate in parallel and hold the write lock only to write.
+    checked = {m["mid"]: _check(m) for _, m in mutations if m["mid"] > device.last_mid}
     # Same-device pushes serialise on the device row. The global version (and its row
     # lock) is taken only at the flush, so devices validate and build in parallel and
     # hold the global lock just for the write (see sync/versioning.py).
@@ -147,12 +158,12 @@ def push(
         # the savepoint back and the batch is applied again entry by entry.
         with session.begin_nested():
             results, new_last, touched = _apply_batch(session, actor, mutations, last_mid,
-                                                      stored, careful=False)
+                                                      stored, checked, careful=False)
             _finish(session, device, new_last, touched, request_id)
     except (IntegrityError, DataError):
         log.warning("batch hit a database error; applying entry by entry")
         results, new_last, touched = _apply_batch(session, actor, mutations, last_mid, stored,
-                                                  careful=True)
+                                                  checked, careful=True)
         _finish(session, device, new_last, touched, request_id)
     for result in results:
         record = result.pop("_record", None)
@@ -173,8 +184,17 @@ def _finish(session: Session, device: Device, last_mid: int,
     session.flush()
 
 
+def _check(raw: dict[str, Any]) -> tuple[dict[str, Any] | tuple[str, str], Validated | None]:
+    """A mutation's envelope and its fields' validation, done before the write lock."""
+    m = _envelope(raw)
+    if isinstance(m, tuple):
+        return m, None
+    return m, validate_ahead(m["entity"], m["op"], m["fields_"])
+
+
 def _apply_batch(session: Session, actor: Actor, mutations: list[tuple[int, dict]],
-                 last_mid: int, stored: dict[int, dict], careful: bool
+                 last_mid: int, stored: dict[int, dict],
+                 checked: dict[int, tuple[Any, Validated | None]], careful: bool
                  ) -> tuple[list[dict[str, Any]], int, dict[tuple[str, str], None]]:
     ref = Reference.load(session)
     pending = [m for _, m in mutations if m["mid"] > last_mid]
@@ -203,7 +223,8 @@ def _apply_batch(session: Session, actor: Actor, mutations: list[tuple[int, dict
                                 "message": f"expected mutation {last_mid + 1} first"})
                 continue
             actor.mid = mid
-            result = _apply_one(session, ref, actor, index, raw, prefetched, touched, careful)
+            result = _apply_one(session, ref, actor, index, raw, prefetched, touched,
+                                checked.get(mid) or _check(raw), careful)
             if result["status"] != "applied":
                 session.add(MutationResult(device_id=actor.device_id, mid=mid,
                                            entity=str(raw.get("entity", ""))[:20],
@@ -218,9 +239,10 @@ def _apply_batch(session: Session, actor: Actor, mutations: list[tuple[int, dict
 
 def _apply_one(session: Session, ref: Reference, actor: Actor, index: int,
                raw: dict[str, Any], prefetched: dict[tuple[str, str], Any],
-               touched: dict[tuple[str, str], None], careful: bool) -> dict[str, Any]:
+               touched: dict[tuple[str, str], None],
+               checked: tuple[Any, Validated | None], careful: bool) -> dict[str, Any]:
     mid = raw["mid"]
-    m = _envelope(raw)
+    m, validated = checked
     if isinstance(m, tuple):
         field, reason = m
         return {"mid": mid, "status": "rejected", "code": "malformed",
@@ -232,12 +254,12 @@ def _apply_one(session: Session, ref: Reference, actor: Actor, index: int,
             with session.begin_nested():
                 outcome = apply_change(session, ref, actor, m["entity"], m["op"], m["id"],
                                        m["fields_"], m["base_version"],
-                                       existing=prefetched.get(key, ...))
+                                       existing=prefetched.get(key, ...), validated=validated)
                 session.flush()
         else:
             outcome = apply_change(session, ref, actor, m["entity"], m["op"], m["id"],
                                    m["fields_"], m["base_version"],
-                                   existing=prefetched.get(key, ...))
+                                   existing=prefetched.get(key, ...), validated=validated)
     except Rejected as rej:
         if rej.code == "deleted":
             keep_lost_edit(session, actor, m["entity"], m["id"], m["fields_"])

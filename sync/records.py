@@ -158,6 +158,27 @@ def _validate(entity: str, fields_in: dict[str, Any], partial: bool) -> dict[str
         raise Rejected(code, f"{name}: {reason}", name) from None
 
 
+@dataclass(frozen=True)
+class Validated:
+    """A change's fields validated ahead of the batch's write lock (validation reads no
+    data): `partial` is the guess it was made for (an update), used only if it holds."""
+
+    partial: bool
+    data: dict[str, Any] | None = None
+    error: Rejected | None = None
+
+
+def validate_ahead(entity: str, op: str, fields_in: dict[str, Any]) -> Validated | None:
+    """Validate a create's or update's fields before any lock is taken (None: a delete)."""
+    if op == "delete":
+        return None
+    partial = op == "update"
+    try:
+        return Validated(partial, data=_validate(entity, fields_in, partial))
+    except Rejected as rej:
+        return Validated(partial, error=rej)
+
+
 def _district(ref: Reference, actor: Actor, code: str) -> int:
     district_id = ref.district_id.get(code)
     if district_id is None:
@@ -179,8 +200,13 @@ def apply_change(
     fields_in: dict[str, Any] | None,
     base_version: int | None = None,
     existing: Any = ...,
+    validated: Validated | None = None,
 ) -> Outcome:
-    """Apply one create/update/delete; raise Rejected without touching the session."""
+    """Apply one create/update/delete; raise Rejected without touching the session.
+
+    `validated` is the fields' validation done ahead (`validate_ahead`); it is used when
+    its guess (create or update) matches whether the record exists, else they are
+    validated here."""
     model = SYNCED_MODELS[entity]
     obj = session.get(model, record_id) if existing is ... else existing
     if op == "delete":
@@ -200,7 +226,13 @@ def apply_change(
     if obj is not None and not actor.scope.can_write(obj.district_id):
         raise Rejected("forbidden", "this record is outside your scope")
 
-    data = _validate(entity, fields_in or {}, partial=obj is not None)
+    partial = obj is not None
+    if validated is not None and validated.partial == partial:
+        if validated.error is not None:
+            raise validated.error
+        data = validated.data
+    else:
+        data = _validate(entity, fields_in or {}, partial=partial)
     builder = _BUILDERS[entity]
     values, extra = builder(session, ref, actor, data, obj)
     creating = obj is None
