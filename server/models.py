@@ -231,7 +231,21 @@ class Visit(SyncedMixin, db.Model):
     district: Mapped[DistrictUnit] = relationship()
     work_group: Mapped[WorkGroup | None] = relationship()
     participants: Mapped[list[User]] = relationship(secondary=visit_participants)
-    __table_args__ = (Index("ix_visits_sync", "version", "id"),)
+    __table_args__ = (
+        Index("ix_visits_sync", "version", "id"),
+        # SQLite only: covering indexes for the dashboard's and briefings' aggregates
+        # (worker/briefing/compute.py). SQLite then reads each aggregate's columns from
+        # one index in group order instead of every row of the table, which cuts the
+        # city dashboard over 200,000 visits by half. PostgreSQL plans these queries
+        # well from its statistics and parallel scans; there they would only slow writes.
+        Index("ix_visits_stats", "district_id", "method", "visited_at", "canonical_id",
+              "deleted", "workers_met", "enterprise_id", "workers_by_group").ddl_if(
+                  dialect="sqlite"),
+        Index("ix_visits_enterprise_stats", "district_id", "enterprise_id", "visited_at",
+              "canonical_id", "deleted").ddl_if(dialect="sqlite"),
+        # a problem's date is its visit's: looked up per problem without reading the row
+        Index("ix_visits_id_visited_at", "id", "visited_at").ddl_if(dialect="sqlite"),
+    )
 
 
 class Problem(SyncedMixin, db.Model):
@@ -250,7 +264,13 @@ class Problem(SyncedMixin, db.Model):
     history: Mapped[list[ProblemStageChange]] = relationship(
         order_by="ProblemStageChange.id", back_populates="problem"
     )
-    __table_args__ = (Index("ix_problems_sync", "version", "id"),)
+    __table_args__ = (
+        Index("ix_problems_sync", "version", "id"),
+        # SQLite only, as the visits' statistics indexes above.
+        Index("ix_problems_stats", "district_id", "category", "stage", "canonical_id",
+              "deleted", "visit_id", "created_at", "resolved_at", "id").ddl_if(
+                  dialect="sqlite"),
+    )
 
 
 class ProblemStageChange(db.Model):

@@ -494,14 +494,16 @@ def _problem_figures(session: Session, all_figs: list[dict[int, DistrictFigures]
     opened = func.coalesce(pv.visited_at, Problem.created_at)
     base = (select().select_from(Problem).outerjoin(pv, pv.id == Problem.visit_id)
             .where(*_live(Problem, sqlite)))
+    if sqlite:
+        # Each problem's visit date from the (id, visited_at) index, without reading the
+        # visit's row; SQLite picks the primary key's index instead when it has no
+        # statistics. Problems are read from ix_problems_stats (see server/models.py).
+        base = base.with_hint(pv, "INDEXED BY ix_visits_id_visited_at", "sqlite")
     raised = [func.sum(_flag(opened, b)) for b in bounds]
-    # SQLite would walk problems in district order through its index to save a sort,
-    # one random row read per problem; a plain scan and a sort are cheaper.
-    district = _plain(Problem.district_id) if sqlite else Problem.district_id
     for district_id, category, stage, *counts in session.execute(
-            base.add_columns(district, Problem.category, Problem.stage, *raised)
+            base.add_columns(Problem.district_id, Problem.category, Problem.stage, *raised)
             .where(opened >= span[0], opened < span[1])
-            .group_by(district, Problem.category, Problem.stage)):
+            .group_by(Problem.district_id, Problem.category, Problem.stage)):
         for figs, n in zip(all_figs, counts, strict=True):
             f = figs.get(district_id)
             if f is None or not n:
@@ -524,20 +526,24 @@ def _problem_figures(session: Session, all_figs: list[dict[int, DistrictFigures]
     # problem, the oldest open at the latest end, is also the oldest open at an earlier
     # end if it was raised by then, and otherwise nothing was open at that earlier end.
     open_names = [f"open{i}" for i in range(len(bounds))]
-    ranked = (base.where(opened < span[1], Problem.stage.in_(OPEN_STAGES)).add_columns(
-        Problem.district_id.label("district_id"), Problem.id.label("id"),
-        Problem.category.label("category"), Problem.stage.label("stage"),
-        opened.label("opened"),
-        func.row_number().over(partition_by=Problem.district_id,
-                               order_by=(opened, Problem.id)).label("rn"),
-        *(func.sum(case((opened < b[1], 1), else_=0))
-          .over(partition_by=Problem.district_id).label(name)
-          for b, name in zip(bounds, open_names, strict=True)))
-        .subquery())
-    for row in session.execute(
-            select(ranked.c.district_id, ranked.c.id, ranked.c.category, ranked.c.stage,
-                   ranked.c.opened, *(ranked.c[name] for name in open_names))
-            .where(ranked.c.rn == 1)):
+    still_open = base.where(opened < span[1], Problem.stage.in_(OPEN_STAGES))
+    open_counts = [func.sum(case((opened < b[1], 1), else_=0)).label(name)
+                   for b, name in zip(bounds, open_names, strict=True)]
+    if sqlite:
+        # SQLite: one pass grouped by district. With min() in an aggregate, SQLite takes
+        # the other (bare) columns from the row holding the minimum (documented under
+        # "Bare columns in an aggregate query"); the minimum of "opened id" is the oldest
+        # problem with ties broken by id, as the window below orders them. The timestamps
+        # are fixed-width ISO text there, so text order is time order.
+        rows = session.execute(still_open.add_columns(
+            Problem.district_id.label("district_id"),
+            func.min(cast(opened, String) + " " + Problem.id),
+            Problem.id.label("id"), Problem.category.label("category"),
+            Problem.stage.label("stage"), opened.label("opened"), *open_counts)
+            .group_by(Problem.district_id))
+    else:
+        rows = session.execute(_oldest_open_ranked(still_open, opened, bounds, open_names))
+    for row in rows:
         at = _as_datetime(row.opened)
         for figs, (_, end), name in zip(all_figs, bounds, open_names, strict=True):
             f = figs.get(row.district_id)
@@ -547,6 +553,24 @@ def _problem_figures(session: Session, all_figs: list[dict[int, DistrictFigures]
             if at < end:
                 f.oldest_open = OldestOpen(row.id, row.category, row.stage, at,
                                            max(0, (end - at).days))
+
+
+def _oldest_open_ranked(still_open: Any, opened: Any, bounds: list[tuple[datetime, datetime]],
+                        open_names: list[str]) -> Any:
+    """Per district, the oldest open problem's row with the open counts (window sums)."""
+    ranked = (still_open.add_columns(
+        Problem.district_id.label("district_id"), Problem.id.label("id"),
+        Problem.category.label("category"), Problem.stage.label("stage"),
+        opened.label("opened"),
+        func.row_number().over(partition_by=Problem.district_id,
+                               order_by=(opened, Problem.id)).label("rn"),
+        *(func.sum(case((opened < b[1], 1), else_=0))
+          .over(partition_by=Problem.district_id).label(name)
+          for b, name in zip(bounds, open_names, strict=True)))
+        .subquery())
+    return (select(ranked.c.district_id, ranked.c.id, ranked.c.category, ranked.c.stage,
+                   ranked.c.opened, *(ranked.c[name] for name in open_names))
+            .where(ranked.c.rn == 1))
 
 
 def _as_datetime(value: Any) -> datetime:

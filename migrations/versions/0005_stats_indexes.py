@@ -1,0 +1,40 @@
+"""statistics: covering indexes for the dashboard's aggregates (SQLite only)
+
+Revision ID: 0005_stats_indexes
+Revises: 0004_supervision
+
+See server/models.py (Visit, Problem): SQLite reads the aggregates' columns from these
+indexes in group order instead of every table row; PostgreSQL does not need them.
+"""
+from alembic import op
+
+revision = "0005_stats_indexes"
+down_revision = "0004_supervision"
+branch_labels = None
+depends_on = None
+
+INDEXES = [
+    ("ix_visits_stats", "visits", ["district_id", "method", "visited_at", "canonical_id",
+                                   "deleted", "workers_met", "enterprise_id",
+                                   "workers_by_group"]),
+    ("ix_visits_enterprise_stats", "visits", ["district_id", "enterprise_id", "visited_at",
+                                              "canonical_id", "deleted"]),
+    ("ix_visits_id_visited_at", "visits", ["id", "visited_at"]),
+    ("ix_problems_stats", "problems", ["district_id", "category", "stage", "canonical_id",
+                                       "deleted", "visit_id", "created_at", "resolved_at",
+                                       "id"]),
+]
+
+
+def upgrade():
+    if op.get_bind().dialect.name != "sqlite":
+        return
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns)
+
+
+def downgrade():
+    if op.get_bind().dialect.name != "sqlite":
+        return
+    for name, table, _ in INDEXES:
+        op.drop_index(name, table_name=table)
