@@ -184,7 +184,8 @@ class SyncedMixin:
     """Columns every phone-synced record has."""
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    version: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
+    # Indexed with the id as `ix_<table>_sync` (pull order) in each table's arguments.
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     district_id: Mapped[int] = mapped_column(ForeignKey("district_units.id"), index=True)
     canonical_id: Mapped[str | None] = mapped_column(String(36), index=True)

@@ -28,7 +28,7 @@ from sync.records import (
     validate_ahead,
 )
 from sync.schemas import UUID_RE, PushSchema
-from sync.versioning import current_version, transaction_version
+from sync.versioning import current_version, transaction_version, write_new_records
 
 PROTOCOL_VERSION = 1
 log = logging.getLogger(__name__)
@@ -175,6 +175,7 @@ def push(
 
 def _finish(session: Session, device: Device, last_mid: int,
             touched: dict[tuple[str, str], None], request_id: str | None) -> None:
+    write_new_records(session)  # before the flush: updates may refer to new records
     session.execute(Device.__table__.update().where(Device.id == device.id)
                     .values(last_mid=last_mid))
     dedup = [[e, i] for (e, i) in touched if e in DEDUP_ENTITIES]
@@ -259,7 +260,8 @@ def _apply_one(session: Session, ref: Reference, actor: Actor, index: int,
         else:
             outcome = apply_change(session, ref, actor, m["entity"], m["op"], m["id"],
                                    m["fields_"], m["base_version"],
-                                   existing=prefetched.get(key, ...), validated=validated)
+                                   existing=prefetched.get(key, ...), validated=validated,
+                                   new_records=True)
     except Rejected as rej:
         if rej.code == "deleted":
             keep_lost_edit(session, actor, m["entity"], m["id"], m["fields_"])

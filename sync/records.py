@@ -37,7 +37,7 @@ from server.models import (
 )
 from server.scope import Scope
 from sync.schemas import FIELD_SCHEMAS, PARTIAL_SCHEMAS
-from sync.versioning import defer_insert
+from sync.versioning import NewRecord, add_new_record, defer_insert
 
 # Fields whose values never go into the audit log in clear.
 _SENSITIVE = {"id_number", "phone", "worker_name"}
@@ -201,12 +201,14 @@ def apply_change(
     base_version: int | None = None,
     existing: Any = ...,
     validated: Validated | None = None,
+    new_records: bool = False,
 ) -> Outcome:
     """Apply one create/update/delete; raise Rejected without touching the session.
 
     `validated` is the fields' validation done ahead (`validate_ahead`); it is used when
     its guess (create or update) matches whether the record exists, else they are
-    validated here."""
+    validated here. With `new_records`, a created record is a `NewRecord` written by
+    `sync.versioning.write_new_records` (the caller calls it before flushing)."""
     model = SYNCED_MODELS[entity]
     obj = session.get(model, record_id) if existing is ... else existing
     if op == "delete":
@@ -236,7 +238,10 @@ def apply_change(
     builder = _BUILDERS[entity]
     values, extra = builder(session, ref, actor, data, obj)
     creating = obj is None
-    if creating:
+    if creating and new_records:
+        obj = NewRecord(model, id=record_id, created_by_id=actor.user.id, deleted=False,
+                        canonical_id=None)
+    elif creating:
         obj = model(id=record_id, created_by_id=actor.user.id)
     conflict = None
     if "stage" in values and not creating and values["stage"] != obj.stage:
@@ -282,7 +287,10 @@ def apply_change(
             setattr(obj, key, value)
             changes[key] = "changed"
     if creating:
-        session.add(obj)
+        if new_records:
+            add_new_record(session, obj)
+        else:
+            session.add(obj)
         ref.local[(model, record_id)] = obj
     if changes or creating:
         _audit(session, actor, entity, record_id, "create" if creating else "update", changes)

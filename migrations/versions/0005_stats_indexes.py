@@ -1,10 +1,13 @@
-"""statistics: covering indexes for the dashboard's aggregates (SQLite only)
+"""indexes: covering indexes for the dashboard's aggregates (SQLite only); the synced
+tables' single-column version indexes dropped
 
 Revision ID: 0005_stats_indexes
 Revises: 0004_supervision
 
 See server/models.py (Visit, Problem): SQLite reads the aggregates' columns from these
 indexes in group order instead of every table row; PostgreSQL does not need them.
+`ix_<table>_version` duplicated the leading column of `ix_<table>_sync` (version, id),
+which serves every query the first served; each sync push paid for both.
 """
 from alembic import op
 
@@ -26,7 +29,12 @@ INDEXES = [
 ]
 
 
+SYNCED = ("enterprises", "visits", "problems", "home_visits")
+
+
 def upgrade():
+    for table in SYNCED:
+        op.drop_index(f"ix_{table}_version", table_name=table)
     if op.get_bind().dialect.name != "sqlite":
         return
     for name, table, columns in INDEXES:
@@ -34,6 +42,8 @@ def upgrade():
 
 
 def downgrade():
+    for table in SYNCED:
+        op.create_index(f"ix_{table}_version", table, ["version"])
     if op.get_bind().dialect.name != "sqlite":
         return
     for name, table, _ in INDEXES:
