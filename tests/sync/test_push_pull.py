@@ -388,3 +388,91 @@ def test_pull_is_gzipped_for_clients_that_accept_it(client, cadre):
     assert packed.headers["Content-Encoding"] == "gzip"
     assert len(packed.data) < len(plain.data) / 3
     assert json.loads(gzip.decompress(packed.data)) == plain.json
+
+
+def test_records_created_edited_and_deleted_within_one_batch(client, cadre):
+    """New records of a batch are written together at its end (sync.versioning.NewRecord):
+    later entries of the same batch still read and change them as stored records."""
+    from server.extensions import db
+    from server.models import AuditEntry, ProblemStageChange, Visit
+
+    create_user("cadre2", "field_cadre", "510104", "WG01")
+    phone = Phone(client, "cadre1")
+    vid, pid, gone, eid = new_id(), new_id(), new_id(), new_id()
+    batch = [
+        phone.mutation("create", "enterprise", eid, {"name": "锦江测试机械有限公司",
+                                                     "district_code": "510104"}),
+        phone.mutation("create", "visit", vid, visit_fields(enterprise_id=eid,
+                                                            participants=["cadre2"])),
+        phone.mutation("create", "problem", pid, {"visit_id": vid, "category": "wages",
+                                                  "description": "欠薪"}),
+        phone.mutation("update", "visit", vid, {"workers_met": 30, "notes": "补记"}),
+        phone.mutation("update", "problem", pid, {"stage": "government",
+                                                  "stage_note": "企业无力解决"},
+                       base_version=0),  # the phone created it: no one else moved it
+        phone.mutation("create", "visit", gone, visit_fields()),
+        phone.mutation("delete", "visit", gone),
+    ]
+    answer = phone.push(batch).json
+    assert [r["status"] for r in answer["results"]] == ["applied"] * 7
+    versions = {r["version"] for r in answer["results"]}
+    assert versions == {answer["server_version"]}  # one transaction, one version
+
+    visit = db.session.get(Visit, vid)
+    assert (visit.workers_met, visit.notes, visit.enterprise_id) == (30, "补记", eid)
+    assert sorted(u.username for u in visit.participants) == ["cadre1", "cadre2"]
+    assert visit.field_versions == {} and visit.materials == 0  # the column default
+    assert db.session.get(Visit, gone).deleted is True
+    stages = db.session.scalars(select(ProblemStageChange.to_stage)
+                                .where(ProblemStageChange.problem_id == pid)
+                                .order_by(ProblemStageChange.id)).all()
+    assert stages == ["enterprise", "government"]
+    actions = db.session.execute(select(AuditEntry.entity, AuditEntry.action)
+                                 .order_by(AuditEntry.id)).all()
+    assert [tuple(a) for a in actions] == [
+        ("enterprise", "create"), ("visit", "create"), ("problem", "create"),
+        ("visit", "update"), ("problem", "update"), ("visit", "create"), ("visit", "delete")]
+
+    other = Phone(client, "cadre2")
+    pulled = {c["id"]: c for c in other.pull_all()[0]}
+    assert pulled[vid]["data"]["workers_met"] == 30
+    assert pulled[vid]["data"]["participants"] == ["cadre1", "cadre2"]
+    assert pulled[pid]["data"]["stage"] == "government"
+    assert pulled[gone]["deleted"] is True
+
+
+def test_database_error_in_a_batch_falls_back_to_entry_by_entry(client, cadre, monkeypatch):
+    """A database error in the batch's single write (here: another device created the same
+    record after this batch read the database) rolls that write back; the batch is then
+    applied entry by entry and every entry gets its own answer."""
+    import sync.push as push_module
+    from server.extensions import db
+    from server.models import Visit
+
+    phone, other = Phone(client, "cadre1"), Phone(client, "cadre1")
+    shared = new_id()
+    assert other.push([other.mutation("create", "visit", shared, visit_fields(notes="先到"))]
+                      ).json["results"][0]["status"] == "applied"
+    real_prefetch = push_module._prefetch
+    calls = {"n": 0}
+
+    def stale_prefetch(session, mutations):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        found = real_prefetch(session, mutations)
+        if calls["n"] == 1:  # the first read misses the other device's record
+            found[("visit", shared)] = None
+        return found
+
+    monkeypatch.setattr(push_module, "_prefetch", stale_prefetch)
+    fresh = new_id()
+    answer = phone.push([phone.mutation("create", "visit", fresh, visit_fields()),
+                         phone.mutation("create", "visit", shared,
+                                        visit_fields(notes="后到", workers_met=15))]).json
+    assert calls["n"] == 2
+    assert [r["status"] for r in answer["results"]] == ["applied", "applied"]
+    assert answer["last_mid"] == 2
+    db.session.expire_all()
+    assert db.session.get(Visit, fresh) is not None
+    merged = db.session.get(Visit, shared)
+    assert (merged.notes, merged.workers_met) == ("后到", 15)
+    assert db.session.scalar(select(func.count()).select_from(Visit)) == 2
