@@ -3,6 +3,7 @@
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -22,3 +23,15 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+
+
+def _sqlite_from_hint(self, table, text):  # noqa: ANN001, ANN202
+    return text
+
+
+# SQLAlchemy renders `Select.with_hint(...)` only for dialects that define table hints;
+# its SQLite dialect does not, though SQLite has one: `INDEXED BY <index>`. With this a
+# query can pin the statistics indexes the planner would not pick without ANALYZE data
+# (worker/briefing/compute.py, server/coordination/dashboard.py); hints for SQLite are
+# ignored by every other dialect, as SQLAlchemy ignores any dialect's hints on others.
+SQLiteCompiler.get_from_hint_text = _sqlite_from_hint

@@ -217,8 +217,8 @@ class Visit(SyncedMixin, db.Model):
 
     __tablename__ = "visits"
     method: Mapped[str] = mapped_column(String(16))
-    visited_at: Mapped[datetime] = mapped_column(_ts(), index=True)
-    work_group_id: Mapped[int | None] = mapped_column(ForeignKey("work_groups.id"), index=True)
+    visited_at: Mapped[datetime] = mapped_column(_ts())
+    work_group_id: Mapped[int | None] = mapped_column(ForeignKey("work_groups.id"))
     enterprise_id: Mapped[str | None] = mapped_column(String(36), index=True)
     place: Mapped[str | None] = mapped_column(String(16))
     workers_met: Mapped[int] = mapped_column(Integer, default=0)
@@ -234,6 +234,10 @@ class Visit(SyncedMixin, db.Model):
     participants: Mapped[list[User]] = relationship(secondary=visit_participants)
     __table_args__ = (
         Index("ix_visits_sync", "version", "id"),
+        # On SQLite the covering ix_visits_day_stats and ix_visits_group_stats below lead
+        # with these columns and take their place.
+        Index("ix_visits_visited_at", "visited_at").ddl_if(dialect="postgresql"),
+        Index("ix_visits_work_group_id", "work_group_id").ddl_if(dialect="postgresql"),
         # SQLite only: covering indexes for the dashboard's and briefings' aggregates
         # (worker/briefing/compute.py). SQLite then reads each aggregate's columns from
         # one index in group order instead of every row of the table, which cuts the
@@ -246,6 +250,13 @@ class Visit(SyncedMixin, db.Model):
               "canonical_id", "deleted").ddl_if(dialect="sqlite"),
         # a problem's date is its visit's: looked up per problem without reading the row
         Index("ix_visits_id_visited_at", "id", "visited_at").ddl_if(dialect="sqlite"),
+        # a span of days (briefings, the weekly series) and one work group's visits
+        Index("ix_visits_day_stats", "visited_at", "canonical_id", "deleted", "workers_met",
+              "district_id", "work_group_id", "method", "enterprise_id").ddl_if(
+                  dialect="sqlite"),
+        Index("ix_visits_group_stats", "work_group_id", "visited_at", "district_id", "method",
+              "canonical_id", "deleted", "workers_met", "enterprise_id").ddl_if(
+                  dialect="sqlite"),
     )
 
 

@@ -23,6 +23,12 @@ INDEXES = [
     ("ix_visits_enterprise_stats", "visits", ["district_id", "enterprise_id", "visited_at",
                                               "canonical_id", "deleted"]),
     ("ix_visits_id_visited_at", "visits", ["id", "visited_at"]),
+    ("ix_visits_day_stats", "visits", ["visited_at", "canonical_id", "deleted", "workers_met",
+                                       "district_id", "work_group_id", "method",
+                                       "enterprise_id"]),
+    ("ix_visits_group_stats", "visits", ["work_group_id", "visited_at", "district_id",
+                                         "method", "canonical_id", "deleted", "workers_met",
+                                         "enterprise_id"]),
     ("ix_problems_stats", "problems", ["district_id", "category", "stage", "canonical_id",
                                        "deleted", "visit_id", "created_at", "resolved_at",
                                        "id"]),
@@ -30,6 +36,9 @@ INDEXES = [
 
 
 SYNCED = ("enterprises", "visits", "problems", "home_visits")
+# On SQLite, ix_visits_day_stats and ix_visits_group_stats lead with these columns.
+REPLACED_ON_SQLITE = [("ix_visits_visited_at", "visited_at"),
+                      ("ix_visits_work_group_id", "work_group_id")]
 
 
 def upgrade():
@@ -37,6 +46,8 @@ def upgrade():
         op.drop_index(f"ix_{table}_version", table_name=table)
     if op.get_bind().dialect.name != "sqlite":
         return
+    for name, _ in REPLACED_ON_SQLITE:
+        op.drop_index(name, table_name="visits")
     for name, table, columns in INDEXES:
         op.create_index(name, table, columns)
 
@@ -48,3 +59,5 @@ def downgrade():
         return
     for name, table, _ in INDEXES:
         op.drop_index(name, table_name=table)
+    for name, column in REPLACED_ON_SQLITE:
+        op.create_index(name, "visits", [column])
