@@ -6,6 +6,7 @@ BATCH mutations, replays every batch, then pulls everything as a fresh device. P
 JSON: records/s for push, replay and pull, p50/p95 latency per batch.
 
     .venv/bin/python bench/sync_bench.py [--visits 20000] [--backends sqlite,postgresql]
+        [--workers 4 --threads 4]   (the server as the Dockerfile and compose run it)
 """
 
 from __future__ import annotations
@@ -210,8 +211,10 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=20)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1)
+    # The production server as shipped (Dockerfile, docker-compose.yml: 4 gthread
+    # workers of 4 threads, the threads keep slow phone uploads from holding a worker).
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--pull-limit", type=int, default=2000)
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
@@ -233,7 +236,9 @@ def main() -> None:
                         c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                     admin.dispose()
     print(json.dumps({"benchmark": "sync", "visits": args.visits, "devices": args.devices,
-                      "batch": args.batch, "results": results}, indent=2))
+                      "batch": args.batch, "concurrency": args.concurrency,
+                      "server": {"workers": args.workers, "threads": args.threads},
+                      "results": results}, indent=2))
 
 
 if __name__ == "__main__":
