@@ -87,6 +87,11 @@ def run_migrations_online():
 
     connectable = get_engine()
 
+    from server.extensions import for_dialect
+
+    # a copy: Flask-Migrate keeps configure_args for the process, across databases
+    conf_args = {"include_object": for_dialect(connectable.dialect.name), **conf_args}
+
     with connectable.connect() as connection:
         context.configure(
             connection=connection,

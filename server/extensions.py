@@ -25,6 +25,20 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 
 
+def for_dialect(dialect_name: str):  # noqa: ANN201
+    """Alembic's `include_object` for autogenerate against `dialect_name`: an index
+    declared for one dialect only (`Index(...).ddl_if(dialect=...)`, the SQLite
+    statistics indexes in server/models.py) is not missing on the others."""
+
+    def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001, ANN202
+        ddl_if = getattr(obj, "_ddl_if", None) if type_ == "index" and not reflected else None
+        if ddl_if is not None and ddl_if.dialect is not None:
+            return ddl_if.dialect == dialect_name
+        return True
+
+    return include_object
+
+
 def _sqlite_from_hint(self, table, text):  # noqa: ANN001, ANN202
     return text
 
