@@ -36,6 +36,7 @@ def generate(session, n_visits: int, seed: int = 11) -> dict[str, int]:  # noqa:
     """Users, enterprises, visits, participants, problems, home visits: Core executemany."""
     from server.models import (
         ENTERPRISE_TYPE_TAGS,
+        FOCUS_GROUPS,
         PROBLEM_CATEGORIES,
         PROBLEM_STAGES,
         PROBLEM_TAGS,
@@ -90,12 +91,18 @@ def generate(session, n_visits: int, seed: int = 11) -> dict[str, int]:  # noqa:
             at = datetime.combine(START + timedelta(days=rng.randrange(DAYS)),
                                   datetime.min.time(), UTC) + timedelta(hours=rng.randint(1, 10))
             method = rng.choice(VISIT_METHODS)
+            met = rng.randint(1, 40)
+            # About half the visits note workers of one or two focus groups (the JSON
+            # the dashboard sums per group); the others met none of them or left it out.
+            by_group = ({g: rng.randint(1, met) for g in rng.sample(FOCUS_GROUPS,
+                                                                      rng.randint(1, 2))}
+                        if rng.random() < 0.5 else {})
             visits.append({"id": vid, "version": 1, "deleted": False, "district_id": did,
                            "canonical_id": None, "field_versions": {}, "created_at": at,
                            "updated_at": at, "method": method, "visited_at": at,
                            "work_group_id": groups.get(did), "place": "enterprise",
                            "enterprise_id": rng.choice(by_district[did]),
-                           "workers_met": rng.randint(1, 40), "workers_by_group": {},
+                           "workers_met": met, "workers_by_group": by_group,
                            "materials": 0, "consultations": 0})
             parts.append({"visit_id": vid, "user_id": rng.choice(user_ids[did])})
             if rng.random() < 0.2:
