@@ -169,7 +169,7 @@ def run_backend(name: str, url: str, data_dir: str, args: argparse.Namespace) ->
         for phase, replay in (("push", False), ("replay", True)):
             started = time.perf_counter()
             with ThreadPoolExecutor(args.concurrency) as pool:
-                latencies = [t for ts in pool.map(lambda d: drive(d, replay), devices)
+                latencies = [t for ts in pool.map(drive, devices, [replay] * len(devices))
                              for t in ts]
             elapsed = time.perf_counter() - started
             phases[phase] = {"records": records, "seconds": round(elapsed, 2),
@@ -182,7 +182,9 @@ def run_backend(name: str, url: str, data_dir: str, args: argparse.Namespace) ->
         cursor, pulled, pages, page_times, wire = None, 0, 0, [], 0
         while True:
             t0 = time.perf_counter()
-            path = f"/api/sync/pull?limit={args.pull_limit}" + (f"&cursor={cursor}" if cursor else "")
+            path = f"/api/sync/pull?limit={args.pull_limit}"
+            if cursor:
+                path += f"&cursor={cursor}"
             status, body, size = conn.call("GET", path)
             page_times.append(time.perf_counter() - t0)
             assert status == 200, body

@@ -27,7 +27,6 @@ def test_sqlite_statistics_indexes_exist_only_on_sqlite(app):
     import sqlalchemy as sa
 
     from server.extensions import db
-
     from server.models import FOCUS_GROUPS, sqlite_focus_count
 
     with warnings.catch_warnings():
