@@ -224,8 +224,9 @@ def _apply_batch(session: Session, actor: Actor, mutations: list[tuple[int, dict
                                 "message": f"expected mutation {last_mid + 1} first"})
                 continue
             actor.mid = mid
+            # every mid above the locked counter was checked: the counter only grows
             result = _apply_one(session, ref, actor, index, raw, prefetched, touched,
-                                checked.get(mid) or _check(raw), careful)
+                                checked[mid], careful)
             if result["status"] != "applied":
                 session.add(MutationResult(device_id=actor.device_id, mid=mid,
                                            entity=str(raw.get("entity", ""))[:20],

@@ -21,6 +21,12 @@ _KEY = "fieldvisit.version"
 _UNTRACKED = {"version", "field_versions", "updated_at", "created_at", "id"}
 
 
+def _plain(session: Session) -> Session:
+    """The request's Session behind Flask-SQLAlchemy's scoped_session (session.info and
+    the transaction belong to it, not to the proxy)."""
+    return session() if isinstance(session, scoped_session) else session
+
+
 def ensure_state(session: Session) -> SyncState:
     """The single SyncState row, created with a fresh epoch on a new database."""
     state = session.get(SyncState, 1)
@@ -44,8 +50,7 @@ def transaction_version(session: Session) -> int:
     the bump is undone with it and the next change bumps again (see _undo_on_rollback),
     so no two transactions can ever write rows with the same version.
     """
-    if isinstance(session, scoped_session):
-        session = session()
+    session = _plain(session)
     cached = session.info.get(_KEY)
     root = session.get_transaction()
     if cached is not None and cached[0] is root and root is not None and root.is_active:
@@ -74,8 +79,7 @@ def defer_insert(session: Session, table, row: dict) -> None:  # noqa: ANN001
     For append-only rows (audit entries) that need no ORM identity: a batch of a few
     hundred records then costs one statement instead of a few hundred ORM objects.
     """
-    if isinstance(session, scoped_session):
-        session = session()
+    session = _plain(session)
     session.info.setdefault(_DEFERRED, {}).setdefault(table, []).append(row)
 
 
@@ -111,8 +115,7 @@ class NewRecord:
 
 def add_new_record(session: Session, record: NewRecord) -> None:
     """Queue a new record for `write_new_records` (the push's fast path)."""
-    if isinstance(session, scoped_session):
-        session = session()
+    session = _plain(session)
     session.info.setdefault(_NEW, []).append(record)
 
 
@@ -128,8 +131,7 @@ def _default(column) -> object:  # noqa: ANN001
 def write_new_records(session: Session) -> None:
     """Insert the queued new records, tables in dependency order, with this transaction's
     version; a visit's participants go into visit_participants."""
-    if isinstance(session, scoped_session):
-        session = session()
+    session = _plain(session)
     pending = session.info.pop(_NEW, None)
     if not pending:
         return

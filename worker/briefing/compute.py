@@ -536,8 +536,8 @@ def _problem_figures(session: Session, all_figs: list[dict[int, DistrictFigures]
     # end if it was raised by then, and otherwise nothing was open at that earlier end.
     open_names = [f"open{i}" for i in range(len(bounds))]
     still_open = base.where(opened < span[1], Problem.stage.in_(OPEN_STAGES))
-    open_counts = [func.sum(case((opened < b[1], 1), else_=0)).label(name)
-                   for b, name in zip(bounds, open_names, strict=True)]
+    # 1 when the problem was raised before a period's end (summed per district)
+    open_flags = [case((opened < b[1], 1), else_=0) for b in bounds]
     if sqlite:
         # SQLite: one pass grouped by district. With min() in an aggregate, SQLite takes
         # the other (bare) columns from the row holding the minimum (documented under
@@ -548,10 +548,13 @@ def _problem_figures(session: Session, all_figs: list[dict[int, DistrictFigures]
             Problem.district_id.label("district_id"),
             func.min(cast(opened, String) + " " + Problem.id),
             Problem.id.label("id"), Problem.category.label("category"),
-            Problem.stage.label("stage"), opened.label("opened"), *open_counts)
+            Problem.stage.label("stage"), opened.label("opened"),
+            *(func.sum(flag).label(name)
+              for flag, name in zip(open_flags, open_names, strict=True)))
             .group_by(Problem.district_id))
     else:
-        rows = session.execute(_oldest_open_ranked(still_open, opened, bounds, open_names))
+        rows = session.execute(_oldest_open_ranked(still_open, opened, open_flags,
+                                                   open_names))
     for row in rows:
         at = _as_datetime(row.opened)
         for figs, (_, end), name in zip(all_figs, bounds, open_names, strict=True):
@@ -564,7 +567,7 @@ def _problem_figures(session: Session, all_figs: list[dict[int, DistrictFigures]
                                            max(0, (end - at).days))
 
 
-def _oldest_open_ranked(still_open: Any, opened: Any, bounds: list[tuple[datetime, datetime]],
+def _oldest_open_ranked(still_open: Any, opened: Any, open_flags: list[Any],
                         open_names: list[str]) -> Any:
     """Per district, the oldest open problem's row with the open counts (window sums)."""
     ranked = (still_open.add_columns(
@@ -573,9 +576,8 @@ def _oldest_open_ranked(still_open: Any, opened: Any, bounds: list[tuple[datetim
         opened.label("opened"),
         func.row_number().over(partition_by=Problem.district_id,
                                order_by=(opened, Problem.id)).label("rn"),
-        *(func.sum(case((opened < b[1], 1), else_=0))
-          .over(partition_by=Problem.district_id).label(name)
-          for b, name in zip(bounds, open_names, strict=True)))
+        *(func.sum(flag).over(partition_by=Problem.district_id).label(name)
+          for flag, name in zip(open_flags, open_names, strict=True)))
         .subquery())
     return (select(ranked.c.district_id, ranked.c.id, ranked.c.category, ranked.c.stage,
                    ranked.c.opened, *(ranked.c[name] for name in open_names))
