@@ -181,6 +181,9 @@ class MutationResult(db.Model):
     status: Mapped[str] = mapped_column(String(12))
     result: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(_ts(), default=utcnow)
+    # sync.push.fingerprint of the change (entity, id, op, fields): a mid sent again with
+    # another change is `mid_reused`, not a replay. None on rows from before 0006.
+    fingerprint: Mapped[str | None] = mapped_column(String(32))
 
 
 class SyncState(db.Model):
@@ -388,6 +391,9 @@ class OutboxMessage(db.Model):
     done_at: Mapped[datetime | None] = mapped_column(_ts())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Set when the row failed OUTBOX_MAX_ATTEMPTS times: the drain skips it until an
+    # admin retries it (/api/admin/queue, the ops page).
+    dead_at: Mapped[datetime | None] = mapped_column(_ts())
     __table_args__ = (Index("ix_outbox_pending", "done_at", "id"),)
 
 

@@ -31,7 +31,8 @@ def revoke(device_id: str):  # noqa: ANN201
     device = db.session.get(Device, device_id)
     if device is None:
         raise ApiError(404, "not_found", f"no device {device_id}")
+    # The token hash stays: the phone's next request is then told `device_revoked`
+    # (not a bare `auth_required`), and the app starts its recovery (a new device).
     device.revoked_at = datetime.now(UTC)
-    device.token_hash = None
     db.session.commit()
     return jsonify({"ok": True, "id": device.id})

@@ -49,7 +49,10 @@ def login():  # noqa: ANN201
         raise ApiError(401, "bad_credentials", "wrong user name or password")
     token, device = sign_in(db.session, user, data["device_id"], data["device_name"])
     db.session.commit()
-    return jsonify({"token": token, "device_id": device.id, "user": user_schema.dump(user),
+    # last_mid: the app continues its counter after it (a reinstalled app that kept its
+    # device_id would otherwise number new entries as old ones).
+    return jsonify({"token": token, "device_id": device.id, "last_mid": device.last_mid or 0,
+                    "user": user_schema.dump(user),
                     "expires_at": token_expires_at(device).isoformat(),
                     "ttl_days": current_app.config["FV"].TOKEN_TTL_DAYS})
 
