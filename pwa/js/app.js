@@ -3,7 +3,7 @@
 import { IdbBackend } from './db.js';
 import { Store, recordState, uuid } from './store.js';
 import { SyncEngine, HttpError } from './sync.js';
-import { t, vocab, label, setLang, getLang, setReference } from './i18n.js';
+import { t, vocab, label, setLang, getLang, setReference, errorText } from './i18n.js';
 import { checkUscc, normalizeUscc, checkRic, phoneOk } from './uscc.js';
 import { searchEnterprises } from './search.js';
 
@@ -64,15 +64,18 @@ async function refreshStatus() {
   let msg = engine.status.running ? t('syncing') : S.waiting ? `${S.waiting} ${t('waiting')}` : t('all_sent');
   let sub = `${t('last_sync')} ${fmtTime(last)}`;
   if (err && !engine.status.running) {
-    sub = `${t('sync_error')}: ${h(err.code)}${engine.status.nextTry ? ` · ${t('retry_at', { t: fmtTime(new Date(engine.status.nextTry).toISOString()) })}` : ''}`;
+    // The banner below says the long version of a sign-in problem.
+    const code = err.code === 'device_revoked' ? 'device_revoked_short' : err.code;
+    sub = `${t('sync_error')}: ${h(errorText(code))}${engine.status.nextTry ? ` · ${t('retry_at', { t: fmtTime(new Date(engine.status.nextTry).toISOString()) })}` : ''}`;
   }
   bar.innerHTML = `<span class="dot" aria-hidden="true"></span>
     <span class="st"><b data-testid="net">${online ? t('online') : t('offline')}</b> · <span data-testid="waiting">${h(msg)}</span><br><small data-testid="lastsync">${sub}</small></span>
     ${S.user ? `<button id="sendnow" class="btn small" ${engine.status.running ? 'disabled' : ''}>${t('send_now')}</button>` : ''}`;
   if (S.user) $('#sendnow').onclick = () => syncNow('button');
-  const authNeeded = engine.status.authNeeded || (await store.getMeta('auth_needed'));
-  $('#authbanner').hidden = !(authNeeded && S.route !== 'login');
-  $('#authbanner').innerHTML = `${t('signin_again')} <a href="#/login" class="btn small">${t('signin')}</a>`;
+  const authCode = (await store.getMeta('auth_needed')) || (engine.status.authNeeded ? engine.status.error?.code || 'auth_required' : null);
+  $('#authbanner').hidden = !(authCode && S.route !== 'login');
+  $('#authbanner').dataset.code = authCode || '';
+  $('#authbanner').innerHTML = `${authCode === 'device_revoked' ? t('device_revoked') : t('signin_again')} <a href="#/login" class="btn small">${t('signin')}</a>`;
 }
 
 async function syncNow(reason) {
@@ -147,9 +150,11 @@ async function renderNow() {
 async function viewLogin() {
   const lastUser = await store.getMeta('username', '');
   const pending = await store.outboxCount();
+  const revoked = (await store.getMeta('auth_needed')) === 'device_revoked' || !!(await store.getMeta('revoked_device'));
+  const why = revoked ? t('device_revoked') : pending ? t('signin_again') : '';
   main().innerHTML = `<section class="card narrow">
     <h1>${t('app')}</h1>
-    ${pending ? `<p class="warn">${t('signin_again')} (${pending} ${t('waiting')})</p>` : ''}
+    ${why ? `<p class="warn" data-testid="signin-why" data-code="${revoked ? 'device_revoked' : ''}">${why}${pending ? ` (${pending} ${t('waiting')})` : ''}</p>` : ''}
     <form id="loginf" autocomplete="on">
       <label>${t('username')}<input name="username" autocomplete="username" required value="${h(lastUser)}" autocapitalize="none"></label>
       <label>${t('password')}<input name="password" type="password" autocomplete="current-password" required></label>
@@ -164,29 +169,43 @@ async function viewLogin() {
     const err = $('#loginerr');
     if (!navigator.onLine) { err.textContent = t('need_network'); return; }
     try {
-      // The same device_id keeps the mutation counter going: queued entries are sent as they are.
+      // The same device_id keeps the mutation counter going: queued entries are sent as
+      // they are. A revoked device is never asked for again: the server makes a new one.
       const deviceId = await store.getMeta('device_id');
+      const revokedId = await store.getMeta('revoked_device');
       const body = { username: f.get('username'), password: f.get('password'), device_name: navigator.userAgent.slice(0, 60) };
-      if (deviceId) body.device_id = deviceId;
-      const r = await api('POST', '/api/auth/login', body);
+      if (deviceId && deviceId !== revokedId) body.device_id = deviceId;
+      let r;
+      let renewed = false;
+      try {
+        r = await api('POST', '/api/auth/login', body);
+      } catch (e) {
+        // 403 device_revoked: this phone's device was revoked (the 401 that says so never
+        // reached the app). The cadre has just typed the password: sign in as a new device.
+        // 409 device_taken with nothing queued: another person's phone, start afresh.
+        const retry = body.device_id && (e.code === 'device_revoked' || (e.code === 'device_taken' && !(await store.outboxCount())));
+        if (!retry) throw e;
+        if (e.code === 'device_revoked') { await store.setMeta('revoked_device', body.device_id); renewed = true; }
+        delete body.device_id;
+        r = await api('POST', '/api/auth/login', body);
+      }
       const prev = await store.getMeta('user');
       if (prev && prev.id !== r.user.id && (await store.outboxCount())) {
         err.textContent = t('signout_block', { n: await store.outboxCount() });
         return;
       }
-      await store.setMeta('token', r.token);
-      await store.setMeta('device_id', r.device_id);
-      await store.setMeta('user', r.user);
-      await store.setMeta('username', r.user.username);
-      await store.setMeta('auth_needed', null);
+      // Token, device and the queue's numbering after the server's last_mid: one transaction.
+      const n = await store.outboxCount();
+      await store.signedIn({ token: r.token, device_id: r.device_id, user: r.user, last_mid: r.last_mid ?? 0 });
       engine.emit({ authNeeded: false, error: null });
       S.user = r.user;
+      if ((renewed || revoked) && n) toast(t('device_renewed', { n }));
       checkStorage();
       await refreshReference(true).catch(() => {});
       go('#/home');
       syncNow('signin');
     } catch (e) {
-      err.textContent = `${t('signin_fail')}: ${e.message}`;
+      err.textContent = `${t('signin_fail')}: ${errorText(e.code || 'network')}`;
     }
   };
 }
@@ -243,12 +262,19 @@ function fieldName(f) {
   return s === key ? f : s;
 }
 
-/** The server's reason for a rejection: what it means for the cadre, then its own words. */
-function reasonHtml(err) {
+/** The server's reason for a rejection in the cadre's language (its own English words only in English). */
+function reasonText(err) {
   const key = `rej_${err.code}`;
   const what = t(key) === key ? t('rej_invalid') : t(key);
-  const field = err.field ? `：${fieldName(err.field)}` : '';
-  return `<b>${h(what + field)}</b>${err.message ? `<br><small class="muted">${h(err.message)}</small>` : ''}`;
+  return what + (err.field ? `${getLang() === 'zh' ? '：' : ': '}${fieldName(err.field)}` : '');
+}
+function reasonHtml(err) {
+  return `<b>${h(reasonText(err))}</b>${err.message && getLang() !== 'zh' ? `<br><small class="muted">${h(err.message)}</small>` : ''}`;
+}
+/** A conflict in the cadre's language. */
+function conflictText(c) {
+  if (c.code === 'stage_conflict' && c.server_value) return t('conflict_msg', { v: label('stages', c.server_value) });
+  return t('st_conflict');
 }
 
 function entryRow({ v, kids, ent }) {
@@ -256,7 +282,7 @@ function entryRow({ v, kids, ent }) {
   const errRec = [v, ...kids].find((r) => r.error || r.conflict);
   const why = errRec?.error
     ? `<div class="why" data-testid="reason" data-field="${h(errRec.error.field || '')}">${reasonHtml(errRec.error)}<br><small>${t('fix_hint')}</small></div>`
-    : errRec?.conflict ? `<div class="why">${h(errRec.conflict.message || errRec.conflict.code)}</div>` : '';
+    : errRec?.conflict ? `<div class="why">${h(conflictText(errRec.conflict))}</div>` : '';
   return `<li><a class="entry" href="#/visit/${v.id}" data-testid="entry" data-id="${v.id}" data-state="${st}">
     <span class="badge ${st}">${t(`st_${st}`)}</span>
     <b>${h(label('methods', v.data.method))}</b> · ${h(fmtTime(v.data.visited_at))}<br>
@@ -687,7 +713,7 @@ async function viewProblems() {
       <b>${h(label('categories', p.data.category))}</b>${p.data.tag ? ` · ${h(label('problem_tags', p.data.tag))}` : ''}<p>${h(p.data.description)}</p>
       <p class="small">${t('stage')}: <b>${h(label('stages', stage))}</b></p>
       ${p.conflict ? `<p class="warn small">${t('conflict_msg', { v: label('stages', p.conflict.server_value) })}</p>` : ''}
-      ${p.error ? `<p class="err small">${h(p.error.message || p.error.code)}</p>` : ''}
+      ${p.error ? `<p class="err small">${h(reasonText(p.error))}</p>` : ''}
       <label>${t('move_to')}<select data-next>${next.map((s) => `<option value="${s}">${h(label('stages', s))}</option>`).join('')}</select></label>
       <label>${t('stage_note')}<textarea data-note rows="2"></textarea></label>
       <button class="btn primary" data-move>${t('move')}</button></li>`;

@@ -69,7 +69,47 @@ const T = {
   wechat: ['您正在微信中打开。请点右上角「…」→「在浏览器打开」，再「添加到主屏幕」，离线使用更可靠。', 'You opened this in WeChat. Tap "…" (top right) → "Open in browser", then "Add to Home screen" for reliable offline use.'],
   close: ['知道了', 'Got it'], outdated: ['应用需要更新，请刷新', 'The app must update: reload'], back: ['返回', 'Back'],
   visitor: ['走访人', 'By'], me: ['我', 'me'], edit: ['修改', 'Edit'], merged: ['已合并到其他记录', 'Merged into another record'],
+  device_revoked: ['本机已被管理员停用，请重新登录；未同步的记录会保留并重新发送。', 'This phone was disabled by an administrator: sign in again. Unsent entries stay on the phone and are sent again.'],
+  device_renewed: ['已重新登录。本机未同步的 {n} 条记录正在重新发送。', 'Signed in again. The {n} unsent entries on this phone are being sent again.'],
+  rej_malformed: ['格式不对，服务器无法读取', 'Malformed: the server could not read it'],
+  rej_stage_conflict: ['处理阶段已被他人改动', 'Someone else changed the stage'],
 };
+
+/**
+ * A server or network error code in the cadre's language: the server's own message is
+ * English and is never shown. Unknown codes get a general text with the code in brackets
+ * (for support).
+ */
+const E = {
+  bad_credentials: ['用户名或密码不对', 'Wrong user name or password'],
+  device_revoked: ['本机已被管理员停用，请重新登录；未同步的记录会保留并重新发送', 'This phone was disabled by an administrator: sign in again; unsent entries stay and are sent again'],
+  device_revoked_short: ['本机已被停用，请重新登录', 'This phone was disabled: sign in again'],
+  device_taken: ['这部手机登记在另一位用户名下，请先发送或导出那位用户的记录', 'This phone is registered to another user: send or export their entries first'],
+  device_mismatch: ['本机登记信息不符，请重新登录', 'This phone’s registration does not match: sign in again'],
+  user_disabled: ['该账号已停用，请联系管理员', 'This account is disabled: contact an administrator'],
+  token_expired: ['登录已过期，请重新登录', 'Signed out: sign in again'],
+  auth_required: ['请重新登录', 'Please sign in again'],
+  malformed: ['填写的内容格式不对', 'Malformed input'],
+  forbidden: ['没有权限', 'Not allowed'],
+  not_found: ['服务器上找不到', 'Not found on the server'],
+  network: ['连不上服务器，请检查网络', 'Cannot reach the server: check the network'],
+  timeout: ['网络太慢，请求超时', 'The network is too slow: timed out'],
+  unavailable: ['服务器暂时不可用，稍后自动重试', 'The server is unavailable: retrying later'],
+  stalled: ['服务器没有接收任何记录，稍后重试', 'The server accepted nothing: retrying later'],
+  batch_too_large: ['一次发送的记录太多，正在分批重试', 'Too many entries at once: retrying in smaller batches'],
+  too_large: ['内容太大', 'Too large'],
+  protocol_outdated: ['应用需要更新，请刷新', 'The app must update: reload'],
+  protocol_unknown: ['应用版本比服务器新，请联系管理员', 'The app is newer than the server: contact an administrator'],
+  csrf: ['页面已过期，请刷新', 'The page expired: reload'],
+};
+
+export function errorText(code) {
+  const i = lang === 'zh' ? 0 : 1;
+  if (E[code]) return E[code][i];
+  const status = /^http_(\d+)$/.exec(code || '')?.[1];
+  if (status && Number(status) >= 500) return lang === 'zh' ? `服务器出错（${status}），稍后自动重试` : `Server error (${status}), retrying later`;
+  return lang === 'zh' ? `出错了（${code || '未知'}）` : `Error (${code || 'unknown'})`;
+}
 
 let lang = 'zh';
 try { lang = localStorage.getItem('fv-lang') || (navigator.language?.startsWith('zh') ? 'zh' : 'zh'); } catch { /* private mode */ }

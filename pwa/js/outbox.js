@@ -82,6 +82,9 @@ export function wireMutation(e) {
  *   done     - applied (or a replay of an applied one): leaves the outbox
  *   rejected - leaves the outbox, the record shows the reason
  *   conflict - leaves the outbox, the record shows the server's value
+ *   reused   - stays in the outbox: the server holds another change under this mid
+ *              (`mid_reused`, nothing applied); the queue is numbered again after the
+ *              answer's last_mid and sent again
  *   retry    - stays in the outbox (gap or unknown status)
  */
 export function readResult(r) {
@@ -93,6 +96,7 @@ export function readResult(r) {
     else status = typeof orig === 'string' ? orig : 'applied';
   }
   if (status === 'applied') return { outcome: 'done', version: info.version ?? null };
+  if (status === 'rejected' && info.code === 'mid_reused') return { outcome: 'reused', code: 'mid_reused' };
   if (status === 'rejected') {
     return { outcome: 'rejected', error: { code: info.code || 'rejected', message: info.message || '', field: info.field || null } };
   }

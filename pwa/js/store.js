@@ -95,9 +95,14 @@ export class Store {
     return this.b.tx(['outbox'], 'readonly', (t) => t.all('outbox'));
   }
 
-  /** The next batch in wire form, marking its records as "sending". */
-  nextBatch(opts) {
-    return this.b.tx(['outbox', 'records'], 'readwrite', async (t) => {
+  /**
+   * The next batch in wire form, marking its records as "sending" and its entries as
+   * sent and in flight (for `deviceId`). Runs under the sync lock, so an earlier flight
+   * that never landed (a killed page) is over: a renumbering it held back is done first.
+   */
+  nextBatch(opts, deviceId = null) {
+    return this.b.tx(['outbox', 'records', 'meta'], 'readwrite', async (t) => {
+      await this._settle(t, null);
       const head = await t.all('outbox', { limit: opts.maxCount || 100 });
       const batch = cutBatch(head, opts);
       const keys = new Set(batch.map((e) => rkey(e.entity, e.id)));
@@ -105,21 +110,29 @@ export class Store {
         const rec = await t.get('records', key);
         if (rec) await t.put('records', { ...rec, sending: true });
       }
+      for (const e of batch) if (!e.sent) await t.put('outbox', { ...e, sent: true });
+      if (batch.length) await t.put('meta', { k: 'inflight', v: { mids: batch.map((e) => e.mid), device_id: deviceId } });
       return batch.map(wireMutation);
     });
   }
 
-  /** After a failed round: nothing is "sending" any more. */
-  clearSending() {
-    return this.b.tx(['records'], 'readwrite', async (t) => {
+  /**
+   * After a failed round: nothing is "sending" any more. With `landed` (the engine's own
+   * push is over, it holds the sync lock) the flight ends too and a held-back
+   * renumbering is done; the page's start-up call leaves the flight alone, as a service
+   * worker may be pushing.
+   */
+  clearSending({ landed = false } = {}) {
+    return this.b.tx(['records', 'outbox', 'meta'], 'readwrite', async (t) => {
       for (const rec of await t.all('records')) if (rec.sending) await t.put('records', { ...rec, sending: false });
+      if (landed) await this._settle(t, null);
     });
   }
 
-  /** Apply a push answer. Returns {done, rejected, conflict, retry} counts. */
+  /** Apply a push answer. Returns {done, rejected, conflict, retry, reused, renumbered} counts. */
   applyPush(sent, answer) {
     return this.b.tx(['outbox', 'records', 'meta'], 'readwrite', async (t) => {
-      const counts = { done: 0, rejected: 0, conflict: 0, retry: 0 };
+      const counts = { done: 0, rejected: 0, conflict: 0, retry: 0, reused: 0, renumbered: 0 };
       const byMid = new Map(sent.map((m) => [m.mid, m]));
       let gap = false;
       for (const r of answer.results || []) {
@@ -127,6 +140,9 @@ export class Store {
         if (!m) continue;
         const res = readResult(r);
         counts[res.outcome] += 1;
+        // mid_reused: the server holds another change under this mid and applied nothing;
+        // the entry stays and is numbered again after the server's counter below.
+        if (res.outcome === 'reused') continue;
         if (res.outcome === 'retry') { if (res.code === 'gap') gap = true; continue; }
         await t.del('outbox', r.mid);
         const key = rkey(m.entity, m.id);
@@ -159,26 +175,104 @@ export class Store {
         if (rec?.sending) await t.put('records', { ...rec, sending: false });
       }
       if (answer.last_mid != null) await t.put('meta', { k: 'server_last_mid', v: answer.last_mid });
-      if (gap && answer.last_mid != null) counts.renumbered = await this._renumber(t, answer.last_mid);
+      // A gap (the server's counter is behind the queue: a restored server, a lost batch)
+      // or a reused mid (it is ahead: a reinstall that kept the device id): either way
+      // the queue is numbered again from the server's last_mid + 1, in its order.
+      const own = (gap || counts.reused) && answer.last_mid != null ? { base: answer.last_mid, all: true } : null;
+      counts.renumbered = await this._settle(t, own);
       return counts;
     });
   }
 
-  // The server's counter is behind our queue (a restored server, or a lost batch the
-  // server never saw): number the queue again from last_mid + 1, keeping its order.
-  async _renumber(t, lastMid) {
-    const all = await t.all('outbox');
-    if (!all.length || all[0].mid <= lastMid + 1) return 0;
-    const map = new Map();
-    let mid = lastMid + 1;
-    for (const e of all) { map.set(e.mid, mid); mid += 1; }
-    for (const e of all) await t.del('outbox', e.mid);
-    for (const e of all) await t.put('outbox', { ...e, mid: map.get(e.mid) });
-    for (const rec of await t.all('records')) {
-      if (rec.pending?.length) await t.put('records', { ...rec, pending: rec.pending.map((x) => map.get(x) ?? x) });
+  /**
+   * Sign-in: token, device and user are stored and the queue is numbered to fit the
+   * server's counter (`last_mid`) of that device, all in ONE transaction.
+   *   - the same device as before: entries never sent yet whose mid the server has
+   *     already used (last_mid >= their mid, e.g. a reinstall that kept the device id
+   *     and started counting at 1 again) move after last_mid, in their order; with an
+   *     empty queue the counter moves past last_mid. Entries already sent keep their
+   *     mids: the server may hold them (a lost answer) and answers them `duplicate`.
+   *   - a new device (the old one was revoked): every pending entry is numbered again
+   *     from last_mid + 1 (1 for a new device), in its order.
+   * While a push is in flight its entries must keep the mids the server will answer
+   * with: the renumbering is then recorded and done when that push lands (applyPush,
+   * or the next batch / failed round). Returns {deferred, renumbered}.
+   */
+  signedIn({ token, device_id: deviceId, user, last_mid: lastMid = 0 }) {
+    return this.b.tx(['outbox', 'records', 'meta'], 'readwrite', async (t) => {
+      const prev = (await t.get('meta', 'device_id'))?.v ?? null;
+      const sameDevice = prev === deviceId;
+      for (const [k, v] of [['token', token], ['device_id', deviceId], ['user', user], ['username', user?.username],
+        ['auth_needed', null], ['revoked_device', null]]) await t.put('meta', { k, v });
+      // A new device has seen none of the queue: every entry counts as never sent.
+      const want = { base: Number(lastMid) || 0, all: !sameDevice, forget: !sameDevice, device_id: deviceId };
+      const held = (await t.get('meta', 'renumber'))?.v;
+      const req = held && held.device_id === deviceId
+        ? { ...want, base: Math.max(held.base, want.base), all: held.all || want.all, forget: held.forget || want.forget } : want;
+      if ((await t.get('meta', 'inflight'))?.v) {
+        await t.put('meta', { k: 'renumber', v: req });
+        return { deferred: true, renumbered: 0 };
+      }
+      await t.put('meta', { k: 'renumber', v: null });
+      return { deferred: false, renumbered: await this._renumber(t, req.base, req) };
+    });
+  }
+
+  /**
+   * End of a flight (inside a transaction): forget it, and do the renumbering it held
+   * back together with the one the push answer asks for (`own`, about the device the
+   * batch went to). Returns how many entries got a new mid.
+   */
+  async _settle(t, own) {
+    const flight = (await t.get('meta', 'inflight'))?.v;
+    const held = (await t.get('meta', 'renumber'))?.v;
+    if (flight) await t.put('meta', { k: 'inflight', v: null });
+    if (held) await t.put('meta', { k: 'renumber', v: null });
+    let req = own;
+    if (held) {
+      // The answer's counter counts only if it is about the device the queue is now for.
+      const sameDevice = !flight || flight.device_id === held.device_id;
+      req = own && sameDevice ? { ...held, base: Math.max(own.base, held.base), all: true } : held;
     }
-    await t.put('meta', { k: 'next_mid', v: mid });
-    return all.length;
+    return req ? this._renumber(t, req.base, req) : 0;
+  }
+
+  /**
+   * Number the queue again after the server's counter `base`, keeping its order, in the
+   * caller's transaction. `all`: every entry from base + 1. Otherwise only the entries
+   * never sent, and only if the server has already used the first one's mid (entries
+   * sent before keep theirs: the server may hold them). Idempotent: a second call with
+   * the same base changes nothing. `forget`: the entries count as never sent (a new
+   * device). Returns how many entries got a new mid.
+   */
+  async _renumber(t, base, { all = false, forget = false } = {}) {
+    const entries = await t.all('outbox');
+    const next = (await t.get('meta', 'next_mid'))?.v ?? 1;
+    const from = all ? 0 : entries.findIndex((e) => !e.sent);
+    const moving = from < 0 ? [] : entries.slice(from);
+    if (!all && moving.length && moving[0].mid > base) return 0;
+    if (!all && !moving.length) {
+      if (base >= next) await t.put('meta', { k: 'next_mid', v: base + 1 });
+      return 0;
+    }
+    const map = new Map();
+    let mid = base + 1;
+    for (const e of moving) { if (e.mid !== mid) map.set(e.mid, mid); mid += 1; }
+    const touched = moving.filter((e) => map.has(e.mid) || (forget && e.sent));
+    for (const e of touched) if (map.has(e.mid)) await t.del('outbox', e.mid);
+    for (const e of touched) {
+      const { sent, ...rest } = e; // a new number has never been sent
+      await t.put('outbox', { ...rest, mid: map.get(e.mid) ?? e.mid });
+    }
+    if (map.size) {
+      for (const rec of await t.all('records')) {
+        if (rec.pending?.some((x) => map.has(x))) await t.put('records', { ...rec, pending: rec.pending.map((x) => map.get(x) ?? x) });
+      }
+    }
+    // With `all` the counter follows the queue even downwards (a new device starts at 1).
+    const stay = all ? 0 : next;
+    await t.put('meta', { k: 'next_mid', v: Math.max(stay, mid) });
+    return map.size;
   }
 
   /** Apply one pull page; the cursor moves in the same transaction as the data. */

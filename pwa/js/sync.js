@@ -96,13 +96,19 @@ export class SyncEngine {
       this.emit({ running: false, error: null, lastSync: at, authNeeded: false });
       return { ok: true, pushed, pulled };
     } catch (err) {
-      await this.store.clearSending().catch(() => {});
+      // This engine holds the sync lock: its push, if any, is over.
+      await this.store.clearSending({ landed: true }).catch(() => {});
       const code = err.code || (err.name === 'AbortError' ? 'timeout' : 'network');
       const auth = err.status === 401 || err.status === 403 || AUTH_CODES.has(code);
       const outdated = err.status === 426;
       const error = { code, message: err.message, status: err.status || 0, at: new Date().toISOString() };
       await this.store.setMeta('last_error', error).catch(() => {});
       if (auth) await this.store.setMeta('auth_needed', code).catch(() => {});
+      // A revoked device is never signed in again: the next sign-in asks for a new one.
+      if (code === 'device_revoked') {
+        const dev = await this.store.getMeta('device_id').catch(() => null);
+        if (dev) await this.store.setMeta('revoked_device', dev).catch(() => {});
+      }
       this.emit({ running: false, error, authNeeded: auth, outdated });
       // Signed out or outdated: waiting will not help, the person has to act.
       if (!auth && !outdated) this.schedule();
@@ -113,9 +119,9 @@ export class SyncEngine {
   async pushAll() {
     let total = 0;
     for (let round = 0; round < 1000; round++) {
-      const batch = await this.store.nextBatch({ maxCount: this.batchSize, maxBytes: 256 * 1024 });
-      if (!batch.length) break;
       const deviceId = await this.store.getMeta('device_id');
+      const batch = await this.store.nextBatch({ maxCount: this.batchSize, maxBytes: 256 * 1024 }, deviceId);
+      if (!batch.length) break;
       let answer;
       try {
         answer = await this.request('POST', '/api/sync/push',
@@ -129,7 +135,8 @@ export class SyncEngine {
       total += batch.length;
       this.batchSize = nextBatchSize(this.batchSize, true);
       this.emit({});
-      // A batch in which nothing moved (e.g. every mutation skipped) must not spin.
+      // A batch in which nothing moved (e.g. every mutation skipped) must not spin; a
+      // renumbered queue (gap, mid_reused) goes again at once.
       if (counts.done + counts.rejected + counts.conflict === 0 && !counts.renumbered) {
         throw new HttpError(0, { error: { code: 'stalled', message: 'server accepted nothing' } });
       }

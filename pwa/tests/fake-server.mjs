@@ -10,12 +10,18 @@ export class FakeServer {
     this.token = 'tok';
     this.failNext = null; // 'network' | 'after-commit' | number (HTTP status)
     this.pushes = [];
+    this.fps = new Map(); // `${device}:${mid}` -> fingerprint of the change applied under it
+    this.tokenDevice = new Map(); // token -> device id (tokens made by login())
+    this.revoked = new Set();
+    this.hold = null; // a promise: push requests wait for it after the server applied them
     this.reject = (m) => (m.fields && m.fields.notes === 'BAD' ? { code: 'invalid', field: 'notes', message: 'bad notes' } : null);
   }
 
   fetch = async (url, init = {}) => {
     const u = new URL(url, 'http://x');
-    if ((init.headers?.Authorization || '') !== `Bearer ${this.token}`) return this.json(401, { error: { code: 'token_expired', message: 'expired' } });
+    const tok = (init.headers?.Authorization || '').replace(/^Bearer /, '');
+    if (this.revoked.has(this.tokenDevice.get(tok))) return this.json(401, { error: { code: 'device_revoked', message: 'revoked' } });
+    if (tok !== this.token && !this.tokenDevice.has(tok)) return this.json(401, { error: { code: 'token_expired', message: 'expired' } });
     const fail = this.failNext;
     if (fail === 'network') { this.failNext = null; throw new TypeError('Failed to fetch'); }
     if (typeof fail === 'number') { this.failNext = null; return this.json(fail, { error: { code: 'unavailable', message: 'down' } }); }
@@ -25,6 +31,7 @@ export class FakeServer {
       const body = JSON.parse(raw);
       this.pushes.push(body);
       const out = this.push(body);
+      if (this.hold) await this.hold;
       if (fail === 'after-commit') { this.failNext = null; throw new TypeError('connection reset'); }
       return this.json(200, out);
     }
@@ -42,6 +49,12 @@ export class FakeServer {
     let gap = false;
     for (const m of mutations) {
       if (gap || m.mid > last + 1) { gap = true; results.push({ mid: m.mid, status: 'skipped', code: 'gap' }); continue; }
+      const fp = JSON.stringify([m.entity, m.id, m.op, m.fields || {}]);
+      const had = this.fps.get(`${device_id}:${m.mid}`);
+      if (m.mid <= last && had && had !== fp) {
+        results.push({ mid: m.mid, status: 'rejected', code: 'mid_reused', message: 'mid used for another change' });
+        continue;
+      }
       if (m.mid <= last) { results.push({ mid: m.mid, status: 'duplicate', original: this.results.get(`${device_id}:${m.mid}`) }); continue; }
       const key = `${m.entity}:${m.id}`;
       const row = this.rows.get(key);
@@ -59,12 +72,23 @@ export class FakeServer {
         r = { mid: m.mid, status: 'applied', version: this.version };
       }
       last = m.mid;
+      this.fps.set(`${device_id}:${m.mid}`, fp);
+      this.applied = [...(this.applied || []), { device_id, mid: m.mid, id: m.id, op: m.op }];
       this.results.set(`${device_id}:${m.mid}`, r);
       results.push(r);
     }
     this.lastMid.set(device_id, last);
     this.currentDevice = device_id;
     return { protocol: 1, last_mid: last, server_version: this.version, results };
+  }
+
+  /** Sign-in: the same device (unless revoked: 403) or a new one, with its last_mid. */
+  login({ device_id } = {}) {
+    if (device_id && this.revoked.has(device_id)) return { status: 403, error: { code: 'device_revoked' } };
+    const dev = device_id || `dddddddd-dddd-4ddd-8ddd-${String(this.tokenDevice.size + 1).padStart(12, '0')}`;
+    const token = `tok-${this.tokenDevice.size + 1}`;
+    this.tokenDevice.set(token, dev);
+    return { token, device_id: dev, last_mid: this.lastMid.get(dev) || 0, user: { id: 1, username: 'demo' } };
   }
 
   pull(params) {
