@@ -77,6 +77,10 @@ SETTINGS: list[Setting] = [
     Setting("MAIL_FROM", "fieldvisit@localhost", str, "From address of briefings."),
     Setting("CAMPAIGN_START", "2026-01-01", str,
             "First day of the campaign (YYYY-MM-DD): start of campaign-to-date briefings."),
+    Setting("DATE_MIN", "2000-01-01", str,
+            "Earliest date (YYYY-MM-DD) a date in a URL may name; earlier ones answer 400."),
+    Setting("DATE_MAX_DAYS_AHEAD", 366, int,
+            "How many days after today a date in a URL may lie; later ones answer 400."),
     Setting("BRIEFING_STALE_SECONDS", 900, int,
             "A briefing left 'sending' this long (a worker died mid-send) is sent again with "
             "the same Message-ID; keep it above the task time limit."),
@@ -168,12 +172,14 @@ def validate(settings: Settings) -> None:
     if not 0 < v["DEDUP_REVIEW_THRESHOLD"] <= v["DEDUP_AUTO_THRESHOLD"] <= 1:
         raise SettingsError(
             "DEDUP_REVIEW_THRESHOLD and DEDUP_AUTO_THRESHOLD: need 0 < review <= auto <= 1")
-    try:
-        date.fromisoformat(v["CAMPAIGN_START"])
-    except ValueError:
-        raise SettingsError(f"CAMPAIGN_START={v['CAMPAIGN_START']!r}: expected YYYY-MM-DD") from None
+    for name in ("CAMPAIGN_START", "DATE_MIN"):
+        try:
+            date.fromisoformat(v[name])
+        except ValueError:
+            raise SettingsError(f"{name}={v[name]!r}: expected YYYY-MM-DD") from None
     for name in ("SYNC_MAX_BATCH", "SYNC_MAX_BODY", "SYNC_PULL_MAX", "API_PAGE_MAX",
-                 "TOKEN_TTL_DAYS", "SYNC_MIN_PROTOCOL", "BRIEFING_STALE_SECONDS"):
+                 "TOKEN_TTL_DAYS", "SYNC_MIN_PROTOCOL", "BRIEFING_STALE_SECONDS",
+                 "DATE_MAX_DAYS_AHEAD"):
         if v[name] < 1:
             raise SettingsError(f"{name}={v[name]}: must be at least 1")
     if settings.is_production:

@@ -42,6 +42,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     register_error_handlers(app)
     _request_ids(app)
+    from server.params import check_path_values
+
+    app.before_request(check_path_values)
 
     from server.api import register_blueprints
 

@@ -40,6 +40,15 @@ from server.models_briefing import (
     BriefingDelivery,
     BriefingRecipient,
 )
+from server.params import (
+    ParamError,
+    body_int,
+    body_text,
+    choice_arg,
+    date_arg,
+    parse_date,
+    text_arg,
+)
 from server.web import current_web_user, web_login_required
 from worker.briefing import mail
 from worker.briefing.compute import PERIOD_KINDS, Period, build_all, labels, period_containing
@@ -72,12 +81,8 @@ def _settings() -> Any:
 def _period_from_request() -> Period:
     """?period=week|month|campaign&start=YYYY-MM-DD; default: the period containing today."""
     settings = _settings()
-    kind = request.args.get("period", "week")
-    if kind not in PERIOD_KINDS:
-        raise ValueError(f"period: expected one of {', '.join(PERIOD_KINDS)}")
-    raw = request.args.get("start")
-    day = (date.fromisoformat(raw) if raw
-           else datetime.now(ZoneInfo(settings.TIMEZONE)).date())
+    kind = choice_arg("period", PERIOD_KINDS, "week")
+    day = date_arg("start") or datetime.now(ZoneInfo(settings.TIMEZONE)).date()
     return period_containing(kind, day, date.fromisoformat(settings.CAMPAIGN_START),
                              settings.TIMEZONE)
 
@@ -89,13 +94,6 @@ def _may_see(user: User, code: str) -> bool:
     return code != CITY_SCOPE and user.district is not None and user.district.code == code
 
 
-def _period_or_400() -> Period:
-    try:
-        return _period_from_request()
-    except ValueError as exc:
-        abort(400, str(exc))
-
-
 # ---------------------------------------------------------------------------- pages
 
 
@@ -105,12 +103,13 @@ def index():  # noqa: ANN201
     """Where a signed-in user starts: their district, or every district for city staff."""
     user = current_web_user()
     assert user is not None
+    # Only the period's own parameters carry over (a stray ?code= or ?_scheme= must not).
+    args = {k: v for k in ("period", "start") if (v := text_arg(k, max_len=16))}
     if user.role not in SEE_ALL:
         if user.district is None:
             abort(403)
-        return redirect(url_for("briefing.district_page", code=user.district.code,
-                                **request.args))
-    return redirect(url_for("briefing.city_page", **request.args))
+        return redirect(url_for("briefing.district_page", code=user.district.code, **args))
+    return redirect(url_for("briefing.city_page", **args))
 
 
 @bp.get("/briefings/<code>")
@@ -122,7 +121,7 @@ def district_page(code: str):  # noqa: ANN201
         return city_page()
     if not _may_see(user, code):
         abort(403)
-    period = _period_or_400()
+    period = _period_from_request()
     _, by_code = build_all(db.session, period)
     briefing = by_code.get(code)
     if briefing is None:
@@ -136,7 +135,7 @@ def city_page():  # noqa: ANN201
     user = current_web_user()
     if user is None or user.role not in SEE_ALL:
         abort(403)
-    period = _period_or_400()
+    period = _period_from_request()
     city = build_all(db.session, period)[0]
     return render_template("briefing/city.html", **city_context(city, request.url),
                            kinds=_kinds(period, CITY_SCOPE))
@@ -166,7 +165,7 @@ def download(code: str):  # noqa: ANN201
     user = current_web_user()
     if not _may_see(user, code):
         abort(403)
-    period = _period_or_400()
+    period = _period_from_request()
     city, by_code = build_all(db.session, period)
     if code == CITY_SCOPE:
         data, name = city_workbook(city), "全市"
@@ -191,10 +190,7 @@ def download(code: str):  # noqa: ANN201
 @login_required
 def api_briefing(code: str):  # noqa: ANN201
     """GET /api/briefings/<district_code>?period=week&start=YYYY-MM-DD (or code 'city')."""
-    try:
-        period = _period_from_request()
-    except ValueError as exc:
-        raise ApiError(400, "invalid", str(exc), "period") from None
+    period = _period_from_request()
     if code == CITY_SCOPE:
         if g.scope.read is not None:
             raise ApiError(403, "forbidden", "the city-wide briefing is for city staff")
@@ -254,8 +250,8 @@ def recipients():  # noqa: ANN201
     if request.method == "POST":
         action = request.form.get("action", "add")
         if action == "add":
-            district = request.form.get("district", "")
-            email = request.form.get("email", "").strip().lower()
+            district = body_text(request.form, "district", 16) or ""
+            email = (body_text(request.form, "email", 254) or "").strip().lower()
             if district not in dict(choices) or not _EMAIL.match(email):
                 flash("请选择单位并填写有效的邮箱地址", "error")
             elif db.session.scalar(select(BriefingRecipient).where(
@@ -263,11 +259,11 @@ def recipients():  # noqa: ANN201
                 flash("该邮箱已在此单位的接收名单中", "error")
             else:
                 db.session.add(BriefingRecipient(district=district, email=email,
-                                                 name=request.form.get("name", "")[:64]))
+                                                 name=(body_text(request.form, "name", 64) or "")))
                 db.session.commit()
                 flash("已添加", "ok")
         else:
-            r = db.session.get(BriefingRecipient, int(request.form.get("id", "0") or 0))
+            r = db.session.get(BriefingRecipient, body_int(request.form, "id", 1, 2**31 - 1) or 0)
             if r is None:
                 abort(404)
             if action == "delete":
@@ -288,9 +284,9 @@ def recipients():  # noqa: ANN201
 @web_login_required(Role.ADMIN.value, Role.COORDINATOR.value)
 def deliveries():  # noqa: ANN201
     """What was sent to whom; failures with their error and a 'send again' button."""
-    status = request.args.get("status")
+    status = choice_arg("status", DELIVERY_STATUSES)
     query = select(BriefingDelivery).order_by(BriefingDelivery.id.desc()).limit(500)
-    if status in DELIVERY_STATUSES:
+    if status:
         query = query.where(BriefingDelivery.status == status)
     rows = db.session.scalars(query).all()
     return render_template("briefing/deliveries.html", rows=rows, status=status,
@@ -303,11 +299,13 @@ def deliveries():  # noqa: ANN201
 def send_now():  # noqa: ANN201
     """Build and send a period's briefings now (idempotent: sent rows are not resent)."""
     try:
+        kind = body_text(request.form, "period", 16) or "week"
+        if kind not in PERIOD_KINDS:
+            raise ParamError("period", f"expected one of {', '.join(PERIOD_KINDS)}")
         period = period_containing(
-            request.form.get("period", "week"),
-            date.fromisoformat(request.form.get("start", "")),
+            kind, parse_date("start", body_text(request.form, "start", 10) or ""),
             date.fromisoformat(_settings().CAMPAIGN_START), _settings().TIMEZONE)
-    except ValueError:
+    except ParamError:
         flash("请选择有效的简报类型和日期", "error")
         return redirect(url_for("briefing.deliveries"))
     plan = plan_deliveries(db.session, _settings(), period)

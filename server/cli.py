@@ -134,6 +134,9 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
             self.cfg.set("timeout", 60)
+            # A pull cursor or a long filter query fits: gunicorn's default (4094) answers
+            # longer request lines with an HTML 414; 8190 is the most gunicorn allows.
+            self.cfg.set("limit_request_line", 8190)
             self.cfg.set("accesslog", None)
 
         def load(self):  # noqa: ANN202

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, jsonify, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,14 @@ def validation_error(err: ValidationError) -> ApiError:
 def register_error_handlers(app: Flask) -> None:
     """JSON errors for /api; the database session rolled back on every error."""
     from server.extensions import db
+    from server.params import ParamError
+
+    @app.errorhandler(ParamError)
+    def _param_error(err: ParamError):  # noqa: ANN202
+        db.session.rollback()
+        if request.path.startswith("/api"):
+            return jsonify(err.body()), err.status
+        return BadRequest(f"请求参数有误 (invalid parameter) — {err.message}")
 
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):  # noqa: ANN202

@@ -25,7 +25,7 @@ from flask import (
 )
 from sqlalchemy import case, func, select
 
-from server.api.common import int_arg, json_body
+from server.api.common import json_body
 from server.auth import roles_required
 from server.errors import ApiError
 from server.extensions import db
@@ -37,13 +37,22 @@ from server.models import (
     User,
     WorkGroup,
 )
-from server.models_dedup import LINK_ACTIVE, REVIEW_OPEN, MergeLink, ReviewCandidate
+from server.models_dedup import (
+    LINK_ACTIVE,
+    LINK_SUPERSEDED,
+    LINK_UNDONE,
+    REVIEW_OPEN,
+    MergeLink,
+    ReviewCandidate,
+)
+from server.params import body_text, choice_arg, page_arg, per_page_arg, text_arg
 from server.web import current_web_user, page_lang, web_login_required
 from worker.merges import DEDUP_ENTITIES, MergeError, decide, root_of, undo_merge
 
 bp = Blueprint("review", __name__)
 REVIEWERS = (Role.COORDINATOR.value, Role.ADMIN.value)
 PER_PAGE = 20
+LINK_STATUSES = (LINK_ACTIVE, LINK_UNDONE, LINK_SUPERSEDED)
 
 # (field, 中文, English) shown side by side, per entity.
 FIELDS: dict[str, list[tuple[str, str, str]]] = {
@@ -202,10 +211,7 @@ def link_view(link: MergeLink, names: _Names) -> dict[str, Any]:
 
 
 def _entity_arg() -> str | None:
-    entity = request.args.get("entity") or None
-    if entity is not None and entity not in DEDUP_ENTITIES:
-        entity = None
-    return entity
+    return choice_arg("entity", DEDUP_ENTITIES)
 
 
 # --------------------------------------------------------------------------- the page
@@ -217,7 +223,7 @@ def page():  # noqa: ANN201
     lang = page_lang()
     names = _Names(lang)
     entity = _entity_arg()
-    page_no = max(1, request.args.get("page", 1, type=int) or 1)
+    page_no = page_arg()
     rows, total = _open_candidates(entity, page_no, PER_PAGE)
     pairs = [v for v in (candidate_view(r, names) for r in rows) if v is not None]
     links = db.session.scalars(select(MergeLink).where(MergeLink.status == LINK_ACTIVE,
@@ -241,8 +247,8 @@ def _back(anchor: str | None = None):  # noqa: ANN202
 def page_decision(candidate_id: int):  # noqa: ANN201
     """A decision from the page's form; back to the queue at the next pair."""
     try:
-        decide(db.session, candidate_id, request.form.get("decision", ""),
-               current_web_user(), note=(request.form.get("note") or None))
+        decide(db.session, candidate_id, body_text(request.form, "decision", 16) or "",
+               current_web_user(), note=body_text(request.form, "note", 2000, multiline=True))
         db.session.commit()
     except MergeError as err:
         db.session.rollback()
@@ -258,7 +264,8 @@ def page_undo(link_id: int):  # noqa: ANN201
     """Undo a merge from the page."""
     try:
         undo_merge(db.session, link_id, current_web_user(),
-                   reason=request.form.get("reason") or "undone on the review page")
+                   reason=body_text(request.form, "reason", 2000, multiline=True)
+                   or "undone on the review page")
         db.session.commit()
     except MergeError as err:
         db.session.rollback()
@@ -277,9 +284,9 @@ def _api_error(err: MergeError) -> ApiError:
 @roles_required(*REVIEWERS)
 def api_candidates():  # noqa: ANN201
     """Open review candidates, strongest first, both records included."""
-    names = _Names(request.args.get("lang", "zh"))
-    per_page = int_arg("per_page", 50, 1, current_app.config["FV"].API_PAGE_MAX)
-    page_no = int_arg("page", 1)
+    names = _Names(choice_arg("lang", ("zh", "en"), "zh"))
+    per_page = per_page_arg()
+    page_no = page_arg()
     rows, total = _open_candidates(_entity_arg(), page_no, per_page)
     items = [v for v in (candidate_view(r, names) for r in rows) if v is not None]
     return jsonify({"items": items, "page": page_no, "per_page": per_page, "total": total})
@@ -291,8 +298,8 @@ def api_decision(candidate_id: int):  # noqa: ANN201
     """{"decision": "accept" | "reject" | "unsure", "note"?} → the candidate (and its merge)."""
     body = json_body()
     try:
-        row = decide(db.session, candidate_id, str(body.get("decision", "")), g.user,
-                     note=body.get("note"))
+        row = decide(db.session, candidate_id, body_text(body, "decision", 16) or "", g.user,
+                     note=body_text(body, "note", 2000, multiline=True))
         db.session.commit()
     except MergeError as err:
         db.session.rollback()
@@ -309,13 +316,13 @@ def api_merges():  # noqa: ANN201
     query = select(MergeLink)
     if entity := _entity_arg():
         query = query.where(MergeLink.entity == entity)
-    if status := request.args.get("status"):
+    if status := choice_arg("status", LINK_STATUSES):
         query = query.where(MergeLink.status == status)
-    if record_id := request.args.get("record_id"):
+    if record_id := text_arg("record_id", max_len=64):
         query = query.where((MergeLink.record_id == record_id)
                             | (MergeLink.canonical_id == record_id))
-    per_page = int_arg("per_page", 50, 1, current_app.config["FV"].API_PAGE_MAX)
-    page_no = int_arg("page", 1)
+    per_page = per_page_arg()
+    page_no = page_arg()
     rows = db.session.scalars(query.order_by(MergeLink.id.desc()).limit(per_page)
                               .offset((page_no - 1) * per_page)).all()
     return jsonify({"items": [link_view(x, names) for x in rows], "page": page_no,
@@ -328,7 +335,8 @@ def api_undo(link_id: int):  # noqa: ANN201
     """Undo a merge: {"reason"?}; the record stands alone again and is not re-merged."""
     body = json_body() if request.data else {}
     try:
-        link = undo_merge(db.session, link_id, g.user, reason=body.get("reason"))
+        link = undo_merge(db.session, link_id, g.user,
+                          reason=body_text(body, "reason", 2000, multiline=True))
         db.session.commit()
     except MergeError as err:
         db.session.rollback()

@@ -25,6 +25,7 @@ from flask import (
 
 from server.extensions import db
 from server.models import User
+from server.params import choice_arg
 
 bp = Blueprint("web", __name__)
 
@@ -65,8 +66,8 @@ def web_login_required(*roles: str) -> Any:
 
 def page_lang() -> str:
     """zh by default; ?lang=en (or zh) switches and is remembered in the session."""
-    wanted = request.args.get("lang")
-    if wanted in ("zh", "en"):
+    wanted = choice_arg("lang", ("zh", "en"))
+    if wanted:
         session["lang"] = wanted
     return session.get("lang", "zh")
 
@@ -90,7 +91,7 @@ def _template_helpers() -> dict[str, Any]:
 
 def _safe_next(target: str | None) -> str:
     """Only same-site relative paths: a login link must not bounce to another site."""
-    if not target:
+    if not target or len(target) > 2000 or any(ord(c) < 32 or ord(c) == 127 for c in target):
         return "/"
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):

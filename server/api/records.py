@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -25,33 +24,17 @@ from server.models import (
     Problem,
     Visit,
 )
+from server.params import choice_arg, datetime_arg, flag_arg, text_arg
 from sync.records import Reference, serialize
 
 bp = Blueprint("records", __name__, url_prefix="/api")
-
-
-def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
-    value = request.args.get(name) or None
-    if value is not None and value not in allowed:
-        raise ApiError(400, "invalid", f"{name}: must be one of {', '.join(allowed)}", name)
-    return value
-
-
-def _date(name: str) -> datetime | None:
-    raw = request.args.get(name)
-    if not raw:
-        return None
-    try:
-        return datetime.fromisoformat(raw)
-    except ValueError:
-        raise ApiError(400, "invalid", f"{name}: expected an ISO date", name) from None
 
 
 def _in_scope(query: Any, model: Any, ref: Reference) -> Any:
     query = query.where(model.deleted.is_(False))
     if g.scope.read is not None:
         query = query.where(model.district_id.in_(g.scope.read))
-    code = request.args.get("district")
+    code = text_arg("district")
     if code:
         if code not in ref.district_id:
             raise ApiError(400, "invalid", f"district: no district unit {code!r}", "district")
@@ -72,15 +55,15 @@ def _one(entity: str, record_id: str) -> Any:
 def visits():  # noqa: ANN201
     ref = Reference.load(db.session)
     query = _in_scope(select(Visit).options(selectinload(Visit.participants)), Visit, ref)
-    if method := _choice("method", VISIT_METHODS):
+    if method := choice_arg("method", VISIT_METHODS):
         query = query.where(Visit.method == method)
-    if group := request.args.get("work_group"):
+    if group := text_arg("work_group"):
         query = query.where(Visit.work_group_id == ref.group_id.get(group, -1))
-    if start := _date("from"):
+    if start := datetime_arg("from"):
         query = query.where(Visit.visited_at >= start)
-    if end := _date("to"):
+    if end := datetime_arg("to"):
         query = query.where(Visit.visited_at < end)
-    if request.args.get("canonical") == "1":
+    if flag_arg("canonical"):
         query = query.where(Visit.canonical_id.is_(None))
     query = query.order_by(Visit.visited_at.desc(), Visit.id)
     return jsonify(paginate(query, lambda v: serialize("visit", v, ref)))
@@ -102,11 +85,11 @@ def visit(record_id: str):  # noqa: ANN201
 def problems():  # noqa: ANN201
     ref = Reference.load(db.session)
     query = _in_scope(select(Problem), Problem, ref)
-    if category := _choice("category", PROBLEM_CATEGORIES):
+    if category := choice_arg("category", PROBLEM_CATEGORIES):
         query = query.where(Problem.category == category)
-    if tag := _choice("tag", PROBLEM_TAGS):
+    if tag := choice_arg("tag", PROBLEM_TAGS):
         query = query.where(Problem.tag == tag)
-    if stage := _choice("stage", PROBLEM_STAGES):
+    if stage := choice_arg("stage", PROBLEM_STAGES):
         query = query.where(Problem.stage == stage)
     query = query.order_by(Problem.created_at.desc(), Problem.id)
     return jsonify(paginate(query, lambda p: serialize("problem", p, ref)))
@@ -128,28 +111,45 @@ def problem(record_id: str):  # noqa: ANN201
 def enterprises():  # noqa: ANN201
     ref = Reference.load(db.session)
     query = _in_scope(select(Enterprise), Enterprise, ref)
-    if q := request.args.get("q"):
+    if q := text_arg("q"):
         query = query.where(Enterprise.name.contains(q))
     query = query.order_by(Enterprise.name, Enterprise.id)
     return jsonify(paginate(query, lambda e: serialize("enterprise", e, ref)))
 
 
-@bp.get("/records/<entity>/<record_id>/history")
-@login_required
-def record_history(entity: str, record_id: str):  # noqa: ANN201
+def _record(entity: str, record_id: str) -> None:
     if entity not in SYNCED_MODELS:
         raise ApiError(404, "not_found", f"no entity {entity!r}")
     _one(entity, record_id)
-    audit = db.session.scalars(select(AuditEntry).where(
-        AuditEntry.entity == entity, AuditEntry.record_id == record_id).order_by(AuditEntry.id))
+
+
+def _conflicts(entity: str, record_id: str) -> list[dict[str, Any]]:
     conflicts = db.session.scalars(select(Conflict).where(
         Conflict.entity == entity, Conflict.record_id == record_id).order_by(Conflict.id))
+    return [{"field": c.field, "kind": c.kind, "server_value": c.server_value,
+             "client_value": c.client_value, "device_id": c.device_id,
+             "at": c.created_at.isoformat(), "resolved": c.resolved_at is not None}
+            for c in conflicts]
+
+
+@bp.get("/records/<entity>/<record_id>/history")
+@login_required
+def record_history(entity: str, record_id: str):  # noqa: ANN201
+    """The record's audit entries and its conflict log."""
+    _record(entity, record_id)
+    audit = db.session.scalars(select(AuditEntry).where(
+        AuditEntry.entity == entity, AuditEntry.record_id == record_id).order_by(AuditEntry.id))
     return jsonify({
         "audit": [{"action": a.action, "changes": a.changes, "user_id": a.user_id,
                    "device_id": a.device_id, "source": a.source, "at": a.at.isoformat()}
                   for a in audit],
-        "conflicts": [{"field": c.field, "kind": c.kind, "server_value": c.server_value,
-                       "client_value": c.client_value, "device_id": c.device_id,
-                       "at": c.created_at.isoformat(),
-                       "resolved": c.resolved_at is not None} for c in conflicts],
+        "conflicts": _conflicts(entity, record_id),
     })
+
+
+@bp.get("/records/<entity>/<record_id>/conflicts")
+@login_required
+def record_conflicts(entity: str, record_id: str):  # noqa: ANN201
+    """The record's conflict log (docs/sync-protocol.md): overwritten or rejected values."""
+    _record(entity, record_id)
+    return jsonify({"conflicts": _conflicts(entity, record_id)})

@@ -32,6 +32,7 @@ from flask import (
 )
 from sqlalchemy import func, select
 
+from server.api.common import json_body
 from server.coordination import dashboard as dash
 from server.coordination import evaluation as ev
 from server.coordination import exports, problems, spotcheck
@@ -51,6 +52,19 @@ from server.models import (
     WorkGroup,
 )
 from server.models_supervision import CHECK_RESULTS, SpotCheckItem, SpotCheckSample
+from server.params import (
+    ParamError,
+    body_int,
+    body_text,
+    choice_arg,
+    choices_arg,
+    date_arg,
+    flag_arg,
+    int_arg,
+    page_arg,
+    parse_date,
+    text_arg,
+)
 from server.scope import scope_of
 from server.web import _csrf_ok, current_web_user, page_lang, web_login_required
 from worker.briefing.compute import vocabulary
@@ -154,16 +168,6 @@ def _today() -> date:
     return datetime.now(ZoneInfo(_settings().TIMEZONE)).date()
 
 
-def _date_arg(name: str, default: date) -> date:
-    raw = request.args.get(name, "")
-    if not raw:
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        abort(400, f"{name}: expected YYYY-MM-DD")
-
-
 def _scope_ids(user: User) -> frozenset[int] | None:
     """City staff read everything (None); a district head exactly their own district.
 
@@ -172,19 +176,22 @@ def _scope_ids(user: User) -> frozenset[int] | None:
     return scope_of(user).read
 
 
-def _filters(user: User) -> Filters:
-    """The request's period, work group and tags, inside the user's scope."""
-    start = _date_arg("from", date.fromisoformat(_settings().CAMPAIGN_START))
-    end = _date_arg("to", max(start, _today()))
+def _filters(user: User, enterprise_tags: bool = True) -> Filters:
+    """The request's period, work group and tags, inside the user's scope.
+
+    The problem export's `tag` is a problem's tag (hope, urgent...), not an enterprise's:
+    it passes enterprise_tags=False.
+    """
+    start = date_arg("from", date.fromisoformat(_settings().CAMPAIGN_START))
+    end = date_arg("to", max(start, _today()))
     if end < start:
-        abort(400, "to: must not be before from")
+        raise ParamError("to", "must not be before from")
     group_id = None
-    if request.args.get("group"):
-        group_id = db.session.scalar(select(WorkGroup.id).where(
-            WorkGroup.code == request.args["group"]))
+    if code := text_arg("group"):
+        group_id = db.session.scalar(select(WorkGroup.id).where(WorkGroup.code == code))
         if group_id is None:
-            abort(400, "group: no such work group")
-    tags = tuple(t for t in request.args.getlist("tag") if t in ENTERPRISE_TAGS)
+            raise ParamError("group", "no such work group")
+    tags = choices_arg("tag", ENTERPRISE_TAGS) if enterprise_tags else ()
     return Filters(start, end, group_id, tags, _scope_ids(user), _settings().TIMEZONE)
 
 
@@ -220,12 +227,14 @@ def _api_user(*roles: str) -> User:
 def _page_ctx(user: User, active: str) -> dict[str, Any]:
     lang = page_lang()
     groups = db.session.scalars(select(WorkGroup).order_by(WorkGroup.code)).all()
-    args = request.args.to_dict(flat=False)
-    args.pop("lang", None)
+    view_args = request.view_args or {}
+    # The language switch keeps the query, minus what url_for would take as its own.
+    args = {k: v for k, v in request.args.to_dict(flat=False).items()
+            if k != "lang" and k not in view_args and not k.startswith("_")}
     return {"lang": lang, "t": _texts(lang), "v": _vocab(lang), "active": active,
             "user": user, "city": user.role in CITY_ROLES, "groups": groups,
             "all_tags": ENTERPRISE_TAGS, "may_check": user.role in CHECK_ROLES,
-            "other_lang": url_for(request.endpoint, **(request.view_args or {}),
+            "other_lang": url_for(request.endpoint, **view_args,
                                   **{**args, "lang": "zh" if lang == "en" else "en"}),
             "tz": ZoneInfo(_settings().TIMEZONE), "short": SHORT[lang],
             "kind_names": exports.KIND_NAMES if lang != "en" else KIND_NAMES_EN,
@@ -291,7 +300,8 @@ def _cached(key: tuple, compute: Any) -> Any:
 
 def _dashboard_data(user: User) -> tuple[Filters, dict[str, Any], list[dict[str, Any]]]:
     f = _filters(user)
-    sort, desc = request.args.get("sort", "code"), request.args.get("dir") == "desc"
+    sort = choice_arg("sort", dash.SORT_KEYS, "code")
+    desc = choice_arg("dir", ("asc", "desc"), "asc") == "desc"
     today = _today()
     key = ("dashboard", f.date_from, f.date_to, f.work_group_id, f.tags, f.district_ids,
            sort, desc, today)
@@ -329,7 +339,7 @@ def district_page(code: str):  # noqa: ANN201
     f = _filters(user)
     f = Filters(f.date_from, f.date_to, f.work_group_id, f.tags, frozenset({unit.id}), f.tz)
     data = dash.dashboard(db.session, f)
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_arg()
     visits, total = dash.visits_page(db.session, f, unit.id, page, PER_PAGE)
     ctx = _page_ctx(user, "dashboard")
     chart = progress_svg(dash.weekly_series(db.session, f, until=_today()), ctx["t"]["chart_v"],
@@ -353,7 +363,7 @@ def district_api(code: str):  # noqa: ANN201
     f = _filters(user)
     f = Filters(f.date_from, f.date_to, f.work_group_id, f.tags, frozenset({unit.id}), f.tz)
     data = dash.dashboard(db.session, f)
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_arg()
     visits, total = dash.visits_page(db.session, f, unit.id, page, PER_PAGE)
     for v in visits:
         v["visited_at"] = v["visited_at"].isoformat()
@@ -421,21 +431,17 @@ def visit_api(visit_id: str):  # noqa: ANN201
 
 
 def _problem_filters(user: User) -> tuple[problems.ProblemFilters, int]:
-    args = request.args
     district_id = None
-    if args.get("district"):
-        district_id = _district_or_404(user, args["district"]).id
-    stage = args.get("stage") or None
-    if stage and stage != "open" and stage not in PROBLEM_STAGES:
-        abort(400, "stage: unknown")
-    min_days = args.get("min_days", type=int)
-    recur_n = args.get("n", type=int) or _settings_recur()
+    if code := text_arg("district"):
+        district_id = _district_or_404(user, code).id
+    stage = choice_arg("stage", ("open", *PROBLEM_STAGES))
+    min_days = int_arg("min_days", None, 0, 100_000)
+    recur_n = int_arg("n", None, 2, 100_000) or _settings_recur()
     return problems.ProblemFilters(
         district_ids=_scope_ids(user), district_id=district_id,
-        category=args.get("category") if args.get("category") in PROBLEM_CATEGORIES else None,
-        tag=args.get("tag") if args.get("tag") in PROBLEM_TAGS else None, stage=stage,
-        min_days=min_days if min_days and min_days > 0 else None,
-        recurring_only=args.get("recurring") == "1"), max(2, recur_n)
+        category=choice_arg("category", PROBLEM_CATEGORIES),
+        tag=choice_arg("tag", PROBLEM_TAGS), stage=stage,
+        min_days=min_days or None, recurring_only=flag_arg("recurring")), max(2, recur_n)
 
 
 def _settings_recur() -> int:
@@ -445,9 +451,9 @@ def _settings_recur() -> int:
 
 def _problem_data(user: User) -> dict[str, Any]:
     pf, n = _problem_filters(user)
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_arg()
     return problems.list_problems(db.session, pf, datetime.now(UTC), page, PER_PAGE, n,
-                                  oldest_first=request.args.get("sort") == "age")
+                                  oldest_first=choice_arg("sort", ("age",)) == "age")
 
 
 @bp.get("/problems")
@@ -537,20 +543,25 @@ def spot_checks_page():  # noqa: ANN201
 
 
 def _draw(user: User, form: Any) -> SpotCheckSample:
-    seed = (form.get("seed") or "").strip()[:64]
-    try:
-        size = int(form.get("size") or 0)
-        start = date.fromisoformat(form.get("from") or _settings().CAMPAIGN_START)
-        end = date.fromisoformat(form.get("to") or _today().isoformat())
-    except ValueError:
-        abort(400, "size, from and to must be valid")
-    if not seed or not 1 <= size <= 5000:
-        abort(400, "a seed and a size between 1 and 5000 are required")
+    """A sample from the page's form or the API's JSON object (both read with .get)."""
+    seed = (body_text(form, "seed", 64, required=True) or "").strip()
+    if not seed:
+        raise ParamError("seed", "is required")
+    size = body_int(form, "size", 1, 5000)
+    if size is None:
+        raise ParamError("size", "is required")
+    start = parse_date("from", body_text(form, "from", 10) or _settings().CAMPAIGN_START)
+    end = parse_date("to", body_text(form, "to", 10) or _today().isoformat())
+    if end < start:
+        raise ParamError("to", "must not be before from")
     group_id = None
-    if form.get("group"):
-        group_id = db.session.scalar(select(WorkGroup.id).where(WorkGroup.code == form["group"]))
+    if code := body_text(form, "group"):
+        group_id = db.session.scalar(select(WorkGroup.id).where(WorkGroup.code == code))
+        if group_id is None:
+            raise ParamError("group", "no such work group")
+    note = body_text(form, "note", 2000, multiline=True)
     f = Filters(start, end, group_id, (), None, _settings().TIMEZONE)
-    return spotcheck.draw_sample(db.session, seed, size, f, user, form.get("note") or None)
+    return spotcheck.draw_sample(db.session, seed, size, f, user, note)
 
 
 @bp.get("/spot-checks/<int:sample_id>")
@@ -581,8 +592,9 @@ def spot_check_item(item_id: int):  # noqa: ANN201
     if item is None:
         abort(404)
     try:
-        spotcheck.record_result(db.session, item, request.form.get("result", ""),
-                                (request.form.get("note") or "").strip()[:2000] or None, user,
+        note = body_text(request.form, "note", 2000, multiline=True)
+        spotcheck.record_result(db.session, item, body_text(request.form, "result", 32) or "",
+                                note.strip() or None if note else None, user,
                                 datetime.now(UTC), g.get("request_id"))
     except ValueError as exc:
         abort(400, str(exc))
@@ -598,8 +610,7 @@ def spot_checks_api():  # noqa: ANN201
     if request.method == "POST":
         if user.role not in CHECK_ROLES:
             raise ApiError(403, "forbidden", "only supervisors draw samples")
-        body = request.get_json(silent=True) or {}
-        sample = _draw(user, {k: str(v) for k, v in body.items() if v is not None})
+        sample = _draw(user, json_body())
         db.session.commit()
         return jsonify({"id": sample.id, "seed": sample.seed,
                         "visit_ids": [i.visit_id for i in sample.items]}), 201
@@ -618,10 +629,11 @@ def spot_check_item_api(item_id: int):  # noqa: ANN201
     item = db.session.get(SpotCheckItem, item_id)
     if item is None:
         raise ApiError(404, "not_found", "no such item")
-    body = request.get_json(silent=True) or {}
+    body = json_body()
     try:
-        spotcheck.record_result(db.session, item, str(body.get("result", "")),
-                                body.get("note"), user, datetime.now(UTC), g.get("request_id"))
+        spotcheck.record_result(db.session, item, body_text(body, "result", 32) or "",
+                                body_text(body, "note", 2000, multiline=True), user,
+                                datetime.now(UTC), g.get("request_id"))
     except ValueError as exc:
         raise ApiError(400, "invalid", str(exc), "result") from None
     db.session.commit()
@@ -672,7 +684,7 @@ def export(kind: str, fmt: str):  # noqa: ANN201
     if kind not in exports.KINDS or fmt not in ("csv", "xlsx"):
         abort(404)
     user = current_web_user()
-    f = _filters(user)
+    f = _filters(user, enterprise_tags=kind != "problems")
     pf = _problem_filters(user)[0] if kind == "problems" else None
     name = f"{exports.KIND_NAMES[kind]}-{f.date_from.isoformat()}-{f.date_to.isoformat()}"
     if fmt == "csv":
