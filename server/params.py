@@ -91,8 +91,9 @@ def flag_arg(name: str) -> bool:
     raise ParamError(name, "must be 1 or 0")
 
 
-def int_arg(name: str, default: int | None, minimum: int = 1,
-            maximum: int | None = None) -> int | None:
+def int_arg(
+    name: str, default: int | None, minimum: int = 1, maximum: int | None = None
+) -> int | None:
     """A decimal integer between `minimum` and `maximum` (default: 32-bit)."""
     maximum = INT_MAX if maximum is None else maximum
     value = _raw(name)
@@ -120,15 +121,16 @@ def date_window() -> tuple[date, date]:
     """The dates a URL may name: DATE_MIN up to today + DATE_MAX_DAYS_AHEAD (settings)."""
     settings = current_app.config["FV"]
     today = datetime.now(ZoneInfo(settings.TIMEZONE)).date()
-    return (date.fromisoformat(settings.DATE_MIN),
-            today + timedelta(days=settings.DATE_MAX_DAYS_AHEAD))
+    return (
+        date.fromisoformat(settings.DATE_MIN),
+        today + timedelta(days=settings.DATE_MAX_DAYS_AHEAD),
+    )
 
 
 def _in_window(name: str, day: date) -> date:
     low, high = date_window()
     if not low <= day <= high:
-        raise ParamError(name, f"must be a date between {low.isoformat()} and "
-                               f"{high.isoformat()}")
+        raise ParamError(name, f"must be a date between {low.isoformat()} and {high.isoformat()}")
     return day
 
 
@@ -174,8 +176,14 @@ def datetime_arg(name: str) -> datetime | None:
 # ---------------------------------------------------------------------------- JSON fields
 
 
-def body_text(body: dict[str, Any], name: str, max_len: int = MAX_TEXT, *,
-              multiline: bool = False, required: bool = False) -> str | None:
+def body_text(
+    body: dict[str, Any],
+    name: str,
+    max_len: int = MAX_TEXT,
+    *,
+    multiline: bool = False,
+    required: bool = False,
+) -> str | None:
     """A string field of a JSON object body (null or absent: None)."""
     value = body.get(name)
     if value is None or value == "":
