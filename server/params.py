@@ -214,7 +214,8 @@ def body_int(body: dict[str, Any], name: str, minimum: int, maximum: int) -> int
 
 
 def check_path_values() -> None:
-    """A before_request hook: a control character (a NUL) in a URL's path segment is a 404.
+    """A before_request hook: a control character (a NUL) in a URL's path segment, or an
+    integer id beyond 32 bits, is a 404.
 
     Record ids and codes from the path go straight into queries, and PostgreSQL refuses
     NUL in text: such a URL names nothing, so it is answered like an unknown record.
@@ -222,3 +223,5 @@ def check_path_values() -> None:
     for value in (request.view_args or {}).values():
         if isinstance(value, str) and _CONTROL.search(value):
             abort(404)
+        if isinstance(value, int) and not 0 <= value <= INT_MAX:
+            abort(404)  # an <int:...> id beyond the INTEGER column's range names nothing

@@ -182,3 +182,17 @@ def test_conflicts_alias(client):
     r = phone.get(f"/api/records/visit/{rid}/conflicts")
     assert r.status_code == 200 and r.json == {"conflicts": []}
     assert phone.get(f"/api/records/visit/{uuid.uuid4()}/conflicts").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/api/spot-checks/items/{HUGE}",
+        f"/api/review/candidates/{HUGE}/decision",
+        f"/api/merges/{HUGE}/undo",
+    ],
+)
+def test_huge_path_id_is_404(client, url):
+    create_user("sup", "admin")
+    phone = Phone(client, "sup")
+    assert client.post(url, json={}, headers=phone.headers).status_code == 404
