@@ -69,7 +69,8 @@ SETTINGS: list[Setting] = [
     Setting("TIMEZONE", "Asia/Shanghai", str, "Time zone of schedules and report periods."),
     Setting("PUBLIC_URL", "http://127.0.0.1:5000", str,
             "Base URL used in emailed links to the web version."),
-    Setting("SMTP_HOST", "", str, "SMTP server; empty means mail is written as .eml files to DATA_DIR/outbox-mail."),
+    Setting("SMTP_HOST", "", str,
+            "SMTP server; empty means mail is written as .eml files to DATA_DIR/outbox-mail."),
     Setting("SMTP_PORT", 587, int, "SMTP port."),
     Setting("SMTP_SECURITY", "starttls", str, "`starttls`, `tls` (implicit) or `none`."),
     Setting("SMTP_USER", "", str, "SMTP user name.", secret=True),
@@ -210,6 +211,7 @@ def settings_markdown() -> str:
         default = s.default
         if s.name == "DATA_DIR":
             default = "./instance"
-        shown = "(empty)" if default == "" else f"`{str(default).lower() if s.kind is bool else default}`"
+        text = str(default).lower() if s.kind is bool else default
+        shown = "(empty)" if default == "" else f"`{text}`"
         lines.append(f"| `{s.name}` | {shown} | {s.doc} |")
     return "\n".join(lines) + "\n"

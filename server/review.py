@@ -65,7 +65,8 @@ FIELDS: dict[str, list[tuple[str, str, str]]] = {
               ("district", "区(市)县", "District"), ("participants", "参加人员", "Participants"),
               ("workers_met", "面对面职工数", "Workers met"), ("notes", "备注", "Notes"),
               ("created", "录入", "Recorded")],
-    "home_visit": [("worker_name", "职工姓名", "Worker"), ("id_last4", "身份证后四位", "ID (last 4)"),
+    "home_visit": [("worker_name", "职工姓名", "Worker"),
+                   ("id_last4", "身份证后四位", "ID (last 4)"),
                    ("phone", "手机", "Phone"), ("district", "区(市)县", "District"),
                    ("visited_at", "时间", "When"), ("hardship", "困难情况", "Hardship"),
                    ("amount", "慰问金(元)", "Money (yuan)"), ("created", "录入", "Recorded")],
@@ -146,8 +147,9 @@ def _mask_phone(phone: str | None) -> str:
 
 def record_values(entity: str, obj: Any, names: _Names) -> dict[str, str]:
     """A record's fields as display strings, keyed like FIELDS[entity]."""
+    created = f"{names.user(obj.created_by_id)} {names.when(obj.created_at)}"
     out: dict[str, str] = {"district": names.districts.get(obj.district_id, ""),
-                           "created": f"{names.user(obj.created_by_id)} {names.when(obj.created_at)}"}
+                           "created": created}
     if entity == "enterprise":
         out.update(name=obj.name, uscc=(obj.uscc or "") + ("" if obj.uscc_valid or not obj.uscc
                                                             else " ⚠"),
