@@ -32,59 +32,133 @@ class Setting:
 
 
 SETTINGS: list[Setting] = [
-    Setting("FIELDVISIT_ENV", "development", str,
-            "`development` or `production`; production refuses unsafe settings."),
-    Setting("SECRET_KEY", DEFAULT_SECRET, str,
-            "Signs sessions; production refuses the default.", secret=True),
-    Setting("ID_HASH_KEY", "dev-id-hash-key", str,
-            "Key of the HMAC that stores ID numbers as keyed hashes; production refuses "
-            "the default. Changing it breaks matching of earlier hashes.", secret=True),
+    Setting(
+        "FIELDVISIT_ENV",
+        "development",
+        str,
+        "`development` or `production`; production refuses unsafe settings.",
+    ),
+    Setting(
+        "SECRET_KEY",
+        DEFAULT_SECRET,
+        str,
+        "Signs sessions; production refuses the default.",
+        secret=True,
+    ),
+    Setting(
+        "ID_HASH_KEY",
+        "dev-id-hash-key",
+        str,
+        "Key of the HMAC that stores ID numbers as keyed hashes; production refuses "
+        "the default. Changing it breaks matching of earlier hashes.",
+        secret=True,
+    ),
     Setting("DEBUG", False, bool, "Flask debug mode; production refuses it."),
-    Setting("DATA_DIR", str(ROOT / "instance"), str,
-            "Folder for the SQLite database, the local broker, the mail outbox and exports."),
-    Setting("DATABASE_URL", "", str,
-            "SQLAlchemy URL; empty means a SQLite file in DATA_DIR. "
-            "PostgreSQL: postgresql+psycopg://user@host/db.", secret=True),
-    Setting("ALLOW_SQLITE_IN_PRODUCTION", False, bool,
-            "Let production run on SQLite (a single small installation)."),
-    Setting("REDIS_URL", "", str,
-            "Celery broker and result backend; empty means the embedded broker "
-            "(a SQLite file in DATA_DIR, no server).", secret=True),
-    Setting("TOKEN_TTL_DAYS", 90, int,
-            "A device stays signed in this many days after its last use."),
+    Setting(
+        "DATA_DIR",
+        str(ROOT / "instance"),
+        str,
+        "Folder for the SQLite database, the local broker, the mail outbox and exports.",
+    ),
+    Setting(
+        "DATABASE_URL",
+        "",
+        str,
+        "SQLAlchemy URL; empty means a SQLite file in DATA_DIR. "
+        "PostgreSQL: postgresql+psycopg://user@host/db.",
+        secret=True,
+    ),
+    Setting(
+        "ALLOW_SQLITE_IN_PRODUCTION",
+        False,
+        bool,
+        "Let production run on SQLite (a single small installation).",
+    ),
+    Setting(
+        "REDIS_URL",
+        "",
+        str,
+        "Celery broker and result backend; empty means the embedded broker "
+        "(a SQLite file in DATA_DIR, no server).",
+        secret=True,
+    ),
+    Setting(
+        "TOKEN_TTL_DAYS", 90, int, "A device stays signed in this many days after its last use."
+    ),
     Setting("SYNC_MIN_PROTOCOL", 1, int, "Oldest sync protocol version the server accepts."),
     Setting("SYNC_MAX_BATCH", 500, int, "Most mutations in one push."),
-    Setting("SYNC_MAX_BODY", 2 * 1024 * 1024, int,
-            "Largest push body in bytes, after decompression."),
+    Setting(
+        "SYNC_MAX_BODY", 2 * 1024 * 1024, int, "Largest push body in bytes, after decompression."
+    ),
     Setting("SYNC_PULL_MAX", 2000, int, "Most changes in one pull page."),
     Setting("API_PAGE_MAX", 200, int, "Most rows in one page of an API list."),
-    Setting("DEDUP_AUTO_THRESHOLD", 0.92, float,
-            "Enterprise pairs scoring at least this merge automatically."),
-    Setting("DEDUP_REVIEW_THRESHOLD", 0.75, float,
-            "Enterprise pairs scoring at least this (and below auto) go to review."),
-    Setting("DEDUP_FULL_PASS_CRON", "30 2 * * *", str,
-            "When the scheduled full dedup pass runs (cron, Asia/Shanghai)."),
-    Setting("BRIEFING_CRON", "0 8 * * 1", str,
-            "When weekly briefings are built and sent (cron, Asia/Shanghai)."),
+    Setting(
+        "DEDUP_AUTO_THRESHOLD",
+        0.92,
+        float,
+        "Enterprise pairs scoring at least this merge automatically.",
+    ),
+    Setting(
+        "DEDUP_REVIEW_THRESHOLD",
+        0.75,
+        float,
+        "Enterprise pairs scoring at least this (and below auto) go to review.",
+    ),
+    Setting(
+        "DEDUP_FULL_PASS_CRON",
+        "30 2 * * *",
+        str,
+        "When the scheduled full dedup pass runs (cron, Asia/Shanghai).",
+    ),
+    Setting(
+        "BRIEFING_CRON",
+        "0 8 * * 1",
+        str,
+        "When weekly briefings are built and sent (cron, Asia/Shanghai).",
+    ),
     Setting("TIMEZONE", "Asia/Shanghai", str, "Time zone of schedules and report periods."),
-    Setting("PUBLIC_URL", "http://127.0.0.1:5000", str,
-            "Base URL used in emailed links to the web version."),
-    Setting("SMTP_HOST", "", str,
-            "SMTP server; empty means mail is written as .eml files to DATA_DIR/outbox-mail."),
+    Setting(
+        "PUBLIC_URL",
+        "http://127.0.0.1:5000",
+        str,
+        "Base URL used in emailed links to the web version.",
+    ),
+    Setting(
+        "SMTP_HOST",
+        "",
+        str,
+        "SMTP server; empty means mail is written as .eml files to DATA_DIR/outbox-mail.",
+    ),
     Setting("SMTP_PORT", 587, int, "SMTP port."),
     Setting("SMTP_SECURITY", "starttls", str, "`starttls`, `tls` (implicit) or `none`."),
     Setting("SMTP_USER", "", str, "SMTP user name.", secret=True),
     Setting("SMTP_PASSWORD", "", str, "SMTP password.", secret=True),
     Setting("MAIL_FROM", "fieldvisit@localhost", str, "From address of briefings."),
-    Setting("CAMPAIGN_START", "2026-01-01", str,
-            "First day of the campaign (YYYY-MM-DD): start of campaign-to-date briefings."),
-    Setting("DATE_MIN", "2000-01-01", str,
-            "Earliest date (YYYY-MM-DD) a date in a URL may name; earlier ones answer 400."),
-    Setting("DATE_MAX_DAYS_AHEAD", 366, int,
-            "How many days after today a date in a URL may lie; later ones answer 400."),
-    Setting("BRIEFING_STALE_SECONDS", 900, int,
-            "A briefing left 'sending' this long (a worker died mid-send) is sent again with "
-            "the same Message-ID; keep it above the task time limit."),
+    Setting(
+        "CAMPAIGN_START",
+        "2026-01-01",
+        str,
+        "First day of the campaign (YYYY-MM-DD): start of campaign-to-date briefings.",
+    ),
+    Setting(
+        "DATE_MIN",
+        "2000-01-01",
+        str,
+        "Earliest date (YYYY-MM-DD) a date in a URL may name; earlier ones answer 400.",
+    ),
+    Setting(
+        "DATE_MAX_DAYS_AHEAD",
+        366,
+        int,
+        "How many days after today a date in a URL may lie; later ones answer 400.",
+    ),
+    Setting(
+        "BRIEFING_STALE_SECONDS",
+        900,
+        int,
+        "A briefing left 'sending' this long (a worker died mid-send) is sent again with "
+        "the same Message-ID; keep it above the task time limit.",
+    ),
     Setting("LOG_LEVEL", "INFO", str, "Log level of the web app and workers."),
     Setting("LOG_JSON", True, bool, "Structured (JSON) log lines."),
 ]
@@ -167,20 +241,29 @@ def validate(settings: Settings) -> None:
     v = settings.values
     if v["FIELDVISIT_ENV"] not in ("development", "production"):
         raise SettingsError(
-            f"FIELDVISIT_ENV={v['FIELDVISIT_ENV']!r}: expected development or production")
+            f"FIELDVISIT_ENV={v['FIELDVISIT_ENV']!r}: expected development or production"
+        )
     if v["SMTP_SECURITY"] not in ("starttls", "tls", "none"):
         raise SettingsError(f"SMTP_SECURITY={v['SMTP_SECURITY']!r}: expected starttls, tls or none")
     if not 0 < v["DEDUP_REVIEW_THRESHOLD"] <= v["DEDUP_AUTO_THRESHOLD"] <= 1:
         raise SettingsError(
-            "DEDUP_REVIEW_THRESHOLD and DEDUP_AUTO_THRESHOLD: need 0 < review <= auto <= 1")
+            "DEDUP_REVIEW_THRESHOLD and DEDUP_AUTO_THRESHOLD: need 0 < review <= auto <= 1"
+        )
     for name in ("CAMPAIGN_START", "DATE_MIN"):
         try:
             date.fromisoformat(v[name])
         except ValueError:
             raise SettingsError(f"{name}={v[name]!r}: expected YYYY-MM-DD") from None
-    for name in ("SYNC_MAX_BATCH", "SYNC_MAX_BODY", "SYNC_PULL_MAX", "API_PAGE_MAX",
-                 "TOKEN_TTL_DAYS", "SYNC_MIN_PROTOCOL", "BRIEFING_STALE_SECONDS",
-                 "DATE_MAX_DAYS_AHEAD"):
+    for name in (
+        "SYNC_MAX_BATCH",
+        "SYNC_MAX_BODY",
+        "SYNC_PULL_MAX",
+        "API_PAGE_MAX",
+        "TOKEN_TTL_DAYS",
+        "SYNC_MIN_PROTOCOL",
+        "BRIEFING_STALE_SECONDS",
+        "DATE_MAX_DAYS_AHEAD",
+    ):
         if v[name] < 1:
             raise SettingsError(f"{name}={v[name]}: must be at least 1")
     if settings.is_production:
@@ -192,7 +275,8 @@ def validate(settings: Settings) -> None:
             raise SettingsError("DEBUG: production refuses debug mode")
         if settings.database_url.startswith("sqlite") and not v["ALLOW_SQLITE_IN_PRODUCTION"]:
             raise SettingsError(
-                "DATABASE_URL: production refuses SQLite unless ALLOW_SQLITE_IN_PRODUCTION=true")
+                "DATABASE_URL: production refuses SQLite unless ALLOW_SQLITE_IN_PRODUCTION=true"
+            )
 
 
 def settings_markdown() -> str:

@@ -65,18 +65,24 @@ def _outbox_kick(settings: Settings) -> Any:
 
     log = logging.getLogger("fieldvisit.outbox")
     producer = Celery("fieldvisit-web", broker=settings.broker_url, set_as_current=False)
-    options = ({"socket_connect_timeout": 1, "socket_timeout": 1, "max_retries": 0}
-               if settings.REDIS_URL else {})
-    producer.conf.update(broker_connection_timeout=1, broker_connection_retry=False,
-                         broker_transport_options=options)
+    options = (
+        {"socket_connect_timeout": 1, "socket_timeout": 1, "max_retries": 0}
+        if settings.REDIS_URL
+        else {}
+    )
+    producer.conf.update(
+        broker_connection_timeout=1, broker_connection_retry=False, broker_transport_options=options
+    )
 
     def kick(request_id: str | None) -> None:
         try:
-            producer.send_task("worker.tasks.drain_outbox", kwargs={"request_id": request_id},
-                               retry=False)
+            producer.send_task(
+                "worker.tasks.drain_outbox", kwargs={"request_id": request_id}, retry=False
+            )
         except Exception as exc:  # noqa: BLE001 - the broker being down must not fail a push
-            log.warning("broker unavailable, outbox waits for the periodic drain: %s",
-                        type(exc).__name__)
+            log.warning(
+                "broker unavailable, outbox waits for the periodic drain: %s", type(exc).__name__
+            )
 
     return kick
 
@@ -117,9 +123,15 @@ def _request_ids(app: Flask) -> None:
         response.headers["X-Request-ID"] = g.get("request_id", "")
         _gzip_json(response)
         if request.path.startswith("/api"):
-            log.info("request", extra={"method": request.method, "path": request.path,
-                                       "status": response.status_code,
-                                       "ms": round((time.perf_counter() - g.started) * 1000, 1)})
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "ms": round((time.perf_counter() - g.started) * 1000, 1),
+                },
+            )
         return response
 
 
@@ -128,9 +140,12 @@ def _gzip_json(response: Any) -> None:
     is mostly repeated keys, and field networks run at a few hundred kbit/s."""
     import gzip
 
-    if (response.mimetype != "application/json" or response.direct_passthrough
-            or "Content-Encoding" in response.headers
-            or "gzip" not in request.headers.get("Accept-Encoding", "").lower()):
+    if (
+        response.mimetype != "application/json"
+        or response.direct_passthrough
+        or "Content-Encoding" in response.headers
+        or "gzip" not in request.headers.get("Accept-Encoding", "").lower()
+    ):
         return
     body = response.get_data()
     if len(body) < 1400:  # fits one packet anyway

@@ -83,8 +83,9 @@ def _period_from_request() -> Period:
     settings = _settings()
     kind = choice_arg("period", PERIOD_KINDS, "week")
     day = date_arg("start") or datetime.now(ZoneInfo(settings.TIMEZONE)).date()
-    return period_containing(kind, day, date.fromisoformat(settings.CAMPAIGN_START),
-                             settings.TIMEZONE)
+    return period_containing(
+        kind, day, date.fromisoformat(settings.CAMPAIGN_START), settings.TIMEZONE
+    )
 
 
 def _may_see(user: User, code: str) -> bool:
@@ -127,8 +128,9 @@ def district_page(code: str):  # noqa: ANN201
     if briefing is None:
         abort(404)
     ctx = briefing_context(briefing, request.url)
-    return render_template("briefing/district.html", **ctx, kinds=_kinds(period, code),
-                           see_all=user.role in SEE_ALL)
+    return render_template(
+        "briefing/district.html", **ctx, kinds=_kinds(period, code), see_all=user.role in SEE_ALL
+    )
 
 
 def city_page():  # noqa: ANN201
@@ -137,8 +139,9 @@ def city_page():  # noqa: ANN201
         abort(403)
     period = _period_from_request()
     city = build_all(db.session, period)[0]
-    return render_template("briefing/city.html", **city_context(city, request.url),
-                           kinds=_kinds(period, CITY_SCOPE))
+    return render_template(
+        "briefing/city.html", **city_context(city, request.url), kinds=_kinds(period, CITY_SCOPE)
+    )
 
 
 def _kinds(period: Period, code: str) -> list[dict[str, Any]]:
@@ -146,14 +149,26 @@ def _kinds(period: Period, code: str) -> list[dict[str, Any]]:
     prev = period.previous()
     nxt = period_containing(period.kind, period.end, period.start, period.tz)
     if period.kind == "campaign":
-        nxt = period_containing("campaign", period.last_day.fromordinal(
-            period.last_day.toordinal() + 7), period.start, period.tz)
-    links = [("上一期", period.kind, prev.key_date), ("下一期", period.kind, nxt.key_date),
-             ("周报", "week", period.last_day), ("月报", "month", period.last_day),
-             ("累计", "campaign", period.last_day)]
-    return [{"label": label, "url": url_for("briefing.district_page", code=code, period=kind,
-                                            start=day.isoformat())}
-            for label, kind, day in links]
+        nxt = period_containing(
+            "campaign",
+            period.last_day.fromordinal(period.last_day.toordinal() + 7),
+            period.start,
+            period.tz,
+        )
+    links = [
+        ("上一期", period.kind, prev.key_date),
+        ("下一期", period.kind, nxt.key_date),
+        ("周报", "week", period.last_day),
+        ("月报", "month", period.last_day),
+        ("累计", "campaign", period.last_day),
+    ]
+    return [
+        {
+            "label": label,
+            "url": url_for("briefing.district_page", code=code, period=kind, start=day.isoformat()),
+        }
+        for label, kind, day in links
+    ]
 
 
 @bp.get("/briefings/<code>/xlsx")
@@ -176,11 +191,14 @@ def download(code: str):  # noqa: ANN201
     filename = f"走访简报-{name}-{period.kind}-{period.key_date.isoformat()}.xlsx"
     from urllib.parse import quote
 
-    return Response(data, mimetype="application/vnd.openxmlformats-officedocument."
-                                    "spreadsheetml.sheet",
-                    headers={"Content-Disposition":
-                             f"attachment; filename=\"briefing-{code}.xlsx\"; "
-                             f"filename*=UTF-8''{quote(filename)}"})
+    return Response(
+        data,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={
+            "Content-Disposition": f'attachment; filename="briefing-{code}.xlsx"; '
+            f"filename*=UTF-8''{quote(filename)}"
+        },
+    )
 
 
 # ---------------------------------------------------------------------------- JSON API
@@ -199,8 +217,9 @@ def api_briefing(code: str):  # noqa: ANN201
     if unit is None:
         raise ApiError(404, "not_found", f"no district unit {code}")
     # District heads read only their own unit (their scope is exactly that).
-    if not g.scope.can_read(unit.id) or (g.user.role not in SEE_ALL
-                                         and g.user.district_id != unit.id):
+    if not g.scope.can_read(unit.id) or (
+        g.user.role not in SEE_ALL and g.user.district_id != unit.id
+    ):
         raise ApiError(403, "forbidden", "this district's briefing is not yours to read")
     _, by_code = build_all(db.session, period)
     if code not in by_code:
@@ -224,8 +243,9 @@ def unsubscribe(token: str):  # noqa: ANN201
             recipient.unsubscribed_at = datetime.now(UTC)
             db.session.commit()
         return render_template("briefing/unsubscribe.html", state="done", r=recipient)
-    return render_template("briefing/unsubscribe.html", state="ask", r=recipient,
-                           masked=_mask_email(recipient.email))
+    return render_template(
+        "briefing/unsubscribe.html", state="ask", r=recipient, masked=_mask_email(recipient.email)
+    )
 
 
 def _mask_email(email: str) -> str:
@@ -237,8 +257,9 @@ def _mask_email(email: str) -> str:
 
 
 def _district_choices() -> list[tuple[str, str]]:
-    units = db.session.scalars(select(DistrictUnit).where(DistrictUnit.active.is_(True))
-                               .order_by(DistrictUnit.code))
+    units = db.session.scalars(
+        select(DistrictUnit).where(DistrictUnit.active.is_(True)).order_by(DistrictUnit.code)
+    )
     return [(CITY_SCOPE, "全市（协调组）")] + [(u.code, u.name) for u in units]
 
 
@@ -254,12 +275,20 @@ def recipients():  # noqa: ANN201
             email = (body_text(request.form, "email", 254) or "").strip().lower()
             if district not in dict(choices) or not _EMAIL.match(email):
                 flash("请选择单位并填写有效的邮箱地址", "error")
-            elif db.session.scalar(select(BriefingRecipient).where(
-                    BriefingRecipient.district == district, BriefingRecipient.email == email)):
+            elif db.session.scalar(
+                select(BriefingRecipient).where(
+                    BriefingRecipient.district == district, BriefingRecipient.email == email
+                )
+            ):
                 flash("该邮箱已在此单位的接收名单中", "error")
             else:
-                db.session.add(BriefingRecipient(district=district, email=email,
-                                                 name=(body_text(request.form, "name", 64) or "")))
+                db.session.add(
+                    BriefingRecipient(
+                        district=district,
+                        email=email,
+                        name=(body_text(request.form, "name", 64) or ""),
+                    )
+                )
                 db.session.commit()
                 flash("已添加", "ok")
         else:
@@ -274,10 +303,12 @@ def recipients():  # noqa: ANN201
                 r.unsubscribed_at = None
             db.session.commit()
         return redirect(url_for("briefing.recipients"))
-    rows = db.session.scalars(select(BriefingRecipient).order_by(
-        BriefingRecipient.district, BriefingRecipient.email)).all()
-    return render_template("briefing/recipients.html", rows=rows, choices=choices,
-                           names=dict(choices))
+    rows = db.session.scalars(
+        select(BriefingRecipient).order_by(BriefingRecipient.district, BriefingRecipient.email)
+    ).all()
+    return render_template(
+        "briefing/recipients.html", rows=rows, choices=choices, names=dict(choices)
+    )
 
 
 @bp.get("/briefings/admin/deliveries")
@@ -289,9 +320,14 @@ def deliveries():  # noqa: ANN201
     if status:
         query = query.where(BriefingDelivery.status == status)
     rows = db.session.scalars(query).all()
-    return render_template("briefing/deliveries.html", rows=rows, status=status,
-                           statuses=DELIVERY_STATUSES, names=dict(_district_choices()),
-                           smtp=_settings().SMTP_HOST)
+    return render_template(
+        "briefing/deliveries.html",
+        rows=rows,
+        status=status,
+        statuses=DELIVERY_STATUSES,
+        names=dict(_district_choices()),
+        smtp=_settings().SMTP_HOST,
+    )
 
 
 @bp.post("/briefings/admin/send")
@@ -303,8 +339,11 @@ def send_now():  # noqa: ANN201
         if kind not in PERIOD_KINDS:
             raise ParamError("period", f"expected one of {', '.join(PERIOD_KINDS)}")
         period = period_containing(
-            kind, parse_date("start", body_text(request.form, "start", 10) or ""),
-            date.fromisoformat(_settings().CAMPAIGN_START), _settings().TIMEZONE)
+            kind,
+            parse_date("start", body_text(request.form, "start", 10) or ""),
+            date.fromisoformat(_settings().CAMPAIGN_START),
+            _settings().TIMEZONE,
+        )
     except ParamError:
         flash("请选择有效的简报类型和日期", "error")
         return redirect(url_for("briefing.deliveries"))
@@ -341,10 +380,18 @@ def outbox():  # noqa: ANN201
     items = []
     for path in files[:300]:
         msg = message_from_bytes(path.read_bytes(), policy=default_policy)
-        items.append({"name": path.name, "subject": msg["Subject"], "to": msg["To"],
-                      "date": msg["Date"], "size": path.stat().st_size})
-    return render_template("briefing/outbox.html", items=items, folder=str(folder),
-                           smtp=_settings().SMTP_HOST)
+        items.append(
+            {
+                "name": path.name,
+                "subject": msg["Subject"],
+                "to": msg["To"],
+                "date": msg["Date"],
+                "size": path.stat().st_size,
+            }
+        )
+    return render_template(
+        "briefing/outbox.html", items=items, folder=str(folder), smtp=_settings().SMTP_HOST
+    )
 
 
 @bp.get("/briefings/admin/outbox/<name>")
@@ -359,12 +406,17 @@ def outbox_message(name: str):  # noqa: ANN201
     msg = message_from_bytes(path.read_bytes(), policy=default_policy)
     html = msg.get_body(("html",))
     text = msg.get_body(("plain",))
-    return render_template("briefing/outbox_message.html", name=name, msg=msg,
-                           headers=[(k, msg[k]) for k in ("Subject", "From", "To", "Date",
-                                                         "Message-ID", "List-Unsubscribe")],
-                           html=html.get_content() if html else "",
-                           text=text.get_content() if text else "",
-                           structure=[p.get_content_type() for p in msg.walk()])
+    return render_template(
+        "briefing/outbox_message.html",
+        name=name,
+        msg=msg,
+        headers=[
+            (k, msg[k]) for k in ("Subject", "From", "To", "Date", "Message-ID", "List-Unsubscribe")
+        ],
+        html=html.get_content() if html else "",
+        text=text.get_content() if text else "",
+        structure=[p.get_content_type() for p in msg.walk()],
+    )
 
 
 # Helpers shared with the templates.

@@ -72,8 +72,15 @@ def load_reference_cmd() -> None:
 @click.option("--email", default=None)
 @click.password_option(envvar="FIELDVISIT_NEW_PASSWORD")
 @with_appcontext
-def create_user(username: str, role: str, display_name: str | None, district: str | None,
-                work_group: str | None, email: str | None, password: str) -> None:
+def create_user(
+    username: str,
+    role: str,
+    display_name: str | None,
+    district: str | None,
+    work_group: str | None,
+    email: str | None,
+    password: str,
+) -> None:
     """Create a user (or reset an existing user's password and role)."""
     from server.auth import hash_password
 
@@ -114,8 +121,10 @@ def load_demo_cmd(visits: int) -> None:
     summary = load_demo(db.session, visits=visits)
     db.session.commit()
     click.echo(f"demo data: {summary}")
-    click.echo(f"demo login: user 'demo' password '{DEMO_PASSWORD}' (field cadre, 锦江区); "
-               f"'coordinator' / '{DEMO_PASSWORD}' sees every district")
+    click.echo(
+        f"demo login: user 'demo' password '{DEMO_PASSWORD}' (field cadre, 锦江区); "
+        f"'coordinator' / '{DEMO_PASSWORD}' sees every district"
+    )
 
 
 @main.command("serve")
@@ -160,16 +169,35 @@ def run_all(host: str, port: int) -> None:
     db.session.remove()
     env = dict(os.environ, DATA_DIR=data_dir)
     exe = os.path.dirname(sys.executable)
-    procs = [subprocess.Popen([os.path.join(exe, "fieldvisit"), "serve", "--host", host,
-                               "--port", str(port)], env=env)]
+    procs = [
+        subprocess.Popen(
+            [os.path.join(exe, "fieldvisit"), "serve", "--host", host, "--port", str(port)], env=env
+        )
+    ]
     if _has_worker():
-        procs.append(subprocess.Popen([os.path.join(exe, "celery"), "-A", "worker.celery_app",
-                                       "worker", "--beat", "--concurrency", "1",
-                                       "--loglevel", "INFO", "-s",
-                                       os.path.join(data_dir, "celerybeat-schedule")], env=env))
+        procs.append(
+            subprocess.Popen(
+                [
+                    os.path.join(exe, "celery"),
+                    "-A",
+                    "worker.celery_app",
+                    "worker",
+                    "--beat",
+                    "--concurrency",
+                    "1",
+                    "--loglevel",
+                    "INFO",
+                    "-s",
+                    os.path.join(data_dir, "celerybeat-schedule"),
+                ],
+                env=env,
+            )
+        )
     click.echo(f"\nfieldvisit is running at http://{host}:{port}/")
-    click.echo(f"demo login: user 'demo' password '{DEMO_PASSWORD}'  "
-               f"(coordinator: 'coordinator' / '{DEMO_PASSWORD}')")
+    click.echo(
+        f"demo login: user 'demo' password '{DEMO_PASSWORD}'  "
+        f"(coordinator: 'coordinator' / '{DEMO_PASSWORD}')"
+    )
     click.echo("Ctrl-C stops everything.\n")
     try:
         while all(p.poll() is None for p in procs):

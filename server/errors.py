@@ -16,11 +16,17 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """An error answer with a stable code the PWA maps to a message."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None,
-                 **extra: Any):
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None, **extra: Any
+    ):
         super().__init__(message)
         self.status, self.code, self.message, self.field, self.extra = (
-            status, code, message, field, extra)
+            status,
+            code,
+            message,
+            field,
+            extra,
+        )
 
     def body(self) -> dict[str, Any]:
         err: dict[str, Any] = {"code": self.code, "message": self.message, **self.extra}
@@ -71,20 +77,32 @@ def register_error_handlers(app: Flask) -> None:
     def _db_down(err: OperationalError):  # noqa: ANN202
         db.session.rollback()
         log.error("database unavailable: %s", type(err.orig).__name__)
-        return jsonify({"error": {"code": "unavailable",
-                                  "message": "the database is unavailable; try again later"}}), 503
+        return jsonify(
+            {
+                "error": {
+                    "code": "unavailable",
+                    "message": "the database is unavailable; try again later",
+                }
+            }
+        ), 503
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):  # noqa: ANN202
         if not request.path.startswith("/api"):
             return err
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large",
-                400: "malformed", 415: "unsupported_media_type"}.get(err.code or 500, "error")
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "too_large",
+            400: "malformed",
+            415: "unsupported_media_type",
+        }.get(err.code or 500, "error")
         return jsonify({"error": {"code": code, "message": err.description}}), err.code
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):  # noqa: ANN202
         db.session.rollback()
         log.exception("unexpected error")
-        return jsonify({"error": {"code": "server_error",
-                                  "message": "unexpected server error"}}), 500
+        return jsonify(
+            {"error": {"code": "server_error", "message": "unexpected server error"}}
+        ), 500

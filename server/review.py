@@ -56,23 +56,42 @@ LINK_STATUSES = (LINK_ACTIVE, LINK_UNDONE, LINK_SUPERSEDED)
 
 # (field, 中文, English) shown side by side, per entity.
 FIELDS: dict[str, list[tuple[str, str, str]]] = {
-    "enterprise": [("name", "名称", "Name"), ("uscc", "统一社会信用代码", "Credit code"),
-                   ("district", "区(市)县", "District"), ("address", "地址", "Address"),
-                   ("head_count", "职工人数", "Head count"), ("type_tags", "类型", "Types"),
-                   ("created", "录入", "Recorded")],
-    "visit": [("method", "走访方式", "Method"), ("visited_at", "时间", "When"),
-              ("work_group", "工作组", "Work group"), ("enterprise", "企业", "Enterprise"),
-              ("district", "区(市)县", "District"), ("participants", "参加人员", "Participants"),
-              ("workers_met", "面对面职工数", "Workers met"), ("notes", "备注", "Notes"),
-              ("created", "录入", "Recorded")],
-    "home_visit": [("worker_name", "职工姓名", "Worker"),
-                   ("id_last4", "身份证后四位", "ID (last 4)"),
-                   ("phone", "手机", "Phone"), ("district", "区(市)县", "District"),
-                   ("visited_at", "时间", "When"), ("hardship", "困难情况", "Hardship"),
-                   ("amount", "慰问金(元)", "Money (yuan)"), ("created", "录入", "Recorded")],
+    "enterprise": [
+        ("name", "名称", "Name"),
+        ("uscc", "统一社会信用代码", "Credit code"),
+        ("district", "区(市)县", "District"),
+        ("address", "地址", "Address"),
+        ("head_count", "职工人数", "Head count"),
+        ("type_tags", "类型", "Types"),
+        ("created", "录入", "Recorded"),
+    ],
+    "visit": [
+        ("method", "走访方式", "Method"),
+        ("visited_at", "时间", "When"),
+        ("work_group", "工作组", "Work group"),
+        ("enterprise", "企业", "Enterprise"),
+        ("district", "区(市)县", "District"),
+        ("participants", "参加人员", "Participants"),
+        ("workers_met", "面对面职工数", "Workers met"),
+        ("notes", "备注", "Notes"),
+        ("created", "录入", "Recorded"),
+    ],
+    "home_visit": [
+        ("worker_name", "职工姓名", "Worker"),
+        ("id_last4", "身份证后四位", "ID (last 4)"),
+        ("phone", "手机", "Phone"),
+        ("district", "区(市)县", "District"),
+        ("visited_at", "时间", "When"),
+        ("hardship", "困难情况", "Hardship"),
+        ("amount", "慰问金(元)", "Money (yuan)"),
+        ("created", "录入", "Recorded"),
+    ],
 }
-ENTITY_NAMES = {"enterprise": ("企业", "Enterprise"), "visit": ("走访", "Visit"),
-                "home_visit": ("困难职工入户走访", "Home visit")}
+ENTITY_NAMES = {
+    "enterprise": ("企业", "Enterprise"),
+    "visit": ("走访", "Visit"),
+    "home_visit": ("困难职工入户走访", "Home visit"),
+}
 TEXT = {
     "title": ("疑似重复记录审核", "Possible duplicates"),
     "empty": ("没有待审核的记录。", "Nothing to review."),
@@ -85,8 +104,10 @@ TEXT = {
     "merges": ("最近的合并", "Recent merges"),
     "undo": ("撤销合并", "Undo"),
     "by": ("决定者", "Decided by"),
-    "keys": ("快捷键：j/k 上一条/下一条，a 同一条，r 不是，n 不确定",
-             "Keys: j/k next/previous, a same, r different, n not sure"),
+    "keys": (
+        "快捷键：j/k 上一条/下一条，a 同一条，r 不是，n 不确定",
+        "Keys: j/k next/previous, a same, r different, n not sure",
+    ),
     "all": ("全部", "All"),
     "field": ("字段", "Field"),
     "done": ("已处理", "Done"),
@@ -108,7 +129,6 @@ def register(app: Flask) -> None:
 # --------------------------------------------------------------------------- presenting
 
 
-
 def _t(key: str, lang: str) -> str:
     zh, en = TEXT[key]
     return en if lang == "en" else zh
@@ -119,8 +139,10 @@ class _Names:
 
     def __init__(self, lang: str) -> None:
         self.lang = lang
-        self.districts = {d.id: (d.name_en if lang == "en" else d.name)
-                          for d in db.session.scalars(select(DistrictUnit))}
+        self.districts = {
+            d.id: (d.name_en if lang == "en" else d.name)
+            for d in db.session.scalars(select(DistrictUnit))
+        }
         self.groups = {w.id: w.name for w in db.session.scalars(select(WorkGroup))}
         self.tz = ZoneInfo(current_app.config["FV"].TIMEZONE)
         self._users: dict[int, str] = {}
@@ -148,24 +170,35 @@ def _mask_phone(phone: str | None) -> str:
 def record_values(entity: str, obj: Any, names: _Names) -> dict[str, str]:
     """A record's fields as display strings, keyed like FIELDS[entity]."""
     created = f"{names.user(obj.created_by_id)} {names.when(obj.created_at)}"
-    out: dict[str, str] = {"district": names.districts.get(obj.district_id, ""),
-                           "created": created}
+    out: dict[str, str] = {"district": names.districts.get(obj.district_id, ""), "created": created}
     if entity == "enterprise":
-        out.update(name=obj.name, uscc=(obj.uscc or "") + ("" if obj.uscc_valid or not obj.uscc
-                                                            else " ⚠"),
-                   address=obj.address or "", head_count=str(obj.head_count or ""),
-                   type_tags=", ".join(obj.type_tags or []))
+        out.update(
+            name=obj.name,
+            uscc=(obj.uscc or "") + ("" if obj.uscc_valid or not obj.uscc else " ⚠"),
+            address=obj.address or "",
+            head_count=str(obj.head_count or ""),
+            type_tags=", ".join(obj.type_tags or []),
+        )
     elif entity == "visit":
         ent = db.session.get(Enterprise, obj.enterprise_id) if obj.enterprise_id else None
-        out.update(method=obj.method, visited_at=names.when(obj.visited_at),
-                   work_group=names.groups.get(obj.work_group_id, ""),
-                   enterprise=ent.name if ent else "",
-                   participants=", ".join(u.display_name for u in obj.participants),
-                   workers_met=str(obj.workers_met), notes=obj.notes or "")
+        out.update(
+            method=obj.method,
+            visited_at=names.when(obj.visited_at),
+            work_group=names.groups.get(obj.work_group_id, ""),
+            enterprise=ent.name if ent else "",
+            participants=", ".join(u.display_name for u in obj.participants),
+            workers_met=str(obj.workers_met),
+            notes=obj.notes or "",
+        )
     else:
-        out.update(worker_name=obj.worker_name, id_last4=obj.id_last4 or "",
-                   phone=_mask_phone(obj.phone), visited_at=names.when(obj.visited_at),
-                   hardship=obj.hardship or "", amount=f"{(obj.amount_cents or 0) / 100:.2f}")
+        out.update(
+            worker_name=obj.worker_name,
+            id_last4=obj.id_last4 or "",
+            phone=_mask_phone(obj.phone),
+            visited_at=names.when(obj.visited_at),
+            hardship=obj.hardship or "",
+            amount=f"{(obj.amount_cents or 0) / 100:.2f}",
+        )
     return out
 
 
@@ -179,15 +212,29 @@ def candidate_view(row: ReviewCandidate, names: _Names) -> dict[str, Any] | None
     if ra is not None and rb is not None and ra.id == rb.id:
         return None  # merged meanwhile (another decision, or the workers)
     va, vb = record_values(row.entity, a, names), record_values(row.entity, b, names)
-    fields = [{"key": key, "label": en if names.lang == "en" else zh, "a": va.get(key, ""),
-               "b": vb.get(key, ""),
-               "differs": key != "created" and va.get(key, "") != vb.get(key, "")}
-              for key, zh, en in FIELDS[row.entity]]
-    return {"id": row.id, "entity": row.entity, "status": row.status,
-            "score": round(row.score or 0.0, 3), "rule": row.rule, "features": row.features,
-            "a_id": row.a_id, "b_id": row.b_id, "fields": fields,
-            "differs": [f["key"] for f in fields if f["differs"]],
-            "created_at": row.created_at.isoformat() if row.created_at else None}
+    fields = [
+        {
+            "key": key,
+            "label": en if names.lang == "en" else zh,
+            "a": va.get(key, ""),
+            "b": vb.get(key, ""),
+            "differs": key != "created" and va.get(key, "") != vb.get(key, ""),
+        }
+        for key, zh, en in FIELDS[row.entity]
+    ]
+    return {
+        "id": row.id,
+        "entity": row.entity,
+        "status": row.status,
+        "score": round(row.score or 0.0, 3),
+        "rule": row.rule,
+        "features": row.features,
+        "a_id": row.a_id,
+        "b_id": row.b_id,
+        "fields": fields,
+        "differs": [f["key"] for f in fields if f["differs"]],
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+    }
 
 
 def _open_candidates(entity: str | None, page: int, per_page: int) -> tuple[list, int]:
@@ -196,20 +243,32 @@ def _open_candidates(entity: str | None, page: int, per_page: int) -> tuple[list
         query = query.where(ReviewCandidate.entity == entity)
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     # Pending before "not sure", strongest first: the likeliest merges are decided first.
-    query = query.order_by(case((ReviewCandidate.status == "pending", 0), else_=1),
-                           ReviewCandidate.score.desc(), ReviewCandidate.id)
+    query = query.order_by(
+        case((ReviewCandidate.status == "pending", 0), else_=1),
+        ReviewCandidate.score.desc(),
+        ReviewCandidate.id,
+    )
     rows = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
     return list(rows), total
 
 
 def link_view(link: MergeLink, names: _Names) -> dict[str, Any]:
     """A merge link for the page and the API."""
-    return {"id": link.id, "entity": link.entity, "record_id": link.record_id,
-            "canonical_id": link.canonical_id, "status": link.status, "rule": link.rule,
-            "score": link.score, "features": link.features, "decided_by": link.decided_by,
-            "review_id": link.review_id, "parent_id": link.parent_id,
-            "created_at": link.created_at.isoformat() if link.created_at else None,
-            "when": names.when(link.created_at)}
+    return {
+        "id": link.id,
+        "entity": link.entity,
+        "record_id": link.record_id,
+        "canonical_id": link.canonical_id,
+        "status": link.status,
+        "rule": link.rule,
+        "score": link.score,
+        "features": link.features,
+        "decided_by": link.decided_by,
+        "review_id": link.review_id,
+        "parent_id": link.parent_id,
+        "created_at": link.created_at.isoformat() if link.created_at else None,
+        "when": names.when(link.created_at),
+    }
 
 
 def _entity_arg() -> str | None:
@@ -217,6 +276,7 @@ def _entity_arg() -> str | None:
 
 
 # --------------------------------------------------------------------------- the page
+
 
 @bp.get("/review")
 @web_login_required(*REVIEWERS)
@@ -228,19 +288,36 @@ def page():  # noqa: ANN201
     page_no = page_arg()
     rows, total = _open_candidates(entity, page_no, PER_PAGE)
     pairs = [v for v in (candidate_view(r, names) for r in rows) if v is not None]
-    links = db.session.scalars(select(MergeLink).where(MergeLink.status == LINK_ACTIVE,
-                                                       MergeLink.rule != "chain")
-                               .order_by(MergeLink.id.desc()).limit(20)).all()
+    links = db.session.scalars(
+        select(MergeLink)
+        .where(MergeLink.status == LINK_ACTIVE, MergeLink.rule != "chain")
+        .order_by(MergeLink.id.desc())
+        .limit(20)
+    ).all()
     return render_template(
-        "review/index.html", pairs=pairs, total=total, page=page_no, per_page=PER_PAGE,
-        entity=entity, entities=DEDUP_ENTITIES, links=[link_view(x, names) for x in links],
-        lang=lang, t=lambda key: _t(key, lang),
-        entity_name=lambda e: ENTITY_NAMES[e][1 if lang == "en" else 0])
+        "review/index.html",
+        pairs=pairs,
+        total=total,
+        page=page_no,
+        per_page=PER_PAGE,
+        entity=entity,
+        entities=DEDUP_ENTITIES,
+        links=[link_view(x, names) for x in links],
+        lang=lang,
+        t=lambda key: _t(key, lang),
+        entity_name=lambda e: ENTITY_NAMES[e][1 if lang == "en" else 0],
+    )
 
 
 def _back(anchor: str | None = None):  # noqa: ANN202
-    args = {k: v for k, v in (("entity", request.form.get("entity") or None),
-                              ("page", request.form.get("page") or None)) if v}
+    args = {
+        k: v
+        for k, v in (
+            ("entity", request.form.get("entity") or None),
+            ("page", request.form.get("page") or None),
+        )
+        if v
+    }
     return redirect(url_for("review.page", **args, _anchor=anchor))
 
 
@@ -249,8 +326,13 @@ def _back(anchor: str | None = None):  # noqa: ANN202
 def page_decision(candidate_id: int):  # noqa: ANN201
     """A decision from the page's form; back to the queue at the next pair."""
     try:
-        decide(db.session, candidate_id, body_text(request.form, "decision", 16) or "",
-               current_web_user(), note=body_text(request.form, "note", 2000, multiline=True))
+        decide(
+            db.session,
+            candidate_id,
+            body_text(request.form, "decision", 16) or "",
+            current_web_user(),
+            note=body_text(request.form, "note", 2000, multiline=True),
+        )
         db.session.commit()
     except MergeError as err:
         db.session.rollback()
@@ -265,9 +347,13 @@ def page_decision(candidate_id: int):  # noqa: ANN201
 def page_undo(link_id: int):  # noqa: ANN201
     """Undo a merge from the page."""
     try:
-        undo_merge(db.session, link_id, current_web_user(),
-                   reason=body_text(request.form, "reason", 2000, multiline=True)
-                   or "undone on the review page")
+        undo_merge(
+            db.session,
+            link_id,
+            current_web_user(),
+            reason=body_text(request.form, "reason", 2000, multiline=True)
+            or "undone on the review page",
+        )
         db.session.commit()
     except MergeError as err:
         db.session.rollback()
@@ -277,6 +363,7 @@ def page_undo(link_id: int):  # noqa: ANN201
 
 
 # --------------------------------------------------------------------------- JSON API
+
 
 def _api_error(err: MergeError) -> ApiError:
     return ApiError(err.status, err.code, err.message)
@@ -300,14 +387,27 @@ def api_decision(candidate_id: int):  # noqa: ANN201
     """{"decision": "accept" | "reject" | "unsure", "note"?} → the candidate (and its merge)."""
     body = json_body()
     try:
-        row = decide(db.session, candidate_id, body_text(body, "decision", 16) or "", g.user,
-                     note=body_text(body, "note", 2000, multiline=True))
+        row = decide(
+            db.session,
+            candidate_id,
+            body_text(body, "decision", 16) or "",
+            g.user,
+            note=body_text(body, "note", 2000, multiline=True),
+        )
         db.session.commit()
     except MergeError as err:
         db.session.rollback()
         raise _api_error(err) from None
-    return jsonify({"id": row.id, "status": row.status, "merge_id": row.merge_id,
-                    "entity": row.entity, "a_id": row.a_id, "b_id": row.b_id})
+    return jsonify(
+        {
+            "id": row.id,
+            "status": row.status,
+            "merge_id": row.merge_id,
+            "entity": row.entity,
+            "a_id": row.a_id,
+            "b_id": row.b_id,
+        }
+    )
 
 
 @bp.get("/api/merges")
@@ -321,14 +421,17 @@ def api_merges():  # noqa: ANN201
     if status := choice_arg("status", LINK_STATUSES):
         query = query.where(MergeLink.status == status)
     if record_id := text_arg("record_id", max_len=64):
-        query = query.where((MergeLink.record_id == record_id)
-                            | (MergeLink.canonical_id == record_id))
+        query = query.where(
+            (MergeLink.record_id == record_id) | (MergeLink.canonical_id == record_id)
+        )
     per_page = per_page_arg()
     page_no = page_arg()
-    rows = db.session.scalars(query.order_by(MergeLink.id.desc()).limit(per_page)
-                              .offset((page_no - 1) * per_page)).all()
-    return jsonify({"items": [link_view(x, names) for x in rows], "page": page_no,
-                    "per_page": per_page})
+    rows = db.session.scalars(
+        query.order_by(MergeLink.id.desc()).limit(per_page).offset((page_no - 1) * per_page)
+    ).all()
+    return jsonify(
+        {"items": [link_view(x, names) for x in rows], "page": page_no, "per_page": per_page}
+    )
 
 
 @bp.post("/api/merges/<int:link_id>/undo")
@@ -337,8 +440,9 @@ def api_undo(link_id: int):  # noqa: ANN201
     """Undo a merge: {"reason"?}; the record stands alone again and is not re-merged."""
     body = json_body() if request.data else {}
     try:
-        link = undo_merge(db.session, link_id, g.user,
-                          reason=body_text(body, "reason", 2000, multiline=True))
+        link = undo_merge(
+            db.session, link_id, g.user, reason=body_text(body, "reason", 2000, multiline=True)
+        )
         db.session.commit()
     except MergeError as err:
         db.session.rollback()

@@ -119,7 +119,8 @@ def login():  # noqa: ANN201
             return redirect(next_url)
         error = "用户名或密码不正确"
     return render_template("web/login.html", error=error, next_url=next_url), (
-        401 if error else 200)
+        401 if error else 200
+    )
 
 
 @bp.post("/logout")

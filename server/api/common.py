@@ -28,5 +28,9 @@ def paginate(query: Select, serialize: Any) -> dict[str, Any]:
     per_page = per_page_arg()
     total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
-    return {"items": [serialize(r) for r in rows], "page": page, "per_page": per_page,
-            "total": total}
+    return {
+        "items": [serialize(r) for r in rows],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    }

@@ -14,21 +14,40 @@ from sync.schemas import EnterpriseFields, HomeVisitFields, ProblemFields, PushS
 
 bp = Blueprint("openapi", __name__)
 
-_ERROR = {"description": "error", "content": {"application/json": {"schema": {
-    "$ref": "#/components/schemas/Error"}}}}
+_ERROR = {
+    "description": "error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
 
 
-def _op(summary: str, *, body: str | None = None, params: list[dict] | None = None,
-        auth: bool = True, errors: tuple[int, ...] = (400, 401),
-        response: str = "Object", status: int = 200) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": {str(status): {
-        "description": "ok", "content": {"application/json": {"schema": {
-            "$ref": f"#/components/schemas/{response}"}}}}}}
+def _op(
+    summary: str,
+    *,
+    body: str | None = None,
+    params: list[dict] | None = None,
+    auth: bool = True,
+    errors: tuple[int, ...] = (400, 401),
+    response: str = "Object",
+    status: int = 200,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            str(status): {
+                "description": "ok",
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{response}"}}
+                },
+            }
+        },
+    }
     for status in errors:
         op["responses"][str(status)] = _ERROR
     if body:
-        op["requestBody"] = {"required": True, "content": {"application/json": {
-            "schema": {"$ref": f"#/components/schemas/{body}"}}}}
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
+        }
     if params:
         op["parameters"] = params
     if auth:
@@ -47,29 +66,66 @@ def _p(name: str, kind: str = "string") -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def build_spec() -> dict[str, Any]:
     """The OpenAPI 3.0 document as a dict."""
-    spec = APISpec(title="fieldvisit API", version="1", openapi_version="3.0.3",
-                   plugins=[MarshmallowPlugin()],
-                   info={"description": "Field visits: sign-in, reference data, records, sync. "
-                                        "The sync protocol is in docs/sync-protocol.md."})
+    spec = APISpec(
+        title="fieldvisit API",
+        version="1",
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={
+            "description": "Field visits: sign-in, reference data, records, sync. "
+            "The sync protocol is in docs/sync-protocol.md."
+        },
+    )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    spec.components.schema("Error", {"type": "object", "properties": {"error": {
-        "type": "object", "required": ["code", "message"],
-        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
-                       "field": {"type": "string"}}}}})
+    spec.components.schema(
+        "Error",
+        {
+            "type": "object",
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "field": {"type": "string"},
+                    },
+                }
+            },
+        },
+    )
     spec.components.schema("Object", {"type": "object"})
-    spec.components.schema("Page", {"type": "object", "required": ["items", "page", "per_page"],
-                                    "properties": {
-                                        "items": {"type": "array", "items": {"type": "object"}},
-                                        "page": {"type": "integer"},
-                                        "per_page": {"type": "integer"},
-                                        "total": {"type": "integer"}}})
-    spec.components.schema("Conflicts", {"type": "object", "required": ["conflicts"],
-                                         "properties": {"conflicts": {
-                                             "type": "array", "items": {"type": "object"}}}})
+    spec.components.schema(
+        "Page",
+        {
+            "type": "object",
+            "required": ["items", "page", "per_page"],
+            "properties": {
+                "items": {"type": "array", "items": {"type": "object"}},
+                "page": {"type": "integer"},
+                "per_page": {"type": "integer"},
+                "total": {"type": "integer"},
+            },
+        },
+    )
+    spec.components.schema(
+        "Conflicts",
+        {
+            "type": "object",
+            "required": ["conflicts"],
+            "properties": {"conflicts": {"type": "array", "items": {"type": "object"}}},
+        },
+    )
     spec.components.schema("Body", {"type": "object"})
-    for name, schema in (("Login", LoginSchema), ("User", UserSchema), ("Push", PushSchema),
-                         ("EnterpriseFields", EnterpriseFields), ("VisitFields", VisitFields),
-                         ("ProblemFields", ProblemFields), ("HomeVisitFields", HomeVisitFields)):
+    for name, schema in (
+        ("Login", LoginSchema),
+        ("User", UserSchema),
+        ("Push", PushSchema),
+        ("EnterpriseFields", EnterpriseFields),
+        ("VisitFields", VisitFields),
+        ("ProblemFields", ProblemFields),
+        ("HomeVisitFields", HomeVisitFields),
+    ):
         spec.components.schema(name, schema=schema)
     page = [_q("page", "integer"), _q("per_page", "integer"), _q("district")]
     dated = [_q("from"), _q("to"), _q("group"), _q("tag"), _q("sort"), _q("dir")]
@@ -79,74 +135,178 @@ def build_spec() -> dict[str, Any]:
         "/api/me": {"get": _op("The signed-in user")},
         "/api/reference": {"get": _op("Reference data for offline use")},
         "/api/progress": {"get": _op("My district's progress against the targets")},
-        "/api/visits": {"get": _op("Visits in scope", params=page + [
-            _q("method"), _q("work_group"), _q("from"), _q("to"), _q("canonical")],
-                                          response="Page")},
-        "/api/visits/{record_id}": {"get": _op("One visit with its problems",
-                                               params=[_p("record_id")], errors=(401, 404))},
-        "/api/problems": {"get": _op("Problems in scope", params=page + [
-            _q("category"), _q("tag"), _q("stage")],
-                                              response="Page")},
-        "/api/problems/{record_id}": {"get": _op("One problem with its stage history",
-                                                 params=[_p("record_id")], errors=(401, 404))},
-        "/api/enterprises": {"get": _op("Enterprises in scope", params=page + [_q("q")],
-                                        response="Page")},
-        "/api/records/{entity}/{record_id}/conflicts": {"get": _op(
-            "Conflicts of a record (alias of the history's conflicts)",
-            params=[_p("entity"), _p("record_id")], errors=(401, 404), response="Conflicts")},
-        "/api/records/{entity}/{record_id}/history": {"get": _op(
-            "Audit entries and conflicts of a record", params=[_p("entity"), _p("record_id")],
-            errors=(401, 404))},
-        "/api/sync/push": {"post": _op("Push a batch of mutations", body="Push",
-                                       errors=(400, 401, 403, 413, 426, 503))},
-        "/api/sync/pull": {"get": _op("Pull changes after a cursor", params=[
-            _q("cursor"), _q("limit", "integer"), _q("protocol", "integer")],
-            errors=(400, 401, 426))},
+        "/api/visits": {
+            "get": _op(
+                "Visits in scope",
+                params=page
+                + [_q("method"), _q("work_group"), _q("from"), _q("to"), _q("canonical")],
+                response="Page",
+            )
+        },
+        "/api/visits/{record_id}": {
+            "get": _op("One visit with its problems", params=[_p("record_id")], errors=(401, 404))
+        },
+        "/api/problems": {
+            "get": _op(
+                "Problems in scope",
+                params=page + [_q("category"), _q("tag"), _q("stage")],
+                response="Page",
+            )
+        },
+        "/api/problems/{record_id}": {
+            "get": _op(
+                "One problem with its stage history", params=[_p("record_id")], errors=(401, 404)
+            )
+        },
+        "/api/enterprises": {
+            "get": _op("Enterprises in scope", params=page + [_q("q")], response="Page")
+        },
+        "/api/records/{entity}/{record_id}/conflicts": {
+            "get": _op(
+                "Conflicts of a record (alias of the history's conflicts)",
+                params=[_p("entity"), _p("record_id")],
+                errors=(401, 404),
+                response="Conflicts",
+            )
+        },
+        "/api/records/{entity}/{record_id}/history": {
+            "get": _op(
+                "Audit entries and conflicts of a record",
+                params=[_p("entity"), _p("record_id")],
+                errors=(401, 404),
+            )
+        },
+        "/api/sync/push": {
+            "post": _op(
+                "Push a batch of mutations", body="Push", errors=(400, 401, 403, 413, 426, 503)
+            )
+        },
+        "/api/sync/pull": {
+            "get": _op(
+                "Pull changes after a cursor",
+                params=[_q("cursor"), _q("limit", "integer"), _q("protocol", "integer")],
+                errors=(400, 401, 426),
+            )
+        },
         "/api/admin/devices": {"get": _op("Signed-in devices (admin)", errors=(401, 403))},
-        "/api/admin/devices/{device_id}/revoke": {"post": _op(
-            "Revoke a lost device (admin)", params=[_p("device_id")], errors=(401, 403, 404))},
-        "/api/admin/queue": {"get": _op("Outbox and broker queue state (admin)",
-                                        errors=(401, 403))},
+        "/api/admin/devices/{device_id}/revoke": {
+            "post": _op(
+                "Revoke a lost device (admin)", params=[_p("device_id")], errors=(401, 403, 404)
+            )
+        },
+        "/api/admin/queue": {
+            "get": _op("Outbox and broker queue state (admin)", errors=(401, 403))
+        },
         "/api/openapi.json": {"get": _op("This document", auth=False, errors=())},
-        "/api/briefings/{code}": {"get": _op(
-            "A district's (or code city: the city's) briefing", params=[
-                _p("code"), _q("period"), _q("start")], errors=(400, 401, 403, 404))},
-        "/api/dashboard": {"get": _op("Dashboard rows, total and weekly series", params=dated,
-                                      errors=(400, 401, 403))},
-        "/api/dashboard/{code}": {"get": _op(
-            "One district's row, series and a page of its visits",
-            params=[_p("code"), _q("page", "integer"), *dated], errors=(400, 401, 403, 404))},
-        "/api/dashboard/visits/{visit_id}": {"get": _op(
-            "A visit with problems, audit, conflicts, spot checks", params=[_p("visit_id")],
-            errors=(401, 403, 404))},
-        "/api/evaluation": {"get": _op("Scores, ranks and the commendation list",
-                                       params=dated, errors=(400, 401, 403))},
-        "/api/problem-tracker": {"get": _op("The problem tracker", params=[
-            _q("category"), _q("tag"), _q("stage"), _q("min_days", "integer"), _q("district"),
-            _q("n", "integer"), _q("recurring"), _q("sort"), _q("page", "integer")],
-            errors=(400, 401, 403, 404))},
-        "/api/problem-tracker/{problem_id}": {"get": _op(
-            "A problem with its ladder history and audit", params=[_p("problem_id")],
-            errors=(401, 403, 404))},
+        "/api/briefings/{code}": {
+            "get": _op(
+                "A district's (or code city: the city's) briefing",
+                params=[_p("code"), _q("period"), _q("start")],
+                errors=(400, 401, 403, 404),
+            )
+        },
+        "/api/dashboard": {
+            "get": _op(
+                "Dashboard rows, total and weekly series", params=dated, errors=(400, 401, 403)
+            )
+        },
+        "/api/dashboard/{code}": {
+            "get": _op(
+                "One district's row, series and a page of its visits",
+                params=[_p("code"), _q("page", "integer"), *dated],
+                errors=(400, 401, 403, 404),
+            )
+        },
+        "/api/dashboard/visits/{visit_id}": {
+            "get": _op(
+                "A visit with problems, audit, conflicts, spot checks",
+                params=[_p("visit_id")],
+                errors=(401, 403, 404),
+            )
+        },
+        "/api/evaluation": {
+            "get": _op(
+                "Scores, ranks and the commendation list", params=dated, errors=(400, 401, 403)
+            )
+        },
+        "/api/problem-tracker": {
+            "get": _op(
+                "The problem tracker",
+                params=[
+                    _q("category"),
+                    _q("tag"),
+                    _q("stage"),
+                    _q("min_days", "integer"),
+                    _q("district"),
+                    _q("n", "integer"),
+                    _q("recurring"),
+                    _q("sort"),
+                    _q("page", "integer"),
+                ],
+                errors=(400, 401, 403, 404),
+            )
+        },
+        "/api/problem-tracker/{problem_id}": {
+            "get": _op(
+                "A problem with its ladder history and audit",
+                params=[_p("problem_id")],
+                errors=(401, 403, 404),
+            )
+        },
         "/api/spot-checks": {
             "get": _op("Check rates and samples per district", errors=(401, 403)),
-            "post": _op("Draw a sample {seed, size, from, to, group, note}", body="Body",
-                        errors=(400, 401, 403), status=201)},
-        "/api/spot-checks/items/{item_id}": {"post": _op(
-            "Record a finding {result, note}", body="Body", params=[_p("item_id", "integer")],
-            errors=(400, 401, 403, 404))},
-        "/api/review/candidates": {"get": _op("Open dedup review candidates", params=[
-            _q("entity"), _q("lang"), _q("page", "integer"), _q("per_page", "integer")],
-            errors=(400, 401, 403), response="Page")},
-        "/api/review/candidates/{candidate_id}/decision": {"post": _op(
-            "Decide a candidate {decision, note}", body="Body",
-            params=[_p("candidate_id", "integer")], errors=(400, 401, 403, 404, 409))},
-        "/api/merges": {"get": _op("Merge links", params=[
-            _q("entity"), _q("status"), _q("record_id"), _q("page", "integer"),
-            _q("per_page", "integer")], errors=(400, 401, 403), response="Page")},
-        "/api/merges/{link_id}/undo": {"post": _op(
-            "Undo a merge {reason}", params=[_p("link_id", "integer")],
-            errors=(400, 401, 403, 404, 409))},
+            "post": _op(
+                "Draw a sample {seed, size, from, to, group, note}",
+                body="Body",
+                errors=(400, 401, 403),
+                status=201,
+            ),
+        },
+        "/api/spot-checks/items/{item_id}": {
+            "post": _op(
+                "Record a finding {result, note}",
+                body="Body",
+                params=[_p("item_id", "integer")],
+                errors=(400, 401, 403, 404),
+            )
+        },
+        "/api/review/candidates": {
+            "get": _op(
+                "Open dedup review candidates",
+                params=[_q("entity"), _q("lang"), _q("page", "integer"), _q("per_page", "integer")],
+                errors=(400, 401, 403),
+                response="Page",
+            )
+        },
+        "/api/review/candidates/{candidate_id}/decision": {
+            "post": _op(
+                "Decide a candidate {decision, note}",
+                body="Body",
+                params=[_p("candidate_id", "integer")],
+                errors=(400, 401, 403, 404, 409),
+            )
+        },
+        "/api/merges": {
+            "get": _op(
+                "Merge links",
+                params=[
+                    _q("entity"),
+                    _q("status"),
+                    _q("record_id"),
+                    _q("page", "integer"),
+                    _q("per_page", "integer"),
+                ],
+                errors=(400, 401, 403),
+                response="Page",
+            )
+        },
+        "/api/merges/{link_id}/undo": {
+            "post": _op(
+                "Undo a merge {reason}",
+                params=[_p("link_id", "integer")],
+                errors=(400, 401, 403, 404, 409),
+            )
+        },
         "/healthz": {"get": _op("Process is up", auth=False, errors=())},
         "/readyz": {"get": _op("Database and broker reachable", auth=False, errors=())},
     }

@@ -74,10 +74,15 @@ def visits():  # noqa: ANN201
 def visit(record_id: str):  # noqa: ANN201
     ref = Reference.load(db.session)
     obj = _one("visit", record_id)
-    problems = db.session.scalars(select(Problem).where(Problem.visit_id == obj.id,
-                                                        Problem.deleted.is_(False))).all()
-    return jsonify({**serialize("visit", obj, ref),
-                    "problems": [serialize("problem", p, ref) for p in problems]})
+    problems = db.session.scalars(
+        select(Problem).where(Problem.visit_id == obj.id, Problem.deleted.is_(False))
+    ).all()
+    return jsonify(
+        {
+            **serialize("visit", obj, ref),
+            "problems": [serialize("problem", p, ref) for p in problems],
+        }
+    )
 
 
 @bp.get("/problems")
@@ -100,9 +105,16 @@ def problems():  # noqa: ANN201
 def problem(record_id: str):  # noqa: ANN201
     ref = Reference.load(db.session)
     obj = _one("problem", record_id)
-    history = [{"from": h.from_stage, "to": h.to_stage, "note": h.note,
-                "by": h.user.username if h.user else None, "at": h.at.isoformat()}
-               for h in obj.history]
+    history = [
+        {
+            "from": h.from_stage,
+            "to": h.to_stage,
+            "note": h.note,
+            "by": h.user.username if h.user else None,
+            "at": h.at.isoformat(),
+        }
+        for h in obj.history
+    ]
     return jsonify({**serialize("problem", obj, ref), "history": history})
 
 
@@ -124,12 +136,23 @@ def _record(entity: str, record_id: str) -> None:
 
 
 def _conflicts(entity: str, record_id: str) -> list[dict[str, Any]]:
-    conflicts = db.session.scalars(select(Conflict).where(
-        Conflict.entity == entity, Conflict.record_id == record_id).order_by(Conflict.id))
-    return [{"field": c.field, "kind": c.kind, "server_value": c.server_value,
-             "client_value": c.client_value, "device_id": c.device_id,
-             "at": c.created_at.isoformat(), "resolved": c.resolved_at is not None}
-            for c in conflicts]
+    conflicts = db.session.scalars(
+        select(Conflict)
+        .where(Conflict.entity == entity, Conflict.record_id == record_id)
+        .order_by(Conflict.id)
+    )
+    return [
+        {
+            "field": c.field,
+            "kind": c.kind,
+            "server_value": c.server_value,
+            "client_value": c.client_value,
+            "device_id": c.device_id,
+            "at": c.created_at.isoformat(),
+            "resolved": c.resolved_at is not None,
+        }
+        for c in conflicts
+    ]
 
 
 @bp.get("/records/<entity>/<record_id>/history")
@@ -137,14 +160,27 @@ def _conflicts(entity: str, record_id: str) -> list[dict[str, Any]]:
 def record_history(entity: str, record_id: str):  # noqa: ANN201
     """The record's audit entries and its conflict log."""
     _record(entity, record_id)
-    audit = db.session.scalars(select(AuditEntry).where(
-        AuditEntry.entity == entity, AuditEntry.record_id == record_id).order_by(AuditEntry.id))
-    return jsonify({
-        "audit": [{"action": a.action, "changes": a.changes, "user_id": a.user_id,
-                   "device_id": a.device_id, "source": a.source, "at": a.at.isoformat()}
-                  for a in audit],
-        "conflicts": _conflicts(entity, record_id),
-    })
+    audit = db.session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.entity == entity, AuditEntry.record_id == record_id)
+        .order_by(AuditEntry.id)
+    )
+    return jsonify(
+        {
+            "audit": [
+                {
+                    "action": a.action,
+                    "changes": a.changes,
+                    "user_id": a.user_id,
+                    "device_id": a.device_id,
+                    "source": a.source,
+                    "at": a.at.isoformat(),
+                }
+                for a in audit
+            ],
+            "conflicts": _conflicts(entity, record_id),
+        }
+    )
 
 
 @bp.get("/records/<entity>/<record_id>/conflicts")

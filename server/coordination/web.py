@@ -77,62 +77,125 @@ CHECK_ROLES = (Role.SUPERVISOR.value, Role.ADMIN.value)
 PER_PAGE = 50
 
 TEXT: dict[str, tuple[str, str]] = {
-    "dashboard": ("进度看板", "Dashboard"), "problems": ("问题台账", "Problems"),
-    "spot": ("随机抽查", "Spot checks"), "evaluation": ("考核评比", "Evaluation"),
-    "lang": ("English", "中文"), "from": ("起始日期", "From"), "to": ("截止日期", "To"),
-    "group": ("工作组", "Work group"), "tags": ("企业类型", "Enterprise tags"),
-    "all": ("全部", "All"), "apply": ("筛选", "Apply"), "district": ("区(市)县", "District"),
-    "visits": ("走访次数", "Visits"), "enterprises": ("企业数", "Enterprises"),
-    "types": ("企业类型数", "Types"), "workers": ("面对面职工", "Workers met"),
-    "cadres": ("干部参与", "Cadres"), "raised": ("发现问题", "Problems"),
-    "open": ("未解决", "Open"), "resolved": ("本期解决", "Resolved"),
-    "home": ("入户慰问", "Home visits"), "money": ("慰问金(元)", "Money (¥)"),
-    "score": ("进度得分", "Progress"), "total": ("合计", "Total"),
+    "dashboard": ("进度看板", "Dashboard"),
+    "problems": ("问题台账", "Problems"),
+    "spot": ("随机抽查", "Spot checks"),
+    "evaluation": ("考核评比", "Evaluation"),
+    "lang": ("English", "中文"),
+    "from": ("起始日期", "From"),
+    "to": ("截止日期", "To"),
+    "group": ("工作组", "Work group"),
+    "tags": ("企业类型", "Enterprise tags"),
+    "all": ("全部", "All"),
+    "apply": ("筛选", "Apply"),
+    "district": ("区(市)县", "District"),
+    "visits": ("走访次数", "Visits"),
+    "enterprises": ("企业数", "Enterprises"),
+    "types": ("企业类型数", "Types"),
+    "workers": ("面对面职工", "Workers met"),
+    "cadres": ("干部参与", "Cadres"),
+    "raised": ("发现问题", "Problems"),
+    "open": ("未解决", "Open"),
+    "resolved": ("本期解决", "Resolved"),
+    "home": ("入户慰问", "Home visits"),
+    "money": ("慰问金(元)", "Money (¥)"),
+    "score": ("进度得分", "Progress"),
+    "total": ("合计", "Total"),
     "chart_v": ("累计走访次数（按周）", "Cumulative visits (weekly)"),
     "chart_w": ("累计面对面职工人数（按周）", "Cumulative workers met (weekly)"),
-    "export": ("导出", "Export"), "targets": ("目标", "Targets"),
-    "by_method": ("按走访方式", "By method"), "by_stage": ("问题处理阶段", "By ladder stage"),
-    "when": ("时间", "When"), "method": ("方式", "Method"), "enterprise": ("企业", "Enterprise"),
-    "record": ("记录", "Record"), "audit": ("修改记录", "Change history"),
-    "who": ("操作人", "Who"), "device": ("设备", "Device"), "source": ("来源", "Source"),
-    "changes": ("修改内容", "What changed"), "conflicts": ("冲突", "Conflicts"),
-    "history": ("处理过程", "Ladder history"), "category": ("类别", "Category"),
-    "tag": ("最盼/最急/最忧/最怨", "Hope/urgent/worry/resent"), "stage": ("阶段", "Stage"),
-    "age": ("已开放天数≥", "Open ≥ days"), "days": ("天", "days"),
-    "recurring": ("多家企业反映的问题（建议从源头上推动解决）",
-                  "Recurring across enterprises (candidates for source-level handling)"),
-    "recur_n": ("企业数≥", "Enterprises ≥"), "source_candidate": ("建议源头解决", "Source-level"),
-    "description": ("问题", "Problem"), "none": ("暂无", "None"),
-    "draw": ("抽取样本", "Draw a sample"), "seed": ("随机种子", "Seed"),
-    "size": ("样本量", "Size"), "rate": ("抽查率", "Check rate"),
-    "checked": ("已核查", "Checked"), "sampled": ("已抽取", "Sampled"),
-    "confirmed": ("属实", "Confirmed"), "doubtful": ("存疑", "Doubtful"),
-    "not_confirmed": ("不属实", "Not confirmed"), "note": ("说明", "Note"),
-    "save": ("保存", "Save"), "samples": ("抽查批次", "Samples"),
-    "rank": ("名次", "Rank"), "breakdown": ("得分构成", "Breakdown"),
+    "export": ("导出", "Export"),
+    "targets": ("目标", "Targets"),
+    "by_method": ("按走访方式", "By method"),
+    "by_stage": ("问题处理阶段", "By ladder stage"),
+    "when": ("时间", "When"),
+    "method": ("方式", "Method"),
+    "enterprise": ("企业", "Enterprise"),
+    "record": ("记录", "Record"),
+    "audit": ("修改记录", "Change history"),
+    "who": ("操作人", "Who"),
+    "device": ("设备", "Device"),
+    "source": ("来源", "Source"),
+    "changes": ("修改内容", "What changed"),
+    "conflicts": ("冲突", "Conflicts"),
+    "history": ("处理过程", "Ladder history"),
+    "category": ("类别", "Category"),
+    "tag": ("最盼/最急/最忧/最怨", "Hope/urgent/worry/resent"),
+    "stage": ("阶段", "Stage"),
+    "age": ("已开放天数≥", "Open ≥ days"),
+    "days": ("天", "days"),
+    "recurring": (
+        "多家企业反映的问题（建议从源头上推动解决）",
+        "Recurring across enterprises (candidates for source-level handling)",
+    ),
+    "recur_n": ("企业数≥", "Enterprises ≥"),
+    "source_candidate": ("建议源头解决", "Source-level"),
+    "description": ("问题", "Problem"),
+    "none": ("暂无", "None"),
+    "draw": ("抽取样本", "Draw a sample"),
+    "seed": ("随机种子", "Seed"),
+    "size": ("样本量", "Size"),
+    "rate": ("抽查率", "Check rate"),
+    "checked": ("已核查", "Checked"),
+    "sampled": ("已抽取", "Sampled"),
+    "confirmed": ("属实", "Confirmed"),
+    "doubtful": ("存疑", "Doubtful"),
+    "not_confirmed": ("不属实", "Not confirmed"),
+    "note": ("说明", "Note"),
+    "save": ("保存", "Save"),
+    "samples": ("抽查批次", "Samples"),
+    "rank": ("名次", "Rank"),
+    "breakdown": ("得分构成", "Breakdown"),
     "commend": ("年终表彰建议名单", "Year-end commendation list"),
-    "criterion": ("指标", "Criterion"), "weight": ("权重", "Weight"),
-    "points": ("得分", "Points"), "back": ("返回", "Back"), "page": ("页", "page"),
-    "next": ("下一页", "Next"), "prev": ("上一页", "Previous"),
-    "home_visits": ("入户走访慰问", "Home visits"), "checks": ("抽查", "Spot checks"),
-    "participants": ("参加人员", "Participants"), "notes": ("备注", "Notes"),
-    "result": ("结果", "Result"), "open_only": ("未解决", "Open"),
+    "criterion": ("指标", "Criterion"),
+    "weight": ("权重", "Weight"),
+    "points": ("得分", "Points"),
+    "back": ("返回", "Back"),
+    "page": ("页", "page"),
+    "next": ("下一页", "Next"),
+    "prev": ("上一页", "Previous"),
+    "home_visits": ("入户走访慰问", "Home visits"),
+    "checks": ("抽查", "Spot checks"),
+    "participants": ("参加人员", "Participants"),
+    "notes": ("备注", "Notes"),
+    "result": ("结果", "Result"),
+    "open_only": ("未解决", "Open"),
     "filters": ("筛选条件", "Filters"),
 }
 
 
-KIND_NAMES_EN = {"visits": "Visits", "problems": "Problems", "enterprises": "Enterprises",
-                 "dashboard": "Progress table"}
+KIND_NAMES_EN = {
+    "visits": "Visits",
+    "problems": "Problems",
+    "enterprises": "Enterprises",
+    "dashboard": "Progress table",
+}
 
 # Column headers must stay narrow on a phone: short names, the full one as a tooltip.
 SHORT = {
-    "zh": {"report": "汇报", "symposium": "座谈", "interview": "访谈", "home_visit": "入户",
-           "outreach": "宣传咨询", "enterprise": "企业协调", "government": "党政解决",
-           "source": "源头推动", "resolved": "已解决", "closed": "已关闭"},
-    "en": {"report": "Report", "symposium": "Sympos.", "interview": "Interv.",
-           "home_visit": "Home", "outreach": "Outreach", "enterprise": "w/ Ent.",
-           "government": "Govt", "source": "Source", "resolved": "Resolved",
-           "closed": "Closed"},
+    "zh": {
+        "report": "汇报",
+        "symposium": "座谈",
+        "interview": "访谈",
+        "home_visit": "入户",
+        "outreach": "宣传咨询",
+        "enterprise": "企业协调",
+        "government": "党政解决",
+        "source": "源头推动",
+        "resolved": "已解决",
+        "closed": "已关闭",
+    },
+    "en": {
+        "report": "Report",
+        "symposium": "Sympos.",
+        "interview": "Interv.",
+        "home_visit": "Home",
+        "outreach": "Outreach",
+        "enterprise": "w/ Ent.",
+        "government": "Govt",
+        "source": "Source",
+        "resolved": "Resolved",
+        "closed": "Closed",
+    },
 }
 
 
@@ -148,16 +211,17 @@ def register(app: Flask) -> None:
 # ---------------------------------------------------------------------------- helpers
 
 
-
-
 def _texts(lang: str) -> dict[str, str]:
     return {k: (en if lang == "en" else zh) for k, (zh, en) in TEXT.items()}
 
 
 def _vocab(lang: str) -> dict[str, dict[str, str]]:
     key = "name_en" if lang == "en" else "name"
-    return {kind: {row["code"]: row[key] for row in rows}
-            for kind, rows in vocabulary().items() if isinstance(rows, list)}
+    return {
+        kind: {row["code"]: row[key] for row in rows}
+        for kind, rows in vocabulary().items()
+        if isinstance(rows, list)
+    }
 
 
 def _settings() -> Any:
@@ -229,17 +293,32 @@ def _page_ctx(user: User, active: str) -> dict[str, Any]:
     groups = db.session.scalars(select(WorkGroup).order_by(WorkGroup.code)).all()
     view_args = request.view_args or {}
     # The language switch keeps the query, minus what url_for would take as its own.
-    args = {k: v for k, v in request.args.to_dict(flat=False).items()
-            if k != "lang" and k not in view_args and not k.startswith("_")}
-    return {"lang": lang, "t": _texts(lang), "v": _vocab(lang), "active": active,
-            "user": user, "city": user.role in CITY_ROLES, "groups": groups,
-            "all_tags": ENTERPRISE_TAGS, "may_check": user.role in CHECK_ROLES,
-            "other_lang": url_for(request.endpoint, **view_args,
-                                  **{**args, "lang": "zh" if lang == "en" else "en"}),
-            "tz": ZoneInfo(_settings().TIMEZONE), "short": SHORT[lang],
-            "kind_names": exports.KIND_NAMES if lang != "en" else KIND_NAMES_EN,
-            "district_names": {d.code: (d.name_en if lang == "en" else d.name)
-                               for d in db.session.scalars(select(DistrictUnit))}}
+    args = {
+        k: v
+        for k, v in request.args.to_dict(flat=False).items()
+        if k != "lang" and k not in view_args and not k.startswith("_")
+    }
+    return {
+        "lang": lang,
+        "t": _texts(lang),
+        "v": _vocab(lang),
+        "active": active,
+        "user": user,
+        "city": user.role in CITY_ROLES,
+        "groups": groups,
+        "all_tags": ENTERPRISE_TAGS,
+        "may_check": user.role in CHECK_ROLES,
+        "other_lang": url_for(
+            request.endpoint, **view_args, **{**args, "lang": "zh" if lang == "en" else "en"}
+        ),
+        "tz": ZoneInfo(_settings().TIMEZONE),
+        "short": SHORT[lang],
+        "kind_names": exports.KIND_NAMES if lang != "en" else KIND_NAMES_EN,
+        "district_names": {
+            d.code: (d.name_en if lang == "en" else d.name)
+            for d in db.session.scalars(select(DistrictUnit))
+        },
+    }
 
 
 def _qs(**changes: Any) -> str:
@@ -286,7 +365,8 @@ def _cached(key: tuple, compute: Any) -> Any:
     state = db.session.execute(select(SyncState.version, SyncState.epoch)).first()
     key = (*key, *(state or (None, None)))
     cache: dict[tuple, tuple[float, Any]] = current_app.extensions.setdefault(
-        "coordination.cache", {})
+        "coordination.cache", {}
+    )
     now = time.monotonic()
     hit = cache.get(key)
     if hit is not None and now - hit[0] < CACHE_SECONDS:
@@ -303,10 +383,24 @@ def _dashboard_data(user: User) -> tuple[Filters, dict[str, Any], list[dict[str,
     sort = choice_arg("sort", dash.SORT_KEYS, "code")
     desc = choice_arg("dir", ("asc", "desc"), "asc") == "desc"
     today = _today()
-    key = ("dashboard", f.date_from, f.date_to, f.work_group_id, f.tags, f.district_ids,
-           sort, desc, today)
-    data, series = _cached(key, lambda: (dash.dashboard(db.session, f, sort, desc),
-                                         dash.weekly_series(db.session, f, until=today)))
+    key = (
+        "dashboard",
+        f.date_from,
+        f.date_to,
+        f.work_group_id,
+        f.tags,
+        f.district_ids,
+        sort,
+        desc,
+        today,
+    )
+    data, series = _cached(
+        key,
+        lambda: (
+            dash.dashboard(db.session, f, sort, desc),
+            dash.weekly_series(db.session, f, until=today),
+        ),
+    )
     return f, data, series
 
 
@@ -318,8 +412,9 @@ def dashboard_page():  # noqa: ANN201
     f, data, series = _dashboard_data(user)
     ctx = _page_ctx(user, "dashboard")
     chart = progress_svg(series, ctx["t"]["chart_v"], ctx["t"]["chart_w"])
-    return render_template("coordination/dashboard.html", **ctx, data=data, f=f, chart=chart,
-                           qs=_qs)
+    return render_template(
+        "coordination/dashboard.html", **ctx, data=data, f=f, chart=chart, qs=_qs
+    )
 
 
 @bp.get("/api/dashboard")
@@ -342,12 +437,23 @@ def district_page(code: str):  # noqa: ANN201
     page = page_arg()
     visits, total = dash.visits_page(db.session, f, unit.id, page, PER_PAGE)
     ctx = _page_ctx(user, "dashboard")
-    chart = progress_svg(dash.weekly_series(db.session, f, until=_today()), ctx["t"]["chart_v"],
-                         ctx["t"]["chart_w"])
-    return render_template("coordination/district.html", **ctx, unit=unit, f=f, chart=chart,
-                           row=data["rows"][0] if data["rows"] else None,
-                           targets=data["targets"], visits=visits, total=total, page=page,
-                           pages=max(1, -(-total // PER_PAGE)), qs=_qs)
+    chart = progress_svg(
+        dash.weekly_series(db.session, f, until=_today()), ctx["t"]["chart_v"], ctx["t"]["chart_w"]
+    )
+    return render_template(
+        "coordination/district.html",
+        **ctx,
+        unit=unit,
+        f=f,
+        chart=chart,
+        row=data["rows"][0] if data["rows"] else None,
+        targets=data["targets"],
+        visits=visits,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PER_PAGE)),
+        qs=_qs,
+    )
 
 
 @bp.get("/api/dashboard/<code>")
@@ -367,10 +473,16 @@ def district_api(code: str):  # noqa: ANN201
     visits, total = dash.visits_page(db.session, f, unit.id, page, PER_PAGE)
     for v in visits:
         v["visited_at"] = v["visited_at"].isoformat()
-    return jsonify({"district": {"code": unit.code, "name": unit.name},
-                    "row": data["rows"][0] if data["rows"] else None,
-                    "series": dash.weekly_series(db.session, f, until=_today()),
-                    "visits": visits, "total": total, "page": page})
+    return jsonify(
+        {
+            "district": {"code": unit.code, "name": unit.name},
+            "row": data["rows"][0] if data["rows"] else None,
+            "series": dash.weekly_series(db.session, f, until=_today()),
+            "visits": visits,
+            "total": total,
+            "page": page,
+        }
+    )
 
 
 def _visit_or_abort(user: User, visit_id: str, api: bool = False) -> dict[str, Any]:
@@ -392,11 +504,17 @@ def visit_page(visit_id: str):  # noqa: ANN201
     detail = _visit_or_abort(user, visit_id)
     histories = {p.id: problems.problem_history(db.session, p.id) for p in detail["problems"]}
     names = {u.id: u.display_name for u in db.session.scalars(select(User))}
-    return render_template("coordination/visit.html", **_page_ctx(user, "dashboard"),
-                           d=detail, histories=histories, names=names,
-                           district=db.session.get(DistrictUnit, detail["visit"].district_id),
-                           group=db.session.get(WorkGroup, detail["visit"].work_group_id)
-                           if detail["visit"].work_group_id else None)
+    return render_template(
+        "coordination/visit.html",
+        **_page_ctx(user, "dashboard"),
+        d=detail,
+        histories=histories,
+        names=names,
+        district=db.session.get(DistrictUnit, detail["visit"].district_id),
+        group=db.session.get(WorkGroup, detail["visit"].work_group_id)
+        if detail["visit"].work_group_id
+        else None,
+    )
 
 
 def _audit_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -409,22 +527,48 @@ def visit_api(visit_id: str):  # noqa: ANN201
     user = _api_user()
     d = _visit_or_abort(user, visit_id, api=True)
     v = d["visit"]
-    return jsonify({
-        "visit": {"id": v.id, "method": v.method, "visited_at": v.visited_at.isoformat(),
-                  "district_id": v.district_id, "work_group_id": v.work_group_id,
-                  "enterprise_id": v.enterprise_id, "workers_met": v.workers_met,
-                  "workers_by_group": v.workers_by_group, "deleted": v.deleted,
-                  "canonical_id": v.canonical_id, "version": v.version},
-        "problems": [{"id": p.id, "category": p.category, "tag": p.tag, "stage": p.stage,
-                      "history": _audit_json(problems.problem_history(db.session, p.id))}
-                     for p in d["problems"]],
-        "audit": _audit_json(d["audit"]),
-        "conflicts": [{"id": c.id, "record_id": c.record_id, "field": c.field, "kind": c.kind,
-                       "created_at": c.created_at.isoformat(),
-                       "resolved": c.resolved_at is not None} for c in d["conflicts"]],
-        "spot_checks": [{"sample_id": c.sample_id, "result": c.result, "note": c.note}
-                        for c in d["checks"]],
-    })
+    return jsonify(
+        {
+            "visit": {
+                "id": v.id,
+                "method": v.method,
+                "visited_at": v.visited_at.isoformat(),
+                "district_id": v.district_id,
+                "work_group_id": v.work_group_id,
+                "enterprise_id": v.enterprise_id,
+                "workers_met": v.workers_met,
+                "workers_by_group": v.workers_by_group,
+                "deleted": v.deleted,
+                "canonical_id": v.canonical_id,
+                "version": v.version,
+            },
+            "problems": [
+                {
+                    "id": p.id,
+                    "category": p.category,
+                    "tag": p.tag,
+                    "stage": p.stage,
+                    "history": _audit_json(problems.problem_history(db.session, p.id)),
+                }
+                for p in d["problems"]
+            ],
+            "audit": _audit_json(d["audit"]),
+            "conflicts": [
+                {
+                    "id": c.id,
+                    "record_id": c.record_id,
+                    "field": c.field,
+                    "kind": c.kind,
+                    "created_at": c.created_at.isoformat(),
+                    "resolved": c.resolved_at is not None,
+                }
+                for c in d["conflicts"]
+            ],
+            "spot_checks": [
+                {"sample_id": c.sample_id, "result": c.result, "note": c.note} for c in d["checks"]
+            ],
+        }
+    )
 
 
 # ---------------------------------------------------------------------------- problems
@@ -438,22 +582,32 @@ def _problem_filters(user: User) -> tuple[problems.ProblemFilters, int]:
     min_days = int_arg("min_days", None, 0, 100_000)
     recur_n = int_arg("n", None, 2, 100_000) or _settings_recur()
     return problems.ProblemFilters(
-        district_ids=_scope_ids(user), district_id=district_id,
+        district_ids=_scope_ids(user),
+        district_id=district_id,
         category=choice_arg("category", PROBLEM_CATEGORIES),
-        tag=choice_arg("tag", PROBLEM_TAGS), stage=stage,
-        min_days=min_days or None, recurring_only=flag_arg("recurring")), max(2, recur_n)
+        tag=choice_arg("tag", PROBLEM_TAGS),
+        stage=stage,
+        min_days=min_days or None,
+        recurring_only=flag_arg("recurring"),
+    ), max(2, recur_n)
 
 
 def _settings_recur() -> int:
-    return int(ev.load_standard().get("recurring_min_enterprises",
-                                      problems.DEFAULT_RECUR_MIN))
+    return int(ev.load_standard().get("recurring_min_enterprises", problems.DEFAULT_RECUR_MIN))
 
 
 def _problem_data(user: User) -> dict[str, Any]:
     pf, n = _problem_filters(user)
     page = page_arg()
-    return problems.list_problems(db.session, pf, datetime.now(UTC), page, PER_PAGE, n,
-                                  oldest_first=choice_arg("sort", ("age",)) == "age")
+    return problems.list_problems(
+        db.session,
+        pf,
+        datetime.now(UTC),
+        page,
+        PER_PAGE,
+        n,
+        oldest_first=choice_arg("sort", ("age",)) == "age",
+    )
 
 
 @bp.get("/problems")
@@ -463,9 +617,14 @@ def problems_page():  # noqa: ANN201
     user = current_web_user()
     data = _problem_data(user)
     districts = dash.scoped_districts(db.session, _scope_ids(user))
-    return render_template("coordination/problems.html", **_page_ctx(user, "problems"),
-                           data=data, districts=districts, qs=_qs,
-                           pages=max(1, -(-data["total"] // PER_PAGE)))
+    return render_template(
+        "coordination/problems.html",
+        **_page_ctx(user, "problems"),
+        data=data,
+        districts=districts,
+        qs=_qs,
+        pages=max(1, -(-data["total"] // PER_PAGE)),
+    )
 
 
 @bp.get("/api/problem-tracker")
@@ -491,10 +650,14 @@ def problem_page(problem_id: str):  # noqa: ANN201
     """A problem's full history: every ladder move (who, when, why) and every change."""
     user = current_web_user()
     p = _problem_or_404(user, problem_id)
-    return render_template("coordination/problem.html", **_page_ctx(user, "problems"), p=p,
-                           history=problems.problem_history(db.session, p.id),
-                           audit=dash.audit_trail(db.session, [("problem", p.id)]),
-                           district=db.session.get(DistrictUnit, p.district_id))
+    return render_template(
+        "coordination/problem.html",
+        **_page_ctx(user, "problems"),
+        p=p,
+        history=problems.problem_history(db.session, p.id),
+        audit=dash.audit_trail(db.session, [("problem", p.id)]),
+        district=db.session.get(DistrictUnit, p.district_id),
+    )
 
 
 @bp.get("/api/problem-tracker/<problem_id>")
@@ -505,10 +668,18 @@ def problem_api(problem_id: str):  # noqa: ANN201
     scope = _scope_ids(user)
     if p is None or (scope is not None and p.district_id not in scope):
         raise ApiError(404, "not_found", "no such problem")
-    return jsonify({"id": p.id, "category": p.category, "tag": p.tag, "stage": p.stage,
-                    "description": p.description, "visit_id": p.visit_id,
-                    "history": _audit_json(problems.problem_history(db.session, p.id)),
-                    "audit": _audit_json(dash.audit_trail(db.session, [("problem", p.id)]))})
+    return jsonify(
+        {
+            "id": p.id,
+            "category": p.category,
+            "tag": p.tag,
+            "stage": p.stage,
+            "description": p.description,
+            "visit_id": p.visit_id,
+            "history": _audit_json(problems.problem_history(db.session, p.id)),
+            "audit": _audit_json(dash.audit_trail(db.session, [("problem", p.id)])),
+        }
+    )
 
 
 # ---------------------------------------------------------------------------- spot checks
@@ -518,10 +689,12 @@ def _spot_overview(user: User) -> dict[str, Any]:
     stats = spotcheck.district_stats(db.session, _scope_ids(user))
     districts = dash.scoped_districts(db.session, _scope_ids(user))
     samples = db.session.execute(
-        select(SpotCheckSample, func.count(SpotCheckItem.id),
-               func.count(SpotCheckItem.result))
+        select(SpotCheckSample, func.count(SpotCheckItem.id), func.count(SpotCheckItem.result))
         .outerjoin(SpotCheckItem, SpotCheckItem.sample_id == SpotCheckSample.id)
-        .group_by(SpotCheckSample.id).order_by(SpotCheckSample.id.desc()).limit(50)).all()
+        .group_by(SpotCheckSample.id)
+        .order_by(SpotCheckSample.id.desc())
+        .limit(50)
+    ).all()
     return {"stats": stats, "districts": districts, "samples": samples}
 
 
@@ -536,10 +709,14 @@ def spot_checks_page():  # noqa: ANN201
         sample = _draw(user, request.form)
         db.session.commit()
         return redirect(url_for("coordination.spot_check_page", sample_id=sample.id))
-    return render_template("coordination/spotchecks.html", **_page_ctx(user, "spot"),
-                           **_spot_overview(user), default_seed=datetime.now(UTC)
-                           .strftime("%Y%m%d%H%M"), today=_today(),
-                           campaign_start=_settings().CAMPAIGN_START)
+    return render_template(
+        "coordination/spotchecks.html",
+        **_page_ctx(user, "spot"),
+        **_spot_overview(user),
+        default_seed=datetime.now(UTC).strftime("%Y%m%d%H%M"),
+        today=_today(),
+        campaign_start=_settings().CAMPAIGN_START,
+    )
 
 
 def _draw(user: User, form: Any) -> SpotCheckSample:
@@ -578,9 +755,15 @@ def spot_check_page(sample_id: int):  # noqa: ANN201
         .join(DistrictUnit, DistrictUnit.id == SpotCheckItem.district_id)
         .outerjoin(WorkGroup, WorkGroup.id == SpotCheckItem.work_group_id)
         .where(SpotCheckItem.sample_id == sample_id)
-        .order_by(DistrictUnit.code, SpotCheckItem.id)).all()
-    return render_template("coordination/spotcheck.html", **_page_ctx(user, "spot"),
-                           sample=sample, rows=rows, results=CHECK_RESULTS)
+        .order_by(DistrictUnit.code, SpotCheckItem.id)
+    ).all()
+    return render_template(
+        "coordination/spotcheck.html",
+        **_page_ctx(user, "spot"),
+        sample=sample,
+        rows=rows,
+        results=CHECK_RESULTS,
+    )
 
 
 @bp.post("/spot-checks/items/<int:item_id>")
@@ -593,14 +776,21 @@ def spot_check_item(item_id: int):  # noqa: ANN201
         abort(404)
     try:
         note = body_text(request.form, "note", 2000, multiline=True)
-        spotcheck.record_result(db.session, item, body_text(request.form, "result", 32) or "",
-                                note.strip() or None if note else None, user,
-                                datetime.now(UTC), g.get("request_id"))
+        spotcheck.record_result(
+            db.session,
+            item,
+            body_text(request.form, "result", 32) or "",
+            note.strip() or None if note else None,
+            user,
+            datetime.now(UTC),
+            g.get("request_id"),
+        )
     except ValueError as exc:
         abort(400, str(exc))
     db.session.commit()
-    return redirect(url_for("coordination.spot_check_page", sample_id=item.sample_id)
-                    + f"#item-{item.id}")
+    return redirect(
+        url_for("coordination.spot_check_page", sample_id=item.sample_id) + f"#item-{item.id}"
+    )
 
 
 @bp.route("/api/spot-checks", methods=["GET", "POST"])
@@ -612,14 +802,20 @@ def spot_checks_api():  # noqa: ANN201
             raise ApiError(403, "forbidden", "only supervisors draw samples")
         sample = _draw(user, json_body())
         db.session.commit()
-        return jsonify({"id": sample.id, "seed": sample.seed,
-                        "visit_ids": [i.visit_id for i in sample.items]}), 201
+        return jsonify(
+            {"id": sample.id, "seed": sample.seed, "visit_ids": [i.visit_id for i in sample.items]}
+        ), 201
     overview = _spot_overview(user)
     codes = {d.id: d.code for d in overview["districts"]}
-    return jsonify({"districts": {codes[k]: v for k, v in overview["stats"].items()
-                                  if k in codes},
-                    "samples": [{"id": s.id, "seed": s.seed, "size": s.size, "items": n,
-                                 "checked": c} for s, n, c in overview["samples"]]})
+    return jsonify(
+        {
+            "districts": {codes[k]: v for k, v in overview["stats"].items() if k in codes},
+            "samples": [
+                {"id": s.id, "seed": s.seed, "size": s.size, "items": n, "checked": c}
+                for s, n, c in overview["samples"]
+            ],
+        }
+    )
 
 
 @bp.post("/api/spot-checks/items/<int:item_id>")
@@ -631,9 +827,15 @@ def spot_check_item_api(item_id: int):  # noqa: ANN201
         raise ApiError(404, "not_found", "no such item")
     body = json_body()
     try:
-        spotcheck.record_result(db.session, item, body_text(body, "result", 32) or "",
-                                body_text(body, "note", 2000, multiline=True), user,
-                                datetime.now(UTC), g.get("request_id"))
+        spotcheck.record_result(
+            db.session,
+            item,
+            body_text(body, "result", 32) or "",
+            body_text(body, "note", 2000, multiline=True),
+            user,
+            datetime.now(UTC),
+            g.get("request_id"),
+        )
     except ValueError as exc:
         raise ApiError(400, "invalid", str(exc), "result") from None
     db.session.commit()
@@ -662,16 +864,27 @@ def evaluation_page():  # noqa: ANN201
     """Scores, ranking and the breakdown behind each score; the commendation list."""
     user = current_web_user()
     results, best, standard = _evaluation(user)
-    return render_template("coordination/evaluation.html", **_page_ctx(user, "evaluation"),
-                           results=results, best=best, standard=standard, qs=_qs)
+    return render_template(
+        "coordination/evaluation.html",
+        **_page_ctx(user, "evaluation"),
+        results=results,
+        best=best,
+        standard=standard,
+        qs=_qs,
+    )
 
 
 @bp.get("/api/evaluation")
 def evaluation_api():  # noqa: ANN201
     """Scores, ranks, breakdowns and the commendation list as JSON."""
     results, best, standard = _evaluation(_api_user())
-    return jsonify({"standard": standard, "results": [e.to_dict() for e in results],
-                    "commendation": [e.code for e in best]})
+    return jsonify(
+        {
+            "standard": standard,
+            "results": [e.to_dict() for e in results],
+            "commendation": [e.code for e in best],
+        }
+    )
 
 
 # ---------------------------------------------------------------------------- exports
@@ -688,15 +901,20 @@ def export(kind: str, fmt: str):  # noqa: ANN201
     pf = _problem_filters(user)[0] if kind == "problems" else None
     name = f"{exports.KIND_NAMES[kind]}-{f.date_from.isoformat()}-{f.date_to.isoformat()}"
     if fmt == "csv":
-        body = stream_with_context(
-            exports.csv_stream(exports.export_rows(db.session, kind, f, pf)))
+        body = stream_with_context(exports.csv_stream(exports.export_rows(db.session, kind, f, pf)))
         mimetype = "text/csv; charset=utf-8"
     else:
-        handle = exports.write_xlsx(exports.export_rows(db.session, kind, f, pf),
-                                    exports.KIND_NAMES[kind])
+        handle = exports.write_xlsx(
+            exports.export_rows(db.session, kind, f, pf), exports.KIND_NAMES[kind]
+        )
         body = exports.file_chunks(handle)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f"attachment; filename=\"{kind}.{fmt}\"; "
-                               f"filename*=UTF-8''{quote(name)}.{fmt}",
-        "Cache-Control": "no-store"})
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={
+            "Content-Disposition": f'attachment; filename="{kind}.{fmt}"; '
+            f"filename*=UTF-8''{quote(name)}.{fmt}",
+            "Cache-Control": "no-store",
+        },
+    )
