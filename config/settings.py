@@ -141,6 +141,20 @@ SETTINGS: list[Setting] = [
         "First day of the campaign (YYYY-MM-DD): start of campaign-to-date briefings.",
     ),
     Setting(
+        "SYNC_DATE_DAYS_BEFORE_CAMPAIGN",
+        366,
+        int,
+        "A pushed visit or home-visit date may lie this many days before CAMPAIGN_START "
+        "at the earliest; earlier ones are rejected as implausible_date.",
+    ),
+    Setting(
+        "SYNC_DATE_DAYS_AHEAD",
+        2,
+        int,
+        "A pushed visit or home-visit date may lie this many days after today at the "
+        "latest (phones' clocks drift); later ones are rejected as implausible_date.",
+    ),
+    Setting(
         "DATE_MIN",
         "2000-01-01",
         str,
@@ -263,6 +277,8 @@ def validate(settings: Settings) -> None:
         "SYNC_MIN_PROTOCOL",
         "BRIEFING_STALE_SECONDS",
         "DATE_MAX_DAYS_AHEAD",
+        "SYNC_DATE_DAYS_AHEAD",
+        "SYNC_DATE_DAYS_BEFORE_CAMPAIGN",
     ):
         if v[name] < 1:
             raise SettingsError(f"{name}={v[name]}: must be at least 1")

@@ -35,7 +35,9 @@ def decode_cursor(cursor: str) -> tuple[str, int, int, str] | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         epoch, version, rank, record_id = json.loads(raw)
         if not (isinstance(epoch, str) and isinstance(version, int)
-                and isinstance(rank, int) and isinstance(record_id, str)):
+                and isinstance(rank, int) and isinstance(record_id, str)
+                and len(record_id) <= 36 and record_id.isprintable()
+                and 0 <= version <= 2**63 - 1 and 0 <= rank < 100):
             return None
         return epoch, version, rank, record_id
     except (ValueError, TypeError):

@@ -7,13 +7,16 @@ The caller commits (and on any exception rolls back, so nothing is half-written)
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from server.models import SYNCED_MODELS, Device, MutationResult, OutboxMessage, User
@@ -27,8 +30,14 @@ from sync.records import (
     keep_lost_edit,
     validate_ahead,
 )
-from sync.schemas import UUID_RE, PushSchema
-from sync.versioning import current_version, transaction_version, write_new_records
+from sync.schemas import BIGINT_MAX, UUID_RE, PushSchema, unstorable
+from sync.versioning import (
+    current_version,
+    defer_insert,
+    lock_for_writing,
+    write_new_records,
+    written_version,
+)
 
 PROTOCOL_VERSION = 1
 log = logging.getLogger(__name__)
@@ -58,6 +67,22 @@ class PushLimits:
 
     min_protocol: int = 1
     max_batch: int = 500
+    # Plausible dates (aware, low and high); None accepts any date a database can store.
+    date_window: tuple[datetime, datetime] | None = None
+
+
+def infrastructure_error(exc: BaseException) -> bool:
+    """True for errors of the database itself (down, locked, connection lost): those
+    answer 503 and the phone retries; anything else an entry causes is its own fault."""
+    return isinstance(exc, (OperationalError, InterfaceError))
+
+
+def fingerprint(m: dict[str, Any]) -> str:
+    """What a mutation changes (entity, id, op, fields), hashed: the same mid sent again
+    with another change is told apart from a replay."""
+    text = json.dumps([m["entity"], m["id"], m["op"], m["fields_"]], sort_keys=True,
+                      ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _first_error(messages: dict[str, Any], prefix: str = "") -> tuple[str, str]:
@@ -73,6 +98,11 @@ def check_envelope(body: Any, limits: PushLimits) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ProtocolError(400, "malformed", "the body must be a JSON object")
     protocol = body.get("protocol")
+    if protocol is None:
+        # An app from before the protocol field: it must update itself.
+        raise ProtocolError(426, "protocol_outdated",
+                            "protocol: missing; this app is too old for the server: please "
+                            "update it", "protocol", min_protocol=limits.min_protocol)
     if not isinstance(protocol, int) or isinstance(protocol, bool):
         raise ProtocolError(400, "malformed", "protocol: an integer is required", "protocol")
     if protocol < limits.min_protocol:
@@ -96,9 +126,9 @@ def check_envelope(body: Any, limits: PushLimits) -> dict[str, Any]:
     parsed = []
     for i, raw in enumerate(data["mutations"]):
         mid = raw.get("mid")
-        if not isinstance(mid, int) or isinstance(mid, bool) or mid < 1:
+        if not isinstance(mid, int) or isinstance(mid, bool) or not 1 <= mid <= BIGINT_MAX:
             raise ProtocolError(400, "malformed", f"mutations[{i}].mid: a positive integer "
-                                "is required", f"mutations[{i}].mid")
+                                f"up to {BIGINT_MAX} is required", f"mutations[{i}].mid")
         if mid in mids:
             raise ProtocolError(400, "malformed", f"mutations[{i}].mid: {mid} appears twice",
                                 f"mutations[{i}].mid")
@@ -133,24 +163,23 @@ def push(
         stored = _stored_results(session, device.id, [m["mid"] for _, m in mutations])
         return {"protocol": PROTOCOL_VERSION, "last_mid": device.last_mid,
                 "server_version": current_version(session),
-                "results": [{"mid": m["mid"], "status": "duplicate",
-                             "original": stored.get(m["mid"], {"status": "applied"})}
-                            for _, m in mutations]}
+                "results": [_replayed(m, stored.get(m["mid"])) for _, m in mutations]}
     # Envelopes and fields are checked before any lock: validation reads no data, so
     # concurrent pushes validate in parallel and hold the write lock only to write.
-    checked = {m["mid"]: _check(m) for _, m in mutations if m["mid"] > device.last_mid}
+    checked = {m["mid"]: _check(m, limits.date_window) for _, m in mutations
+               if m["mid"] > device.last_mid}
     # Same-device pushes serialise on the device row. The global version (and its row
     # lock) is taken only at the flush, so devices validate and build in parallel and
     # hold the global lock just for the write (see sync/versioning.py).
     if session.get_bind().dialect.name == "sqlite":
         # SQLite has one writer at a time anyway: take the write lock (through the
         # version bump) before reading, so every read below is current.
-        transaction_version(session)
+        lock_for_writing(session)
     last_mid = session.execute(
         select(Device.last_mid).where(Device.id == device.id).with_for_update()
     ).scalar_one()
     actor = Actor(user=user, scope=scope, id_hash_key=id_hash_key, device_id=device.id,
-                  source="sync", request_id=request_id)
+                  source="sync", request_id=request_id, date_window=limits.date_window)
     stored = _stored_results(session, device.id,
                              [m["mid"] for _, m in mutations if m["mid"] <= last_mid])
     try:
@@ -160,8 +189,14 @@ def push(
             results, new_last, touched = _apply_batch(session, actor, mutations, last_mid,
                                                       stored, checked, careful=False)
             _finish(session, device, new_last, touched, request_id)
-    except (IntegrityError, DataError):
-        log.warning("batch hit a database error; applying entry by entry")
+    except Exception as exc:
+        # Whatever one entry did to the write (a value the driver cannot bind, a key
+        # violation, a bug), the batch is applied again entry by entry, each in its own
+        # savepoint, so that entry alone is rejected. Only a database that is down or
+        # locked fails the request (503: the phone retries).
+        if infrastructure_error(exc):
+            raise
+        log.warning("batch hit an error (%s); applying entry by entry", type(exc).__name__)
         results, new_last, touched = _apply_batch(session, actor, mutations, last_mid, stored,
                                                   checked, careful=True)
         _finish(session, device, new_last, touched, request_id)
@@ -170,7 +205,23 @@ def push(
         if record is not None:
             result["version"] = record.version
     return {"protocol": PROTOCOL_VERSION, "last_mid": new_last,
-            "server_version": transaction_version(session), "results": results}
+            "server_version": written_version(session), "results": results}
+
+
+def _replayed(m: dict[str, Any], stored: tuple[str | None, dict] | None) -> dict[str, Any]:
+    """The answer to a mutation whose mid was already used: `duplicate` with the stored
+    result, or `mid_reused` when that mid carried another change (an app whose counter
+    restarted): nothing is applied and the app renumbers and resends."""
+    mid = m["mid"]
+    if stored is None:
+        return {"mid": mid, "status": "duplicate", "original": {"status": "applied"}}
+    print_, result = stored
+    env = _envelope(m)
+    if print_ is not None and (isinstance(env, tuple) or fingerprint(env) != print_):
+        return {"mid": mid, "status": "rejected", "code": "mid_reused", "field": "mid",
+                "message": f"mid {mid} was already used by this device for another entry; "
+                           "renumber after last_mid and send again"}
+    return {"mid": mid, "status": "duplicate", "original": result}
 
 
 def _finish(session: Session, device: Device, last_mid: int,
@@ -185,12 +236,13 @@ def _finish(session: Session, device: Device, last_mid: int,
     session.flush()
 
 
-def _check(raw: dict[str, Any]) -> tuple[dict[str, Any] | tuple[str, str], Validated | None]:
+def _check(raw: dict[str, Any], window: tuple[datetime, datetime] | None = None
+           ) -> tuple[dict[str, Any] | tuple[str, str, str], Validated | None]:
     """A mutation's envelope and its fields' validation, done before the write lock."""
     m = _envelope(raw)
     if isinstance(m, tuple):
         return m, None
-    return m, validate_ahead(m["entity"], m["op"], m["fields_"])
+    return m, validate_ahead(m["entity"], m["op"], m["fields_"], window)
 
 
 def _apply_batch(session: Session, actor: Actor, mutations: list[tuple[int, dict]],
@@ -199,24 +251,34 @@ def _apply_batch(session: Session, actor: Actor, mutations: list[tuple[int, dict
                  ) -> tuple[list[dict[str, Any]], int, dict[tuple[str, str], None]]:
     ref = Reference.load(session)
     pending = [m for _, m in mutations if m["mid"] > last_mid]
-    prefetched = _prefetch(session, pending)
+    prefetched = _prefetch(session, [checked[m["mid"]][0] for m in pending
+                                     if not isinstance(checked[m["mid"]][0], tuple)])
     for (entity, rid), obj in prefetched.items():
         ref.local[(SYNCED_MODELS[entity], rid)] = obj
     names = {actor.user.username}
-    for m in pending:
-        fields_in = m.get("fields")
-        if isinstance(fields_in, dict) and isinstance(fields_in.get("participants"), list):
+    for raw in pending:
+        m = checked[raw["mid"]][0]
+        if isinstance(m, tuple):  # refused envelope: nothing of it reaches the database
+            continue
+        fields_in = m["fields_"]
+        if isinstance(fields_in.get("participants"), list):
             names.update(n for n in fields_in["participants"] if isinstance(n, str))
     ref.users(session, sorted(names))
     results: list[dict[str, Any]] = []
     touched: dict[tuple[str, str], None] = {}
-    gap = False
+    gap = reused = False
     with session.no_autoflush:
         for index, raw in mutations:
             mid = raw["mid"]
             if mid <= last_mid:
-                original = stored.get(mid, {"status": "applied"})
-                results.append({"mid": mid, "status": "duplicate", "original": original})
+                results.append(_replayed(raw, stored.get(mid)))
+                reused = reused or results[-1]["status"] == "rejected"
+                continue
+            if reused:
+                # Entries after a reused mid wait until the app has renumbered the
+                # reused ones, so the queue keeps its order (a problem after its visit).
+                results.append({"mid": mid, "status": "skipped", "code": "after_mid_reused",
+                                "message": "send again after renumbering the reused entries"})
                 continue
             if gap or mid != last_mid + 1:
                 gap = True
@@ -225,15 +287,21 @@ def _apply_batch(session: Session, actor: Actor, mutations: list[tuple[int, dict
                 continue
             actor.mid = mid
             # every mid above the locked counter was checked: the counter only grows
+            m, _ = checked[mid]
             result = _apply_one(session, ref, actor, index, raw, prefetched, touched,
                                 checked[mid], careful)
-            if result["status"] != "applied":
-                session.add(MutationResult(device_id=actor.device_id, mid=mid,
-                                           entity=str(raw.get("entity", ""))[:20],
-                                           record_id=str(raw.get("id", ""))[:36],
-                                           status=result["status"],
-                                           result={k: v for k, v in result.items()
-                                                   if k != "_record"}))
+            envelope_ok = not isinstance(m, tuple)
+            row = {"device_id": actor.device_id, "mid": mid,
+                   "entity": m["entity"] if envelope_ok else "",
+                   "record_id": m["id"] if envelope_ok else "", "status": result["status"],
+                   "result": {k: v for k, v in result.items() if k != "_record"},
+                   "fingerprint": fingerprint(m) if envelope_ok else None}
+            if careful:
+                # written now: a deferred row could be flushed inside the next entry's
+                # savepoint and rolled back with it
+                session.execute(MutationResult.__table__.insert(), [row])
+            else:
+                defer_insert(session, MutationResult.__table__, row)
             results.append(result)
             last_mid = mid
     return results, last_mid, touched
@@ -246,8 +314,8 @@ def _apply_one(session: Session, ref: Reference, actor: Actor, index: int,
     mid = raw["mid"]
     m, validated = checked
     if isinstance(m, tuple):
-        field, reason = m
-        return {"mid": mid, "status": "rejected", "code": "malformed",
+        code, field, reason = m
+        return {"mid": mid, "status": "rejected", "code": code,
                 "field": field, "message": f"mutations[{index}].{field}: {reason}"}
     key = (m["entity"], m["id"])
     try:
@@ -264,16 +332,22 @@ def _apply_one(session: Session, ref: Reference, actor: Actor, index: int,
                                    existing=prefetched.get(key, ...), validated=validated,
                                    new_records=True)
     except Rejected as rej:
-        if rej.code == "deleted":
+        if rej.code in ("deleted", "parent_deleted"):
             keep_lost_edit(session, actor, m["entity"], m["id"], m["fields_"])
         return {"mid": mid, "status": "rejected", **rej.as_dict()}
-    except (IntegrityError, DataError):
-        if not careful:
+    except Exception as exc:
+        if not careful or infrastructure_error(exc):
             raise
-        log.warning("entry rejected by the database", extra={"mid": mid,
-                                                             "entity": m["entity"]})
-        return {"mid": mid, "status": "rejected", "code": "invalid",
-                "message": "the server could not store this entry"}
+        # The savepoint is rolled back: forget what this entry put in the batch's maps
+        # and read the record as the database has it.
+        model = SYNCED_MODELS[m["entity"]]
+        ref.local.pop((model, m["id"]), None)
+        prefetched[key] = ref.find(session, model, m["id"])
+        # The exception's text may quote the entry's values (personal data): only its type.
+        log.warning("entry rejected by the database: %s", type(exc).__name__,
+                    extra={"mid": mid, "entity": m["entity"]})
+        return {"mid": mid, "status": "rejected", "code": "unstorable",
+                "message": "the server could not store this entry; check its values"}
     prefetched[key] = outcome.record
     if outcome.changed:
         touched[key] = None
@@ -281,6 +355,8 @@ def _apply_one(session: Session, ref: Reference, actor: Actor, index: int,
     out: dict[str, Any] = {"mid": mid, "status": outcome.status, "_record": outcome.record}
     if outcome.conflict:
         out.update(outcome.conflict)
+    if outcome.warnings:
+        out["warnings"] = outcome.warnings
     return out
 
 
@@ -288,40 +364,49 @@ _OPS = frozenset(("create", "update", "delete"))
 _KEYS = frozenset(("mid", "op", "entity", "id", "fields", "base_version"))
 
 
-def _envelope(raw: dict[str, Any]) -> dict[str, Any] | tuple[str, str]:
+def _envelope(raw: dict[str, Any]) -> dict[str, Any] | tuple[str, str, str]:
     """One mutation's envelope checked (the same rules as MutationSchema, which documents
-    it in the OpenAPI), or (field, reason). Hand-written because it runs for every entry
-    of every batch and a schema load costs as much as the record's own validation."""
+    it in the OpenAPI), or (code, field, reason). Hand-written because it runs for every
+    entry of every batch and a schema load costs as much as the record's own validation.
+    Also refused here: what no database stores alike (NUL, lone surrogates, too deep)."""
+    bad = unstorable(raw)
+    if bad is not None:
+        return "unstorable", bad[0], bad[1]
     unknown = set(raw) - _KEYS
     if unknown:
-        return sorted(unknown)[0], "Unknown field."
+        return "malformed", sorted(unknown)[0], "Unknown field."
     op, entity, rid = raw.get("op"), raw.get("entity"), raw.get("id")
     if op not in _OPS:
-        return "op", "Must be one of: create, update, delete."
+        return "malformed", "op", "Must be one of: create, update, delete."
     if entity not in SYNCED_MODELS:
-        return "entity", f"Must be one of: {', '.join(SYNCED_MODELS)}."
+        return "malformed", "entity", f"Must be one of: {', '.join(SYNCED_MODELS)}."
     if not isinstance(rid, str) or not UUID_RE.match(rid):
-        return "id", "not a UUID"
+        return "malformed", "id", "not a UUID"
     fields_in = raw.get("fields", {})
     if fields_in is None:
         fields_in = {}
     if not isinstance(fields_in, dict):
-        return "fields", "Not a valid mapping type."
+        return "malformed", "fields", "Not a valid mapping type."
     base = raw.get("base_version")
-    if base is not None and (not isinstance(base, int) or isinstance(base, bool)):
-        return "base_version", "Not a valid integer."
+    if base is not None and (not isinstance(base, int) or isinstance(base, bool)
+                             or not 0 <= base <= BIGINT_MAX):
+        return "malformed", "base_version", "Not a valid integer."
     return {"mid": raw["mid"], "op": op, "entity": entity, "id": rid, "fields_": fields_in,
             "base_version": base}
 
 
-def _stored_results(session: Session, device_id: str, mids: list[int]) -> dict[int, dict]:
-    if not mids:
-        return {}
-    rows = session.execute(
-        select(MutationResult.mid, MutationResult.result).where(
-            MutationResult.device_id == device_id, MutationResult.mid.in_(mids))
-    ).all()
-    return {mid: result for mid, result in rows}
+def _stored_results(session: Session, device_id: str, mids: list[int]
+                    ) -> dict[int, tuple[str | None, dict]]:
+    """The stored (fingerprint, result) of each of the device's mids that has one."""
+    found: dict[int, tuple[str | None, dict]] = {}
+    for start in range(0, len(mids), 500):
+        rows = session.execute(
+            select(MutationResult.mid, MutationResult.fingerprint, MutationResult.result)
+            .where(MutationResult.device_id == device_id,
+                   MutationResult.mid.in_(mids[start:start + 500]))
+        ).all()
+        found.update((mid, (print_, result)) for mid, print_, result in rows)
+    return found
 
 
 def _prefetch(session: Session, mutations: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:

@@ -30,17 +30,24 @@ from server.models import (
     AuditEntry,
     Conflict,
     DistrictUnit,
+    HomeVisit,
+    Problem,
     ProblemStageChange,
     User,
     Visit,
     WorkGroup,
 )
 from server.scope import Scope
-from sync.schemas import FIELD_SCHEMAS, PARTIAL_SCHEMAS
-from sync.versioning import NewRecord, add_new_record, defer_insert
+from sync.schemas import FIELD_SCHEMAS, PARTIAL_SCHEMAS, outside_window
+from sync.versioning import NewRecord, add_new_record, defer_insert, queued_new_records
 
 # Fields whose values never go into the audit log in clear.
 _SENSITIVE = {"id_number", "phone", "worker_name"}
+# The problem ladder: a move to a lower rank (or between the two outcomes) goes back
+# and needs a reason in stage_note.
+STAGE_RANK = {"enterprise": 0, "government": 1, "source": 2, "resolved": 3, "closed": 3}
+# Deleting a visit deletes these children with it, in the same transaction.
+VISIT_CHILDREN = (("problem", Problem), ("home_visit", HomeVisit))
 
 
 class Rejected(Exception):
@@ -68,6 +75,8 @@ class Actor:
     source: str = "sync"
     request_id: str | None = None
     mid: int | None = None
+    # Plausible dates (aware datetimes, low and high): a date outside is refused.
+    date_window: tuple[datetime, datetime] | None = None
 
 
 @dataclass
@@ -118,6 +127,7 @@ class Outcome:
     record: Any
     changed: bool = True
     conflict: dict[str, Any] | None = None
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
 
 @lru_cache(maxsize=65536)
@@ -141,12 +151,13 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _validate(entity: str, fields_in: dict[str, Any], partial: bool) -> dict[str, Any]:
+def _validate(entity: str, fields_in: dict[str, Any], partial: bool,
+              window: tuple[datetime, datetime] | None = None) -> dict[str, Any]:
     schema = PARTIAL_SCHEMAS[entity] if partial else FIELD_SCHEMAS[entity]
     if not isinstance(fields_in, dict):
         raise Rejected("invalid", "fields must be an object", "fields")
     try:
-        return schema.load(fields_in)
+        data = schema.load(fields_in)
     except ValidationError as err:
         name, reasons = next(iter(err.messages_dict.items()))
         reason = reasons
@@ -156,6 +167,12 @@ def _validate(entity: str, fields_in: dict[str, Any], partial: bool) -> dict[str
         if "Unknown field" in str(reason):
             code = "unknown_field"
         raise Rejected(code, f"{name}: {reason}", name) from None
+    visited_at = data.get("visited_at")
+    if visited_at is not None:
+        why = outside_window(visited_at, window)
+        if why:
+            raise Rejected("implausible_date", f"visited_at: {why}", "visited_at")
+    return data
 
 
 @dataclass(frozen=True)
@@ -168,13 +185,14 @@ class Validated:
     error: Rejected | None = None
 
 
-def validate_ahead(entity: str, op: str, fields_in: dict[str, Any]) -> Validated | None:
+def validate_ahead(entity: str, op: str, fields_in: dict[str, Any],
+                   window: tuple[datetime, datetime] | None = None) -> Validated | None:
     """Validate a create's or update's fields before any lock is taken (None: a delete)."""
     if op == "delete":
         return None
     partial = op == "update"
     try:
-        return Validated(partial, data=_validate(entity, fields_in, partial))
+        return Validated(partial, data=_validate(entity, fields_in, partial, window))
     except Rejected as rej:
         return Validated(partial, error=rej)
 
@@ -218,6 +236,8 @@ def apply_change(
             raise Rejected("forbidden", "this record is outside your scope")
         obj.deleted = True
         _audit(session, actor, entity, record_id, "delete", {})
+        if entity == "visit":
+            _delete_children(session, ref, actor, record_id)
         return Outcome("applied", obj)
 
     if obj is not None and obj.deleted:
@@ -234,10 +254,15 @@ def apply_change(
             raise validated.error
         data = validated.data
     else:
-        data = _validate(entity, fields_in or {}, partial=partial)
+        data = _validate(entity, fields_in or {}, partial=partial, window=actor.date_window)
     builder = _BUILDERS[entity]
     values, extra = builder(session, ref, actor, data, obj)
     creating = obj is None
+    # A create for a record that exists (a replay under another mid or device, a queue
+    # exported and re-imported) is merged like an update based on the record's first
+    # version: a field someone changed since keeps its value, the replayed one goes to
+    # the conflict log. It never undoes a later edit.
+    replayed = op == "create" and not creating and base_version is None
     if creating and new_records:
         obj = NewRecord(model, id=record_id, created_by_id=actor.user.id, deleted=False,
                         canonical_id=None)
@@ -246,7 +271,10 @@ def apply_change(
     conflict = None
     if "stage" in values and not creating and values["stage"] != obj.stage:
         last_stage_version = (obj.field_versions or {}).get("stage", 0)
-        if base_version is None or base_version < last_stage_version:
+        stale = base_version is None or base_version < last_stage_version
+        if not stale and not replayed:
+            _check_ladder(obj.stage, values["stage"], values.get("stage_note"))
+        if stale and not replayed:
             conflict = {"code": "stage_conflict", "field": "stage",
                         "message": "the stage was changed by someone else since you saw it; "
                                    "a leader will resolve it",
@@ -260,17 +288,25 @@ def apply_change(
             values.pop("stage")
             values.pop("stage_note", None)
     changes: dict[str, Any] = {}
+    kept: list[str] = []
     for key, value in values.items():
         old = None if creating else getattr(obj, key)
         if not creating and old == value:
+            continue
+        if replayed and key in (obj.field_versions or {}):
+            kept.append(key)
+            session.add(Conflict(entity=entity, record_id=record_id, field=key,
+                                 kind="replayed", server_value=_shown(key, old),
+                                 client_value=_shown(key, value), device_id=actor.device_id,
+                                 user_id=actor.user.id, mid=actor.mid))
             continue
         if (not creating and base_version is not None
                 and (obj.field_versions or {}).get(key, 0) > base_version):
             # Someone else changed this field after the device last saw it: arrival order
             # wins, but the overwritten value is kept where a person can see it.
             session.add(Conflict(entity=entity, record_id=record_id, field=key,
-                                 kind="overwritten", server_value=_jsonable(old),
-                                 client_value=_jsonable(value), device_id=actor.device_id,
+                                 kind="overwritten", server_value=_shown(key, old),
+                                 client_value=_shown(key, value), device_id=actor.device_id,
                                  user_id=actor.user.id, mid=actor.mid))
         if entity == "problem" and key == "stage":
             _stage_change(session, actor, record_id, None if creating else old, value,
@@ -294,8 +330,48 @@ def apply_change(
         ref.local[(model, record_id)] = obj
     if changes or creating:
         _audit(session, actor, entity, record_id, "create" if creating else "update", changes)
+    if kept and conflict is None:
+        conflict = {"code": "replay_kept_newer", "field": kept[0], "fields": kept,
+                    "message": "this entry was already on the server and was changed since; "
+                               "the newer values were kept and yours are in the conflict log"}
+    warnings = []
+    if entity == "enterprise" and "uscc" in values and obj.uscc and not obj.uscc_valid:
+        warnings.append({"field": "uscc", "code": "uscc_check",
+                         "message": "uscc: the check character does not match "
+                                    "(GB 32100-2015); the code is kept as typed"})
     return Outcome("conflict" if conflict else "applied", obj,
-                   changed=bool(changes) or creating, conflict=conflict)
+                   changed=bool(changes) or creating, conflict=conflict, warnings=warnings)
+
+
+def _shown(key: str, value: Any) -> Any:
+    """A value as the conflict log keeps it: personal data never in clear."""
+    return "***" if key in _SENSITIVE or key == "id_hash" else _jsonable(value)
+
+
+def _check_ladder(old: str | None, new: str, note: str | None) -> None:
+    """A stage move back down the ladder (or from one outcome to the other) needs a
+    reason; forward moves, skips included, need none."""
+    if old is None or old == new:
+        return
+    back = STAGE_RANK[new] < STAGE_RANK[old] or (STAGE_RANK[new] == STAGE_RANK[old] == 3)
+    if back and not (note or "").strip():
+        raise Rejected("stage_reason_required",
+                       f"stage_note: moving a problem back from {old} to {new} needs a reason",
+                       "stage_note")
+
+
+def _delete_children(session: Session, ref: Reference, actor: Actor, visit_id: str) -> None:
+    """Tombstone a deleted visit's problems and home visits (pulled by phones like any
+    delete), so no statistic counts a child of a deleted visit."""
+    for entity, model in VISIT_CHILDREN:
+        children = list(session.scalars(
+            select(model).where(model.visit_id == visit_id, model.deleted.is_(False))))
+        children += [r for r in queued_new_records(session, model)
+                     if r.visit_id == visit_id and not r.deleted]
+        for child in children:
+            child.deleted = True
+            ref.local[(model, child.id)] = child
+            _audit(session, actor, entity, child.id, "delete", {"with_visit": visit_id})
 
 
 def keep_lost_edit(session: Session, actor: Actor, entity: str, record_id: str,
@@ -367,8 +443,10 @@ def _visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
         values["workers_by_group"] = {k: v for k, v in sorted(groups.items()) if v}
     if "participants" in values or obj is None:
         names = list(dict.fromkeys(values.pop("participants", []) or []))
-        if actor.user.username not in names and obj is None:
-            names.insert(0, actor.user.username)
+        # The author always stays among the participants.
+        author = actor.user if obj is None else session.get(User, obj.created_by_id)
+        if author is not None and author.username not in names:
+            names.insert(0, author.username)
         users = ref.users(session, names)
         unknown = [n for n, u in users.items() if u is None]
         if unknown:
@@ -378,14 +456,22 @@ def _visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
     return values, {}
 
 
+def _parent_visit(session: Session, ref: Reference, visit_id: str) -> Any:
+    visit = ref.find(session, Visit, visit_id)
+    if visit is None:
+        raise Rejected("visit_not_found", "visit_id: the visit is not on the server",
+                       "visit_id")
+    if visit.deleted:
+        raise Rejected("parent_deleted", "visit_id: the visit was deleted; this entry is "
+                                         "kept in its conflict log", "visit_id")
+    return visit
+
+
 def _problem(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
     values = dict(data)
     extra: dict[str, Any] = {}
     if "visit_id" in values:
-        visit = ref.find(session, Visit, values["visit_id"])
-        if visit is None or visit.deleted:
-            raise Rejected("visit_not_found", "visit_id: the visit is not on the server",
-                           "visit_id")
+        visit = _parent_visit(session, ref, values["visit_id"])
         if not actor.scope.can_write(visit.district_id):
             raise Rejected("forbidden", "visit_id: the visit is outside your scope", "visit_id")
         extra["district_id"] = visit.district_id
@@ -397,6 +483,8 @@ def _home_visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
     extra: dict[str, Any] = {}
     if "district_code" in values:
         values["district_id"] = _district(ref, actor, values.pop("district_code"))
+    if values.get("visit_id"):
+        _parent_visit(session, ref, values["visit_id"])
     if "id_number" in values:
         number = values.pop("id_number")
         if number:

@@ -5,7 +5,10 @@ Cross-record checks (does the district exist, is it in scope) live in sync/recor
 
 from __future__ import annotations
 
+import math
 import re
+from datetime import datetime
+from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates
 
@@ -24,6 +27,62 @@ from server.models import (
 UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _count = validate.Range(min=0, max=100_000)
+BIGINT_MAX = 2**63 - 1
+# Fields nest two deep (workers_by_group); an envelope adds two more.
+MAX_DEPTH = 8
+_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+
+
+def _printable(key: Any) -> str:
+    return _BAD_CHARS.sub("\ufffd", str(key))[:64]
+
+
+def unstorable(value: Any, path: str = "") -> tuple[str, str] | None:
+    """The first place in a JSON value that the databases cannot store alike, as
+    (path, reason): a string or key with a NUL or a lone surrogate (SQLite keeps them,
+    PostgreSQL refuses them), nesting deeper than MAX_DEPTH, an integer beyond BIGINT,
+    a float that is not finite. None when the whole value is storable."""
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return where, f"nested deeper than {MAX_DEPTH} levels"
+        if isinstance(item, str):
+            bad = _BAD_CHARS.search(item)
+            if bad:
+                what = "a NUL character" if bad.group() == "\x00" else "a lone surrogate"
+                return where, f"contains {what} at position {bad.start()}"
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                here = f"{where}.{_printable(key)}" if where else _printable(key)
+                if _BAD_CHARS.search(str(key)):
+                    return here, "the key contains a NUL character or a lone surrogate"
+                stack.append((inner, here, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((inner, f"{where}[{i}]", depth + 1) for i, inner in enumerate(item))
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int) and abs(item) > BIGINT_MAX:
+            return where, "the number is too large"
+        elif isinstance(item, float) and not math.isfinite(item):
+            return where, "the number is not finite"
+    return None
+
+
+def outside_window(value: datetime, window: tuple[datetime, datetime] | None) -> str | None:
+    """Why a date is implausible for this campaign, or None (see sync.push.DateWindow)."""
+    if window is None:
+        return None
+    low, high = window
+    if value < low or value > high:
+        return (f"{value.date().isoformat()} is outside the plausible dates "
+                f"{low.date().isoformat()} to {high.date().isoformat()}")
+    return None
+
+
+def _Int(**kwargs: Any) -> fields.Integer:  # noqa: N802 - reads like a field class
+    """An integer that must be one in the JSON: 3.5 and "5" are refused, not coerced."""
+    return fields.Integer(strict=True, **kwargs)
 
 
 def _uuid(value: str) -> None:
@@ -58,7 +117,7 @@ class EnterpriseFields(_Fields):
     address = fields.String(allow_none=True, validate=validate.Length(max=300))
     type_tags = fields.List(fields.String(validate=validate.OneOf(ENTERPRISE_TYPE_TAGS)))
     focus_tags = fields.List(fields.String(validate=validate.OneOf(ENTERPRISE_FOCUS_TAGS)))
-    head_count = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=2_000_000))
+    head_count = _Int(allow_none=True, validate=validate.Range(min=0, max=2_000_000))
     has_union = fields.Boolean(allow_none=True)
 
     @validates("uscc")
@@ -78,11 +137,11 @@ class VisitFields(_Fields):
     place = fields.String(allow_none=True, validate=validate.OneOf(VISIT_PLACES))
     participants = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
                                validate=validate.Length(max=50))
-    workers_met = fields.Integer(validate=_count)
+    workers_met = _Int(validate=_count)
     workers_by_group = fields.Dict(keys=fields.String(validate=validate.OneOf(FOCUS_GROUPS)),
-                                   values=fields.Integer(validate=_count))
-    materials = fields.Integer(validate=_count)
-    consultations = fields.Integer(validate=_count)
+                                   values=_Int(validate=_count))
+    materials = _Int(validate=_count)
+    consultations = _Int(validate=_count)
     notes = fields.String(allow_none=True, validate=validate.Length(max=5000))
     lat = fields.Float(allow_none=True, validate=validate.Range(min=-90, max=90))
     lng = fields.Float(allow_none=True, validate=validate.Range(min=-180, max=180))
@@ -110,7 +169,7 @@ class HomeVisitFields(_Fields):
     phone = fields.String(allow_none=True, validate=validate.Length(max=20))
     id_number = fields.String(allow_none=True)
     hardship = fields.String(allow_none=True, validate=validate.Length(max=200))
-    amount_cents = fields.Integer(validate=validate.Range(min=0, max=10_000_000))
+    amount_cents = _Int(validate=validate.Range(min=0, max=10_000_000))
     notes = fields.String(allow_none=True, validate=validate.Length(max=2000))
 
     @validates("id_number")
@@ -136,12 +195,14 @@ class MutationSchema(Schema):
     class Meta:
         unknown = "raise"
 
-    mid = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    mid = fields.Integer(required=True, strict=True,
+                         validate=validate.Range(min=1, max=BIGINT_MAX))
     op = fields.String(required=True, validate=validate.OneOf(("create", "update", "delete")))
     entity = fields.String(required=True, validate=validate.OneOf(tuple(FIELD_SCHEMAS)))
     id = fields.String(required=True, validate=_uuid)
     fields_ = fields.Dict(data_key="fields", load_default=dict)
-    base_version = fields.Integer(allow_none=True, strict=True, load_default=None)
+    base_version = fields.Integer(allow_none=True, strict=True, load_default=None,
+                                  validate=validate.Range(min=0, max=BIGINT_MAX))
 
 
 class PushSchema(Schema):

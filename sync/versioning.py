@@ -119,6 +119,30 @@ def add_new_record(session: Session, record: NewRecord) -> None:
     session.info.setdefault(_NEW, []).append(record)
 
 
+def queued_new_records(session: Session, model: type) -> list[NewRecord]:
+    """The new records of `model` queued in this transaction and not yet written."""
+    return [r for r in _plain(session).info.get(_NEW, ()) if r._model is model]
+
+
+def written_version(session: Session) -> int:
+    """The version this transaction wrote with, or the current one when it wrote no
+    synced record (a push that changed nothing does not move the counter)."""
+    session = _plain(session)
+    cached = session.info.get(_KEY)
+    root = session.get_transaction()
+    if cached is not None and cached[0] is root and root is not None and root.is_active:
+        return cached[1]
+    return current_version(session)
+
+
+def lock_for_writing(session: Session) -> None:
+    """Take the database's write lock without moving the counter: on SQLite a no-op
+    update of the counter row starts the write transaction, so every read after it is
+    current; on PostgreSQL the row lock is taken later, at the version bump."""
+    session.execute(update(SyncState).where(SyncState.id == 1)
+                    .values(version=SyncState.version))
+
+
 def _default(column) -> object:  # noqa: ANN001
     default = column.default
     if default is None:

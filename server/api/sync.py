@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import json
 import zlib
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Blueprint, current_app, g, jsonify, request
 
 from server.auth import login_required
 from server.errors import ApiError
 from server.extensions import db
+from server.params import int_arg, text_arg
 from sync.pull import pull as pull_changes
-from sync.push import ProtocolError, PushLimits
+from sync.push import PROTOCOL_VERSION, ProtocolError, PushLimits
 from sync.push import push as push_batch
+from sync.schemas import MAX_DEPTH, unstorable
+
+# A cursor the server made is under 200 characters; a longer one is not ours.
+CURSOR_MAX = 512
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
 
 bp = Blueprint("sync", __name__, url_prefix="/api/sync")
 
@@ -29,9 +39,27 @@ def _body() -> object:
         if len(raw) > settings.SYNC_MAX_BODY or inflater.unconsumed_tail:
             raise ApiError(413, "too_large", f"the body is over {settings.SYNC_MAX_BODY} bytes")
     try:
-        return json.loads(raw)
+        body = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed", f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "malformed", f"the body nests deeper than {MAX_DEPTH} levels",
+                       ) from None
+    bad = unstorable(body)
+    if bad is not None and bad[1].startswith("nested deeper"):
+        # deeper than any mutation can be (others are answered entry by entry)
+        raise ApiError(400, "malformed", f"{bad[0] or 'body'}: {bad[1]}", bad[0] or None)
+    return body
+
+
+def date_window() -> tuple[datetime, datetime]:
+    """The visit dates a push accepts: from SYNC_DATE_DAYS_BEFORE_CAMPAIGN days before
+    the campaign start to SYNC_DATE_DAYS_AHEAD days after now (settings)."""
+    settings = current_app.config["FV"]
+    start = date.fromisoformat(settings.CAMPAIGN_START)
+    low = datetime.combine(start, time(), UTC) - timedelta(
+        days=settings.SYNC_DATE_DAYS_BEFORE_CAMPAIGN)
+    return low, datetime.now(UTC) + timedelta(days=settings.SYNC_DATE_DAYS_AHEAD)
 
 
 @bp.post("/push")
@@ -43,7 +71,8 @@ def push():  # noqa: ANN201
         answer = push_batch(
             db.session, device=g.device, user=g.user, scope=g.scope, body=body,
             id_hash_key=settings.ID_HASH_KEY,
-            limits=PushLimits(settings.SYNC_MIN_PROTOCOL, settings.SYNC_MAX_BATCH),
+            limits=PushLimits(settings.SYNC_MIN_PROTOCOL, settings.SYNC_MAX_BATCH,
+                              date_window()),
             request_id=g.request_id)
     except ProtocolError as err:
         raise ApiError(err.status, err.code, err.message, err.field, **err.extra) from None
@@ -63,16 +92,21 @@ def _kick_outbox() -> None:
 @login_required
 def pull():  # noqa: ANN201
     settings = current_app.config["FV"]
-    protocol = request.args.get("protocol", "1")
-    if not protocol.isdigit() or int(protocol) < settings.SYNC_MIN_PROTOCOL:
+    protocol = int_arg("protocol", 1, 0)
+    if protocol < settings.SYNC_MIN_PROTOCOL:
         raise ApiError(426, "protocol_outdated",
                        "this app is too old for the server: please update it",
                        min_protocol=settings.SYNC_MIN_PROTOCOL)
-    raw_limit = request.args.get("limit", "500")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= settings.SYNC_PULL_MAX:
-        raise ApiError(400, "invalid", f"limit: 1 to {settings.SYNC_PULL_MAX}", "limit")
+    if protocol > PROTOCOL_VERSION:
+        raise ApiError(400, "protocol_unknown",
+                       f"protocol {protocol} is newer than the server's {PROTOCOL_VERSION}",
+                       "protocol")
+    limit = int_arg("limit", 500, 1, settings.SYNC_PULL_MAX)
+    # A cursor that is not one of ours (garbage, another database's) answers `reset`;
+    # one too long to be ours is refused.
+    cursor = text_arg("cursor", max_len=CURSOR_MAX)
     last_mid = g.device.last_mid  # read before the page: see sync/pull.py
     answer = pull_changes(db.session, scope=g.scope, last_mid=last_mid,
-                          cursor=request.args.get("cursor") or None, limit=int(raw_limit))
+                          cursor=cursor or None, limit=limit)
     db.session.commit()
     return jsonify(answer)

@@ -68,7 +68,7 @@ def test_revoked_device_keeps_nothing_but_is_refused(client, app):
     r = client.post(f"/api/admin/devices/{phone.device_id}/revoke", headers=admin.headers)
     assert r.status_code == 200
     denied = phone.push([phone.mutation("create", "visit", str(uuid.uuid4()), visit_fields())])
-    assert denied.status_code == 401 and denied.json["error"]["code"] == "auth_required"
+    assert denied.status_code == 401 and denied.json["error"]["code"] == "device_revoked"
     # a cadre can't revoke devices
     r = client.post(f"/api/admin/devices/{admin.device_id}/revoke", headers=phone.headers)
     assert r.status_code == 401
