@@ -108,12 +108,26 @@ def lock_keys(session: Session, keys: Iterable[str]) -> None:
         session.execute(text("UPDATE sync_state SET id = id WHERE id = 0"))
 
 
+KEY_MAX = 200  # the dedup_keys.key column
+
+
+def stored_key(key: str) -> str:
+    """A blocking key as the 200-character column keeps it: a longer key is cut and
+    ends with a hash of the whole, so two long keys that differ after the cut stay two
+    keys (cutting alone made them collide on pk_dedup_keys and poisoned the outbox)."""
+    if len(key) <= KEY_MAX:
+        return key
+    digest = hashlib.blake2b(key.encode("utf-8", "replace"), digest_size=8).hexdigest()
+    return f"{key[:KEY_MAX - 17]}~{digest}"
+
+
 def _store_keys(session: Session, entity: str, record_id: str, keys: list[str]) -> None:
     session.execute(delete(DedupKey).where(DedupKey.entity == entity,
                                            DedupKey.record_id == record_id))
     if keys:
-        session.execute(insert(DedupKey), [{"entity": entity, "key": k[:200],
-                                            "record_id": record_id} for k in set(keys)])
+        session.execute(insert(DedupKey), [{"entity": entity, "key": k,
+                                            "record_id": record_id}
+                                           for k in {stored_key(k) for k in keys}])
 
 
 def _drop_keys(session: Session, entity: str, record_id: str) -> None:
@@ -126,7 +140,7 @@ def _candidate_ids(session: Session, entity: str, keys: list[str], exclude: str,
     if not keys:
         return []
     rows = session.scalars(select(DedupKey.record_id).where(
-        DedupKey.entity == entity, DedupKey.key.in_([k[:200] for k in keys]),
+        DedupKey.entity == entity, DedupKey.key.in_([stored_key(k) for k in keys]),
         DedupKey.record_id != exclude).distinct().limit(limit)).all()
     return list(rows)
 
