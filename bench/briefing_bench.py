@@ -30,8 +30,8 @@ import sqlalchemy as sa
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 GENERATOR_VERSION = 1  # bump when generate() changes, so cached files are not reused
 # Tables the generator fills, in foreign-key order (copied to PostgreSQL in this order).
-BENCH_TABLES = ("users", "enterprises", "visits", "visit_participants", "problems",
-                "home_visits")
+BENCH_TABLES = ("users", "enterprises", "visits", "visit_participants", "problems", "home_visits")
+
 
 def generate(session, visits: int, seed: int = 7) -> dict[str, int]:  # noqa: ANN001
     """Bulk-insert users, enterprises, visits, participants, problems and home visits."""
@@ -54,26 +54,47 @@ def generate(session, visits: int, seed: int = 7) -> dict[str, int]:  # noqa: AN
     conn = session.connection()
     districts = [d.id for d in session.query(DistrictUnit).all()]
     now = datetime.now(UTC)
-    users = [{"username": f"bench{d}_{i}", "display_name": f"干部{i}", "password_hash": "x",
-              "role": "field_cadre" if i % 5 else "group_leader", "district_id": d,
-              "active": True, "created_at": now} for d in districts for i in range(40)]
+    users = [
+        {
+            "username": f"bench{d}_{i}",
+            "display_name": f"干部{i}",
+            "password_hash": "x",
+            "role": "field_cadre" if i % 5 else "group_leader",
+            "district_id": d,
+            "active": True,
+            "created_at": now,
+        }
+        for d in districts
+        for i in range(40)
+    ]
     conn.execute(sa.insert(User), users)
     user_ids: dict[int, list[int]] = {}
     for uid, did in conn.execute(sa.select(User.id, User.district_id)):
         user_ids.setdefault(did, []).append(uid)
 
     def base(district: int) -> dict:
-        return {"id": str(uuid.UUID(int=rng.getrandbits(128))), "version": 0, "deleted": False,
-                "district_id": district, "canonical_id": None, "field_versions": {},
-                "created_at": now, "updated_at": now}
+        return {
+            "id": str(uuid.UUID(int=rng.getrandbits(128))),
+            "version": 0,
+            "deleted": False,
+            "district_id": district,
+            "canonical_id": None,
+            "field_versions": {},
+            "created_at": now,
+            "updated_at": now,
+        }
 
     enterprises: dict[int, list[str]] = {d: [] for d in districts}
     rows = []
     for i in range(visits // 10):
         d = rng.choice(districts)
-        row = {**base(d), "name": f"企业{i}", "uscc_valid": False,
-               "type_tags": rng.sample(ENTERPRISE_TYPE_TAGS, rng.randint(1, 2)),
-               "focus_tags": []}
+        row = {
+            **base(d),
+            "name": f"企业{i}",
+            "uscc_valid": False,
+            "type_tags": rng.sample(ENTERPRISE_TYPE_TAGS, rng.randint(1, 2)),
+            "focus_tags": [],
+        }
         if enterprises[d] and rng.random() < 0.03:
             row["canonical_id"] = rng.choice(enterprises[d])
         enterprises[d].append(row["id"])
@@ -87,11 +108,16 @@ def generate(session, visits: int, seed: int = 7) -> dict[str, int]:  # noqa: AN
         d = rng.choice(districts)
         at = start + timedelta(seconds=rng.random() * span)
         method = rng.choice(VISIT_METHODS)
-        v = {**base(d), "method": method, "visited_at": at,
-             "enterprise_id": rng.choice(enterprises[d]) if enterprises[d] else None,
-             "workers_met": rng.randint(0, 40), "materials": 0, "consultations": 0,
-             "workers_by_group": {g: rng.randint(0, 5) for g in FOCUS_GROUPS
-                                  if rng.random() < 0.4}}
+        v = {
+            **base(d),
+            "method": method,
+            "visited_at": at,
+            "enterprise_id": rng.choice(enterprises[d]) if enterprises[d] else None,
+            "workers_met": rng.randint(0, 40),
+            "materials": 0,
+            "consultations": 0,
+            "workers_by_group": {g: rng.randint(0, 5) for g in FOCUS_GROUPS if rng.random() < 0.4},
+        }
         if rng.random() < 0.02:
             v["canonical_id"] = v["id"]
         visit_rows.append(v)
@@ -99,29 +125,49 @@ def generate(session, visits: int, seed: int = 7) -> dict[str, int]:  # noqa: AN
             part_rows.append({"visit_id": v["id"], "user_id": uid})
         if rng.random() < 0.2:
             stage = rng.choice(PROBLEM_STAGES)
-            problem_rows.append({**base(d), "visit_id": v["id"],
-                                 "category": rng.choice(PROBLEM_CATEGORIES),
-                                 "description": "虚构问题", "stage": stage,
-                                 "resolved_at": at + timedelta(days=3)
-                                 if stage == "resolved" else None})
+            problem_rows.append(
+                {
+                    **base(d),
+                    "visit_id": v["id"],
+                    "category": rng.choice(PROBLEM_CATEGORIES),
+                    "description": "虚构问题",
+                    "stage": stage,
+                    "resolved_at": at + timedelta(days=3) if stage == "resolved" else None,
+                }
+            )
         if method == "home_visit":
-            home_rows.append({**base(d), "visit_id": v["id"], "visited_at": at,
-                              "worker_name": "虚构", "amount_cents": rng.choice([20000, 50000])})
-    for table, data in ((Visit, visit_rows), (visit_participants, part_rows),
-                        (Problem, problem_rows), (HomeVisit, home_rows)):
+            home_rows.append(
+                {
+                    **base(d),
+                    "visit_id": v["id"],
+                    "visited_at": at,
+                    "worker_name": "虚构",
+                    "amount_cents": rng.choice([20000, 50000]),
+                }
+            )
+    for table, data in (
+        (Visit, visit_rows),
+        (visit_participants, part_rows),
+        (Problem, problem_rows),
+        (HomeVisit, home_rows),
+    ):
         for i in range(0, len(data), 20000):
-            conn.execute(sa.insert(table), data[i:i + 20000])
+            conn.execute(sa.insert(table), data[i : i + 20000])
     session.commit()
-    return {"visits": len(visit_rows), "participants": len(part_rows),
-            "problems": len(problem_rows), "home_visits": len(home_rows),
-            "enterprises": len(rows), "districts": len(districts)}
+    return {
+        "visits": len(visit_rows),
+        "participants": len(part_rows),
+        "problems": len(problem_rows),
+        "home_visits": len(home_rows),
+        "enterprises": len(rows),
+        "districts": len(districts),
+    }
 
 
 def _app(url: str, data_dir: Path):  # noqa: ANN202
     from server.app import create_app
 
-    return create_app(DATA_DIR=str(data_dir), DATABASE_URL=url, LOG_JSON=False,
-                      LOG_LEVEL="WARNING")
+    return create_app(DATA_DIR=str(data_dir), DATABASE_URL=url, LOG_JSON=False, LOG_LEVEL="WARNING")
 
 
 def cached_sqlite(visits: int, seed: int, regenerate: bool) -> tuple[Path, float | None]:
@@ -153,8 +199,13 @@ def _copy_text(value: object) -> str:
     """One field in COPY's text format."""
     if value is None:
         return "\\N"
-    return (str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-            .replace("\r", "\\r"))
+    return (
+        str(value)
+        .replace("\\", "\\\\")
+        .replace("\t", "\\t")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+    )
 
 
 def copy_to_postgresql(sqlite_path: Path, session) -> float:  # noqa: ANN001
@@ -175,19 +226,24 @@ def copy_to_postgresql(sqlite_path: Path, session) -> float:  # noqa: ANN001
     with raw.cursor() as cur:
         cur.execute("SET TIME ZONE 'UTC'")
         for table in BENCH_TABLES:
-            pg_cols = {r[0] for r in conn.execute(sa.text(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = :t"),
-                {"t": table})}
-            cols = [r[1] for r in src.execute(f"PRAGMA table_info({table})")
-                    if r[1] in pg_cols]
+            pg_cols = {
+                r[0]
+                for r in conn.execute(
+                    sa.text(
+                        "SELECT column_name FROM information_schema.columns WHERE table_name = :t"
+                    ),
+                    {"t": table},
+                )
+            }
+            cols = [r[1] for r in src.execute(f"PRAGMA table_info({table})") if r[1] in pg_cols]
             names = ", ".join(f'"{c}"' for c in cols)
             rows = src.execute(f"SELECT {names} FROM {table}")
             with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 while batch := rows.fetchmany(20000):
-                    copy.write("".join("\t".join(map(_copy_text, row)) + "\n"
-                                       for row in batch))
-        cur.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), "
-                    "(SELECT max(id) FROM users))")
+                    copy.write("".join("\t".join(map(_copy_text, row)) + "\n" for row in batch))
+        cur.execute(
+            "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))"
+        )
     session.commit()
     src.close()
     return round(time.perf_counter() - t, 2)
@@ -206,15 +262,20 @@ def run(url: str, data_dir: Path, source: Path, repeat: int) -> dict:
         out["migrate_s"] = round(time.perf_counter() - t, 2)
         if db.engine.dialect.name == "postgresql":
             out["copy_s"] = copy_to_postgresql(source, db.session)
-        out["generated"] = {t: db.session.execute(sa.text(f"SELECT count(*) FROM {t}"))
-                            .scalar_one() for t in BENCH_TABLES}
+        out["generated"] = {
+            t: db.session.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in BENCH_TABLES
+        }
         # Fresh statistics on both backends: without them the planners guess badly.
         db.session.execute(sa.text("ANALYZE"))
         db.session.commit()
         campaign = date(2026, 1, 1)
         total_wall = total_cpu = 0.0
-        for kind, day in (("week", date(2026, 3, 4)), ("month", date(2026, 3, 4)),
-                          ("campaign", date(2026, 6, 30))):
+        for kind, day in (
+            ("week", date(2026, 3, 4)),
+            ("month", date(2026, 3, 4)),
+            ("campaign", date(2026, 6, 30)),
+        ):
             period = period_containing(kind, day, campaign)
             walls, cpus = [], []
             for _ in range(repeat):
@@ -265,14 +326,20 @@ def main() -> None:
 
                         upgrade_database()
                         db.engine.dispose()
-                results.append(run(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", Path(tmp), work,
-                                   args.repeat))
+                results.append(
+                    run(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", Path(tmp), work, args.repeat)
+                )
             finally:
                 with admin.connect() as c:
                     c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                 admin.dispose()
-    print(json.dumps({"target_s": 5.0, "generate_s": generate_s, "cache": str(source),
-                      "results": results}, ensure_ascii=False, indent=1))
+    print(
+        json.dumps(
+            {"target_s": 5.0, "generate_s": generate_s, "cache": str(source), "results": results},
+            ensure_ascii=False,
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -58,24 +58,45 @@ def generate(session, n_visits: int, seed: int = 11) -> dict[str, int]:  # noqa:
     for g in session.scalars(sa.select(WorkGroup)):
         for d in g.districts:
             groups[d.id] = g.id
-    users = [{"username": f"bench{i}", "display_name": f"干部{i}", "password_hash": "x",
-              "role": "field_cadre", "district_id": districts[i % len(districts)],
-              "active": True, "created_at": now} for i in range(400)]
+    users = [
+        {
+            "username": f"bench{i}",
+            "display_name": f"干部{i}",
+            "password_hash": "x",
+            "role": "field_cadre",
+            "district_id": districts[i % len(districts)],
+            "active": True,
+            "created_at": now,
+        }
+        for i in range(400)
+    ]
     session.execute(sa.insert(User.__table__), users)
     user_ids = {d: [] for d in districts}
-    for uid, did in session.execute(sa.select(User.id, User.district_id)
-                                    .where(User.username.like("bench%"))):
+    for uid, did in session.execute(
+        sa.select(User.id, User.district_id).where(User.username.like("bench%"))
+    ):
         user_ids[did].append(uid)
     n_ent = max(100, n_visits // 10)
     ents, ent_district = [], []
     for i in range(n_ent):
         did = districts[i % len(districts)]
-        ents.append({"id": str(uuid.UUID(int=rng.getrandbits(128))), "version": 1,
-                     "deleted": False, "district_id": did, "canonical_id": None,
-                     "field_versions": {}, "created_at": now, "updated_at": now,
-                     "name": f"基准企业{i}有限公司", "uscc": None, "uscc_valid": False,
-                     "type_tags": rng.sample(ENTERPRISE_TYPE_TAGS, rng.randint(1, 2)),
-                     "focus_tags": []})
+        ents.append(
+            {
+                "id": str(uuid.UUID(int=rng.getrandbits(128))),
+                "version": 1,
+                "deleted": False,
+                "district_id": did,
+                "canonical_id": None,
+                "field_versions": {},
+                "created_at": now,
+                "updated_at": now,
+                "name": f"基准企业{i}有限公司",
+                "uscc": None,
+                "uscc_valid": False,
+                "type_tags": rng.sample(ENTERPRISE_TYPE_TAGS, rng.randint(1, 2)),
+                "focus_tags": [],
+            }
+        )
         ent_district.append(did)
     session.execute(sa.insert(Enterprise.__table__), ents)
     by_district: dict[int, list[str]] = {d: [] for d in districts}
@@ -88,39 +109,79 @@ def generate(session, n_visits: int, seed: int = 11) -> dict[str, int]:  # noqa:
         for _ in range(min(batch, n_visits - start)):
             did = rng.choice(districts)
             vid = str(uuid.UUID(int=rng.getrandbits(128)))
-            at = datetime.combine(START + timedelta(days=rng.randrange(DAYS)),
-                                  datetime.min.time(), UTC) + timedelta(hours=rng.randint(1, 10))
+            at = datetime.combine(
+                START + timedelta(days=rng.randrange(DAYS)), datetime.min.time(), UTC
+            ) + timedelta(hours=rng.randint(1, 10))
             method = rng.choice(VISIT_METHODS)
             met = rng.randint(1, 40)
             # About half the visits note workers of one or two focus groups (the JSON
             # the dashboard sums per group); the others met none of them or left it out.
-            by_group = ({g: rng.randint(1, met) for g in rng.sample(FOCUS_GROUPS,
-                                                                      rng.randint(1, 2))}
-                        if rng.random() < 0.5 else {})
-            visits.append({"id": vid, "version": 1, "deleted": False, "district_id": did,
-                           "canonical_id": None, "field_versions": {}, "created_at": at,
-                           "updated_at": at, "method": method, "visited_at": at,
-                           "work_group_id": groups.get(did), "place": "enterprise",
-                           "enterprise_id": rng.choice(by_district[did]),
-                           "workers_met": met, "workers_by_group": by_group,
-                           "materials": 0, "consultations": 0})
+            by_group = (
+                {g: rng.randint(1, met) for g in rng.sample(FOCUS_GROUPS, rng.randint(1, 2))}
+                if rng.random() < 0.5
+                else {}
+            )
+            visits.append(
+                {
+                    "id": vid,
+                    "version": 1,
+                    "deleted": False,
+                    "district_id": did,
+                    "canonical_id": None,
+                    "field_versions": {},
+                    "created_at": at,
+                    "updated_at": at,
+                    "method": method,
+                    "visited_at": at,
+                    "work_group_id": groups.get(did),
+                    "place": "enterprise",
+                    "enterprise_id": rng.choice(by_district[did]),
+                    "workers_met": met,
+                    "workers_by_group": by_group,
+                    "materials": 0,
+                    "consultations": 0,
+                }
+            )
             parts.append({"visit_id": vid, "user_id": rng.choice(user_ids[did])})
             if rng.random() < 0.2:
                 stage = rng.choice(PROBLEM_STAGES)
-                problems.append({"id": str(uuid.UUID(int=rng.getrandbits(128))), "version": 1,
-                                 "deleted": False, "district_id": did, "canonical_id": None,
-                                 "field_versions": {}, "created_at": at, "updated_at": at,
-                                 "visit_id": vid, "category": rng.choice(PROBLEM_CATEGORIES),
-                                 "tag": rng.choice(PROBLEM_TAGS), "description": "问题",
-                                 "stage": stage,
-                                 "resolved_at": at + timedelta(days=3)
-                                 if stage in ("resolved", "closed") else None})
+                problems.append(
+                    {
+                        "id": str(uuid.UUID(int=rng.getrandbits(128))),
+                        "version": 1,
+                        "deleted": False,
+                        "district_id": did,
+                        "canonical_id": None,
+                        "field_versions": {},
+                        "created_at": at,
+                        "updated_at": at,
+                        "visit_id": vid,
+                        "category": rng.choice(PROBLEM_CATEGORIES),
+                        "tag": rng.choice(PROBLEM_TAGS),
+                        "description": "问题",
+                        "stage": stage,
+                        "resolved_at": at + timedelta(days=3)
+                        if stage in ("resolved", "closed")
+                        else None,
+                    }
+                )
             if method == "home_visit":
-                homes.append({"id": str(uuid.UUID(int=rng.getrandbits(128))), "version": 1,
-                              "deleted": False, "district_id": did, "canonical_id": None,
-                              "field_versions": {}, "created_at": at, "updated_at": at,
-                              "visit_id": vid, "visited_at": at, "worker_name": "某某",
-                              "amount_cents": rng.choice((20000, 50000, 100000))})
+                homes.append(
+                    {
+                        "id": str(uuid.UUID(int=rng.getrandbits(128))),
+                        "version": 1,
+                        "deleted": False,
+                        "district_id": did,
+                        "canonical_id": None,
+                        "field_versions": {},
+                        "created_at": at,
+                        "updated_at": at,
+                        "visit_id": vid,
+                        "visited_at": at,
+                        "worker_name": "某某",
+                        "amount_cents": rng.choice((20000, 50000, 100000)),
+                    }
+                )
         session.execute(sa.insert(Visit.__table__), visits)
         session.execute(sa.insert(visit_participants), parts)
         if problems:
@@ -170,12 +231,19 @@ def _through_http(app, session) -> dict[str, float]:  # noqa: ANN001
     from server.auth import hash_password
     from server.models import User
 
-    session.add(User(username="bench-coord", display_name="协调组", role="city_coordinator",
-                     password_hash=hash_password("bench-pass-1")))
+    session.add(
+        User(
+            username="bench-coord",
+            display_name="协调组",
+            role="city_coordinator",
+            password_hash=hash_password("bench-pass-1"),
+        )
+    )
     session.commit()
     client = app.test_client()
-    token = client.post("/api/auth/login", json={"username": "bench-coord",
-                                                 "password": "bench-pass-1"}).json["token"]
+    token = client.post(
+        "/api/auth/login", json={"username": "bench-coord", "password": "bench-pass-1"}
+    ).json["token"]
     url = "/api/dashboard?from=2026-01-01&to=2026-12-31"
     times = []
     for _ in range(3):
@@ -194,8 +262,7 @@ def run(url: str, data_dir: Path, n_visits: int, repeat: int) -> dict:
     from server.extensions import db
     from server.models import WorkGroup
 
-    app = create_app(DATABASE_URL=url, DATA_DIR=str(data_dir), LOG_JSON=False,
-                     LOG_LEVEL="WARNING")
+    app = create_app(DATABASE_URL=url, DATA_DIR=str(data_dir), LOG_JSON=False, LOG_LEVEL="WARNING")
     out: dict = {"backend": url.split(":", 1)[0].split("+")[0]}
     with app.app_context():
         upgrade_database()
@@ -211,9 +278,11 @@ def run(url: str, data_dir: Path, n_visits: int, repeat: int) -> dict:
         out["dashboard_ms"], data = _best(lambda: dash.dashboard(db.session, everything), repeat)
         assert data["total"]["visits"] == n_visits, data["total"]["visits"]
         out["dashboard_work_group_ms"], _ = _best(
-            lambda: dash.dashboard(db.session, narrowed), repeat)
+            lambda: dash.dashboard(db.session, narrowed), repeat
+        )
         out["weekly_series_ms"], _ = _best(
-            lambda: dash.weekly_series(db.session, everything), repeat)
+            lambda: dash.weekly_series(db.session, everything), repeat
+        )
         out["api_dashboard_ms"] = _through_http(app, db.session)
         quarter = Filters(START, START + timedelta(days=DAYS // 4 - 1))
         exports = {}
@@ -227,10 +296,13 @@ def run(url: str, data_dir: Path, n_visits: int, repeat: int) -> dict:
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             db.session.rollback()
-            exports[label] = {"rows": rows, "seconds": round(seconds, 1),
-                              "rows_per_s": round(rows / seconds),
-                              "file_mb": round(size / 2**20, 1),
-                              "peak_traced_mb": round(peak / 2**20, 1)}
+            exports[label] = {
+                "rows": rows,
+                "seconds": round(seconds, 1),
+                "rows_per_s": round(rows / seconds),
+                "file_mb": round(size / 2**20, 1),
+                "peak_traced_mb": round(peak / 2**20, 1),
+            }
         out["xlsx_export"] = exports
         db.session.remove()
         db.engine.dispose()

@@ -1,4 +1,5 @@
-"""Benchmark of enterprise dedup: quality, time and memory of the CSV command and the incremental API.
+"""Benchmark of enterprise dedup: quality, time and memory of the CSV command and the
+incremental API.
 
 Prints one JSON document. For each size it generates records with known duplicates
 (bench/dedup_generate.py), runs `python -m worker.dedup.csvcli` in a subprocess and measures
@@ -53,13 +54,27 @@ def pairwise(pred: dict[str, str], truth: dict[str, str]) -> dict[str, float]:
     p = tp / pp if pp else 1.0
     r = tp / tt if tt else 1.0
     f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4),
-            "true_pairs": tt, "predicted_pairs": pp}
+    return {
+        "precision": round(p, 4),
+        "recall": round(r, 4),
+        "f1": round(f, 4),
+        "true_pairs": tt,
+        "predicted_pairs": pp,
+    }
 
 
 def run_cli(inp: Path, out: Path, review: Path) -> dict[str, float]:
     """Run the CSV command in a child process; wall time and its own peak RSS."""
-    cmd = [sys.executable, "-m", "worker.dedup.csvcli", str(inp), "-o", str(out), "--review", str(review)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "worker.dedup.csvcli",
+        str(inp),
+        "-o",
+        str(out),
+        "--review",
+        str(review),
+    ]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     stderr = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
@@ -69,9 +84,12 @@ def run_cli(inp: Path, out: Path, review: Path) -> dict[str, float]:
     if proc.returncode != 0:
         raise SystemExit(f"csvcli failed ({proc.returncode}): {stderr}")
     # CPU time too: the machine is shared, so wall time includes waiting for a core.
-    return {"wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "summary": stderr.strip().splitlines()[-1]}
+    return {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "summary": stderr.strip().splitlines()[-1],
+    }
 
 
 def read_pairs(path: Path, a: str, b: str) -> dict[str, str]:
@@ -96,18 +114,29 @@ def bench_size(n: int, rows: list[tuple[str, str, dict]], workdir: Path) -> dict
     with rev.open(encoding="utf-8", newline="") as fh:
         rrows = list(csv.DictReader(fh))
     res["review_pairs"] = len(rrows)
-    res["review_pairs_truly_same"] = sum(truth[r["record_id_a"]] == truth[r["record_id_b"]] for r in rrows)
+    res["review_pairs_truly_same"] = sum(
+        truth[r["record_id_a"]] == truth[r["record_id_b"]] for r in rrows
+    )
     return res
 
 
-def bench_incremental(existing: list[tuple[str, str, dict]], new: list[tuple[str, str, dict]],
-                      cluster_of: dict[str, str]) -> dict:
+def bench_incremental(
+    existing: list[tuple[str, str, dict]],
+    new: list[tuple[str, str, dict]],
+    cluster_of: dict[str, str],
+) -> dict:
     """Index the existing records with their clusters, then match the new ones and time it."""
     from worker.dedup import DedupIndex, EnterpriseRecord
 
     def rec(rid: str, f: dict) -> EnterpriseRecord:
-        return EnterpriseRecord(rid, f["name"], f["district"], f["uscc"], f["address"],
-                                int(f["headcount"]) if f["headcount"] else None)
+        return EnterpriseRecord(
+            rid,
+            f["name"],
+            f["district"],
+            f["uscc"],
+            f["address"],
+            int(f["headcount"]) if f["headcount"] else None,
+        )
 
     t0 = time.perf_counter()
     idx = DedupIndex.build((rec(rid, f) for rid, _, f in existing), cluster_of)
@@ -134,15 +163,19 @@ def bench_incremental(existing: list[tuple[str, str, dict]], new: list[tuple[str
                 correct_attach += 1
     has_dup = sum(truth[rid] in existing_eids for rid, _, _ in new)
     return {
-        "existing": len(existing), "new": len(new),
-        "index_build_s": round(build_s, 2), "match_s": round(match_s, 3),
+        "existing": len(existing),
+        "new": len(new),
+        "index_build_s": round(build_s, 2),
+        "match_s": round(match_s, 3),
         "match_cpu_s": round(match_cpu, 3),
         "ms_per_record": round(1000 * match_s / max(1, len(new)), 3),
         "actions": dict(actions),
         "attach_precision": round(correct_attach / max(1, actions["attach"]), 4),
         "new_with_true_existing_duplicate": has_dup,
         "attach_recall": round(correct_attach / max(1, has_dup), 4),
-        "mean_candidates_scored": round(sum(d.candidates_scored for d in decisions) / max(1, len(decisions)), 1),
+        "mean_candidates_scored": round(
+            sum(d.candidates_scored for d in decisions) / max(1, len(decisions)), 1
+        ),
     }
 
 
@@ -150,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print JSON."""
     ap = argparse.ArgumentParser(description="Enterprise dedup benchmark")
     ap.add_argument("--sizes", default="50000,500000", help="comma-separated record counts")
-    ap.add_argument("--new", type=int, default=1000, help="new records for the incremental pass (0: skip)")
+    ap.add_argument(
+        "--new", type=int, default=1000, help="new records for the incremental pass (0: skip)"
+    )
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workdir", default="/tmp/dedup-bench")
     args = ap.parse_args(argv)

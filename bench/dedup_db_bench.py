@@ -51,16 +51,23 @@ def main(argv: list[str] | None = None) -> int:
         truth: dict[str, str] = {}
         ids: list[str] = []
         base = datetime(2026, 3, 1, tzinfo=UTC)
-        for i, (rid, true_id, fields) in enumerate(records):
+        for i, (_rid, true_id, fields) in enumerate(records):
             eid = str(uuid.UUID(int=i + 1))
             truth[eid] = true_id
             ids.append(eid)
             code = normalize_district(fields.get("district") or "")
-            db.session.add(Enterprise(
-                id=eid, name=fields["name"], uscc=fields.get("uscc") or None,
-                uscc_valid=False, address=fields.get("address") or None,
-                head_count=int(fields["headcount"]) if fields.get("headcount") else None,
-                district_id=districts.get(code, fallback), created_at=base + timedelta(seconds=i)))
+            db.session.add(
+                Enterprise(
+                    id=eid,
+                    name=fields["name"],
+                    uscc=fields.get("uscc") or None,
+                    uscc_valid=False,
+                    address=fields.get("address") or None,
+                    head_count=int(fields["headcount"]) if fields.get("headcount") else None,
+                    district_id=districts.get(code, fallback),
+                    created_at=base + timedelta(seconds=i),
+                )
+            )
             if i % 5000 == 4999:
                 db.session.commit()
         db.session.commit()
@@ -73,13 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         ctx = DedupContext.from_app()
         started = time.perf_counter()
         for i in range(0, args.n, 200):
-            for eid in ids[i:i + 200]:
+            for eid in ids[i : i + 200]:
                 dedup_enterprise(db.session, ctx, eid)
             db.session.commit()
         full = time.perf_counter() - started
 
         times = []
-        for eid in ids[args.n:]:
+        for eid in ids[args.n :]:
             t0 = time.perf_counter()
             dedup_enterprise(db.session, ctx, eid)
             db.session.commit()
@@ -92,11 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         review_right = sum(truth[r.a_id] == truth[r.b_id] for r in reviews)
         print(f"database: {db.engine.dialect.name}, records: {args.n} + {args.new} new")
         print(f"full pass over {args.n}: {full:.1f} s ({args.n / full:.0f} records/s)")
-        print(f"incremental, per new record: median {times[len(times) // 2] * 1000:.1f} ms, "
-              f"p95 {times[int(len(times) * 0.95)] * 1000:.1f} ms (with commit)")
+        print(
+            f"incremental, per new record: median {times[len(times) // 2] * 1000:.1f} ms, "
+            f"p95 {times[int(len(times) * 0.95)] * 1000:.1f} ms (with commit)"
+        )
         print(f"automatic merges: {len(links)}, precision {right / max(1, len(links)):.3f}")
-        print(f"review candidates: {len(reviews)}, truly the same: "
-              f"{review_right / max(1, len(reviews)):.2f}")
+        print(
+            f"review candidates: {len(reviews)}, truly the same: "
+            f"{review_right / max(1, len(reviews)):.2f}"
+        )
     return 0
 
 

@@ -76,12 +76,24 @@ INDUSTRIES: dict[str, list[list[str]]] = {
     "酒业": [["酒业", "酿酒"]],
     "*": [["科技", "科技发展"], ["实业", "实业发展"]],
 }
-LEGAL = [("有限公司", 0.5), ("有限责任公司", 0.28), ("股份有限公司", 0.08), ("厂", 0.06),
-         ("集团有限公司", 0.04), ("商行", 0.04)]
-LEGAL_SYNONYMS = {"有限公司": ["有限责任公司"], "有限责任公司": ["有限公司"],
-                  "股份有限公司": ["股份公司"], "集团有限公司": ["集团有限责任公司", "集团公司"]}
-ROAD_A = "人民红星蜀都天府东风建设中山解放新华青年光明滨江锦里玉林芳草科华武侯金牛一环二环三环" \
-         "府河沙河驷马羊西清江营门茶店双林万年府青建材龙泉航空创业交子剑南益州世纪大源"
+LEGAL = [
+    ("有限公司", 0.5),
+    ("有限责任公司", 0.28),
+    ("股份有限公司", 0.08),
+    ("厂", 0.06),
+    ("集团有限公司", 0.04),
+    ("商行", 0.04),
+]
+LEGAL_SYNONYMS = {
+    "有限公司": ["有限责任公司"],
+    "有限责任公司": ["有限公司"],
+    "股份有限公司": ["股份公司"],
+    "集团有限公司": ["集团有限责任公司", "集团公司"],
+}
+ROAD_A = (
+    "人民红星蜀都天府东风建设中山解放新华青年光明滨江锦里玉林芳草科华武侯金牛一环二环三环"
+    "府河沙河驷马羊西清江营门茶店双林万年府青建材龙泉航空创业交子剑南益州世纪大源"
+)
 CN_NUM = "一二三四五六七八九十"
 FULL_WIDTH = str.maketrans({**{chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)}, " ": "\u3000"})
 
@@ -126,7 +138,9 @@ class Generator:
             self.by_sound.setdefault(py, []).append(ch)
         self.districts = load_districts()
         # Central districts hold more enterprises than outlying counties.
-        self.d_weights = [3.0 if d["kind"] in ("district", "office") else 1.0 for d in self.districts]
+        self.d_weights = [
+            3.0 if d["kind"] in ("district", "office") else 1.0 for d in self.districts
+        ]
         self.categories = list(INDUSTRIES)
         self.used: set[tuple[str, str, str]] = set()
         self.n_entities = 0
@@ -148,12 +162,20 @@ class Generator:
 
     def address(self) -> str:
         """A street address."""
-        road = "".join(self.rnd.sample(ROAD_A, 2)) + self.rnd.choice(["路", "街", "大道", "巷", "南路", "北路"])
+        road = "".join(self.rnd.sample(ROAD_A, 2)) + self.rnd.choice(
+            ["路", "街", "大道", "巷", "南路", "北路"]
+        )
         return f"{road}{self.rnd.randint(1, 999)}号"
 
-    def new_entity(self, trade: str | None = None, category: str | None = None,
-                   district: dict | None = None, **kw: object) -> Entity:
-        """A new distinct enterprise; (trade, industry, district) is unique as registration requires."""
+    def new_entity(
+        self,
+        trade: str | None = None,
+        category: str | None = None,
+        district: dict | None = None,
+        **kw: object,
+    ) -> Entity:
+        """A new distinct enterprise; (trade, industry, district) is unique, as registration
+        requires."""
         rnd = self.rnd
         for _ in range(50):
             t = trade or self.trade_name()
@@ -167,9 +189,17 @@ class Generator:
         self.used.add(key)
         legal = rnd.choices([x for x, _ in LEGAL], [w for _, w in LEGAL])[0]
         self.n_entities += 1
-        e = Entity(eid=f"E{self.n_entities:07d}", trade=t, category=c, synset=synset, legal=legal,
-                   district=d, uscc=self.uscc(d) if rnd.random() < 0.7 else "",
-                   address=self.address(), headcount=int(rnd.lognormvariate(3.5, 1.1)) + 3)
+        e = Entity(
+            eid=f"E{self.n_entities:07d}",
+            trade=t,
+            category=c,
+            synset=synset,
+            legal=legal,
+            district=d,
+            uscc=self.uscc(d) if rnd.random() < 0.7 else "",
+            address=self.address(),
+            headcount=int(rnd.lognormvariate(3.5, 1.1)) + 3,
+        )
         for k, v in kw.items():
             setattr(e, k, v)
         return e
@@ -181,7 +211,7 @@ class Generator:
         for i in idx:
             alts = [c for c in self.by_sound.get(self.sound.get(trade[i], ""), []) if c != trade[i]]
             if alts:
-                return trade[:i] + self.rnd.choice(alts) + trade[i + 1:]
+                return trade[:i] + self.rnd.choice(alts) + trade[i + 1 :]
         return None
 
     def hard_negatives(self, e: Entity) -> list[Entity]:
@@ -200,10 +230,14 @@ class Generator:
                 else:
                     d = rnd.choice(self.districts)
                     label = d["short"]
-                out.append(self.new_entity(e.trade, e.category, d, branch=label, legal=e.legal,
-                                           synset=e.synset))
+                out.append(
+                    self.new_entity(
+                        e.trade, e.category, d, branch=label, legal=e.legal, synset=e.synset
+                    )
+                )
         elif r < 0.07:
-            # One brand, another business (华兴机械 / 华兴食品), often the same district and address.
+            # One brand, another business (华兴机械 / 华兴食品), often the same district and
+            # address.
             other = rnd.choice([c for c in self.categories if c not in (e.category, "*")])
             sib = self.new_entity(e.trade, other, e.district if rnd.random() < 0.6 else None)
             if rnd.random() < 0.3:
@@ -231,10 +265,10 @@ class Generator:
                 trade = self.homophone(trade) or trade
             elif r < 0.11 and len(trade) >= 3:
                 i = rnd.randrange(len(trade))
-                trade = trade[:i] + trade[i + 1:]
+                trade = trade[:i] + trade[i + 1 :]
             elif r < 0.13:
                 i = rnd.randrange(len(trade))
-                trade = trade[: i + 1] + trade[i] + trade[i + 1:]
+                trade = trade[: i + 1] + trade[i] + trade[i + 1 :]
         ind = e.synset[0] if first or rnd.random() < 0.8 else rnd.choice(e.synset)
         if not first and rnd.random() < 0.04:
             ind = ""
@@ -244,8 +278,10 @@ class Generator:
         elif not first and rnd.random() < 0.04:
             legal = ""
         d = e.district
-        region = rnd.choices(["", "成都", "成都市", "四川省成都市", "四川", d["name"], "成都市" + d["name"]],
-                             [30, 25, 20, 5, 3, 4, 3])[0]
+        region = rnd.choices(
+            ["", "成都", "成都市", "四川省成都市", "四川", d["name"], "成都市" + d["name"]],
+            [30, 25, 20, 5, 3, 4, 3],
+        )[0]
         bracket = rnd.random() < 0.08
         if bracket:
             name = trade + rnd.choice(["（成都）", "(成都)", "【成都】"]) + ind + legal
@@ -256,7 +292,9 @@ class Generator:
             if b.startswith("第") and not first and rnd.random() < 0.3:
                 # 第二 ↔ 第2: both are written.
                 tail = b[1:]
-                b = "第" + (str(CN_NUM.index(tail) + 1) if tail in CN_NUM else CN_NUM[int(tail) - 1])
+                b = "第" + (
+                    str(CN_NUM.index(tail) + 1) if tail in CN_NUM else CN_NUM[int(tail) - 1]
+                )
             name += b + "分公司"
         if not first:
             if rnd.random() < 0.04:
@@ -273,7 +311,9 @@ class Generator:
             if rnd.random() < 0.04:
                 # A typo in one position: the check character then fails.
                 i = rnd.randrange(2, 17)
-                uscc = uscc[:i] + rnd.choice([c for c in USCC_CHARSET if c != uscc[i]]) + uscc[i + 1:]
+                uscc = (
+                    uscc[:i] + rnd.choice([c for c in USCC_CHARSET if c != uscc[i]]) + uscc[i + 1 :]
+                )
             if rnd.random() < 0.1:
                 uscc = uscc.lower()
         r = rnd.random()
@@ -296,8 +336,13 @@ class Generator:
         headcount = ""
         if rnd.random() < 0.3:
             headcount = str(max(1, int(e.headcount * rnd.uniform(0.9, 1.1))))
-        return {"name": name, "district": district, "uscc": uscc, "address": address,
-                "headcount": headcount}
+        return {
+            "name": name,
+            "district": district,
+            "uscc": uscc,
+            "address": address,
+            "headcount": headcount,
+        }
 
     def records_per_entity(self) -> int:
         """How many records one enterprise gets (visited, listed and synced several times)."""

@@ -31,9 +31,28 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-DISTRICTS = ["510104", "510105", "510106", "510107", "510108", "510112", "510113", "510114",
-             "510115", "510121", "510122", "510124", "510129", "510131", "510132", "510181",
-             "510182", "510183", "510184", "510109"]
+DISTRICTS = [
+    "510104",
+    "510105",
+    "510106",
+    "510107",
+    "510108",
+    "510112",
+    "510113",
+    "510114",
+    "510115",
+    "510121",
+    "510122",
+    "510124",
+    "510129",
+    "510131",
+    "510132",
+    "510181",
+    "510182",
+    "510183",
+    "510184",
+    "510109",
+]
 
 
 def free_port() -> int:
@@ -49,8 +68,7 @@ class Conn:
         self.port, self.token = port, token
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
-    def call(self, method: str, path: str, body: object | None = None
-             ) -> tuple[int, dict, int]:
+    def call(self, method: str, path: str, body: object | None = None) -> tuple[int, dict, int]:
         """A request; `body` is JSON-encoded, or, given as bytes, sent as gzipped JSON."""
         headers = {"Content-Type": "application/json"}
         if self.token:
@@ -78,8 +96,9 @@ class Conn:
 
 def login(port: int, username: str) -> tuple[Conn, str]:
     c = Conn(port)
-    status, body, _ = c.call("POST", "/api/auth/login",
-                             {"username": username, "password": "bench-pass-1"})
+    status, body, _ = c.call(
+        "POST", "/api/auth/login", {"username": username, "password": "bench-pass-1"}
+    )
     assert status == 200, body
     c.token = body["token"]
     return c, body["device_id"]
@@ -92,18 +111,40 @@ def make_batches(device_index: int, visits: int, batch: int) -> list[list[dict]]
     for n in range(visits):
         vid = str(uuid.uuid4())
         mid += 1
-        mutations.append({"mid": mid, "op": "create", "entity": "visit", "id": vid, "fields": {
-            "method": ["symposium", "interview", "report", "outreach"][n % 4],
-            "visited_at": f"2026-03-{1 + n % 28:02d}T10:00:00+08:00", "district_code": district,
-            "workers_met": 5 + n % 40, "workers_by_group": {"migrant": n % 5},
-            "materials": n % 10, "notes": "基准测试记录"}})
+        mutations.append(
+            {
+                "mid": mid,
+                "op": "create",
+                "entity": "visit",
+                "id": vid,
+                "fields": {
+                    "method": ["symposium", "interview", "report", "outreach"][n % 4],
+                    "visited_at": f"2026-03-{1 + n % 28:02d}T10:00:00+08:00",
+                    "district_code": district,
+                    "workers_met": 5 + n % 40,
+                    "workers_by_group": {"migrant": n % 5},
+                    "materials": n % 10,
+                    "notes": "基准测试记录",
+                },
+            }
+        )
         for k in range(2):
             mid += 1
-            mutations.append({"mid": mid, "op": "create", "entity": "problem",
-                              "id": str(uuid.uuid4()), "fields": {
-                                  "visit_id": vid, "category": ["wages", "housing"][k],
-                                  "tag": "urgent", "description": "职工反映的问题"}})
-    return [mutations[i:i + batch] for i in range(0, len(mutations), batch)]
+            mutations.append(
+                {
+                    "mid": mid,
+                    "op": "create",
+                    "entity": "problem",
+                    "id": str(uuid.uuid4()),
+                    "fields": {
+                        "visit_id": vid,
+                        "category": ["wages", "housing"][k],
+                        "tag": "urgent",
+                        "description": "职工反映的问题",
+                    },
+                }
+            )
+    return [mutations[i : i + batch] for i in range(0, len(mutations), batch)]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -112,21 +153,54 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_backend(name: str, url: str, data_dir: str, args: argparse.Namespace) -> dict:
-    env = dict(os.environ, DATA_DIR=data_dir, DATABASE_URL=url, LOG_LEVEL="WARNING",
-               FIELDVISIT_NEW_PASSWORD="bench-pass-1")
+    env = dict(
+        os.environ,
+        DATA_DIR=data_dir,
+        DATABASE_URL=url,
+        LOG_LEVEL="WARNING",
+        FIELDVISIT_NEW_PASSWORD="bench-pass-1",
+    )
     env.pop("REDIS_URL", None)
     subprocess.run([BIN / "fieldvisit", "init-db"], env=env, check=True, capture_output=True)
     for i in range(args.devices):
         district = DISTRICTS[i % len(DISTRICTS)]
-        subprocess.run([BIN / "fieldvisit", "create-user", f"bench{i}", "--role", "field_cadre",
-                        "--district", district], env=env, check=True, capture_output=True)
-    subprocess.run([BIN / "fieldvisit", "create-user", "benchall", "--role",
-                    "city_coordinator"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [
+                BIN / "fieldvisit",
+                "create-user",
+                f"bench{i}",
+                "--role",
+                "field_cadre",
+                "--district",
+                district,
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    subprocess.run(
+        [BIN / "fieldvisit", "create-user", "benchall", "--role", "city_coordinator"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
-    server = subprocess.Popen([BIN / "fieldvisit", "serve", "--port", str(port), "--workers",
-                               str(args.workers), "--threads", str(args.threads)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [
+            BIN / "fieldvisit",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--threads",
+            str(args.threads),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 30
         while True:
@@ -147,10 +221,18 @@ def run_backend(name: str, url: str, data_dir: str, args: argparse.Namespace) ->
         # The phones encode their batches on their own processors: the bodies are
         # built and gzipped before the clock starts, so this machine's two cores time
         # the server, not the simulated phones' JSON encoding.
-        bodies = {device_id: [gzip.compress(json.dumps(
-            {"protocol": 1, "device_id": device_id, "mutations": m},
-            ensure_ascii=False).encode(), 5) for m in batches]
-            for _, device_id, batches in devices}
+        bodies = {
+            device_id: [
+                gzip.compress(
+                    json.dumps(
+                        {"protocol": 1, "device_id": device_id, "mutations": m}, ensure_ascii=False
+                    ).encode(),
+                    5,
+                )
+                for m in batches
+            ]
+            for _, device_id, batches in devices
+        }
 
         def drive(device: tuple, replay: bool) -> list[float]:
             conn, device_id, batches = device
@@ -169,13 +251,17 @@ def run_backend(name: str, url: str, data_dir: str, args: argparse.Namespace) ->
         for phase, replay in (("push", False), ("replay", True)):
             started = time.perf_counter()
             with ThreadPoolExecutor(args.concurrency) as pool:
-                latencies = [t for ts in pool.map(drive, devices, [replay] * len(devices))
-                             for t in ts]
+                latencies = [
+                    t for ts in pool.map(drive, devices, [replay] * len(devices)) for t in ts
+                ]
             elapsed = time.perf_counter() - started
-            phases[phase] = {"records": records, "seconds": round(elapsed, 2),
-                             "records_per_s": round(records / elapsed),
-                             "batch_p50_ms": round(statistics.median(latencies) * 1000, 1),
-                             "batch_p95_ms": round(percentile(latencies, 0.95) * 1000, 1)}
+            phases[phase] = {
+                "records": records,
+                "seconds": round(elapsed, 2),
+                "records_per_s": round(records / elapsed),
+                "batch_p50_ms": round(statistics.median(latencies) * 1000, 1),
+                "batch_p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
+            }
 
         conn, _ = login(port, "benchall")
         started = time.perf_counter()
@@ -195,11 +281,15 @@ def run_backend(name: str, url: str, data_dir: str, args: argparse.Namespace) ->
             if not body["has_more"]:
                 break
         elapsed = time.perf_counter() - started
-        phases["pull"] = {"records": pulled, "pages": pages, "seconds": round(elapsed, 2),
-                          "records_per_s": round(pulled / elapsed),
-                          "page_p50_ms": round(statistics.median(page_times) * 1000, 1),
-                          "page_p95_ms": round(percentile(page_times, 0.95) * 1000, 1),
-                          "bytes": wire}
+        phases["pull"] = {
+            "records": pulled,
+            "pages": pages,
+            "seconds": round(elapsed, 2),
+            "records_per_s": round(pulled / elapsed),
+            "page_p50_ms": round(statistics.median(page_times) * 1000, 1),
+            "page_p95_ms": round(percentile(page_times, 0.95) * 1000, 1),
+            "bytes": wire,
+        }
         assert pulled >= records, (pulled, records)
         return {"backend": name, **phases}
     finally:
@@ -237,10 +327,20 @@ def main() -> None:
                     with admin.connect() as c:
                         c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                     admin.dispose()
-    print(json.dumps({"benchmark": "sync", "visits": args.visits, "devices": args.devices,
-                      "batch": args.batch, "concurrency": args.concurrency,
-                      "server": {"workers": args.workers, "threads": args.threads},
-                      "results": results}, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "sync",
+                "visits": args.visits,
+                "devices": args.devices,
+                "batch": args.batch,
+                "concurrency": args.concurrency,
+                "server": {"workers": args.workers, "threads": args.threads},
+                "results": results,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

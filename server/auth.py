@@ -39,18 +39,20 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def sign_in(session: Session, user: User, device_id: str | None, device_name: str) -> tuple[str, Device]:
+def sign_in(
+    session: Session, user: User, device_id: str | None, device_name: str
+) -> tuple[str, Device]:
     """A new token for the device (re-using its row, and so its mutation counter)."""
     token = secrets.token_urlsafe(32)
     device = session.get(Device, device_id) if device_id else None
     if device is not None and device.user_id != user.id:
-        raise ApiError(409, "device_taken", "device_id: this device belongs to another user",
-                       "device_id")
+        raise ApiError(
+            409, "device_taken", "device_id: this device belongs to another user", "device_id"
+        )
     if device is not None and device.revoked_at is not None:
         raise ApiError(403, "device_revoked", "this device was revoked by an administrator")
     if device is None:
-        device = Device(id=device_id or str(uuid.uuid4()), user_id=user.id,
-                        name=device_name[:100])
+        device = Device(id=device_id or str(uuid.uuid4()), user_id=user.id, name=device_name[:100])
         session.add(device)
     device.token_hash = _token_hash(token)
     device.last_seen_at = datetime.now(UTC)
@@ -81,8 +83,11 @@ def authenticate(session: Session) -> tuple[User, Device]:
     user = device.user
     if not user.active:
         raise ApiError(401, "user_disabled", "this account is disabled")
-    seen = device.last_seen_at if device.last_seen_at.tzinfo else device.last_seen_at.replace(
-        tzinfo=UTC)
+    seen = (
+        device.last_seen_at
+        if device.last_seen_at.tzinfo
+        else device.last_seen_at.replace(tzinfo=UTC)
+    )
     if now - seen > _LAST_SEEN_GRANULARITY:
         device.last_seen_at = now
     return user, device

@@ -63,10 +63,17 @@ def sqlite_focus_count(group: str, table: str = "") -> str:
     column = f"{table}.workers_by_group" if table else "workers_by_group"
     return f"coalesce(CAST(json_extract({column}, '$.\"{group}\"') AS INTEGER), 0)"
 
+
 ENTERPRISE_TYPE_TAGS = ("sme", "non_public", "restructured", "difficulty", "labour_intensive")
 ENTERPRISE_FOCUS_TAGS = ("many_needy", "labour_conflict", "weak_union")
 PROBLEM_CATEGORIES = (
-    "employment", "wages", "social_insurance", "safety", "housing", "schooling", "other",
+    "employment",
+    "wages",
+    "social_insurance",
+    "safety",
+    "housing",
+    "schooling",
+    "other",
 )
 PROBLEM_TAGS = ("hope", "urgent", "worry", "resent")
 PROBLEM_STAGES = ("enterprise", "government", "source", "resolved", "closed")
@@ -259,21 +266,51 @@ class Visit(SyncedMixin, db.Model):
         # one index in group order instead of every row of the table, which cuts the
         # city dashboard over 200,000 visits by half. PostgreSQL plans these queries
         # well from its statistics and parallel scans; there they would only slow writes.
-        Index("ix_visits_stats", "district_id", "method", "visited_at", "canonical_id",
-              "deleted", "workers_met", "enterprise_id",
-              *(text(sqlite_focus_count(g)) for g in FOCUS_GROUPS), "workers_by_group"
-              ).ddl_if(dialect="sqlite"),
-        Index("ix_visits_enterprise_stats", "district_id", "enterprise_id", "visited_at",
-              "canonical_id", "deleted").ddl_if(dialect="sqlite"),
+        Index(
+            "ix_visits_stats",
+            "district_id",
+            "method",
+            "visited_at",
+            "canonical_id",
+            "deleted",
+            "workers_met",
+            "enterprise_id",
+            *(text(sqlite_focus_count(g)) for g in FOCUS_GROUPS),
+            "workers_by_group",
+        ).ddl_if(dialect="sqlite"),
+        Index(
+            "ix_visits_enterprise_stats",
+            "district_id",
+            "enterprise_id",
+            "visited_at",
+            "canonical_id",
+            "deleted",
+        ).ddl_if(dialect="sqlite"),
         # a problem's date is its visit's: looked up per problem without reading the row
         Index("ix_visits_id_visited_at", "id", "visited_at").ddl_if(dialect="sqlite"),
         # a span of days (briefings, the weekly series) and one work group's visits
-        Index("ix_visits_day_stats", "visited_at", "canonical_id", "deleted", "workers_met",
-              "district_id", "work_group_id", "method", "enterprise_id").ddl_if(
-                  dialect="sqlite"),
-        Index("ix_visits_group_stats", "work_group_id", "visited_at", "district_id", "method",
-              "canonical_id", "deleted", "workers_met", "enterprise_id").ddl_if(
-                  dialect="sqlite"),
+        Index(
+            "ix_visits_day_stats",
+            "visited_at",
+            "canonical_id",
+            "deleted",
+            "workers_met",
+            "district_id",
+            "work_group_id",
+            "method",
+            "enterprise_id",
+        ).ddl_if(dialect="sqlite"),
+        Index(
+            "ix_visits_group_stats",
+            "work_group_id",
+            "visited_at",
+            "district_id",
+            "method",
+            "canonical_id",
+            "deleted",
+            "workers_met",
+            "enterprise_id",
+        ).ddl_if(dialect="sqlite"),
     )
 
 
@@ -296,9 +333,18 @@ class Problem(SyncedMixin, db.Model):
     __table_args__ = (
         Index("ix_problems_sync", "version", "id"),
         # SQLite only, as the visits' statistics indexes above.
-        Index("ix_problems_stats", "district_id", "category", "stage", "canonical_id",
-              "deleted", "visit_id", "created_at", "resolved_at", "id").ddl_if(
-                  dialect="sqlite"),
+        Index(
+            "ix_problems_stats",
+            "district_id",
+            "category",
+            "stage",
+            "canonical_id",
+            "deleted",
+            "visit_id",
+            "created_at",
+            "resolved_at",
+            "id",
+        ).ddl_if(dialect="sqlite"),
     )
 
 
@@ -407,8 +453,9 @@ ENTITY_OF: dict[type, str] = {model: name for name, model in SYNCED_MODELS.items
 # Pull order inside one version: a visit's enterprise before the visit, the visit before
 # its problems and home visits.
 ENTITY_RANK = {"enterprise": 0, "visit": 1, "problem": 2, "home_visit": 3}
-from server import (
-    models_briefing,  # noqa: E402,F401  (registers briefing tables)
-    models_dedup,  # noqa: E402,F401  (registers dedup tables)
-    models_supervision,  # noqa: E402,F401  (registers spot-check tables)
+# The other model modules register their tables when this one is imported.
+from server import (  # noqa: E402
+    models_briefing,  # noqa: F401
+    models_dedup,  # noqa: F401
+    models_supervision,  # noqa: F401
 )

@@ -48,7 +48,8 @@ class BriefingDelivery(db.Model):
     period_start: Mapped[date] = mapped_column(Date)
     recipient: Mapped[str] = mapped_column(String(200))
     recipient_id: Mapped[int | None] = mapped_column(
-        ForeignKey("briefing_recipients.id", ondelete="SET NULL"))
+        ForeignKey("briefing_recipients.id", ondelete="SET NULL")
+    )
     status: Mapped[str] = mapped_column(String(10), default="pending")
     message_id: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -59,8 +60,13 @@ class BriefingDelivery(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
-        UniqueConstraint("district", "period_kind", "period_start", "recipient",
-                         name="uq_briefing_deliveries_key"),
+        UniqueConstraint(
+            "district",
+            "period_kind",
+            "period_start",
+            "recipient",
+            name="uq_briefing_deliveries_key",
+        ),
         Index("ix_briefing_deliveries_status", "status", "updated_at"),
     )
 
@@ -70,5 +76,3 @@ def district_unit(session, code: str) -> DistrictUnit | None:  # noqa: ANN001
     from sqlalchemy import select
 
     return session.scalar(select(DistrictUnit).where(DistrictUnit.code == code))
-
-

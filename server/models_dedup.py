@@ -65,9 +65,14 @@ class MergeLink(db.Model):
     __table_args__ = (
         # A record is merged into at most one canonical record at a time: two workers
         # racing to merge the same duplicate collide here instead of both succeeding.
-        Index("uq_merge_links_active", "entity", "record_id", unique=True,
-              sqlite_where=text("status = 'active'"),
-              postgresql_where=text("status = 'active'")),
+        Index(
+            "uq_merge_links_active",
+            "entity",
+            "record_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
     )
 
 

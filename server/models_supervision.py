@@ -35,7 +35,8 @@ class SpotCheckSample(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     items: Mapped[list[SpotCheckItem]] = relationship(
-        back_populates="sample", order_by="SpotCheckItem.id", cascade="all, delete-orphan")
+        back_populates="sample", order_by="SpotCheckItem.id", cascade="all, delete-orphan"
+    )
 
 
 class SpotCheckItem(db.Model):
@@ -44,7 +45,8 @@ class SpotCheckItem(db.Model):
     __tablename__ = "spot_check_items"
     id: Mapped[int] = mapped_column(primary_key=True)
     sample_id: Mapped[int] = mapped_column(
-        ForeignKey("spot_check_samples.id", ondelete="CASCADE"), index=True)
+        ForeignKey("spot_check_samples.id", ondelete="CASCADE"), index=True
+    )
     visit_id: Mapped[str] = mapped_column(String(36), index=True)
     # Copied at draw time: the stratum the visit was drawn from, for per-district figures.
     district_id: Mapped[int] = mapped_column(ForeignKey("district_units.id"), index=True)

@@ -33,12 +33,17 @@ def load_reference(session: Session, config_dir: Path | None = None) -> dict[str
             if not row.get(key):
                 raise ReferenceError_(f"{districts_file.name}: districts[{i}].{key} is missing")
         if row["code"] in seen:
-            raise ReferenceError_(f"{districts_file.name}: districts[{i}].code "
-                                  f"{row['code']} appears twice")
+            raise ReferenceError_(
+                f"{districts_file.name}: districts[{i}].code {row['code']} appears twice"
+            )
         seen.add(row["code"])
         unit = existing.get(row["code"]) or DistrictUnit(code=row["code"])
         unit.name, unit.short, unit.name_en, unit.kind = (
-            row["name"], row["short"], row["name_en"], row["kind"])
+            row["name"],
+            row["short"],
+            row["name_en"],
+            row["kind"],
+        )
         unit.active = True
         session.add(unit)
     for code, unit in existing.items():
@@ -50,8 +55,9 @@ def load_reference(session: Session, config_dir: Path | None = None) -> dict[str
     for i, row in enumerate(groups):
         unknown = [c for c in row.get("districts", []) if c not in by_code]
         if unknown:
-            raise ReferenceError_(f"{groups_file.name}: work_groups[{i}].districts: "
-                                  f"unknown district {unknown[0]}")
+            raise ReferenceError_(
+                f"{groups_file.name}: work_groups[{i}].districts: unknown district {unknown[0]}"
+            )
         group = existing_groups.get(row["code"]) or WorkGroup(code=row["code"])
         group.name = row["name"]
         group.districts = [by_code[c] for c in row["districts"]]

@@ -34,10 +34,16 @@ def decode_cursor(cursor: str) -> tuple[str, int, int, str] | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         epoch, version, rank, record_id = json.loads(raw)
-        if not (isinstance(epoch, str) and isinstance(version, int)
-                and isinstance(rank, int) and isinstance(record_id, str)
-                and len(record_id) <= 36 and record_id.isprintable()
-                and 0 <= version <= 2**63 - 1 and 0 <= rank < 100):
+        if not (
+            isinstance(epoch, str)
+            and isinstance(version, int)
+            and isinstance(rank, int)
+            and isinstance(record_id, str)
+            and len(record_id) <= 36
+            and record_id.isprintable()
+            and 0 <= version <= 2**63 - 1
+            and 0 <= rank < 100
+        ):
             return None
         return epoch, version, rank, record_id
     except (ValueError, TypeError):
@@ -54,31 +60,34 @@ def _participants(session: Session, visit_ids: list[str]) -> dict[str, list[str]
     """Usernames of each visit's participants, for a page of visits."""
     out: dict[str, list[str]] = {}
     for start in range(0, len(visit_ids), 500):
-        query = (select(visit_participants.c.visit_id, User.username)
-                 .join(User, User.id == visit_participants.c.user_id)
-                 .where(visit_participants.c.visit_id.in_(visit_ids[start:start + 500]))
-                 .order_by(visit_participants.c.visit_id, User.username))
+        query = (
+            select(visit_participants.c.visit_id, User.username)
+            .join(User, User.id == visit_participants.c.user_id)
+            .where(visit_participants.c.visit_id.in_(visit_ids[start : start + 500]))
+            .order_by(visit_participants.c.visit_id, User.username)
+        )
         for visit_id, username in session.execute(query):
             out.setdefault(visit_id, []).append(username)
     return out
 
 
-def pull(session: Session, *, scope: Scope, last_mid: int, cursor: str | None,
-         limit: int) -> dict[str, Any]:
+def pull(
+    session: Session, *, scope: Scope, last_mid: int, cursor: str | None, limit: int
+) -> dict[str, Any]:
     """One page of changes after `cursor` within `scope`.
 
     `last_mid` must be read before this call (see docs/sync-protocol.md: a page may then
     reflect more of the device's mutations than last_mid says, never fewer).
     """
     state = session.get(SyncState, 1)
-    epoch, ceiling, horizon = (state.epoch, state.version, state.purge_horizon) if state \
-        else ("", 0, 0)
+    epoch, ceiling, horizon = (
+        (state.epoch, state.version, state.purge_horizon) if state else ("", 0, 0)
+    )
     reset = False
     position = (0, -1, "")
     if cursor:
         parts = decode_cursor(cursor)
-        if (parts is None or parts[0] != epoch or parts[1] > ceiling
-                or parts[1] < horizon):
+        if parts is None or parts[0] != epoch or parts[1] > ceiling or parts[1] < horizon:
             reset = True
         else:
             position = parts[1:]
@@ -91,8 +100,7 @@ def pull(session: Session, *, scope: Scope, last_mid: int, cursor: str | None,
         if own_rank > rank:
             after = model.version >= version
         elif own_rank == rank:
-            after = or_(model.version > version, and_(model.version == version,
-                                                      model.id > last_id))
+            after = or_(model.version > version, and_(model.version == version, model.id > last_id))
         else:
             after = model.version > version
         # Core rows, not ORM objects, and only the columns phones see: a page of 2,000
@@ -111,11 +119,16 @@ def pull(session: Session, *, scope: Scope, last_mid: int, cursor: str | None,
     participants = _participants(session, visit_ids)
     changes = []
     for obj_version, _, rid, entity, row in page:
-        change: dict[str, Any] = {"entity": entity, "id": rid, "version": obj_version,
-                                  "deleted": bool(row.deleted)}
+        change: dict[str, Any] = {
+            "entity": entity,
+            "id": rid,
+            "version": obj_version,
+            "deleted": bool(row.deleted),
+        }
         if not row.deleted:
-            change["data"] = serialize(entity, row, ref, participants.get(rid, [])
-                                       if entity == "visit" else None)
+            change["data"] = serialize(
+                entity, row, ref, participants.get(rid, []) if entity == "visit" else None
+            )
         changes.append(change)
     if page:
         last = page[-1]
@@ -124,5 +137,11 @@ def pull(session: Session, *, scope: Scope, last_mid: int, cursor: str | None,
         next_cursor = encode_cursor(epoch, 0, -1, "")
     else:
         next_cursor = cursor
-    return {"protocol": PROTOCOL_VERSION, "reset": reset, "cursor": next_cursor,
-            "has_more": len(rows) > limit, "last_mid": last_mid, "changes": changes}
+    return {
+        "protocol": PROTOCOL_VERSION,
+        "reset": reset,
+        "cursor": next_cursor,
+        "has_more": len(rows) > limit,
+        "last_mid": last_mid,
+        "changes": changes,
+    }

@@ -48,11 +48,17 @@ DEDUP_ENTITIES = ("enterprise", "visit", "home_visit")
 class ProtocolError(Exception):
     """A whole-request error: nothing was applied and nothing advanced."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None,
-                 **extra: Any):
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None, **extra: Any
+    ):
         super().__init__(message)
         self.status, self.code, self.message, self.field, self.extra = (
-            status, code, message, field, extra)
+            status,
+            code,
+            message,
+            field,
+            extra,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         err = {"code": self.code, "message": self.message, **self.extra}
@@ -80,8 +86,12 @@ def infrastructure_error(exc: BaseException) -> bool:
 def fingerprint(m: dict[str, Any]) -> str:
     """What a mutation changes (entity, id, op, fields), hashed: the same mid sent again
     with another change is told apart from a replay."""
-    text = json.dumps([m["entity"], m["id"], m["op"], m["fields_"]], sort_keys=True,
-                      ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(
+        [m["entity"], m["id"], m["op"], m["fields_"]],
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -100,38 +110,57 @@ def check_envelope(body: Any, limits: PushLimits) -> dict[str, Any]:
     protocol = body.get("protocol")
     if protocol is None:
         # An app from before the protocol field: it must update itself.
-        raise ProtocolError(426, "protocol_outdated",
-                            "protocol: missing; this app is too old for the server: please "
-                            "update it", "protocol", min_protocol=limits.min_protocol)
+        raise ProtocolError(
+            426,
+            "protocol_outdated",
+            "protocol: missing; this app is too old for the server: please update it",
+            "protocol",
+            min_protocol=limits.min_protocol,
+        )
     if not isinstance(protocol, int) or isinstance(protocol, bool):
         raise ProtocolError(400, "malformed", "protocol: an integer is required", "protocol")
     if protocol < limits.min_protocol:
-        raise ProtocolError(426, "protocol_outdated",
-                            "this app is too old for the server: please update it",
-                            min_protocol=limits.min_protocol)
+        raise ProtocolError(
+            426,
+            "protocol_outdated",
+            "this app is too old for the server: please update it",
+            min_protocol=limits.min_protocol,
+        )
     if protocol > PROTOCOL_VERSION:
-        raise ProtocolError(400, "protocol_unknown",
-                            f"protocol {protocol} is newer than the server's {PROTOCOL_VERSION}",
-                            "protocol")
+        raise ProtocolError(
+            400,
+            "protocol_unknown",
+            f"protocol {protocol} is newer than the server's {PROTOCOL_VERSION}",
+            "protocol",
+        )
     try:
         data = _PUSH.load(body)
     except ValidationError as err:
         field, reason = _first_error(err.messages_dict)
         raise ProtocolError(400, "malformed", f"{field}: {reason}", field) from None
     if len(data["mutations"]) > limits.max_batch:
-        raise ProtocolError(413, "batch_too_large",
-                            f"mutations: at most {limits.max_batch} per batch",
-                            "mutations", max_batch=limits.max_batch)
+        raise ProtocolError(
+            413,
+            "batch_too_large",
+            f"mutations: at most {limits.max_batch} per batch",
+            "mutations",
+            max_batch=limits.max_batch,
+        )
     mids: set[int] = set()
     parsed = []
     for i, raw in enumerate(data["mutations"]):
         mid = raw.get("mid")
         if not isinstance(mid, int) or isinstance(mid, bool) or not 1 <= mid <= BIGINT_MAX:
-            raise ProtocolError(400, "malformed", f"mutations[{i}].mid: a positive integer "
-                                f"up to {BIGINT_MAX} is required", f"mutations[{i}].mid")
+            raise ProtocolError(
+                400,
+                "malformed",
+                f"mutations[{i}].mid: a positive integer up to {BIGINT_MAX} is required",
+                f"mutations[{i}].mid",
+            )
         if mid in mids:
-            raise ProtocolError(400, "malformed", f"mutations[{i}].mid: {mid} appears twice",
-                                f"mutations[{i}].mid")
+            raise ProtocolError(
+                400, "malformed", f"mutations[{i}].mid: {mid} appears twice", f"mutations[{i}].mid"
+            )
         mids.add(mid)
         parsed.append((i, raw))
     data["mutations"] = sorted(parsed, key=lambda p: p[1]["mid"])
@@ -153,21 +182,26 @@ def push(
     limits = limits or PushLimits()
     data = check_envelope(body, limits)
     if data["device_id"] != device.id:
-        raise ProtocolError(403, "device_mismatch",
-                            "device_id: this token belongs to another device", "device_id")
+        raise ProtocolError(
+            403, "device_mismatch", "device_id: this token belongs to another device", "device_id"
+        )
     mutations = data["mutations"]
     if mutations and mutations[-1][1]["mid"] <= device.last_mid:
         # A pure replay (the answer to an earlier push was lost): answer from what is
         # stored, without taking any lock or writing anything. The counter only grows,
         # so a value read without a lock can only make this path rarer, never wrong.
         stored = _stored_results(session, device.id, [m["mid"] for _, m in mutations])
-        return {"protocol": PROTOCOL_VERSION, "last_mid": device.last_mid,
-                "server_version": current_version(session),
-                "results": [_replayed(m, stored.get(m["mid"])) for _, m in mutations]}
+        return {
+            "protocol": PROTOCOL_VERSION,
+            "last_mid": device.last_mid,
+            "server_version": current_version(session),
+            "results": [_replayed(m, stored.get(m["mid"])) for _, m in mutations],
+        }
     # Envelopes and fields are checked before any lock: validation reads no data, so
     # concurrent pushes validate in parallel and hold the write lock only to write.
-    checked = {m["mid"]: _check(m, limits.date_window) for _, m in mutations
-               if m["mid"] > device.last_mid}
+    checked = {
+        m["mid"]: _check(m, limits.date_window) for _, m in mutations if m["mid"] > device.last_mid
+    }
     # Same-device pushes serialise on the device row. The global version (and its row
     # lock) is taken only at the flush, so devices validate and build in parallel and
     # hold the global lock just for the write (see sync/versioning.py).
@@ -178,16 +212,25 @@ def push(
     last_mid = session.execute(
         select(Device.last_mid).where(Device.id == device.id).with_for_update()
     ).scalar_one()
-    actor = Actor(user=user, scope=scope, id_hash_key=id_hash_key, device_id=device.id,
-                  source="sync", request_id=request_id, date_window=limits.date_window)
-    stored = _stored_results(session, device.id,
-                             [m["mid"] for _, m in mutations if m["mid"] <= last_mid])
+    actor = Actor(
+        user=user,
+        scope=scope,
+        id_hash_key=id_hash_key,
+        device_id=device.id,
+        source="sync",
+        request_id=request_id,
+        date_window=limits.date_window,
+    )
+    stored = _stored_results(
+        session, device.id, [m["mid"] for _, m in mutations if m["mid"] <= last_mid]
+    )
     try:
         # Fast path: apply everything, flush once. A database error in one entry rolls
         # the savepoint back and the batch is applied again entry by entry.
         with session.begin_nested():
-            results, new_last, touched = _apply_batch(session, actor, mutations, last_mid,
-                                                      stored, checked, careful=False)
+            results, new_last, touched = _apply_batch(
+                session, actor, mutations, last_mid, stored, checked, careful=False
+            )
             _finish(session, device, new_last, touched, request_id)
     except Exception as exc:
         # Whatever one entry did to the write (a value the driver cannot bind, a key
@@ -197,15 +240,20 @@ def push(
         if infrastructure_error(exc):
             raise
         log.warning("batch hit an error (%s); applying entry by entry", type(exc).__name__)
-        results, new_last, touched = _apply_batch(session, actor, mutations, last_mid, stored,
-                                                  checked, careful=True)
+        results, new_last, touched = _apply_batch(
+            session, actor, mutations, last_mid, stored, checked, careful=True
+        )
         _finish(session, device, new_last, touched, request_id)
     for result in results:
         record = result.pop("_record", None)
         if record is not None:
             result["version"] = record.version
-    return {"protocol": PROTOCOL_VERSION, "last_mid": new_last,
-            "server_version": written_version(session), "results": results}
+    return {
+        "protocol": PROTOCOL_VERSION,
+        "last_mid": new_last,
+        "server_version": written_version(session),
+        "results": results,
+    }
 
 
 def _replayed(m: dict[str, Any], stored: tuple[str | None, dict] | None) -> dict[str, Any]:
@@ -218,26 +266,37 @@ def _replayed(m: dict[str, Any], stored: tuple[str | None, dict] | None) -> dict
     print_, result = stored
     env = _envelope(m)
     if print_ is not None and (isinstance(env, tuple) or fingerprint(env) != print_):
-        return {"mid": mid, "status": "rejected", "code": "mid_reused", "field": "mid",
-                "message": f"mid {mid} was already used by this device for another entry; "
-                           "renumber after last_mid and send again"}
+        return {
+            "mid": mid,
+            "status": "rejected",
+            "code": "mid_reused",
+            "field": "mid",
+            "message": f"mid {mid} was already used by this device for another entry; "
+            "renumber after last_mid and send again",
+        }
     return {"mid": mid, "status": "duplicate", "original": result}
 
 
-def _finish(session: Session, device: Device, last_mid: int,
-            touched: dict[tuple[str, str], None], request_id: str | None) -> None:
+def _finish(
+    session: Session,
+    device: Device,
+    last_mid: int,
+    touched: dict[tuple[str, str], None],
+    request_id: str | None,
+) -> None:
     write_new_records(session)  # before the flush: updates may refer to new records
-    session.execute(Device.__table__.update().where(Device.id == device.id)
-                    .values(last_mid=last_mid))
+    session.execute(
+        Device.__table__.update().where(Device.id == device.id).values(last_mid=last_mid)
+    )
     dedup = [[e, i] for (e, i) in touched if e in DEDUP_ENTITIES]
     if dedup:
-        session.add(OutboxMessage(topic="dedup", payload={"records": dedup},
-                                  request_id=request_id))
+        session.add(OutboxMessage(topic="dedup", payload={"records": dedup}, request_id=request_id))
     session.flush()
 
 
-def _check(raw: dict[str, Any], window: tuple[datetime, datetime] | None = None
-           ) -> tuple[dict[str, Any] | tuple[str, str, str], Validated | None]:
+def _check(
+    raw: dict[str, Any], window: tuple[datetime, datetime] | None = None
+) -> tuple[dict[str, Any] | tuple[str, str, str], Validated | None]:
     """A mutation's envelope and its fields' validation, done before the write lock."""
     m = _envelope(raw)
     if isinstance(m, tuple):
@@ -245,14 +304,21 @@ def _check(raw: dict[str, Any], window: tuple[datetime, datetime] | None = None
     return m, validate_ahead(m["entity"], m["op"], m["fields_"], window)
 
 
-def _apply_batch(session: Session, actor: Actor, mutations: list[tuple[int, dict]],
-                 last_mid: int, stored: dict[int, dict],
-                 checked: dict[int, tuple[Any, Validated | None]], careful: bool
-                 ) -> tuple[list[dict[str, Any]], int, dict[tuple[str, str], None]]:
+def _apply_batch(
+    session: Session,
+    actor: Actor,
+    mutations: list[tuple[int, dict]],
+    last_mid: int,
+    stored: dict[int, dict],
+    checked: dict[int, tuple[Any, Validated | None]],
+    careful: bool,
+) -> tuple[list[dict[str, Any]], int, dict[tuple[str, str], None]]:
     ref = Reference.load(session)
     pending = [m for _, m in mutations if m["mid"] > last_mid]
-    prefetched = _prefetch(session, [checked[m["mid"]][0] for m in pending
-                                     if not isinstance(checked[m["mid"]][0], tuple)])
+    prefetched = _prefetch(
+        session,
+        [checked[m["mid"]][0] for m in pending if not isinstance(checked[m["mid"]][0], tuple)],
+    )
     for (entity, rid), obj in prefetched.items():
         ref.local[(SYNCED_MODELS[entity], rid)] = obj
     names = {actor.user.username}
@@ -277,25 +343,42 @@ def _apply_batch(session: Session, actor: Actor, mutations: list[tuple[int, dict
             if reused:
                 # Entries after a reused mid wait until the app has renumbered the
                 # reused ones, so the queue keeps its order (a problem after its visit).
-                results.append({"mid": mid, "status": "skipped", "code": "after_mid_reused",
-                                "message": "send again after renumbering the reused entries"})
+                results.append(
+                    {
+                        "mid": mid,
+                        "status": "skipped",
+                        "code": "after_mid_reused",
+                        "message": "send again after renumbering the reused entries",
+                    }
+                )
                 continue
             if gap or mid != last_mid + 1:
                 gap = True
-                results.append({"mid": mid, "status": "skipped", "code": "gap",
-                                "message": f"expected mutation {last_mid + 1} first"})
+                results.append(
+                    {
+                        "mid": mid,
+                        "status": "skipped",
+                        "code": "gap",
+                        "message": f"expected mutation {last_mid + 1} first",
+                    }
+                )
                 continue
             actor.mid = mid
             # every mid above the locked counter was checked: the counter only grows
             m, _ = checked[mid]
-            result = _apply_one(session, ref, actor, index, raw, prefetched, touched,
-                                checked[mid], careful)
+            result = _apply_one(
+                session, ref, actor, index, raw, prefetched, touched, checked[mid], careful
+            )
             envelope_ok = not isinstance(m, tuple)
-            row = {"device_id": actor.device_id, "mid": mid,
-                   "entity": m["entity"] if envelope_ok else "",
-                   "record_id": m["id"] if envelope_ok else "", "status": result["status"],
-                   "result": {k: v for k, v in result.items() if k != "_record"},
-                   "fingerprint": fingerprint(m) if envelope_ok else None}
+            row = {
+                "device_id": actor.device_id,
+                "mid": mid,
+                "entity": m["entity"] if envelope_ok else "",
+                "record_id": m["id"] if envelope_ok else "",
+                "status": result["status"],
+                "result": {k: v for k, v in result.items() if k != "_record"},
+                "fingerprint": fingerprint(m) if envelope_ok else None,
+            }
             if careful:
                 # written now: a deferred row could be flushed inside the next entry's
                 # savepoint and rolled back with it
@@ -307,30 +390,60 @@ def _apply_batch(session: Session, actor: Actor, mutations: list[tuple[int, dict
     return results, last_mid, touched
 
 
-def _apply_one(session: Session, ref: Reference, actor: Actor, index: int,
-               raw: dict[str, Any], prefetched: dict[tuple[str, str], Any],
-               touched: dict[tuple[str, str], None],
-               checked: tuple[Any, Validated | None], careful: bool) -> dict[str, Any]:
+def _apply_one(
+    session: Session,
+    ref: Reference,
+    actor: Actor,
+    index: int,
+    raw: dict[str, Any],
+    prefetched: dict[tuple[str, str], Any],
+    touched: dict[tuple[str, str], None],
+    checked: tuple[Any, Validated | None],
+    careful: bool,
+) -> dict[str, Any]:
     mid = raw["mid"]
     m, validated = checked
     if isinstance(m, tuple):
         code, field, reason = m
-        return {"mid": mid, "status": "rejected", "code": code,
-                "field": field, "message": f"mutations[{index}].{field}: {reason}"}
+        return {
+            "mid": mid,
+            "status": "rejected",
+            "code": code,
+            "field": field,
+            "message": f"mutations[{index}].{field}: {reason}",
+        }
     key = (m["entity"], m["id"])
     try:
         if careful:
             # A savepoint keeps a database error in one entry from spoiling the batch.
             with session.begin_nested():
-                outcome = apply_change(session, ref, actor, m["entity"], m["op"], m["id"],
-                                       m["fields_"], m["base_version"],
-                                       existing=prefetched.get(key, ...), validated=validated)
+                outcome = apply_change(
+                    session,
+                    ref,
+                    actor,
+                    m["entity"],
+                    m["op"],
+                    m["id"],
+                    m["fields_"],
+                    m["base_version"],
+                    existing=prefetched.get(key, ...),
+                    validated=validated,
+                )
                 session.flush()
         else:
-            outcome = apply_change(session, ref, actor, m["entity"], m["op"], m["id"],
-                                   m["fields_"], m["base_version"],
-                                   existing=prefetched.get(key, ...), validated=validated,
-                                   new_records=True)
+            outcome = apply_change(
+                session,
+                ref,
+                actor,
+                m["entity"],
+                m["op"],
+                m["id"],
+                m["fields_"],
+                m["base_version"],
+                existing=prefetched.get(key, ...),
+                validated=validated,
+                new_records=True,
+            )
     except Rejected as rej:
         if rej.code in ("deleted", "parent_deleted"):
             keep_lost_edit(session, actor, m["entity"], m["id"], m["fields_"])
@@ -344,10 +457,17 @@ def _apply_one(session: Session, ref: Reference, actor: Actor, index: int,
         ref.local.pop((model, m["id"]), None)
         prefetched[key] = ref.find(session, model, m["id"])
         # The exception's text may quote the entry's values (personal data): only its type.
-        log.warning("entry rejected by the database: %s", type(exc).__name__,
-                    extra={"mid": mid, "entity": m["entity"]})
-        return {"mid": mid, "status": "rejected", "code": "unstorable",
-                "message": "the server could not store this entry; check its values"}
+        log.warning(
+            "entry rejected by the database: %s",
+            type(exc).__name__,
+            extra={"mid": mid, "entity": m["entity"]},
+        )
+        return {
+            "mid": mid,
+            "status": "rejected",
+            "code": "unstorable",
+            "message": "the server could not store this entry; check its values",
+        }
     prefetched[key] = outcome.record
     if outcome.changed:
         touched[key] = None
@@ -388,22 +508,31 @@ def _envelope(raw: dict[str, Any]) -> dict[str, Any] | tuple[str, str, str]:
     if not isinstance(fields_in, dict):
         return "malformed", "fields", "Not a valid mapping type."
     base = raw.get("base_version")
-    if base is not None and (not isinstance(base, int) or isinstance(base, bool)
-                             or not 0 <= base <= BIGINT_MAX):
+    if base is not None and (
+        not isinstance(base, int) or isinstance(base, bool) or not 0 <= base <= BIGINT_MAX
+    ):
         return "malformed", "base_version", "Not a valid integer."
-    return {"mid": raw["mid"], "op": op, "entity": entity, "id": rid, "fields_": fields_in,
-            "base_version": base}
+    return {
+        "mid": raw["mid"],
+        "op": op,
+        "entity": entity,
+        "id": rid,
+        "fields_": fields_in,
+        "base_version": base,
+    }
 
 
-def _stored_results(session: Session, device_id: str, mids: list[int]
-                    ) -> dict[int, tuple[str | None, dict]]:
+def _stored_results(
+    session: Session, device_id: str, mids: list[int]
+) -> dict[int, tuple[str | None, dict]]:
     """The stored (fingerprint, result) of each of the device's mids that has one."""
     found: dict[int, tuple[str | None, dict]] = {}
     for start in range(0, len(mids), 500):
         rows = session.execute(
-            select(MutationResult.mid, MutationResult.fingerprint, MutationResult.result)
-            .where(MutationResult.device_id == device_id,
-                   MutationResult.mid.in_(mids[start:start + 500]))
+            select(MutationResult.mid, MutationResult.fingerprint, MutationResult.result).where(
+                MutationResult.device_id == device_id,
+                MutationResult.mid.in_(mids[start : start + 500]),
+            )
         ).all()
         found.update((mid, (print_, result)) for mid, print_, result in rows)
     return found
@@ -421,7 +550,7 @@ def _prefetch(session: Session, mutations: list[dict[str, Any]]) -> dict[tuple[s
         model = SYNCED_MODELS[entity]
         id_list = list(ids)
         for start in range(0, len(id_list), 500):
-            chunk = sorted(id_list[start:start + 500])
+            chunk = sorted(id_list[start : start + 500])
             # Row locks (PostgreSQL) keep two batches from editing one record from the
             # same stale read; sorted ids keep lock order stable.
             query = select(model).where(model.id.in_(chunk)).order_by(model.id)

@@ -151,8 +151,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _validate(entity: str, fields_in: dict[str, Any], partial: bool,
-              window: tuple[datetime, datetime] | None = None) -> dict[str, Any]:
+def _validate(
+    entity: str,
+    fields_in: dict[str, Any],
+    partial: bool,
+    window: tuple[datetime, datetime] | None = None,
+) -> dict[str, Any]:
     schema = PARTIAL_SCHEMAS[entity] if partial else FIELD_SCHEMAS[entity]
     if not isinstance(fields_in, dict):
         raise Rejected("invalid", "fields must be an object", "fields")
@@ -185,8 +189,9 @@ class Validated:
     error: Rejected | None = None
 
 
-def validate_ahead(entity: str, op: str, fields_in: dict[str, Any],
-                   window: tuple[datetime, datetime] | None = None) -> Validated | None:
+def validate_ahead(
+    entity: str, op: str, fields_in: dict[str, Any], window: tuple[datetime, datetime] | None = None
+) -> Validated | None:
     """Validate a create's or update's fields before any lock is taken (None: a delete)."""
     if op == "delete":
         return None
@@ -200,11 +205,11 @@ def validate_ahead(entity: str, op: str, fields_in: dict[str, Any],
 def _district(ref: Reference, actor: Actor, code: str) -> int:
     district_id = ref.district_id.get(code)
     if district_id is None:
-        raise Rejected("unknown_district", f"district_code: no district unit {code!r}",
-                       "district_code")
+        raise Rejected(
+            "unknown_district", f"district_code: no district unit {code!r}", "district_code"
+        )
     if not actor.scope.can_write(district_id):
-        raise Rejected("forbidden", f"district_code: {code} is outside your scope",
-                       "district_code")
+        raise Rejected("forbidden", f"district_code: {code} is outside your scope", "district_code")
     return district_id
 
 
@@ -241,8 +246,9 @@ def apply_change(
         return Outcome("applied", obj)
 
     if obj is not None and obj.deleted:
-        raise Rejected("deleted", "this record was deleted on the server; the edit is kept in "
-                                  "its conflict log")
+        raise Rejected(
+            "deleted", "this record was deleted on the server; the edit is kept in its conflict log"
+        )
     if obj is None and op == "update":
         raise Rejected("not_found", "no such record on the server (was its creation rejected?)")
     if obj is not None and not actor.scope.can_write(obj.district_id):
@@ -264,8 +270,9 @@ def apply_change(
     # the conflict log. It never undoes a later edit.
     replayed = op == "create" and not creating and base_version is None
     if creating and new_records:
-        obj = NewRecord(model, id=record_id, created_by_id=actor.user.id, deleted=False,
-                        canonical_id=None)
+        obj = NewRecord(
+            model, id=record_id, created_by_id=actor.user.id, deleted=False, canonical_id=None
+        )
     elif creating:
         obj = model(id=record_id, created_by_id=actor.user.id)
     conflict = None
@@ -275,16 +282,26 @@ def apply_change(
         if not stale and not replayed:
             _check_ladder(obj.stage, values["stage"], values.get("stage_note"))
         if stale and not replayed:
-            conflict = {"code": "stage_conflict", "field": "stage",
-                        "message": "the stage was changed by someone else since you saw it; "
-                                   "a leader will resolve it",
-                        "server_value": obj.stage}
-            session.add(Conflict(entity=entity, record_id=record_id, field="stage",
-                                 kind="stage", server_value=obj.stage,
-                                 client_value={"stage": values["stage"],
-                                               "stage_note": values.get("stage_note")},
-                                 device_id=actor.device_id, user_id=actor.user.id,
-                                 mid=actor.mid))
+            conflict = {
+                "code": "stage_conflict",
+                "field": "stage",
+                "message": "the stage was changed by someone else since you saw it; "
+                "a leader will resolve it",
+                "server_value": obj.stage,
+            }
+            session.add(
+                Conflict(
+                    entity=entity,
+                    record_id=record_id,
+                    field="stage",
+                    kind="stage",
+                    server_value=obj.stage,
+                    client_value={"stage": values["stage"], "stage_note": values.get("stage_note")},
+                    device_id=actor.device_id,
+                    user_id=actor.user.id,
+                    mid=actor.mid,
+                )
+            )
             values.pop("stage")
             values.pop("stage_note", None)
     changes: dict[str, Any] = {}
@@ -295,26 +312,54 @@ def apply_change(
             continue
         if replayed and key in (obj.field_versions or {}):
             kept.append(key)
-            session.add(Conflict(entity=entity, record_id=record_id, field=key,
-                                 kind="replayed", server_value=_shown(key, old),
-                                 client_value=_shown(key, value), device_id=actor.device_id,
-                                 user_id=actor.user.id, mid=actor.mid))
+            session.add(
+                Conflict(
+                    entity=entity,
+                    record_id=record_id,
+                    field=key,
+                    kind="replayed",
+                    server_value=_shown(key, old),
+                    client_value=_shown(key, value),
+                    device_id=actor.device_id,
+                    user_id=actor.user.id,
+                    mid=actor.mid,
+                )
+            )
             continue
-        if (not creating and base_version is not None
-                and (obj.field_versions or {}).get(key, 0) > base_version):
+        if (
+            not creating
+            and base_version is not None
+            and (obj.field_versions or {}).get(key, 0) > base_version
+        ):
             # Someone else changed this field after the device last saw it: arrival order
             # wins, but the overwritten value is kept where a person can see it.
-            session.add(Conflict(entity=entity, record_id=record_id, field=key,
-                                 kind="overwritten", server_value=_shown(key, old),
-                                 client_value=_shown(key, value), device_id=actor.device_id,
-                                 user_id=actor.user.id, mid=actor.mid))
+            session.add(
+                Conflict(
+                    entity=entity,
+                    record_id=record_id,
+                    field=key,
+                    kind="overwritten",
+                    server_value=_shown(key, old),
+                    client_value=_shown(key, value),
+                    device_id=actor.device_id,
+                    user_id=actor.user.id,
+                    mid=actor.mid,
+                )
+            )
         if entity == "problem" and key == "stage":
-            _stage_change(session, actor, record_id, None if creating else old, value,
-                          values.get("stage_note"))
-            obj.resolved_at = (datetime.now(UTC) if value not in OPEN_STAGES else None)
+            _stage_change(
+                session,
+                actor,
+                record_id,
+                None if creating else old,
+                value,
+                values.get("stage_note"),
+            )
+            obj.resolved_at = datetime.now(UTC) if value not in OPEN_STAGES else None
         setattr(obj, key, value)
-        changes[key] = "***" if key in _SENSITIVE or key == "id_hash" else [
-            _jsonable(old), _jsonable(value)]
+        changes[key] = (
+            "***" if key in _SENSITIVE or key == "id_hash" else [_jsonable(old), _jsonable(value)]
+        )
     if creating and entity == "problem" and "stage" not in values:
         obj.stage = "enterprise"
         _stage_change(session, actor, record_id, None, "enterprise", None)
@@ -331,16 +376,30 @@ def apply_change(
     if changes or creating:
         _audit(session, actor, entity, record_id, "create" if creating else "update", changes)
     if kept and conflict is None:
-        conflict = {"code": "replay_kept_newer", "field": kept[0], "fields": kept,
-                    "message": "this entry was already on the server and was changed since; "
-                               "the newer values were kept and yours are in the conflict log"}
+        conflict = {
+            "code": "replay_kept_newer",
+            "field": kept[0],
+            "fields": kept,
+            "message": "this entry was already on the server and was changed since; "
+            "the newer values were kept and yours are in the conflict log",
+        }
     warnings = []
     if entity == "enterprise" and "uscc" in values and obj.uscc and not obj.uscc_valid:
-        warnings.append({"field": "uscc", "code": "uscc_check",
-                         "message": "uscc: the check character does not match "
-                                    "(GB 32100-2015); the code is kept as typed"})
-    return Outcome("conflict" if conflict else "applied", obj,
-                   changed=bool(changes) or creating, conflict=conflict, warnings=warnings)
+        warnings.append(
+            {
+                "field": "uscc",
+                "code": "uscc_check",
+                "message": "uscc: the check character does not match "
+                "(GB 32100-2015); the code is kept as typed",
+            }
+        )
+    return Outcome(
+        "conflict" if conflict else "applied",
+        obj,
+        changed=bool(changes) or creating,
+        conflict=conflict,
+        warnings=warnings,
+    )
 
 
 def _shown(key: str, value: Any) -> Any:
@@ -355,54 +414,109 @@ def _check_ladder(old: str | None, new: str, note: str | None) -> None:
         return
     back = STAGE_RANK[new] < STAGE_RANK[old] or (STAGE_RANK[new] == STAGE_RANK[old] == 3)
     if back and not (note or "").strip():
-        raise Rejected("stage_reason_required",
-                       f"stage_note: moving a problem back from {old} to {new} needs a reason",
-                       "stage_note")
+        raise Rejected(
+            "stage_reason_required",
+            f"stage_note: moving a problem back from {old} to {new} needs a reason",
+            "stage_note",
+        )
 
 
 def _delete_children(session: Session, ref: Reference, actor: Actor, visit_id: str) -> None:
     """Tombstone a deleted visit's problems and home visits (pulled by phones like any
     delete), so no statistic counts a child of a deleted visit."""
     for entity, model in VISIT_CHILDREN:
-        children = list(session.scalars(
-            select(model).where(model.visit_id == visit_id, model.deleted.is_(False))))
-        children += [r for r in queued_new_records(session, model)
-                     if r.visit_id == visit_id and not r.deleted]
+        children = list(
+            session.scalars(
+                select(model).where(model.visit_id == visit_id, model.deleted.is_(False))
+            )
+        )
+        children += [
+            r
+            for r in queued_new_records(session, model)
+            if r.visit_id == visit_id and not r.deleted
+        ]
         for child in children:
             child.deleted = True
             ref.local[(model, child.id)] = child
             _audit(session, actor, entity, child.id, "delete", {"with_visit": visit_id})
 
 
-def keep_lost_edit(session: Session, actor: Actor, entity: str, record_id: str,
-                   fields_in: Any) -> None:
+def keep_lost_edit(
+    session: Session, actor: Actor, entity: str, record_id: str, fields_in: Any
+) -> None:
     """Keep an edit that arrived after the record was deleted, for a person to see."""
-    safe = {k: v for k, v in (fields_in or {}).items() if k not in _SENSITIVE} \
-        if isinstance(fields_in, dict) else None
-    session.add(Conflict(entity=entity, record_id=record_id, field="*", kind="deleted",
-                         server_value=None, client_value=safe, device_id=actor.device_id,
-                         user_id=actor.user.id, mid=actor.mid))
+    safe = (
+        {k: v for k, v in (fields_in or {}).items() if k not in _SENSITIVE}
+        if isinstance(fields_in, dict)
+        else None
+    )
+    session.add(
+        Conflict(
+            entity=entity,
+            record_id=record_id,
+            field="*",
+            kind="deleted",
+            server_value=None,
+            client_value=safe,
+            device_id=actor.device_id,
+            user_id=actor.user.id,
+            mid=actor.mid,
+        )
+    )
 
 
-def _stage_change(session: Session, actor: Actor, problem_id: str, from_stage: str | None,
-                  to_stage: str, note: str | None) -> None:
+def _stage_change(
+    session: Session,
+    actor: Actor,
+    problem_id: str,
+    from_stage: str | None,
+    to_stage: str,
+    note: str | None,
+) -> None:
     """Record who moved a problem on the ladder (written after the problem's insert)."""
-    defer_insert(session, ProblemStageChange.__table__, {
-        "problem_id": problem_id, "from_stage": from_stage, "to_stage": to_stage,
-        "note": note, "user_id": actor.user.id, "device_id": actor.device_id,
-        "at": datetime.now(UTC)})
+    defer_insert(
+        session,
+        ProblemStageChange.__table__,
+        {
+            "problem_id": problem_id,
+            "from_stage": from_stage,
+            "to_stage": to_stage,
+            "note": note,
+            "user_id": actor.user.id,
+            "device_id": actor.device_id,
+            "at": datetime.now(UTC),
+        },
+    )
 
 
-def _audit(session: Session, actor: Actor, entity: str, record_id: str, action: str,
-           changes: dict[str, Any]) -> None:
-    defer_insert(session, AuditEntry.__table__, {
-        "entity": entity, "record_id": record_id, "action": action, "changes": changes,
-        "user_id": actor.user.id, "device_id": actor.device_id, "source": actor.source,
-        "request_id": actor.request_id, "at": datetime.now(UTC)})
+def _audit(
+    session: Session,
+    actor: Actor,
+    entity: str,
+    record_id: str,
+    action: str,
+    changes: dict[str, Any],
+) -> None:
+    defer_insert(
+        session,
+        AuditEntry.__table__,
+        {
+            "entity": entity,
+            "record_id": record_id,
+            "action": action,
+            "changes": changes,
+            "user_id": actor.user.id,
+            "device_id": actor.device_id,
+            "source": actor.source,
+            "request_id": actor.request_id,
+            "at": datetime.now(UTC),
+        },
+    )
 
 
 # Builders turn validated fields into column values (and checks that need the database).
 # They return (values, extra): `values` are the person's fields, `extra` derived ones.
+
 
 def _enterprise(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
     values = dict(data)
@@ -428,8 +542,11 @@ def _visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
         code = values.pop("work_group_code")
         if code:
             if code not in ref.group_id:
-                raise Rejected("unknown_work_group", f"work_group_code: no work group {code!r}",
-                               "work_group_code")
+                raise Rejected(
+                    "unknown_work_group",
+                    f"work_group_code: no work group {code!r}",
+                    "work_group_code",
+                )
             values["work_group_id"] = ref.group_id[code]
         else:
             values["work_group_id"] = None
@@ -437,8 +554,11 @@ def _visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
     groups = values.get("workers_by_group", obj.workers_by_group if obj else {}) or {}
     for group, count in groups.items():
         if count > met:
-            raise Rejected("invalid", f"workers_by_group.{group}: {count} is more than "
-                                      f"workers_met ({met})", f"workers_by_group.{group}")
+            raise Rejected(
+                "invalid",
+                f"workers_by_group.{group}: {count} is more than workers_met ({met})",
+                f"workers_by_group.{group}",
+            )
     if "workers_by_group" in values:
         values["workers_by_group"] = {k: v for k, v in sorted(groups.items()) if v}
     if "participants" in values or obj is None:
@@ -450,8 +570,7 @@ def _visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
         users = ref.users(session, names)
         unknown = [n for n, u in users.items() if u is None]
         if unknown:
-            raise Rejected("unknown_user", f"participants: no user {unknown[0]!r}",
-                           "participants")
+            raise Rejected("unknown_user", f"participants: no user {unknown[0]!r}", "participants")
         values["participants"] = [users[n] for n in names]
     return values, {}
 
@@ -459,11 +578,13 @@ def _visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
 def _parent_visit(session: Session, ref: Reference, visit_id: str) -> Any:
     visit = ref.find(session, Visit, visit_id)
     if visit is None:
-        raise Rejected("visit_not_found", "visit_id: the visit is not on the server",
-                       "visit_id")
+        raise Rejected("visit_not_found", "visit_id: the visit is not on the server", "visit_id")
     if visit.deleted:
-        raise Rejected("parent_deleted", "visit_id: the visit was deleted; this entry is "
-                                         "kept in its conflict log", "visit_id")
+        raise Rejected(
+            "parent_deleted",
+            "visit_id: the visit was deleted; this entry is kept in its conflict log",
+            "visit_id",
+        )
     return visit
 
 
@@ -500,12 +621,17 @@ def _home_visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
     return values, extra
 
 
-_BUILDERS = {"enterprise": _enterprise, "visit": _visit, "problem": _problem,
-             "home_visit": _home_visit}
+_BUILDERS = {
+    "enterprise": _enterprise,
+    "visit": _visit,
+    "problem": _problem,
+    "home_visit": _home_visit,
+}
 
 
-def serialize(entity: str, obj: Any, ref: Reference,
-              participants: list[str] | None = None) -> dict[str, Any]:
+def serialize(
+    entity: str, obj: Any, ref: Reference, participants: list[str] | None = None
+) -> dict[str, Any]:
     """A record as phones and the API see it (never an ID number in clear).
 
     `obj` is an ORM object or a Core row of the entity's table (pull reads rows: no ORM
@@ -520,26 +646,55 @@ def serialize(entity: str, obj: Any, ref: Reference,
         "updated_at": _jsonable(obj.updated_at),
     }
     if entity == "enterprise":
-        out.update(name=obj.name, uscc=obj.uscc, uscc_valid=obj.uscc_valid, address=obj.address,
-                   type_tags=obj.type_tags or [], focus_tags=obj.focus_tags or [],
-                   head_count=obj.head_count, has_union=obj.has_union,
-                   initials=initials(obj.name))
+        out.update(
+            name=obj.name,
+            uscc=obj.uscc,
+            uscc_valid=obj.uscc_valid,
+            address=obj.address,
+            type_tags=obj.type_tags or [],
+            focus_tags=obj.focus_tags or [],
+            head_count=obj.head_count,
+            has_union=obj.has_union,
+            initials=initials(obj.name),
+        )
     elif entity == "visit":
         if participants is None:
             participants = sorted(u.username for u in obj.participants)
-        out.update(method=obj.method, visited_at=_jsonable(obj.visited_at),
-                   work_group_code=ref.group_code.get(obj.work_group_id),
-                   enterprise_id=obj.enterprise_id, place=obj.place,
-                   participants=participants,
-                   workers_met=obj.workers_met, workers_by_group=obj.workers_by_group or {},
-                   materials=obj.materials, consultations=obj.consultations, notes=obj.notes,
-                   lat=obj.lat, lng=obj.lng)
+        out.update(
+            method=obj.method,
+            visited_at=_jsonable(obj.visited_at),
+            work_group_code=ref.group_code.get(obj.work_group_id),
+            enterprise_id=obj.enterprise_id,
+            place=obj.place,
+            participants=participants,
+            workers_met=obj.workers_met,
+            workers_by_group=obj.workers_by_group or {},
+            materials=obj.materials,
+            consultations=obj.consultations,
+            notes=obj.notes,
+            lat=obj.lat,
+            lng=obj.lng,
+        )
     elif entity == "problem":
-        out.update(visit_id=obj.visit_id, category=obj.category, tag=obj.tag,
-                   description=obj.description, stage=obj.stage, stage_note=obj.stage_note,
-                   resolution=obj.resolution, resolved_at=_jsonable(obj.resolved_at))
+        out.update(
+            visit_id=obj.visit_id,
+            category=obj.category,
+            tag=obj.tag,
+            description=obj.description,
+            stage=obj.stage,
+            stage_note=obj.stage_note,
+            resolution=obj.resolution,
+            resolved_at=_jsonable(obj.resolved_at),
+        )
     elif entity == "home_visit":
-        out.update(visit_id=obj.visit_id, visited_at=_jsonable(obj.visited_at),
-                   worker_name=obj.worker_name, phone=obj.phone, id_last4=obj.id_last4,
-                   hardship=obj.hardship, amount_cents=obj.amount_cents, notes=obj.notes)
+        out.update(
+            visit_id=obj.visit_id,
+            visited_at=_jsonable(obj.visited_at),
+            worker_name=obj.worker_name,
+            phone=obj.phone,
+            id_last4=obj.id_last4,
+            hardship=obj.hardship,
+            amount_cents=obj.amount_cents,
+            notes=obj.notes,
+        )
     return out

@@ -25,7 +25,8 @@ from server.models import (
 )
 
 UUID_RE = re.compile(
-    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 _count = validate.Range(min=0, max=100_000)
 BIGINT_MAX = 2**63 - 1
 # Fields nest two deep (workers_by_group); an envelope adds two more.
@@ -75,8 +76,10 @@ def outside_window(value: datetime, window: tuple[datetime, datetime] | None) ->
         return None
     low, high = window
     if value < low or value > high:
-        return (f"{value.date().isoformat()} is outside the plausible dates "
-                f"{low.date().isoformat()} to {high.date().isoformat()}")
+        return (
+            f"{value.date().isoformat()} is outside the plausible dates "
+            f"{low.date().isoformat()} to {high.date().isoformat()}"
+        )
     return None
 
 
@@ -135,11 +138,13 @@ class VisitFields(_Fields):
     work_group_code = fields.String(allow_none=True)
     enterprise_id = fields.String(allow_none=True, validate=_uuid)
     place = fields.String(allow_none=True, validate=validate.OneOf(VISIT_PLACES))
-    participants = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
-                               validate=validate.Length(max=50))
+    participants = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(max=50)
+    )
     workers_met = _Int(validate=_count)
-    workers_by_group = fields.Dict(keys=fields.String(validate=validate.OneOf(FOCUS_GROUPS)),
-                                   values=_Int(validate=_count))
+    workers_by_group = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(FOCUS_GROUPS)), values=_Int(validate=_count)
+    )
     materials = _Int(validate=_count)
     consultations = _Int(validate=_count)
     notes = fields.String(allow_none=True, validate=validate.Length(max=5000))
@@ -195,14 +200,17 @@ class MutationSchema(Schema):
     class Meta:
         unknown = "raise"
 
-    mid = fields.Integer(required=True, strict=True,
-                         validate=validate.Range(min=1, max=BIGINT_MAX))
+    mid = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=BIGINT_MAX))
     op = fields.String(required=True, validate=validate.OneOf(("create", "update", "delete")))
     entity = fields.String(required=True, validate=validate.OneOf(tuple(FIELD_SCHEMAS)))
     id = fields.String(required=True, validate=_uuid)
     fields_ = fields.Dict(data_key="fields", load_default=dict)
-    base_version = fields.Integer(allow_none=True, strict=True, load_default=None,
-                                  validate=validate.Range(min=0, max=BIGINT_MAX))
+    base_version = fields.Integer(
+        allow_none=True,
+        strict=True,
+        load_default=None,
+        validate=validate.Range(min=0, max=BIGINT_MAX),
+    )
 
 
 class PushSchema(Schema):

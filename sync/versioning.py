@@ -65,8 +65,7 @@ def transaction_version(session: Session) -> int:
         ensure_state(session)
         return transaction_version(session)
     version = int(result)
-    session.info[_KEY] = (session.get_transaction(), version,
-                          session.get_nested_transaction())
+    session.info[_KEY] = (session.get_transaction(), version, session.get_nested_transaction())
     return version
 
 
@@ -139,8 +138,7 @@ def lock_for_writing(session: Session) -> None:
     """Take the database's write lock without moving the counter: on SQLite a no-op
     update of the counter row starts the write transaction, so every read after it is
     current; on PostgreSQL the row lock is taken later, at the version bump."""
-    session.execute(update(SyncState).where(SyncState.id == 1)
-                    .values(version=SyncState.version))
+    session.execute(update(SyncState).where(SyncState.id == 1).values(version=SyncState.version))
 
 
 def _default(column) -> object:  # noqa: ANN001
@@ -166,11 +164,15 @@ def write_new_records(session: Session) -> None:
         record.version, record.field_versions = version, {}
         table = record._model.__table__
         values = record.__dict__
-        rows.setdefault(table, []).append({
-            c.key: v if (v := values.get(c.key, _MISSING)) is not _MISSING else _default(c)
-            for c in table.columns})
-        links.extend({"visit_id": record.id, "user_id": user.id}
-                     for user in values.get("participants") or ())
+        rows.setdefault(table, []).append(
+            {
+                c.key: v if (v := values.get(c.key, _MISSING)) is not _MISSING else _default(c)
+                for c in table.columns
+            }
+        )
+        links.extend(
+            {"visit_id": record.id, "user_id": user.id} for user in values.get("participants") or ()
+        )
     connection = session.connection()
     for table in db.metadata.sorted_tables:
         if table in rows:
@@ -232,4 +234,3 @@ def _stamp_versions(session: Session, flush_context, instances) -> None:  # noqa
             if key not in _UNTRACKED and state.attrs[key].history.has_changes():
                 fields[key] = version
         obj.field_versions = fields
-

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-PG_ADMIN_URL = os.environ.get("FV_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "FV_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 PASSWORD = "test-pass-123"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -31,8 +33,14 @@ def service_missing(what: str) -> None:
 
 CHROMIUM = os.environ.get("FV_CHROMIUM", "/usr/bin/chromium")
 # Debian's Chromium, never a downloaded browser; no background traffic off the machine.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session")
@@ -89,8 +97,13 @@ def pg_url() -> Iterator[str]:
 def make_app(database_url: str, data_dir: Path, **overrides):
     from server.app import create_app
 
-    return create_app(DATA_DIR=str(data_dir), DATABASE_URL=database_url, LOG_JSON=False,
-                      LOG_LEVEL="WARNING", **overrides)
+    return create_app(
+        DATA_DIR=str(data_dir),
+        DATABASE_URL=database_url,
+        LOG_JSON=False,
+        LOG_LEVEL="WARNING",
+        **overrides,
+    )
 
 
 @pytest.fixture(scope="session", params=_backends())
@@ -115,12 +128,19 @@ def _clean(db) -> None:  # noqa: ANN001
     """Empty every table but the reference data, and reset the sync state."""
     from server.models import DistrictUnit, WorkGroup, work_group_districts
 
-    keep = {DistrictUnit.__tablename__, WorkGroup.__tablename__, work_group_districts.name,
-            "alembic_version"}
+    keep = {
+        DistrictUnit.__tablename__,
+        WorkGroup.__tablename__,
+        work_group_districts.name,
+        "alembic_version",
+    }
     tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in keep]
     if db.engine.dialect.name == "postgresql":
-        db.session.execute(sa.text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables)
-                                   + " RESTART IDENTITY CASCADE"))
+        db.session.execute(
+            sa.text(
+                "TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " RESTART IDENTITY CASCADE"
+            )
+        )
     else:
         for table in tables:
             db.session.execute(table.delete())
@@ -156,8 +176,7 @@ def client(app):
     return app.test_client()
 
 
-def create_user(username: str, role: str, district: str | None = None,
-                group: str | None = None):
+def create_user(username: str, role: str, district: str | None = None, group: str | None = None):
     """A user with PASSWORD (factory for tests)."""
     from sqlalchemy import select
 
@@ -165,8 +184,9 @@ def create_user(username: str, role: str, district: str | None = None,
     from server.extensions import db
     from server.models import DistrictUnit, User, WorkGroup
 
-    user = User(username=username, display_name=username, role=role,
-                password_hash=hash_password(PASSWORD))
+    user = User(
+        username=username, display_name=username, role=role, password_hash=hash_password(PASSWORD)
+    )
     if district:
         user.district = db.session.scalar(select(DistrictUnit).where(DistrictUnit.code == district))
     if group:
@@ -190,19 +210,26 @@ class Phone:
         self.mid = 0
         self.headers = {"Authorization": f"Bearer {self.token}"}
 
-    def mutation(self, op: str, entity: str, record_id: str, fields: dict | None = None,
-                 base_version: int | None = None) -> dict:
+    def mutation(
+        self,
+        op: str,
+        entity: str,
+        record_id: str,
+        fields: dict | None = None,
+        base_version: int | None = None,
+    ) -> dict:
         self.mid += 1
-        m = {"mid": self.mid, "op": op, "entity": entity, "id": record_id,
-             "fields": fields or {}}
+        m = {"mid": self.mid, "op": op, "entity": entity, "id": record_id, "fields": fields or {}}
         if base_version is not None:
             m["base_version"] = base_version
         return m
 
     def push(self, mutations: list[dict], protocol: int = 1):
-        return self.client.post("/api/sync/push", json={
-            "protocol": protocol, "device_id": self.device_id, "mutations": mutations},
-            headers=self.headers)
+        return self.client.post(
+            "/api/sync/push",
+            json={"protocol": protocol, "device_id": self.device_id, "mutations": mutations},
+            headers=self.headers,
+        )
 
     def pull_all(self, cursor: str | None = None, limit: int = 500) -> tuple[list[dict], str]:
         changes: list[dict] = []
@@ -221,5 +248,10 @@ class Phone:
 
 def visit_fields(district: str = "510104", **extra) -> dict:
     """Valid fields of a new visit."""
-    return {"method": "symposium", "visited_at": "2026-03-05T10:20:00+08:00",
-            "district_code": district, "workers_met": 12, **extra}
+    return {
+        "method": "symposium",
+        "visited_at": "2026-03-05T10:20:00+08:00",
+        "district_code": district,
+        "workers_met": 12,
+        **extra,
+    }

@@ -37,8 +37,13 @@ TASK_DEFAULTS: dict[str, Any] = {
 def cron(expr: str) -> crontab:
     """A crontab from a five-field cron expression (a setting)."""
     minute, hour, day_of_month, month_of_year, day_of_week = expr.split()
-    return crontab(minute=minute, hour=hour, day_of_month=day_of_month,
-                   month_of_year=month_of_year, day_of_week=day_of_week)
+    return crontab(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        day_of_week=day_of_week,
+    )
 
 
 def make_celery(settings: Settings | None = None) -> Celery:
@@ -75,12 +80,16 @@ def make_celery(settings: Settings | None = None) -> Celery:
         enable_utc=True,
         beat_schedule={
             "drain-outbox": {"task": "worker.tasks.drain_outbox", "schedule": 10.0},
-            "dedup-full-pass": {"task": "worker.tasks.dedup_full_pass",
-                                "schedule": cron(settings.DEDUP_FULL_PASS_CRON)},
+            "dedup-full-pass": {
+                "task": "worker.tasks.dedup_full_pass",
+                "schedule": cron(settings.DEDUP_FULL_PASS_CRON),
+            },
             # Weekly briefings at BRIEFING_CRON, read in TIMEZONE (app.conf.timezone).
-            "briefings-weekly": {"task": "worker.tasks.briefings_scheduled",
-                                 "schedule": cron(settings.BRIEFING_CRON),
-                                 "kwargs": {"kind": "week"}},
+            "briefings-weekly": {
+                "task": "worker.tasks.briefings_scheduled",
+                "schedule": cron(settings.BRIEFING_CRON),
+                "kwargs": {"kind": "week"},
+            },
             "briefings-sweep": {"task": "worker.tasks.briefings_sweep", "schedule": 300.0},
         },
         beat_schedule_filename=f"{settings.DATA_DIR}/celerybeat-schedule",

@@ -72,8 +72,9 @@ class DedupContext:
     @classmethod
     def from_settings(cls, settings: Any) -> DedupContext:
         """Thresholds from DEDUP_AUTO_THRESHOLD / DEDUP_REVIEW_THRESHOLD, zone from TIMEZONE."""
-        th = DedupThresholds(auto=float(settings.DEDUP_AUTO_THRESHOLD),
-                             review=float(settings.DEDUP_REVIEW_THRESHOLD))
+        th = DedupThresholds(
+            auto=float(settings.DEDUP_AUTO_THRESHOLD), review=float(settings.DEDUP_REVIEW_THRESHOLD)
+        )
         return cls(th, settings.TIMEZONE)
 
     @classmethod
@@ -85,15 +86,17 @@ class DedupContext:
 
     def district_code(self, session: Session, district_id: int | None) -> str:
         if self._districts is None:
-            self._districts = dict(session.execute(select(DistrictUnit.id, DistrictUnit.code)).all())
+            self._districts = dict(
+                session.execute(select(DistrictUnit.id, DistrictUnit.code)).all()
+            )
         return self._districts.get(district_id, "") if district_id is not None else ""
 
 
 # --- serialising concurrent workers ---------------------------------------------------
 
+
 def _lock_id(key: str) -> int:
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big",
-                          signed=True)
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def lock_keys(session: Session, keys: Iterable[str]) -> None:
@@ -118,30 +121,44 @@ def stored_key(key: str) -> str:
     if len(key) <= KEY_MAX:
         return key
     digest = hashlib.blake2b(key.encode("utf-8", "replace"), digest_size=8).hexdigest()
-    return f"{key[:KEY_MAX - 17]}~{digest}"
+    return f"{key[: KEY_MAX - 17]}~{digest}"
 
 
 def _store_keys(session: Session, entity: str, record_id: str, keys: list[str]) -> None:
-    session.execute(delete(DedupKey).where(DedupKey.entity == entity,
-                                           DedupKey.record_id == record_id))
+    session.execute(
+        delete(DedupKey).where(DedupKey.entity == entity, DedupKey.record_id == record_id)
+    )
     if keys:
-        session.execute(insert(DedupKey), [{"entity": entity, "key": k,
-                                            "record_id": record_id}
-                                           for k in {stored_key(k) for k in keys}])
+        session.execute(
+            insert(DedupKey),
+            [
+                {"entity": entity, "key": k, "record_id": record_id}
+                for k in {stored_key(k) for k in keys}
+            ],
+        )
 
 
 def _drop_keys(session: Session, entity: str, record_id: str) -> None:
-    session.execute(delete(DedupKey).where(DedupKey.entity == entity,
-                                           DedupKey.record_id == record_id))
+    session.execute(
+        delete(DedupKey).where(DedupKey.entity == entity, DedupKey.record_id == record_id)
+    )
 
 
-def _candidate_ids(session: Session, entity: str, keys: list[str], exclude: str,
-                   limit: int) -> list[str]:
+def _candidate_ids(
+    session: Session, entity: str, keys: list[str], exclude: str, limit: int
+) -> list[str]:
     if not keys:
         return []
-    rows = session.scalars(select(DedupKey.record_id).where(
-        DedupKey.entity == entity, DedupKey.key.in_([stored_key(k) for k in keys]),
-        DedupKey.record_id != exclude).distinct().limit(limit)).all()
+    rows = session.scalars(
+        select(DedupKey.record_id)
+        .where(
+            DedupKey.entity == entity,
+            DedupKey.key.in_([stored_key(k) for k in keys]),
+            DedupKey.record_id != exclude,
+        )
+        .distinct()
+        .limit(limit)
+    ).all()
     return list(rows)
 
 
@@ -151,9 +168,15 @@ def _release_deleted(session: Session, ctx: DedupContext, entity: str, record: A
     obsolete_reviews_of(session, entity, record.id)
     from server.models_dedup import LINK_ACTIVE, MergeLink
 
-    links = session.scalars(select(MergeLink).where(
-        MergeLink.entity == entity, MergeLink.canonical_id == record.id,
-        MergeLink.status == LINK_ACTIVE).order_by(MergeLink.id)).all()
+    links = session.scalars(
+        select(MergeLink)
+        .where(
+            MergeLink.entity == entity,
+            MergeLink.canonical_id == record.id,
+            MergeLink.status == LINK_ACTIVE,
+        )
+        .order_by(MergeLink.id)
+    ).all()
     freed = [link.record_id for link in links]
     for link in links:
         undo_merge(session, link.id, reason="canonical record deleted", remember=False)
@@ -168,10 +191,17 @@ def _release_deleted(session: Session, ctx: DedupContext, entity: str, record: A
 
 # --- enterprises --------------------------------------------------------------------------
 
+
 def enterprise_record(session: Session, ctx: DedupContext, e: Enterprise) -> dict[str, Any]:
     """An enterprise row in the engine's record shape."""
-    return {"record_id": e.id, "name": e.name, "district": ctx.district_code(session, e.district_id),
-            "uscc": e.uscc or "", "address": e.address or "", "headcount": e.head_count}
+    return {
+        "record_id": e.id,
+        "name": e.name,
+        "district": ctx.district_code(session, e.district_id),
+        "uscc": e.uscc or "",
+        "address": e.address or "",
+        "headcount": e.head_count,
+    }
 
 
 def dedup_enterprise(session: Session, ctx: DedupContext, enterprise_id: str) -> str:
@@ -189,15 +219,25 @@ def dedup_enterprise(session: Session, ctx: DedupContext, enterprise_id: str) ->
         return "already_merged"
 
     ids = _candidate_ids(session, "enterprise", keys, e.id, ctx.th.max_candidates)
-    cands = [c for c in session.scalars(select(Enterprise).where(Enterprise.id.in_(ids)))
-             if not c.deleted and c.canonical_id != e.id] if ids else []
+    cands = (
+        [
+            c
+            for c in session.scalars(select(Enterprise).where(Enterprise.id.in_(ids)))
+            if not c.deleted and c.canonical_id != e.id
+        ]
+        if ids
+        else []
+    )
     if not cands:
         return "new"
     # Roots first: the engine takes a cluster's first member as its representative, and
     # its chaining guard should compare against the record the cluster resolves to.
     root_ids = {c.canonical_id or c.id for c in cands}
-    roots = {r.id: r for r in session.scalars(select(Enterprise).where(
-        Enterprise.id.in_(root_ids))) if not r.deleted}
+    roots = {
+        r.id: r
+        for r in session.scalars(select(Enterprise).where(Enterprise.id.in_(root_ids)))
+        if not r.deleted
+    }
     index = DedupIndex(ctx.th)
     for root in sorted(roots.values(), key=lambda r: r.id):
         index.add(enterprise_record(session, ctx, root), root.id)
@@ -214,14 +254,28 @@ def dedup_enterprise(session: Session, ctx: DedupContext, enterprise_id: str) ->
         if is_rejected(session, "enterprise", mine, theirs):
             return "rejected_before"
         canonical, dup = choose_canonical("enterprise", target, e)
-        features = {**decision.features, "candidate": decision.candidate_id,
-                    "candidates_scored": decision.candidates_scored}
-        merge(session, "enterprise", dup.id, canonical.id, rule=decision.rule,
-              score=round(decision.score, 4), features=features)
+        features = {
+            **decision.features,
+            "candidate": decision.candidate_id,
+            "candidates_scored": decision.candidates_scored,
+        }
+        merge(
+            session,
+            "enterprise",
+            dup.id,
+            canonical.id,
+            rule=decision.rule,
+            score=round(decision.score, 4),
+            features=features,
+        )
         # Visits of the two enterprises may now be one visit.
-        for vid in session.scalars(select(Visit.id).where(
-                Visit.enterprise_id.in_(mine + theirs), Visit.deleted.is_(False),
-                Visit.canonical_id.is_(None))).all():
+        for vid in session.scalars(
+            select(Visit.id).where(
+                Visit.enterprise_id.in_(mine + theirs),
+                Visit.deleted.is_(False),
+                Visit.canonical_id.is_(None),
+            )
+        ).all():
             dedup_visit(session, ctx, vid)
         return "merged"
     if decision.action == "review":
@@ -230,14 +284,22 @@ def dedup_enterprise(session: Session, ctx: DedupContext, enterprise_id: str) ->
             other = root_of(session, "enterprise", ps.b)
             if other is None or other.id == e.id:
                 continue
-            propose_review(session, "enterprise", e.id, ps.b, ps.score, ps.rule,
-                           {**ps.features, "decision": ps.decision})
+            propose_review(
+                session,
+                "enterprise",
+                e.id,
+                ps.b,
+                ps.score,
+                ps.rule,
+                {**ps.features, "decision": ps.decision},
+            )
             queued += 1
         return "review" if queued else "new"
     return "new"
 
 
 # --- visits -------------------------------------------------------------------------------
+
 
 def _visit_identity(session: Session, ctx: DedupContext, v: Visit) -> tuple | None:
     """(work group, canonical enterprise or district, method, local day), or None.
@@ -279,9 +341,14 @@ def dedup_visit(session: Session, ctx: DedupContext, visit_id: str) -> str:
     group, where, method, day = ident
     start = datetime.combine(day, datetime.min.time(), tzinfo=ctx.tz)
     query = select(Visit).where(
-        Visit.work_group_id == group, Visit.method == method,
-        Visit.visited_at >= start, Visit.visited_at < start + timedelta(days=1),
-        Visit.deleted.is_(False), Visit.canonical_id.is_(None), Visit.id != v.id)
+        Visit.work_group_id == group,
+        Visit.method == method,
+        Visit.visited_at >= start,
+        Visit.visited_at < start + timedelta(days=1),
+        Visit.deleted.is_(False),
+        Visit.canonical_id.is_(None),
+        Visit.id != v.id,
+    )
     if where.startswith("e:"):
         query = query.where(Visit.enterprise_id.in_(enterprise_cluster_ids(session, where[2:])))
     else:
@@ -290,8 +357,11 @@ def dedup_visit(session: Session, ctx: DedupContext, visit_id: str) -> str:
     if not others:
         return "new"
     mine = cluster_ids(session, "visit", v.id)
-    others = [o for o in others
-              if not is_rejected(session, "visit", mine, cluster_ids(session, "visit", o.id))]
+    others = [
+        o
+        for o in others
+        if not is_rejected(session, "visit", mine, cluster_ids(session, "visit", o.id))
+    ]
     if not others:
         return "rejected_before"
     group_all = [v, *others]
@@ -301,12 +371,14 @@ def dedup_visit(session: Session, ctx: DedupContext, visit_id: str) -> str:
     features = {"work_group_id": group, "where": where, "method": method, "day": day.isoformat()}
     for o in group_all:
         if o.id != canonical.id:
-            merge(session, "visit", o.id, canonical.id, rule=VISIT_RULE, score=1.0,
-                  features=features)
+            merge(
+                session, "visit", o.id, canonical.id, rule=VISIT_RULE, score=1.0, features=features
+            )
     return "merged"
 
 
 # --- home visits (needy workers) -----------------------------------------------------------
+
 
 def _pinyin(name: str) -> str:
     return "".join(lazy_pinyin("".join(name.split()))).lower()
@@ -324,11 +396,13 @@ def home_visit_keys(h: HomeVisit) -> list[str]:
     return keys
 
 
-def score_home_visits(ctx: DedupContext, a: HomeVisit, b: HomeVisit
-                      ) -> tuple[float, str, dict[str, Any]]:
+def score_home_visits(
+    ctx: DedupContext, a: HomeVisit, b: HomeVisit
+) -> tuple[float, str, dict[str, Any]]:
     """(score, rule, features) of two home-visit records being one visit to one worker."""
-    days = abs((a.visited_at.astimezone(ctx.tz).date()
-                - b.visited_at.astimezone(ctx.tz).date()).days)
+    days = abs(
+        (a.visited_at.astimezone(ctx.tz).date() - b.visited_at.astimezone(ctx.tz).date()).days
+    )
     feats: dict[str, Any] = {"days_apart": days}
     if days > HOME_VISIT_WINDOW_DAYS:
         return 0.0, "different_visit", feats
@@ -416,13 +490,13 @@ def full_pass(session: Session, ctx: DedupContext, batch: int = 200) -> dict[str
     """
     started = time.perf_counter()
     stats: dict[str, Any] = {}
-    for entity, model in (("enterprise", Enterprise), ("visit", Visit),
-                          ("home_visit", HomeVisit)):
-        ids = session.scalars(select(model.id).where(model.deleted.is_(False))
-                              .order_by(model.created_at, model.id)).all()
+    for entity, model in (("enterprise", Enterprise), ("visit", Visit), ("home_visit", HomeVisit)):
+        ids = session.scalars(
+            select(model.id).where(model.deleted.is_(False)).order_by(model.created_at, model.id)
+        ).all()
         outcomes: dict[str, int] = {}
         for i in range(0, len(ids), batch):
-            for rid in ids[i:i + batch]:
+            for rid in ids[i : i + batch]:
                 out = dedup_one(session, ctx, entity, rid)
                 outcomes[out] = outcomes.get(out, 0) + 1
             session.commit()  # short transactions: key locks are held per batch only
@@ -430,15 +504,24 @@ def full_pass(session: Session, ctx: DedupContext, batch: int = 200) -> dict[str
     # Keys of records deleted or gone since the last pass.
     for entity, model in (("enterprise", Enterprise), ("home_visit", HomeVisit)):
         live = select(model.id).where(model.deleted.is_(False))
-        session.execute(delete(DedupKey).where(DedupKey.entity == entity,
-                                               DedupKey.record_id.not_in(live)))
+        session.execute(
+            delete(DedupKey).where(DedupKey.entity == entity, DedupKey.record_id.not_in(live))
+        )
     session.commit()
     stats["seconds"] = round(time.perf_counter() - started, 3)
     return stats
 
 
 __all__ = [
-    "DedupContext", "dedup_enterprise", "dedup_home_visit", "dedup_one", "dedup_records",
-    "dedup_visit", "full_pass", "handle_dedup", "home_visit_keys", "lock_keys",
+    "DedupContext",
+    "dedup_enterprise",
+    "dedup_home_visit",
+    "dedup_one",
+    "dedup_records",
+    "dedup_visit",
+    "full_pass",
+    "handle_dedup",
+    "home_visit_keys",
+    "lock_keys",
     "score_home_visits",
 ]

@@ -68,8 +68,11 @@ def root_of(session: Session, entity: str, record_id: str) -> Any | None:
 def members_of(session: Session, entity: str, root_id: str) -> list[Any]:
     """Records merged into `root_id` (chains are flat, so one level is all of them)."""
     model = SYNCED_MODELS[entity]
-    return list(session.scalars(select(model).where(model.canonical_id == root_id)
-                                .order_by(model.created_at, model.id)))
+    return list(
+        session.scalars(
+            select(model).where(model.canonical_id == root_id).order_by(model.created_at, model.id)
+        )
+    )
 
 
 def cluster_ids(session: Session, entity: str, root_id: str) -> list[str]:
@@ -85,6 +88,7 @@ def choose_canonical(entity: str, a: Any, b: Any) -> tuple[Any, Any]:
     The older record usually is the one phones already show; keeping it stable means
     fewer records change on phones.
     """
+
     def rank(obj: Any) -> tuple:
         valid = bool(getattr(obj, "uscc_valid", False)) if entity == "enterprise" else False
         created = obj.created_at if obj.created_at.tzinfo else obj.created_at.replace(tzinfo=UTC)
@@ -94,6 +98,7 @@ def choose_canonical(entity: str, a: Any, b: Any) -> tuple[Any, Any]:
 
 
 # --- visits: how counts combine ---------------------------------------------------------
+
 
 def visit_counts(visit: Visit) -> dict[str, Any]:
     """The fields a merge combines, as JSON (kept in MergeLink.before for undo)."""
@@ -140,9 +145,16 @@ def recompute_visit(session: Session, root: Visit) -> None:
     the fields in place); members count with their current values, which max and union
     make safe even when a member had members of its own.
     """
-    first = session.scalars(select(MergeLink).where(
-        MergeLink.entity == "visit", MergeLink.canonical_id == root.id,
-        MergeLink.before.is_not(None)).order_by(MergeLink.id).limit(1)).first()
+    first = session.scalars(
+        select(MergeLink)
+        .where(
+            MergeLink.entity == "visit",
+            MergeLink.canonical_id == root.id,
+            MergeLink.before.is_not(None),
+        )
+        .order_by(MergeLink.id)
+        .limit(1)
+    ).first()
     counts = dict(first.before) if first is not None else visit_counts(root)
     for member in members_of(session, "visit", root.id):
         if not member.deleted:
@@ -152,20 +164,43 @@ def recompute_visit(session: Session, root: Visit) -> None:
 
 # --- merge and undo ---------------------------------------------------------------------
 
+
 def _who(user: User | None) -> str:
     return user.username if user is not None else "worker"
 
 
-def _audit(session: Session, entity: str, record_id: str, action: str,
-           changes: dict[str, Any], user: User | None) -> None:
-    session.add(AuditEntry(entity=entity, record_id=record_id, action=action, changes=changes,
-                           user_id=user.id if user else None,
-                           source="api" if user else "worker"))
+def _audit(
+    session: Session,
+    entity: str,
+    record_id: str,
+    action: str,
+    changes: dict[str, Any],
+    user: User | None,
+) -> None:
+    session.add(
+        AuditEntry(
+            entity=entity,
+            record_id=record_id,
+            action=action,
+            changes=changes,
+            user_id=user.id if user else None,
+            source="api" if user else "worker",
+        )
+    )
 
 
-def merge(session: Session, entity: str, record_id: str, into_id: str, *, rule: str,
-          score: float | None = None, features: dict[str, Any] | None = None,
-          user: User | None = None, review: ReviewCandidate | None = None) -> MergeLink | None:
+def merge(
+    session: Session,
+    entity: str,
+    record_id: str,
+    into_id: str,
+    *,
+    rule: str,
+    score: float | None = None,
+    features: dict[str, Any] | None = None,
+    user: User | None = None,
+    review: ReviewCandidate | None = None,
+) -> MergeLink | None:
     """Merge `record_id`'s cluster into `into_id`'s; None when they are already one."""
     dup = root_of(session, entity, record_id)
     target = root_of(session, entity, into_id)
@@ -176,11 +211,18 @@ def merge(session: Session, entity: str, record_id: str, into_id: str, *, rule: 
     if dup.id == target.id:
         return None
     by = _who(user)
-    link = MergeLink(entity=entity, record_id=dup.id, canonical_id=target.id,
-                     status=LINK_ACTIVE, rule=rule[:40], score=score,
-                     features=dict(features or {}), decided_by=by,
-                     decided_by_id=user.id if user else None,
-                     review_id=review.id if review is not None else None)
+    link = MergeLink(
+        entity=entity,
+        record_id=dup.id,
+        canonical_id=target.id,
+        status=LINK_ACTIVE,
+        rule=rule[:40],
+        score=score,
+        features=dict(features or {}),
+        decided_by=by,
+        decided_by_id=user.id if user else None,
+        review_id=review.id if review is not None else None,
+    )
     if entity == "visit":
         link.before = visit_counts(target)
         _apply_counts(session, target, combine_counts(link.before, visit_counts(dup)))
@@ -191,26 +233,51 @@ def merge(session: Session, entity: str, record_id: str, into_id: str, *, rule: 
     members = members_of(session, entity, dup.id)
     if members:
         ids = [m.id for m in members]
-        for old in session.scalars(select(MergeLink).where(
-                MergeLink.entity == entity, MergeLink.record_id.in_(ids),
-                MergeLink.status == LINK_ACTIVE)):
+        for old in session.scalars(
+            select(MergeLink).where(
+                MergeLink.entity == entity,
+                MergeLink.record_id.in_(ids),
+                MergeLink.status == LINK_ACTIVE,
+            )
+        ):
             old.status = LINK_SUPERSEDED
         session.flush()  # free the active slot before the repointing links take it
         for m in members:
             m.canonical_id = target.id
-            session.add(MergeLink(entity=entity, record_id=m.id, canonical_id=target.id,
-                                  status=LINK_ACTIVE, rule="chain", score=score,
-                                  features={"via": dup.id}, decided_by=by,
-                                  decided_by_id=user.id if user else None, parent_id=link.id))
+            session.add(
+                MergeLink(
+                    entity=entity,
+                    record_id=m.id,
+                    canonical_id=target.id,
+                    status=LINK_ACTIVE,
+                    rule="chain",
+                    score=score,
+                    features={"via": dup.id},
+                    decided_by=by,
+                    decided_by_id=user.id if user else None,
+                    parent_id=link.id,
+                )
+            )
             _audit(session, entity, m.id, "merge", {"canonical_id": [dup.id, target.id]}, user)
         session.flush()
-    _audit(session, entity, dup.id, "merge",
-           {"canonical_id": [None, target.id], "rule": link.rule, "link": link.id}, user)
+    _audit(
+        session,
+        entity,
+        dup.id,
+        "merge",
+        {"canonical_id": [None, target.id], "rule": link.rule, "link": link.id},
+        user,
+    )
     return link
 
 
-def undo_merge(session: Session, link_id: int, user: User | None = None,
-               reason: str | None = None, remember: bool = True) -> MergeLink:
+def undo_merge(
+    session: Session,
+    link_id: int,
+    user: User | None = None,
+    reason: str | None = None,
+    remember: bool = True,
+) -> MergeLink:
     """Undo one merge: the record is its own again, the link is kept and marked undone.
 
     With `remember` the pair is recorded as rejected, so the workers never merge it
@@ -232,17 +299,25 @@ def undo_merge(session: Session, link_id: int, user: User | None = None,
     session.flush()
 
     # Records the undone merge repointed go back to where they were.
-    children = session.scalars(select(MergeLink).where(
-        MergeLink.parent_id == link.id, MergeLink.status == LINK_ACTIVE)).all()
+    children = session.scalars(
+        select(MergeLink).where(MergeLink.parent_id == link.id, MergeLink.status == LINK_ACTIVE)
+    ).all()
     for child in children:
         child.status, child.undone_at = LINK_UNDONE, now
         child.undone_by_id, child.undo_reason = link.undone_by_id, f"parent merge {link.id} undone"
         session.flush()
         member = session.get(model, child.record_id)
-        prev = session.scalars(select(MergeLink).where(
-            MergeLink.entity == link.entity, MergeLink.record_id == child.record_id,
-            MergeLink.canonical_id == link.record_id, MergeLink.status == LINK_SUPERSEDED)
-            .order_by(MergeLink.id.desc()).limit(1)).first()
+        prev = session.scalars(
+            select(MergeLink)
+            .where(
+                MergeLink.entity == link.entity,
+                MergeLink.record_id == child.record_id,
+                MergeLink.canonical_id == link.record_id,
+                MergeLink.status == LINK_SUPERSEDED,
+            )
+            .order_by(MergeLink.id.desc())
+            .limit(1)
+        ).first()
         if prev is not None:
             prev.status = LINK_ACTIVE
         if member is not None:
@@ -254,14 +329,27 @@ def undo_merge(session: Session, link_id: int, user: User | None = None,
         if canonical is not None:
             recompute_visit(session, canonical)
     if remember:
-        remember_rejection(session, link.entity, link.record_id, link.canonical_id, user,
-                           reason or f"merge {link.id} undone")
-    _audit(session, link.entity, link.record_id, "unmerge",
-           {"canonical_id": [link.canonical_id, None], "link": link.id}, user)
+        remember_rejection(
+            session,
+            link.entity,
+            link.record_id,
+            link.canonical_id,
+            user,
+            reason or f"merge {link.id} undone",
+        )
+    _audit(
+        session,
+        link.entity,
+        link.record_id,
+        "unmerge",
+        {"canonical_id": [link.canonical_id, None], "link": link.id},
+        user,
+    )
     return link
 
 
 # --- review queue -----------------------------------------------------------------------
+
 
 def _pair(x: str, y: str) -> tuple[str, str]:
     return (x, y) if x < y else (y, x)
@@ -270,13 +358,22 @@ def _pair(x: str, y: str) -> tuple[str, str]:
 def find_candidate(session: Session, entity: str, x: str, y: str) -> ReviewCandidate | None:
     """The review row of an unordered pair, if any."""
     a, b = _pair(x, y)
-    return session.scalars(select(ReviewCandidate).where(
-        ReviewCandidate.entity == entity, ReviewCandidate.a_id == a,
-        ReviewCandidate.b_id == b)).first()
+    return session.scalars(
+        select(ReviewCandidate).where(
+            ReviewCandidate.entity == entity, ReviewCandidate.a_id == a, ReviewCandidate.b_id == b
+        )
+    ).first()
 
 
-def propose_review(session: Session, entity: str, x: str, y: str, score: float, rule: str,
-                   features: dict[str, Any] | None = None) -> ReviewCandidate | None:
+def propose_review(
+    session: Session,
+    entity: str,
+    x: str,
+    y: str,
+    score: float,
+    rule: str,
+    features: dict[str, Any] | None = None,
+) -> ReviewCandidate | None:
     """Queue a pair for a person; idempotent (one row per pair, decided pairs stay decided)."""
     if x == y:
         return None
@@ -286,8 +383,15 @@ def propose_review(session: Session, entity: str, x: str, y: str, score: float, 
             existing.score, existing.rule, existing.features = score, rule[:40], features or {}
         return existing
     a, b = _pair(x, y)
-    row = ReviewCandidate(entity=entity, a_id=a, b_id=b, score=round(float(score), 4),
-                          rule=rule[:40], features=features or {}, status=REVIEW_PENDING)
+    row = ReviewCandidate(
+        entity=entity,
+        a_id=a,
+        b_id=b,
+        score=round(float(score), 4),
+        rule=rule[:40],
+        features=features or {},
+        status=REVIEW_PENDING,
+    )
     try:
         with session.begin_nested():
             session.add(row)
@@ -297,14 +401,16 @@ def propose_review(session: Session, entity: str, x: str, y: str, score: float, 
     return row
 
 
-def remember_rejection(session: Session, entity: str, x: str, y: str, user: User | None,
-                       note: str | None) -> ReviewCandidate:
+def remember_rejection(
+    session: Session, entity: str, x: str, y: str, user: User | None, note: str | None
+) -> ReviewCandidate:
     """Record that two records are not the same (a person said so)."""
     row = find_candidate(session, entity, x, y)
     if row is None:
         a, b = _pair(x, y)
-        row = ReviewCandidate(entity=entity, a_id=a, b_id=b, score=0.0, rule="merge_undone",
-                              features={})
+        row = ReviewCandidate(
+            entity=entity, a_id=a, b_id=b, score=0.0, rule="merge_undone", features={}
+        )
         session.add(row)
     row.status = REVIEW_REJECTED
     row.decided_by_id = user.id if user else None
@@ -319,17 +425,24 @@ def is_rejected(session: Session, entity: str, xs: list[str], ys: list[str]) -> 
     if not xs or not ys:
         return False
     rc = ReviewCandidate
-    hit = session.scalar(select(func.count()).select_from(rc).where(
-        rc.entity == entity, rc.status == REVIEW_REJECTED,
-        or_(and_(rc.a_id.in_(xs), rc.b_id.in_(ys)), and_(rc.a_id.in_(ys), rc.b_id.in_(xs)))))
+    hit = session.scalar(
+        select(func.count())
+        .select_from(rc)
+        .where(
+            rc.entity == entity,
+            rc.status == REVIEW_REJECTED,
+            or_(and_(rc.a_id.in_(xs), rc.b_id.in_(ys)), and_(rc.a_id.in_(ys), rc.b_id.in_(xs))),
+        )
+    )
     return bool(hit)
 
 
 DECISIONS = {"accept": REVIEW_ACCEPTED, "reject": REVIEW_REJECTED, "unsure": REVIEW_UNSURE}
 
 
-def decide(session: Session, candidate_id: int, decision: str, user: User,
-           note: str | None = None) -> ReviewCandidate:
+def decide(
+    session: Session, candidate_id: int, decision: str, user: User, note: str | None = None
+) -> ReviewCandidate:
     """A coordinator's answer on a pair: accept merges it, reject keeps it apart for good."""
     if decision not in DECISIONS:
         raise MergeError(400, "invalid", "decision: must be accept, reject or unsure")
@@ -347,8 +460,17 @@ def decide(session: Session, candidate_id: int, decision: str, user: User,
             raise MergeError(409, "stale", "a record of this pair was deleted")
         if a.id != b.id:
             canonical, dup = choose_canonical(row.entity, a, b)
-            link = merge(session, row.entity, dup.id, canonical.id, rule=f"review_{row.rule}",
-                         score=row.score, features=row.features, user=user, review=row)
+            link = merge(
+                session,
+                row.entity,
+                dup.id,
+                canonical.id,
+                rule=f"review_{row.rule}",
+                score=row.score,
+                features=row.features,
+                user=user,
+                review=row,
+            )
             row.merge_id = link.id if link else None
     row.status = DECISIONS[decision]
     row.decided_by_id, row.decided_at, row.note = user.id, datetime.now(UTC), note
@@ -358,9 +480,13 @@ def decide(session: Session, candidate_id: int, decision: str, user: User,
 
 def obsolete_reviews_of(session: Session, entity: str, record_id: str) -> int:
     """Close open review rows that involve a (deleted) record."""
-    rows = session.scalars(select(ReviewCandidate).where(
-        ReviewCandidate.entity == entity, ReviewCandidate.status.in_(REVIEW_OPEN),
-        or_(ReviewCandidate.a_id == record_id, ReviewCandidate.b_id == record_id))).all()
+    rows = session.scalars(
+        select(ReviewCandidate).where(
+            ReviewCandidate.entity == entity,
+            ReviewCandidate.status.in_(REVIEW_OPEN),
+            or_(ReviewCandidate.a_id == record_id, ReviewCandidate.b_id == record_id),
+        )
+    ).all()
     for row in rows:
         row.status = REVIEW_OBSOLETE
     return len(rows)

@@ -37,8 +37,12 @@ def drain(session: Session, batch: int = 50, max_rows: int = 10_000) -> int:
     """Process pending outbox rows, oldest first; returns how many were done."""
     done = 0
     while done < max_rows:
-        query = (select(OutboxMessage).where(OutboxMessage.done_at.is_(None))
-                 .order_by(OutboxMessage.id).limit(batch))
+        query = (
+            select(OutboxMessage)
+            .where(OutboxMessage.done_at.is_(None))
+            .order_by(OutboxMessage.id)
+            .limit(batch)
+        )
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows = session.scalars(query).all()
@@ -61,8 +65,7 @@ def drain(session: Session, batch: int = 50, max_rows: int = 10_000) -> int:
             except Exception as exc:  # noqa: BLE001 - one bad row must not stop the rest
                 row.attempts += 1
                 row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-                log.exception("outbox row failed", extra={"outbox_id": row.id,
-                                                          "topic": row.topic})
+                log.exception("outbox row failed", extra={"outbox_id": row.id, "topic": row.topic})
             finally:
                 request_id_var.reset(token)
         session.commit()
@@ -75,5 +78,9 @@ def pending_count(session: Session) -> int:
     """How many outbox rows wait (shown on admin pages and /readyz-style checks)."""
     from sqlalchemy import func
 
-    return session.scalar(select(func.count()).select_from(OutboxMessage)
-                          .where(OutboxMessage.done_at.is_(None))) or 0
+    return (
+        session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.done_at.is_(None))
+        )
+        or 0
+    )

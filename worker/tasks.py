@@ -26,8 +26,7 @@ def drain_outbox(request_id: str | None = None) -> int:
 
 
 # A full pass over a city's records takes minutes, not seconds: its own time limits.
-_FULL_PASS_LIMITS = {**TASK_DEFAULTS, "soft_time_limit": 3300, "time_limit": 3600,
-                     "max_retries": 3}
+_FULL_PASS_LIMITS = {**TASK_DEFAULTS, "soft_time_limit": 3300, "time_limit": 3600, "max_retries": 3}
 
 
 @shared_task(name="worker.tasks.dedup_full_pass", **_FULL_PASS_LIMITS)
@@ -36,5 +35,6 @@ def dedup_full_pass() -> dict:
     stats = dedup_jobs.full_pass(db.session, dedup_jobs.DedupContext.from_app())
     log.info("dedup full pass done", extra={"stats": stats})
     return stats
+
 
 from worker.briefing import tasks as _briefing_tasks  # noqa: E402,F401  (registers briefing tasks)

@@ -3,6 +3,7 @@
 Revision ID: 0002_dedup
 Revises: 0001
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -37,13 +38,15 @@ def upgrade():
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("merge_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["decided_by_id"], ["users.id"],
-                                name=op.f("fk_review_candidates_decided_by_id_users")),
+        sa.ForeignKeyConstraint(
+            ["decided_by_id"], ["users.id"], name=op.f("fk_review_candidates_decided_by_id_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_review_candidates")),
     )
     op.create_index("ix_review_candidates_b_id", "review_candidates", ["b_id"])
-    op.create_index("uq_review_candidates_pair", "review_candidates",
-                    ["entity", "a_id", "b_id"], unique=True)
+    op.create_index(
+        "uq_review_candidates_pair", "review_candidates", ["entity", "a_id", "b_id"], unique=True
+    )
     op.create_index("ix_review_candidates_queue", "review_candidates", ["status", "score"])
 
     op.create_table(
@@ -65,22 +68,33 @@ def upgrade():
         sa.Column("undone_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("undone_by_id", sa.Integer(), nullable=True),
         sa.Column("undo_reason", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(["decided_by_id"], ["users.id"],
-                                name=op.f("fk_merge_links_decided_by_id_users")),
-        sa.ForeignKeyConstraint(["review_id"], ["review_candidates.id"],
-                                name=op.f("fk_merge_links_review_id_review_candidates")),
-        sa.ForeignKeyConstraint(["parent_id"], ["merge_links.id"],
-                                name=op.f("fk_merge_links_parent_id_merge_links")),
-        sa.ForeignKeyConstraint(["undone_by_id"], ["users.id"],
-                                name=op.f("fk_merge_links_undone_by_id_users")),
+        sa.ForeignKeyConstraint(
+            ["decided_by_id"], ["users.id"], name=op.f("fk_merge_links_decided_by_id_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["review_id"],
+            ["review_candidates.id"],
+            name=op.f("fk_merge_links_review_id_review_candidates"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["parent_id"], ["merge_links.id"], name=op.f("fk_merge_links_parent_id_merge_links")
+        ),
+        sa.ForeignKeyConstraint(
+            ["undone_by_id"], ["users.id"], name=op.f("fk_merge_links_undone_by_id_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_merge_links")),
     )
     op.create_index("ix_merge_links_record_id", "merge_links", ["record_id"])
     op.create_index("ix_merge_links_canonical_id", "merge_links", ["canonical_id"])
     op.create_index("ix_merge_links_parent_id", "merge_links", ["parent_id"])
-    op.create_index("uq_merge_links_active", "merge_links", ["entity", "record_id"],
-                    unique=True, sqlite_where=sa.text("status = 'active'"),
-                    postgresql_where=sa.text("status = 'active'"))
+    op.create_index(
+        "uq_merge_links_active",
+        "merge_links",
+        ["entity", "record_id"],
+        unique=True,
+        sqlite_where=sa.text("status = 'active'"),
+        postgresql_where=sa.text("status = 'active'"),
+    )
 
 
 def downgrade():

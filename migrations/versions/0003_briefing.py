@@ -3,6 +3,7 @@
 Revision ID: 0003_briefing
 Revises: 0001
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -42,15 +43,24 @@ def upgrade():
         sa.Column("sending_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["recipient_id"], ["briefing_recipients.id"],
-                                name=op.f("fk_briefing_deliveries_recipient_id_briefing_recipients"),
-                                ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["recipient_id"],
+            ["briefing_recipients.id"],
+            name=op.f("fk_briefing_deliveries_recipient_id_briefing_recipients"),
+            ondelete="SET NULL",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_briefing_deliveries")),
-        sa.UniqueConstraint("district", "period_kind", "period_start", "recipient",
-                            name="uq_briefing_deliveries_key"),
+        sa.UniqueConstraint(
+            "district",
+            "period_kind",
+            "period_start",
+            "recipient",
+            name="uq_briefing_deliveries_key",
+        ),
     )
-    op.create_index("ix_briefing_deliveries_status", "briefing_deliveries",
-                    ["status", "updated_at"])
+    op.create_index(
+        "ix_briefing_deliveries_status", "briefing_deliveries", ["status", "updated_at"]
+    )
 
 
 def downgrade():

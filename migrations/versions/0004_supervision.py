@@ -3,6 +3,7 @@
 Revision ID: 0004_supervision
 Revises: 0002_dedup, 0003_briefing
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -22,8 +23,9 @@ def upgrade():
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["created_by_id"], ["users.id"],
-                                name=op.f("fk_spot_check_samples_created_by_id_users")),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"], ["users.id"], name=op.f("fk_spot_check_samples_created_by_id_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_spot_check_samples")),
     )
     op.create_table(
@@ -37,14 +39,25 @@ def upgrade():
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("checked_by_id", sa.Integer(), nullable=True),
         sa.Column("checked_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(["sample_id"], ["spot_check_samples.id"], ondelete="CASCADE",
-                                name=op.f("fk_spot_check_items_sample_id_spot_check_samples")),
-        sa.ForeignKeyConstraint(["district_id"], ["district_units.id"],
-                                name=op.f("fk_spot_check_items_district_id_district_units")),
-        sa.ForeignKeyConstraint(["work_group_id"], ["work_groups.id"],
-                                name=op.f("fk_spot_check_items_work_group_id_work_groups")),
-        sa.ForeignKeyConstraint(["checked_by_id"], ["users.id"],
-                                name=op.f("fk_spot_check_items_checked_by_id_users")),
+        sa.ForeignKeyConstraint(
+            ["sample_id"],
+            ["spot_check_samples.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_spot_check_items_sample_id_spot_check_samples"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["district_id"],
+            ["district_units.id"],
+            name=op.f("fk_spot_check_items_district_id_district_units"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["work_group_id"],
+            ["work_groups.id"],
+            name=op.f("fk_spot_check_items_work_group_id_work_groups"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["checked_by_id"], ["users.id"], name=op.f("fk_spot_check_items_checked_by_id_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_spot_check_items")),
         sa.UniqueConstraint("sample_id", "visit_id", name="uq_spot_check_items_sample_visit"),
     )

@@ -6,6 +6,7 @@ deletes its children; phones pull the tombstones at a new version)
 Revision ID: 0006_hardening
 Revises: 0005_stats_indexes
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -23,15 +24,19 @@ def upgrade():
     bind = op.get_bind()
     orphans = "deleted = :no AND visit_id IN (SELECT id FROM visits WHERE deleted = :yes)"
     flags = {"yes": True, "no": False}
-    count = sum(bind.execute(sa.text(f"SELECT count(*) FROM {t} WHERE {orphans}"),
-                             flags).scalar() for t in ("problems", "home_visits"))
+    count = sum(
+        bind.execute(sa.text(f"SELECT count(*) FROM {t} WHERE {orphans}"), flags).scalar()
+        for t in ("problems", "home_visits")
+    )
     if count:
-        version = bind.execute(sa.text(
-            "UPDATE sync_state SET version = version + 1 WHERE id = 1 RETURNING version")
+        version = bind.execute(
+            sa.text("UPDATE sync_state SET version = version + 1 WHERE id = 1 RETURNING version")
         ).scalar()
         for table in ("problems", "home_visits"):
-            bind.execute(sa.text(f"UPDATE {table} SET deleted = :yes, version = :v "
-                                 f"WHERE {orphans}"), {**flags, "v": version})
+            bind.execute(
+                sa.text(f"UPDATE {table} SET deleted = :yes, version = :v WHERE {orphans}"),
+                {**flags, "v": version},
+            )
 
 
 def downgrade():

@@ -19,10 +19,21 @@ bp = Blueprint("admin", __name__, url_prefix="/api/admin")
 @roles_required(Role.ADMIN)
 def devices():  # noqa: ANN201
     rows = db.session.scalars(select(Device).order_by(Device.last_seen_at.desc())).all()
-    return jsonify({"items": [{
-        "id": d.id, "user": d.user.username, "name": d.name, "last_mid": d.last_mid,
-        "last_seen_at": d.last_seen_at.isoformat(),
-        "revoked_at": d.revoked_at.isoformat() if d.revoked_at else None} for d in rows]})
+    return jsonify(
+        {
+            "items": [
+                {
+                    "id": d.id,
+                    "user": d.user.username,
+                    "name": d.name,
+                    "last_mid": d.last_mid,
+                    "last_seen_at": d.last_seen_at.isoformat(),
+                    "revoked_at": d.revoked_at.isoformat() if d.revoked_at else None,
+                }
+                for d in rows
+            ]
+        }
+    )
 
 
 @bp.post("/devices/<device_id>/revoke")

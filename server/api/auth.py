@@ -19,8 +19,9 @@ class LoginSchema(Schema):
 
     username = fields.String(required=True, validate=validate.Length(min=1, max=64))
     password = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    device_id = fields.String(load_default=None, validate=validate.Regexp(
-        r"^[0-9a-fA-F-]{36}$", error="not a UUID"))
+    device_id = fields.String(
+        load_default=None, validate=validate.Regexp(r"^[0-9a-fA-F-]{36}$", error="not a UUID")
+    )
     device_name = fields.String(load_default="", validate=validate.Length(max=100))
 
 
@@ -51,10 +52,16 @@ def login():  # noqa: ANN201
     db.session.commit()
     # last_mid: the app continues its counter after it (a reinstalled app that kept its
     # device_id would otherwise number new entries as old ones).
-    return jsonify({"token": token, "device_id": device.id, "last_mid": device.last_mid or 0,
-                    "user": user_schema.dump(user),
-                    "expires_at": token_expires_at(device).isoformat(),
-                    "ttl_days": current_app.config["FV"].TOKEN_TTL_DAYS})
+    return jsonify(
+        {
+            "token": token,
+            "device_id": device.id,
+            "last_mid": device.last_mid or 0,
+            "user": user_schema.dump(user),
+            "expires_at": token_expires_at(device).isoformat(),
+            "ttl_days": current_app.config["FV"].TOKEN_TTL_DAYS,
+        }
+    )
 
 
 @bp.post("/auth/logout")

@@ -28,7 +28,8 @@ def readyz():  # noqa: ANN201
     checks["broker"] = broker_status(current_app.config["FV"])
     ready = all(v == "ok" for v in checks.values())
     return jsonify({"status": "ready" if ready else "not_ready", "checks": checks}), (
-        200 if ready else 503)
+        200 if ready else 503
+    )
 
 
 def broker_status(settings) -> str:  # noqa: ANN001
@@ -37,8 +38,9 @@ def broker_status(settings) -> str:  # noqa: ANN001
         import redis
 
         try:
-            redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1,
-                                 socket_timeout=1).ping()
+            redis.Redis.from_url(
+                settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
+            ).ping()
             return "ok"
         except redis.RedisError as exc:
             return f"error: {type(exc).__name__}"

@@ -29,22 +29,43 @@ def vocabulary() -> dict[str, Any]:
 def reference():  # noqa: ANN201
     districts = db.session.scalars(select(DistrictUnit).order_by(DistrictUnit.code)).all()
     groups = db.session.scalars(select(WorkGroup).order_by(WorkGroup.code)).all()
-    query = select(Enterprise).where(Enterprise.deleted.is_(False),
-                                     Enterprise.canonical_id.is_(None))
+    query = select(Enterprise).where(
+        Enterprise.deleted.is_(False), Enterprise.canonical_id.is_(None)
+    )
     if g.scope.read is not None:
         query = query.where(Enterprise.district_id.in_(g.scope.read))
     ref = Reference.load(db.session)
     vocab = vocabulary()
-    return jsonify({
-        "districts": [{"code": d.code, "name": d.name, "name_en": d.name_en, "short": d.short}
-                      for d in districts],
-        "work_groups": [{"code": w.code, "name": w.name,
-                         "district_codes": sorted(d.code for d in w.districts)} for w in groups],
-        **{k: vocab[k] for k in ("methods", "categories", "problem_tags", "stages",
-                                 "focus_groups", "enterprise_type_tags",
-                                 "enterprise_focus_tags", "targets")},
-        "enterprises": [serialize("enterprise", e, ref) for e in db.session.scalars(query)],
-    })
+    return jsonify(
+        {
+            "districts": [
+                {"code": d.code, "name": d.name, "name_en": d.name_en, "short": d.short}
+                for d in districts
+            ],
+            "work_groups": [
+                {
+                    "code": w.code,
+                    "name": w.name,
+                    "district_codes": sorted(d.code for d in w.districts),
+                }
+                for w in groups
+            ],
+            **{
+                k: vocab[k]
+                for k in (
+                    "methods",
+                    "categories",
+                    "problem_tags",
+                    "stages",
+                    "focus_groups",
+                    "enterprise_type_tags",
+                    "enterprise_focus_tags",
+                    "targets",
+                )
+            },
+            "enterprises": [serialize("enterprise", e, ref) for e in db.session.scalars(query)],
+        }
+    )
 
 
 def district_progress(district_id: int) -> dict[str, Any]:
@@ -52,10 +73,16 @@ def district_progress(district_id: int) -> dict[str, Any]:
 
     Reads canonical records only: merged duplicates count once.
     """
-    visits = select(Visit).where(Visit.district_id == district_id, Visit.deleted.is_(False),
-                                 Visit.canonical_id.is_(None)).subquery()
-    workers = db.session.execute(select(func.coalesce(func.sum(visits.c.workers_met), 0))
-                                 ).scalar_one()
+    visits = (
+        select(Visit)
+        .where(
+            Visit.district_id == district_id, Visit.deleted.is_(False), Visit.canonical_id.is_(None)
+        )
+        .subquery()
+    )
+    workers = db.session.execute(
+        select(func.coalesce(func.sum(visits.c.workers_met), 0))
+    ).scalar_one()
     enterprise_key = func.coalesce(Enterprise.canonical_id, Enterprise.id)
     rows = db.session.execute(
         select(enterprise_key, Enterprise.type_tags)
@@ -65,9 +92,13 @@ def district_progress(district_id: int) -> dict[str, Any]:
     visited = {key for key, _ in rows}
     types = {tag for _, tags in rows for tag in (tags or [])}
     targets = vocabulary()["targets"]
-    return {"enterprises_visited": len(visited), "enterprise_types": len(types),
-            "workers_met": int(workers), "target_enterprises": targets["enterprises"],
-            "target_workers": targets["workers_met"]}
+    return {
+        "enterprises_visited": len(visited),
+        "enterprise_types": len(types),
+        "workers_met": int(workers),
+        "target_enterprises": targets["enterprises"],
+        "target_workers": targets["workers_met"],
+    }
 
 
 @bp.get("/progress")
@@ -78,5 +109,10 @@ def progress():  # noqa: ANN201
         district = g.user.work_group.districts[0]
     if district is None:
         return jsonify({"district_code": None})
-    return jsonify({"district_code": district.code, "district_name": district.name,
-                    **district_progress(district.id)})
+    return jsonify(
+        {
+            "district_code": district.code,
+            "district_name": district.name,
+            **district_progress(district.id),
+        }
+    )

@@ -24,6 +24,7 @@ CURSOR_MAX = 512
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
+
 bp = Blueprint("sync", __name__, url_prefix="/api/sync")
 
 
@@ -43,8 +44,7 @@ def _body() -> object:
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed", f"the body is not JSON: {exc}") from None
     except RecursionError:
-        raise ApiError(400, "malformed",
-                       f"the body nests deeper than {MAX_DEPTH} levels") from None
+        raise ApiError(400, "malformed", f"the body nests deeper than {MAX_DEPTH} levels") from None
     # Deep nesting inside a mutation is rejected with that entry (sync.push._envelope);
     # the body is not scanned twice.
     return body
@@ -56,7 +56,8 @@ def date_window() -> tuple[datetime, datetime]:
     settings = current_app.config["FV"]
     start = date.fromisoformat(settings.CAMPAIGN_START)
     low = datetime.combine(start, time(), UTC) - timedelta(
-        days=settings.SYNC_DATE_DAYS_BEFORE_CAMPAIGN)
+        days=settings.SYNC_DATE_DAYS_BEFORE_CAMPAIGN
+    )
     return low, datetime.now(UTC) + timedelta(days=settings.SYNC_DATE_DAYS_AHEAD)
 
 
@@ -67,11 +68,15 @@ def push():  # noqa: ANN201
     body = _body()
     try:
         answer = push_batch(
-            db.session, device=g.device, user=g.user, scope=g.scope, body=body,
+            db.session,
+            device=g.device,
+            user=g.user,
+            scope=g.scope,
+            body=body,
             id_hash_key=settings.ID_HASH_KEY,
-            limits=PushLimits(settings.SYNC_MIN_PROTOCOL, settings.SYNC_MAX_BATCH,
-                              date_window()),
-            request_id=g.request_id)
+            limits=PushLimits(settings.SYNC_MIN_PROTOCOL, settings.SYNC_MAX_BATCH, date_window()),
+            request_id=g.request_id,
+        )
     except ProtocolError as err:
         raise ApiError(err.status, err.code, err.message, err.field, **err.extra) from None
     db.session.commit()
@@ -92,19 +97,26 @@ def pull():  # noqa: ANN201
     settings = current_app.config["FV"]
     protocol = int_arg("protocol", 1, 0)
     if protocol < settings.SYNC_MIN_PROTOCOL:
-        raise ApiError(426, "protocol_outdated",
-                       "this app is too old for the server: please update it",
-                       min_protocol=settings.SYNC_MIN_PROTOCOL)
+        raise ApiError(
+            426,
+            "protocol_outdated",
+            "this app is too old for the server: please update it",
+            min_protocol=settings.SYNC_MIN_PROTOCOL,
+        )
     if protocol > PROTOCOL_VERSION:
-        raise ApiError(400, "protocol_unknown",
-                       f"protocol {protocol} is newer than the server's {PROTOCOL_VERSION}",
-                       "protocol")
+        raise ApiError(
+            400,
+            "protocol_unknown",
+            f"protocol {protocol} is newer than the server's {PROTOCOL_VERSION}",
+            "protocol",
+        )
     limit = int_arg("limit", 500, 1, settings.SYNC_PULL_MAX)
     # A cursor that is not one of ours (garbage, another database's) answers `reset`;
     # one too long to be ours is refused.
     cursor = text_arg("cursor", max_len=CURSOR_MAX)
     last_mid = g.device.last_mid  # read before the page: see sync/pull.py
-    answer = pull_changes(db.session, scope=g.scope, last_mid=last_mid,
-                          cursor=cursor or None, limit=limit)
+    answer = pull_changes(
+        db.session, scope=g.scope, last_mid=last_mid, cursor=cursor or None, limit=limit
+    )
     db.session.commit()
     return jsonify(answer)

@@ -53,10 +53,22 @@ from worker.briefing.compute import (
     vocabulary,
 )
 
-SORT_KEYS = ("code", "visits", "enterprises", "enterprise_types", "workers_met",
-             "participation", "problems_raised", "problems_open", "problems_resolved",
-             "home_visits", "condolence_cents", "score",
-             *(f"method_{m}" for m in VISIT_METHODS), *(f"stage_{s}" for s in PROBLEM_STAGES))
+SORT_KEYS = (
+    "code",
+    "visits",
+    "enterprises",
+    "enterprise_types",
+    "workers_met",
+    "participation",
+    "problems_raised",
+    "problems_open",
+    "problems_resolved",
+    "home_visits",
+    "condolence_cents",
+    "score",
+    *(f"method_{m}" for m in VISIT_METHODS),
+    *(f"stage_{s}" for s in PROBLEM_STAGES),
+)
 
 
 def scoped_districts(session: Session, district_ids: frozenset[int] | None) -> list[DistrictUnit]:
@@ -76,16 +88,21 @@ def district_figures(session: Session, f: Filters) -> dict[int, DistrictFigures]
 
 
 def _blank(d: DistrictUnit) -> DistrictFigures:
-    return DistrictFigures(d.id, d.code, d.name,
-                           visits_by_method=dict.fromkeys(VISIT_METHODS, 0),
-                           focus_groups=dict.fromkeys(FOCUS_GROUPS, 0),
-                           enterprises_by_type=dict.fromkeys(ENTERPRISE_TYPE_TAGS, 0),
-                           problems_by_category=dict.fromkeys(PROBLEM_CATEGORIES, 0),
-                           problems_by_stage=dict.fromkeys(PROBLEM_STAGES, 0))
+    return DistrictFigures(
+        d.id,
+        d.code,
+        d.name,
+        visits_by_method=dict.fromkeys(VISIT_METHODS, 0),
+        focus_groups=dict.fromkeys(FOCUS_GROUPS, 0),
+        enterprises_by_type=dict.fromkeys(ENTERPRISE_TYPE_TAGS, 0),
+        problems_by_category=dict.fromkeys(PROBLEM_CATEGORIES, 0),
+        problems_by_stage=dict.fromkeys(PROBLEM_STAGES, 0),
+    )
 
 
-def _filtered_figures(session: Session, f: Filters,
-                      districts: list[DistrictUnit]) -> dict[int, DistrictFigures]:
+def _filtered_figures(
+    session: Session, f: Filters, districts: list[DistrictUnit]
+) -> dict[int, DistrictFigures]:
     """compute_figures' aggregates over only the visits of a work group or tagged enterprises."""
     figs = {d.id: _blank(d) for d in districts}
     conds = visit_conditions(f)
@@ -94,12 +111,20 @@ def _filtered_figures(session: Session, f: Filters,
     one_group = f.work_group_id is not None and session.get_bind().dialect.name == "sqlite"
     start, end = f.bounds()
 
-    focus_cols = [func.coalesce(func.sum(Visit.workers_by_group[g].as_integer()), 0)
-                  for g in FOCUS_GROUPS]
+    focus_cols = [
+        func.coalesce(func.sum(Visit.workers_by_group[g].as_integer()), 0) for g in FOCUS_GROUPS
+    ]
     for district_id, method, n, workers, *focus in session.execute(
-            select(Visit.district_id, Visit.method, func.count(),
-                   func.coalesce(func.sum(Visit.workers_met), 0), *focus_cols)
-            .where(*conds).group_by(Visit.district_id, Visit.method)):
+        select(
+            Visit.district_id,
+            Visit.method,
+            func.count(),
+            func.coalesce(func.sum(Visit.workers_met), 0),
+            *focus_cols,
+        )
+        .where(*conds)
+        .group_by(Visit.district_id, Visit.method)
+    ):
         fig = figs.get(district_id)
         if fig is None:
             continue
@@ -112,18 +137,24 @@ def _filtered_figures(session: Session, f: Filters,
     ent, canon = aliased(Enterprise), aliased(Enterprise)
     canon_id = func.coalesce(ent.canonical_id, ent.id)
     for district_id, n in session.execute(
-            select(Visit.district_id, func.count(distinct(canon_id)))
-            .join(ent, ent.id == Visit.enterprise_id)
-            .where(*conds, ent.deleted.is_(False)).group_by(Visit.district_id)):
+        select(Visit.district_id, func.count(distinct(canon_id)))
+        .join(ent, ent.id == Visit.enterprise_id)
+        .where(*conds, ent.deleted.is_(False))
+        .group_by(Visit.district_id)
+    ):
         if district_id in figs:
             figs[district_id].enterprises = n
     tags = _json_array_values(session, canon.type_tags)
     from sqlalchemy import true
 
-    by_tag = (select(Visit.district_id, tags.c.value, func.count(distinct(canon.id)))
-              .join(ent, ent.id == Visit.enterprise_id).join(canon, canon.id == canon_id)
-              .join(tags, true()).where(*conds, ent.deleted.is_(False))
-              .group_by(Visit.district_id, tags.c.value))
+    by_tag = (
+        select(Visit.district_id, tags.c.value, func.count(distinct(canon.id)))
+        .join(ent, ent.id == Visit.enterprise_id)
+        .join(canon, canon.id == canon_id)
+        .join(tags, true())
+        .where(*conds, ent.deleted.is_(False))
+        .group_by(Visit.district_id, tags.c.value)
+    )
     if one_group:
         # SQLite would walk the (district, method) statistics index over every visit.
         by_tag = by_tag.with_hint(Visit, "INDEXED BY ix_visits_group_stats", "sqlite")
@@ -135,26 +166,36 @@ def _filtered_figures(session: Session, f: Filters,
 
     cadre = [User.role.in_(CADRE_ROLES), User.active.is_(True)]
     for district_id, n in session.execute(
-            select(User.district_id, func.count()).where(*cadre).group_by(User.district_id)):
+        select(User.district_id, func.count()).where(*cadre).group_by(User.district_id)
+    ):
         if district_id in figs:
             figs[district_id].cadres_total = n
     for district_id, n in session.execute(
-            select(User.district_id, func.count(distinct(User.id)))
-            .join(visit_participants, visit_participants.c.user_id == User.id)
-            .join(Visit, and_(Visit.id == visit_participants.c.visit_id,
-                              Visit.district_id == User.district_id))
-            .where(*cadre, *conds).group_by(User.district_id)):
+        select(User.district_id, func.count(distinct(User.id)))
+        .join(visit_participants, visit_participants.c.user_id == User.id)
+        .join(
+            Visit,
+            and_(Visit.id == visit_participants.c.visit_id, Visit.district_id == User.district_id),
+        )
+        .where(*cadre, *conds)
+        .group_by(User.district_id)
+    ):
         if district_id in figs:
             figs[district_id].cadres_active = n
 
     # Problems of the narrowed visits: raised when their visit took place (as briefings do).
     undated = visit_conditions(f, dated=False)
-    pbase = select().select_from(Problem).join(Visit, Visit.id == Problem.visit_id).where(
-        *live(Problem), *undated)
+    pbase = (
+        select()
+        .select_from(Problem)
+        .join(Visit, Visit.id == Problem.visit_id)
+        .where(*live(Problem), *undated)
+    )
     for district_id, category, stage, n in session.execute(
-            pbase.add_columns(Problem.district_id, Problem.category, Problem.stage, func.count())
-            .where(Visit.visited_at >= start, Visit.visited_at < end)
-            .group_by(Problem.district_id, Problem.category, Problem.stage)):
+        pbase.add_columns(Problem.district_id, Problem.category, Problem.stage, func.count())
+        .where(Visit.visited_at >= start, Visit.visited_at < end)
+        .group_by(Problem.district_id, Problem.category, Problem.stage)
+    ):
         fig = figs.get(district_id)
         if fig is None:
             continue
@@ -162,24 +203,30 @@ def _filtered_figures(session: Session, f: Filters,
         fig.problems_by_category[category] = fig.problems_by_category.get(category, 0) + n
         fig.problems_by_stage[stage] = fig.problems_by_stage.get(stage, 0) + n
     for district_id, n in session.execute(
-            pbase.add_columns(Problem.district_id, func.count())
-            .where(Problem.stage == "resolved", Problem.resolved_at >= start,
-                   Problem.resolved_at < end).group_by(Problem.district_id)):
+        pbase.add_columns(Problem.district_id, func.count())
+        .where(Problem.stage == "resolved", Problem.resolved_at >= start, Problem.resolved_at < end)
+        .group_by(Problem.district_id)
+    ):
         if district_id in figs:
             figs[district_id].problems_resolved = n
     for district_id, n in session.execute(
-            pbase.add_columns(Problem.district_id, func.count())
-            .where(Visit.visited_at < end, Problem.stage.in_(OPEN_STAGES))
-            .group_by(Problem.district_id)):
+        pbase.add_columns(Problem.district_id, func.count())
+        .where(Visit.visited_at < end, Problem.stage.in_(OPEN_STAGES))
+        .group_by(Problem.district_id)
+    ):
         if district_id in figs:
             figs[district_id].problems_open = n
 
-    homes = (select(HomeVisit.district_id, func.count(),
-                    func.coalesce(func.sum(HomeVisit.amount_cents), 0))
-             .join(Visit, Visit.id == HomeVisit.visit_id)
-             .where(*live(HomeVisit), *undated, HomeVisit.visited_at >= start,
-                    HomeVisit.visited_at < end)
-             .group_by(HomeVisit.district_id))
+    homes = (
+        select(
+            HomeVisit.district_id, func.count(), func.coalesce(func.sum(HomeVisit.amount_cents), 0)
+        )
+        .join(Visit, Visit.id == HomeVisit.visit_id)
+        .where(
+            *live(HomeVisit), *undated, HomeVisit.visited_at >= start, HomeVisit.visited_at < end
+        )
+        .group_by(HomeVisit.district_id)
+    )
     if one_group:
         # from the group's visits to their home visits, not every home visit to its visit
         homes = homes.with_hint(HomeVisit, "INDEXED BY ix_home_visits_visit_id", "sqlite")
@@ -197,18 +244,29 @@ def _filtered_figures(session: Session, f: Filters,
 def row_dict(fig: DistrictFigures, targets: dict[str, Any]) -> dict[str, Any]:
     """One dashboard row: the district's figures flattened for a table, JSON or export."""
     row: dict[str, Any] = {
-        "district_id": fig.district_id, "code": fig.code, "name": fig.name,
-        "visits": fig.visits, "enterprises": fig.enterprises,
-        "enterprise_types": fig.enterprise_types, "workers_met": fig.workers_met,
-        "cadres_total": fig.cadres_total, "cadres_active": fig.cadres_active,
-        "participation": fig.participation, "problems_raised": fig.problems_raised,
-        "problems_open": fig.problems_open, "problems_resolved": fig.problems_resolved,
-        "home_visits": fig.home_visits, "condolence_cents": fig.condolence_cents,
-        "score": fig.score, "progress": fig.progress(targets),
+        "district_id": fig.district_id,
+        "code": fig.code,
+        "name": fig.name,
+        "visits": fig.visits,
+        "enterprises": fig.enterprises,
+        "enterprise_types": fig.enterprise_types,
+        "workers_met": fig.workers_met,
+        "cadres_total": fig.cadres_total,
+        "cadres_active": fig.cadres_active,
+        "participation": fig.participation,
+        "problems_raised": fig.problems_raised,
+        "problems_open": fig.problems_open,
+        "problems_resolved": fig.problems_resolved,
+        "home_visits": fig.home_visits,
+        "condolence_cents": fig.condolence_cents,
+        "score": fig.score,
+        "progress": fig.progress(targets),
     }
-    row["targets_met"] = (fig.enterprises >= targets["enterprises"]
-                          and fig.enterprise_types >= targets["enterprise_types"]
-                          and fig.workers_met >= targets["workers_met"])
+    row["targets_met"] = (
+        fig.enterprises >= targets["enterprises"]
+        and fig.enterprise_types >= targets["enterprise_types"]
+        and fig.workers_met >= targets["workers_met"]
+    )
     for m in VISIT_METHODS:
         row[f"method_{m}"] = fig.visits_by_method.get(m, 0)
     for s in PROBLEM_STAGES:
@@ -216,31 +274,46 @@ def row_dict(fig: DistrictFigures, targets: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def dashboard(session: Session, f: Filters, sort: str = "code",
-              descending: bool = False) -> dict[str, Any]:
+def dashboard(
+    session: Session, f: Filters, sort: str = "code", descending: bool = False
+) -> dict[str, Any]:
     """The dashboard table: rows (sorted), a city total row and the targets."""
     targets = vocabulary()["targets"]
     rows = [row_dict(fig, targets) for fig in district_figures(session, f).values()]
     if sort not in SORT_KEYS:
         sort = "code"
     # None (no cadres) sorts as the lowest value in either direction's meaning.
-    rows.sort(key=lambda r: (r[sort] is not None, r[sort] if r[sort] is not None else 0,
-                             r["code"]) if sort != "code" else (True, r["code"], ""),
-              reverse=descending)
+    rows.sort(
+        key=lambda r: (
+            (r[sort] is not None, r[sort] if r[sort] is not None else 0, r["code"])
+            if sort != "code"
+            else (True, r["code"], "")
+        ),
+        reverse=descending,
+    )
     total: dict[str, Any] = {"code": "", "name": "合计"}
     for key in rows[0] if rows else ():
-        if isinstance(rows[0][key], int) and not isinstance(rows[0][key], bool) \
-                and key != "district_id":
+        if (
+            isinstance(rows[0][key], int)
+            and not isinstance(rows[0][key], bool)
+            and key != "district_id"
+        ):
             total[key] = sum(r[key] for r in rows)
     if rows:
-        total["participation"] = (total["cadres_active"] / total["cadres_total"]
-                                  if total["cadres_total"] else None)
-    return {"filters": f.as_dict(), "targets": targets, "sort": sort,
-            "descending": descending, "rows": rows, "total": total}
+        total["participation"] = (
+            total["cadres_active"] / total["cadres_total"] if total["cadres_total"] else None
+        )
+    return {
+        "filters": f.as_dict(),
+        "targets": targets,
+        "sort": sort,
+        "descending": descending,
+        "rows": rows,
+        "total": total,
+    }
 
 
-def weekly_series(session: Session, f: Filters,
-                  until: date | None = None) -> list[dict[str, Any]]:
+def weekly_series(session: Session, f: Filters, until: date | None = None) -> list[dict[str, Any]]:
     """Cumulative visits and workers met per week (Monday first) over the filter period,
     stopping at `until` (today: a chart of the future would only show a flat line).
 
@@ -249,7 +322,9 @@ def weekly_series(session: Session, f: Filters,
     day = local_day(session, Visit.visited_at, f.tz)
     per_day = session.execute(
         select(day.label("day"), func.count(), func.coalesce(func.sum(Visit.workers_met), 0))
-        .where(*visit_conditions(f)).group_by(day))
+        .where(*visit_conditions(f))
+        .group_by(day)
+    )
     by_week: dict[date, list[int]] = {}
     for raw, n, workers in per_day:
         d = as_date(raw)
@@ -263,28 +338,60 @@ def weekly_series(session: Session, f: Filters,
     while week <= last:
         v, w = by_week.get(week, (0, 0))
         cum_v, cum_w = cum_v + v, cum_w + w
-        out.append({"week": week.isoformat(), "visits": v, "workers_met": w,
-                    "cum_visits": cum_v, "cum_workers": cum_w})
+        out.append(
+            {
+                "week": week.isoformat(),
+                "visits": v,
+                "workers_met": w,
+                "cum_visits": cum_v,
+                "cum_workers": cum_w,
+            }
+        )
         week += timedelta(days=7)
     return out
 
 
-def visits_page(session: Session, f: Filters, district_id: int, page: int = 1,
-                per_page: int = 50) -> tuple[list[dict[str, Any]], int]:
+def visits_page(
+    session: Session, f: Filters, district_id: int, page: int = 1, per_page: int = 50
+) -> tuple[list[dict[str, Any]], int]:
     """A district's visits under the filters, newest first, with enterprise and problems."""
     conds = [*visit_conditions(f), Visit.district_id == district_id]
     total = session.scalar(select(func.count()).select_from(Visit).where(*conds)) or 0
-    n_problems = (select(func.count()).where(Problem.visit_id == Visit.id, *live(Problem))
-                  .correlate(Visit).scalar_subquery())
+    n_problems = (
+        select(func.count())
+        .where(Problem.visit_id == Visit.id, *live(Problem))
+        .correlate(Visit)
+        .scalar_subquery()
+    )
     rows = session.execute(
-        select(Visit.id, Visit.visited_at, Visit.method, Visit.workers_met, Enterprise.name,
-               WorkGroup.name, n_problems)
+        select(
+            Visit.id,
+            Visit.visited_at,
+            Visit.method,
+            Visit.workers_met,
+            Enterprise.name,
+            WorkGroup.name,
+            n_problems,
+        )
         .outerjoin(Enterprise, Enterprise.id == Visit.enterprise_id)
         .outerjoin(WorkGroup, WorkGroup.id == Visit.work_group_id)
-        .where(*conds).order_by(Visit.visited_at.desc(), Visit.id)
-        .limit(per_page).offset((page - 1) * per_page))
-    return [{"id": r[0], "visited_at": r[1], "method": r[2], "workers_met": r[3],
-             "enterprise": r[4], "work_group": r[5], "problems": r[6]} for r in rows], total
+        .where(*conds)
+        .order_by(Visit.visited_at.desc(), Visit.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return [
+        {
+            "id": r[0],
+            "visited_at": r[1],
+            "method": r[2],
+            "workers_met": r[3],
+            "enterprise": r[4],
+            "work_group": r[5],
+            "problems": r[6],
+        }
+        for r in rows
+    ], total
 
 
 def audit_trail(session: Session, records: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -298,11 +405,23 @@ def audit_trail(session: Session, records: list[tuple[str, str]]) -> list[dict[s
         .outerjoin(User, User.id == AuditEntry.user_id)
         .outerjoin(Device, Device.id == AuditEntry.device_id)
         .where(tuple_(AuditEntry.entity, AuditEntry.record_id).in_(records))
-        .order_by(AuditEntry.at, AuditEntry.id))
-    return [{"entity": a.entity, "record_id": a.record_id, "action": a.action,
-             "changes": a.changes or {}, "user": user or "", "device_id": a.device_id,
-             "device": device or "", "source": a.source, "request_id": a.request_id,
-             "at": a.at} for a, user, device in rows]
+        .order_by(AuditEntry.at, AuditEntry.id)
+    )
+    return [
+        {
+            "entity": a.entity,
+            "record_id": a.record_id,
+            "action": a.action,
+            "changes": a.changes or {},
+            "user": user or "",
+            "device_id": a.device_id,
+            "device": device or "",
+            "source": a.source,
+            "request_id": a.request_id,
+            "at": a.at,
+        }
+        for a, user, device in rows
+    ]
 
 
 def visit_detail(session: Session, visit_id: str) -> dict[str, Any] | None:
@@ -312,19 +431,47 @@ def visit_detail(session: Session, visit_id: str) -> dict[str, Any] | None:
     if visit is None:
         return None
     enterprise = session.get(Enterprise, visit.enterprise_id) if visit.enterprise_id else None
-    problems = list(session.scalars(select(Problem).where(Problem.visit_id == visit_id)
-                                    .order_by(Problem.created_at, Problem.id)))
-    homes = list(session.scalars(select(HomeVisit).where(HomeVisit.visit_id == visit_id)
-                                 .order_by(HomeVisit.visited_at)))
-    records = [("visit", visit.id), *(("problem", p.id) for p in problems),
-               *(("home_visit", h.id) for h in homes)]
+    problems = list(
+        session.scalars(
+            select(Problem)
+            .where(Problem.visit_id == visit_id)
+            .order_by(Problem.created_at, Problem.id)
+        )
+    )
+    homes = list(
+        session.scalars(
+            select(HomeVisit).where(HomeVisit.visit_id == visit_id).order_by(HomeVisit.visited_at)
+        )
+    )
+    records = [
+        ("visit", visit.id),
+        *(("problem", p.id) for p in problems),
+        *(("home_visit", h.id) for h in homes),
+    ]
     ids = [r for _, r in records]
-    conflicts = list(session.scalars(select(Conflict).where(Conflict.record_id.in_(ids))
-                                     .order_by(Conflict.created_at, Conflict.id)))
-    checks = list(session.scalars(select(SpotCheckItem).where(SpotCheckItem.visit_id == visit_id)
-                                  .order_by(SpotCheckItem.id)))
-    return {"visit": visit, "enterprise": enterprise, "problems": problems, "home_visits": homes,
-            "audit": audit_trail(session, records), "conflicts": conflicts, "checks": checks}
+    conflicts = list(
+        session.scalars(
+            select(Conflict)
+            .where(Conflict.record_id.in_(ids))
+            .order_by(Conflict.created_at, Conflict.id)
+        )
+    )
+    checks = list(
+        session.scalars(
+            select(SpotCheckItem)
+            .where(SpotCheckItem.visit_id == visit_id)
+            .order_by(SpotCheckItem.id)
+        )
+    )
+    return {
+        "visit": visit,
+        "enterprise": enterprise,
+        "problems": problems,
+        "home_visits": homes,
+        "audit": audit_trail(session, records),
+        "conflicts": conflicts,
+        "checks": checks,
+    }
 
 
 def now_utc() -> datetime:

@@ -42,8 +42,14 @@ class Evaluation:
     breakdown: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"district_id": self.district_id, "code": self.code, "name": self.name,
-                "score": self.score, "rank": self.rank, "breakdown": self.breakdown}
+        return {
+            "district_id": self.district_id,
+            "code": self.code,
+            "name": self.name,
+            "score": self.score,
+            "rank": self.rank,
+            "breakdown": self.breakdown,
+        }
 
 
 def _timely_counts(session: Session, f: Filters, record_days: int) -> dict[int, tuple[int, int]]:
@@ -51,12 +57,15 @@ def _timely_counts(session: Session, f: Filters, record_days: int) -> dict[int, 
     lag = days_between(session, Visit.visited_at, Visit.created_at)
     rows = session.execute(
         select(Visit.district_id, func.count(), func.count(case((lag <= record_days, 1))))
-        .where(*visit_conditions(f)).group_by(Visit.district_id))
+        .where(*visit_conditions(f))
+        .group_by(Visit.district_id)
+    )
     return {d: (n, ok) for d, n, ok in rows}
 
 
-def evaluate(session: Session, f: Filters,
-             standard: dict[str, Any] | None = None) -> list[Evaluation]:
+def evaluate(
+    session: Session, f: Filters, standard: dict[str, Any] | None = None
+) -> list[Evaluation]:
     """Every in-scope district's evaluation, best first; ties share a rank (1, 2, 2, 4)."""
     standard = standard or load_standard()
     targets = vocabulary()["targets"]
@@ -68,24 +77,30 @@ def evaluate(session: Session, f: Filters,
     for fig in figs.values():
         values: dict[str, tuple[float | None, str]] = {}
         progress = fig.progress(targets)
-        values["target_completion"] = (sum(progress.values()) / len(progress),
-                                       ", ".join(f"{k} {v:.0%}" for k, v in progress.items()))
+        values["target_completion"] = (
+            sum(progress.values()) / len(progress),
+            ", ".join(f"{k} {v:.0%}" for k, v in progress.items()),
+        )
         resolved = fig.problems_by_stage.get("resolved", 0)
         values["problems_resolved"] = (
             resolved / fig.problems_raised if fig.problems_raised else None,
-            f"{resolved}/{fig.problems_raised}")
+            f"{resolved}/{fig.problems_raised}",
+        )
         st = checks.get(fig.district_id)
         found = st["findings"] if st else {}
         n_checked = sum(found.values())
         values["spot_checks"] = (
             (found.get("confirmed", 0) + credit * found.get("doubtful", 0)) / n_checked
-            if n_checked else None,
+            if n_checked
+            else None,
             f"属实{found.get('confirmed', 0)} 存疑{found.get('doubtful', 0)} "
-            f"不属实{found.get('not_confirmed', 0)}")
+            f"不属实{found.get('not_confirmed', 0)}",
+        )
         n, ok = timely.get(fig.district_id, (0, 0))
         values["timeliness"] = (ok / n if n else None, f"{ok}/{n}")
-        applicable = sum(c["share"] for c in standard["criteria"]
-                         if values[c["code"]][0] is not None)
+        applicable = sum(
+            c["share"] for c in standard["criteria"] if values[c["code"]][0] is not None
+        )
         ev = Evaluation(fig.district_id, fig.code, fig.name)
         total = 0.0
         for c in standard["criteria"]:
@@ -93,10 +108,18 @@ def evaluate(session: Session, f: Filters,
             weight = c["share"] / applicable if value is not None and applicable else 0.0
             points = 100 * weight * (value or 0.0)
             total += points
-            ev.breakdown.append({"code": c["code"], "name": c["name"], "name_en": c["name_en"],
-                                 "weight": c["weight"], "effective_weight": round(weight, 4),
-                                 "value": None if value is None else round(value, 4),
-                                 "points": round(points, 2), "detail": detail})
+            ev.breakdown.append(
+                {
+                    "code": c["code"],
+                    "name": c["name"],
+                    "name_en": c["name_en"],
+                    "weight": c["weight"],
+                    "effective_weight": round(weight, 4),
+                    "value": None if value is None else round(value, 4),
+                    "points": round(points, 2),
+                    "detail": detail,
+                }
+            )
         ev.score = round(total, 2)
         out.append(ev)
     out.sort(key=lambda e: (-e.score, e.code))

@@ -38,8 +38,12 @@ from server.models import (
 from worker.briefing.compute import labels
 
 KINDS = ("visits", "problems", "enterprises", "dashboard")
-KIND_NAMES = {"visits": "走访记录", "problems": "问题台账", "enterprises": "企业名录",
-              "dashboard": "进度统计"}
+KIND_NAMES = {
+    "visits": "走访记录",
+    "problems": "问题台账",
+    "enterprises": "企业名录",
+    "dashboard": "进度统计",
+}
 BATCH = 2000
 
 
@@ -49,113 +53,261 @@ def _when(value: datetime | None, zone: ZoneInfo) -> str:
 
 def visit_rows(session: Session, f: Filters) -> Iterator[list[Any]]:
     """The visits under the filters: a header row, then one row per visit."""
-    methods, places = labels("methods"), {"enterprise": "企业", "workshop": "车间",
-                                          "team": "班组", "living": "生活休闲场所",
-                                          "other": "其他"}
+    methods, places = (
+        labels("methods"),
+        {
+            "enterprise": "企业",
+            "workshop": "车间",
+            "team": "班组",
+            "living": "生活休闲场所",
+            "other": "其他",
+        },
+    )
     focus = labels("focus_groups")
     zone = ZoneInfo(f.tz)
-    yield ["记录编号", "区(市)县", "工作组", "走访方式", "走访时间", "企业名称",
-           "统一社会信用代码", "走访地点", "面对面职工数", *(focus[g] for g in FOCUS_GROUPS),
-           "发放宣传材料(份)", "政策法规咨询(人次)", "录入时间"]
-    stmt = (select(Visit.id, DistrictUnit.name, WorkGroup.name, Visit.method, Visit.visited_at,
-                   Enterprise.name, Enterprise.uscc, Visit.place, Visit.workers_met,
-                   Visit.workers_by_group, Visit.materials, Visit.consultations,
-                   Visit.created_at)
-            .join(DistrictUnit, DistrictUnit.id == Visit.district_id)
-            .outerjoin(WorkGroup, WorkGroup.id == Visit.work_group_id)
-            .outerjoin(Enterprise, Enterprise.id == Visit.enterprise_id)
-            .where(*visit_conditions(f)).order_by(Visit.visited_at, Visit.id)
-            .execution_options(yield_per=BATCH))
+    yield [
+        "记录编号",
+        "区(市)县",
+        "工作组",
+        "走访方式",
+        "走访时间",
+        "企业名称",
+        "统一社会信用代码",
+        "走访地点",
+        "面对面职工数",
+        *(focus[g] for g in FOCUS_GROUPS),
+        "发放宣传材料(份)",
+        "政策法规咨询(人次)",
+        "录入时间",
+    ]
+    stmt = (
+        select(
+            Visit.id,
+            DistrictUnit.name,
+            WorkGroup.name,
+            Visit.method,
+            Visit.visited_at,
+            Enterprise.name,
+            Enterprise.uscc,
+            Visit.place,
+            Visit.workers_met,
+            Visit.workers_by_group,
+            Visit.materials,
+            Visit.consultations,
+            Visit.created_at,
+        )
+        .join(DistrictUnit, DistrictUnit.id == Visit.district_id)
+        .outerjoin(WorkGroup, WorkGroup.id == Visit.work_group_id)
+        .outerjoin(Enterprise, Enterprise.id == Visit.enterprise_id)
+        .where(*visit_conditions(f))
+        .order_by(Visit.visited_at, Visit.id)
+        .execution_options(yield_per=BATCH)
+    )
     for r in session.execute(stmt):
         groups = r[9] or {}
-        yield [r[0], r[1], r[2] or "", methods.get(r[3], r[3]), _when(r[4], zone), r[5] or "",
-               r[6] or "", places.get(r[7], r[7] or ""), r[8],
-               *(int(groups.get(g, 0)) for g in FOCUS_GROUPS), r[10], r[11], _when(r[12], zone)]
+        yield [
+            r[0],
+            r[1],
+            r[2] or "",
+            methods.get(r[3], r[3]),
+            _when(r[4], zone),
+            r[5] or "",
+            r[6] or "",
+            places.get(r[7], r[7] or ""),
+            r[8],
+            *(int(groups.get(g, 0)) for g in FOCUS_GROUPS),
+            r[10],
+            r[11],
+            _when(r[12], zone),
+        ]
 
 
 def problem_rows(session: Session, pf: ProblemFilters, tz: str) -> Iterator[list[Any]]:
     """Every problem under the tracker's filters (scope included)."""
     cats, tags, stages = labels("categories"), labels("problem_tags"), labels("stages")
     zone = ZoneInfo(tz)
-    yield ["问题编号", "区(市)县", "企业名称", "问题类别", "最盼/最急/最忧/最怨", "问题描述",
-           "处理阶段", "阶段说明", "处理结果", "提出时间", "解决/关闭时间", "走访记录编号"]
+    yield [
+        "问题编号",
+        "区(市)县",
+        "企业名称",
+        "问题类别",
+        "最盼/最急/最忧/最怨",
+        "问题描述",
+        "处理阶段",
+        "阶段说明",
+        "处理结果",
+        "提出时间",
+        "解决/关闭时间",
+        "走访记录编号",
+    ]
     conds = live(Problem)
     if pf.district_ids is not None:
         conds.append(Problem.district_id.in_(sorted(pf.district_ids)))
-    for attr, column in (("district_id", Problem.district_id), ("category", Problem.category),
-                         ("tag", Problem.tag)):
+    for attr, column in (
+        ("district_id", Problem.district_id),
+        ("category", Problem.category),
+        ("tag", Problem.tag),
+    ):
         if getattr(pf, attr):
             conds.append(column == getattr(pf, attr))
     if pf.stage == "open":
         conds.append(Problem.stage.in_(PROBLEM_STAGES[:3]))
     elif pf.stage:
         conds.append(Problem.stage == pf.stage)
-    stmt = (select(Problem.id, DistrictUnit.name, Enterprise.name, Problem.category, Problem.tag,
-                   Problem.description, Problem.stage, Problem.stage_note, Problem.resolution,
-                   func.coalesce(Visit.visited_at, Problem.created_at), Problem.resolved_at,
-                   Problem.visit_id)
-            .join(DistrictUnit, DistrictUnit.id == Problem.district_id)
-            .outerjoin(Visit, Visit.id == Problem.visit_id)
-            .outerjoin(Enterprise, Enterprise.id == Visit.enterprise_id)
-            .where(*conds).order_by(Problem.created_at, Problem.id)
-            .execution_options(yield_per=BATCH))
+    stmt = (
+        select(
+            Problem.id,
+            DistrictUnit.name,
+            Enterprise.name,
+            Problem.category,
+            Problem.tag,
+            Problem.description,
+            Problem.stage,
+            Problem.stage_note,
+            Problem.resolution,
+            func.coalesce(Visit.visited_at, Problem.created_at),
+            Problem.resolved_at,
+            Problem.visit_id,
+        )
+        .join(DistrictUnit, DistrictUnit.id == Problem.district_id)
+        .outerjoin(Visit, Visit.id == Problem.visit_id)
+        .outerjoin(Enterprise, Enterprise.id == Visit.enterprise_id)
+        .where(*conds)
+        .order_by(Problem.created_at, Problem.id)
+        .execution_options(yield_per=BATCH)
+    )
     from worker.briefing.compute import _as_datetime
 
     for r in session.execute(stmt):
-        yield [r[0], r[1], r[2] or "", cats.get(r[3], r[3]), tags.get(r[4], r[4] or ""), r[5],
-               stages.get(r[6], r[6]), r[7] or "", r[8] or "",
-               _when(_as_datetime(r[9]) if r[9] else None, zone), _when(r[10], zone), r[11]]
+        yield [
+            r[0],
+            r[1],
+            r[2] or "",
+            cats.get(r[3], r[3]),
+            tags.get(r[4], r[4] or ""),
+            r[5],
+            stages.get(r[6], r[6]),
+            r[7] or "",
+            r[8] or "",
+            _when(_as_datetime(r[9]) if r[9] else None, zone),
+            _when(r[10], zone),
+            r[11],
+        ]
 
 
-def enterprise_rows(session: Session, district_ids: frozenset[int] | None,
-                    tz: str) -> Iterator[list[Any]]:
+def enterprise_rows(
+    session: Session, district_ids: frozenset[int] | None, tz: str
+) -> Iterator[list[Any]]:
     """Canonical enterprises in scope, with how often they were visited."""
     types, focus = labels("enterprise_type_tags"), labels("enterprise_focus_tags")
     zone = ZoneInfo(tz)
-    yield ["企业编号", "企业名称", "统一社会信用代码", "代码校验", "区(市)县", "地址",
-           "企业类型", "重点企业类型", "职工人数", "是否建立工会", "走访次数", "录入时间"]
+    yield [
+        "企业编号",
+        "企业名称",
+        "统一社会信用代码",
+        "代码校验",
+        "区(市)县",
+        "地址",
+        "企业类型",
+        "重点企业类型",
+        "职工人数",
+        "是否建立工会",
+        "走访次数",
+        "录入时间",
+    ]
     ent = aliased(Enterprise)
-    visits = (select(func.coalesce(ent.canonical_id, ent.id).label("eid"),
-                     func.count().label("n"))
-              .join(Visit, Visit.enterprise_id == ent.id)
-              .where(*live(Visit))
-              .group_by(func.coalesce(ent.canonical_id, ent.id)).subquery())
-    stmt = (select(Enterprise.id, Enterprise.name, Enterprise.uscc, Enterprise.uscc_valid,
-                   DistrictUnit.name, Enterprise.address, Enterprise.type_tags,
-                   Enterprise.focus_tags, Enterprise.head_count, Enterprise.has_union,
-                   func.coalesce(visits.c.n, 0), Enterprise.created_at)
-            .join(DistrictUnit, DistrictUnit.id == Enterprise.district_id)
-            .outerjoin(visits, visits.c.eid == Enterprise.id)
-            .where(*live(Enterprise))
-            .order_by(DistrictUnit.code, Enterprise.name, Enterprise.id)
-            .execution_options(yield_per=BATCH))
+    visits = (
+        select(func.coalesce(ent.canonical_id, ent.id).label("eid"), func.count().label("n"))
+        .join(Visit, Visit.enterprise_id == ent.id)
+        .where(*live(Visit))
+        .group_by(func.coalesce(ent.canonical_id, ent.id))
+        .subquery()
+    )
+    stmt = (
+        select(
+            Enterprise.id,
+            Enterprise.name,
+            Enterprise.uscc,
+            Enterprise.uscc_valid,
+            DistrictUnit.name,
+            Enterprise.address,
+            Enterprise.type_tags,
+            Enterprise.focus_tags,
+            Enterprise.head_count,
+            Enterprise.has_union,
+            func.coalesce(visits.c.n, 0),
+            Enterprise.created_at,
+        )
+        .join(DistrictUnit, DistrictUnit.id == Enterprise.district_id)
+        .outerjoin(visits, visits.c.eid == Enterprise.id)
+        .where(*live(Enterprise))
+        .order_by(DistrictUnit.code, Enterprise.name, Enterprise.id)
+        .execution_options(yield_per=BATCH)
+    )
     if district_ids is not None:
         stmt = stmt.where(Enterprise.district_id.in_(sorted(district_ids)))
     yes_no = {True: "是", False: "否", None: ""}
     for r in session.execute(stmt):
-        yield [r[0], r[1], r[2] or "", ("有效" if r[3] else "无效") if r[2] else "", r[4],
-               r[5] or "", "、".join(types.get(t, t) for t in r[6] or []),
-               "、".join(focus.get(t, t) for t in r[7] or []), r[8] if r[8] is not None else "",
-               yes_no[r[9]], r[10], _when(r[11], zone)]
+        yield [
+            r[0],
+            r[1],
+            r[2] or "",
+            ("有效" if r[3] else "无效") if r[2] else "",
+            r[4],
+            r[5] or "",
+            "、".join(types.get(t, t) for t in r[6] or []),
+            "、".join(focus.get(t, t) for t in r[7] or []),
+            r[8] if r[8] is not None else "",
+            yes_no[r[9]],
+            r[10],
+            _when(r[11], zone),
+        ]
 
 
 def dashboard_rows(session: Session, f: Filters) -> Iterator[list[Any]]:
     """The dashboard table as rows (districts in code order, then the total)."""
     methods, stages = labels("methods"), labels("stages")
-    yield ["区(市)县代码", "区(市)县", "走访次数", "走访企业数", "企业类型数", "面对面职工数",
-           "参与干部数", "干部总数", "干部参与率", *(methods[m] for m in VISIT_METHODS),
-           "发现问题数", *(stages[s] for s in PROBLEM_STAGES), "期末未解决", "本期解决",
-           "入户慰问(户)", "慰问金(元)", "进度得分"]
+    yield [
+        "区(市)县代码",
+        "区(市)县",
+        "走访次数",
+        "走访企业数",
+        "企业类型数",
+        "面对面职工数",
+        "参与干部数",
+        "干部总数",
+        "干部参与率",
+        *(methods[m] for m in VISIT_METHODS),
+        "发现问题数",
+        *(stages[s] for s in PROBLEM_STAGES),
+        "期末未解决",
+        "本期解决",
+        "入户慰问(户)",
+        "慰问金(元)",
+        "进度得分",
+    ]
     data = dashboard(session, f)
     for r in [*data["rows"], data["total"]] if data["rows"] else []:
         part = r.get("participation")
-        yield [r["code"], r["name"], r["visits"], r["enterprises"], r["enterprise_types"],
-               r["workers_met"], r["cadres_active"], r["cadres_total"],
-               "" if part is None else round(part, 4),
-               *(r[f"method_{m}"] for m in VISIT_METHODS), r["problems_raised"],
-               *(r[f"stage_{s}"] for s in PROBLEM_STAGES), r["problems_open"],
-               r["problems_resolved"], r["home_visits"], round(r["condolence_cents"] / 100, 2),
-               r.get("score", "")]
+        yield [
+            r["code"],
+            r["name"],
+            r["visits"],
+            r["enterprises"],
+            r["enterprise_types"],
+            r["workers_met"],
+            r["cadres_active"],
+            r["cadres_total"],
+            "" if part is None else round(part, 4),
+            *(r[f"method_{m}"] for m in VISIT_METHODS),
+            r["problems_raised"],
+            *(r[f"stage_{s}"] for s in PROBLEM_STAGES),
+            r["problems_open"],
+            r["problems_resolved"],
+            r["home_visits"],
+            round(r["condolence_cents"] / 100, 2),
+            r.get("score", ""),
+        ]
 
 
 def csv_stream(rows: Iterator[list[Any]], lines_per_chunk: int = 500) -> Iterator[bytes]:
@@ -198,8 +350,9 @@ def file_chunks(handle: IO[bytes], size: int = 64 * 1024) -> Iterator[bytes]:
         handle.close()
 
 
-def export_rows(session: Session, kind: str, f: Filters,
-                pf: ProblemFilters | None = None) -> Iterator[list[Any]]:
+def export_rows(
+    session: Session, kind: str, f: Filters, pf: ProblemFilters | None = None
+) -> Iterator[list[Any]]:
     """The rows of one export kind."""
     if kind == "visits":
         return visit_rows(session, f)

@@ -46,8 +46,10 @@ class Filters:
     def bounds(self) -> tuple[datetime, datetime]:
         """[start, end) as aware UTC instants."""
         zone = ZoneInfo(self.tz)
-        return (datetime.combine(self.date_from, time(), zone).astimezone(UTC),
-                datetime.combine(self.date_to + timedelta(days=1), time(), zone).astimezone(UTC))
+        return (
+            datetime.combine(self.date_from, time(), zone).astimezone(UTC),
+            datetime.combine(self.date_to + timedelta(days=1), time(), zone).astimezone(UTC),
+        )
 
     @property
     def narrows_visits(self) -> bool:
@@ -55,8 +57,12 @@ class Filters:
         return self.work_group_id is not None or bool(self.tags)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"from": self.date_from.isoformat(), "to": self.date_to.isoformat(),
-                "work_group_id": self.work_group_id, "tags": list(self.tags)}
+        return {
+            "from": self.date_from.isoformat(),
+            "to": self.date_to.isoformat(),
+            "work_group_id": self.work_group_id,
+            "tags": list(self.tags),
+        }
 
 
 class _Unindexed(ColumnElement):
@@ -102,9 +108,12 @@ def tag_condition(tags: tuple[str, ...], visit: Any = Visit) -> Any:
         conds.append(cast(column, String).like(f'%"{tag}"%'))
     return exists(
         select(ent.id)
-        .join(canon, or_(canon.id == ent.canonical_id,
-                         ent.canonical_id.is_(None) & (canon.id == ent.id)))
-        .where(ent.id == visit.enterprise_id, or_(*conds)))
+        .join(
+            canon,
+            or_(canon.id == ent.canonical_id, ent.canonical_id.is_(None) & (canon.id == ent.id)),
+        )
+        .where(ent.id == visit.enterprise_id, or_(*conds))
+    )
 
 
 def visit_conditions(f: Filters, visit: Any = Visit, dated: bool = True) -> list[Any]:

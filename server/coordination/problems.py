@@ -51,8 +51,9 @@ def days_between(session: Session, start: Any, end: Any) -> Any:
     return func.julianday(end) - func.julianday(start)
 
 
-def recurring_categories(session: Session, district_ids: frozenset[int] | None,
-                         min_enterprises: int = DEFAULT_RECUR_MIN) -> dict[str, dict[str, int]]:
+def recurring_categories(
+    session: Session, district_ids: frozenset[int] | None, min_enterprises: int = DEFAULT_RECUR_MIN
+) -> dict[str, dict[str, int]]:
     """Categories raised in at least `min_enterprises` distinct canonical enterprises.
 
     Counted over live problems whose visit names an enterprise; an enterprise merged into
@@ -61,22 +62,37 @@ def recurring_categories(session: Session, district_ids: frozenset[int] | None,
     ent = aliased(Enterprise)
     canon_id = func.coalesce(ent.canonical_id, ent.id)
     n_ent = func.count(distinct(canon_id))
-    query = (select(Problem.category, n_ent, func.count(distinct(Problem.id)),
-                    func.count(distinct(Problem.id)).filter(Problem.stage.in_(OPEN_STAGES)),
-                    func.count(distinct(Problem.id)).filter(Problem.stage == "source"))
-             .join(Visit, Visit.id == Problem.visit_id)
-             .join(ent, ent.id == Visit.enterprise_id)
-             .where(*live(Problem), Visit.deleted.is_(False), ent.deleted.is_(False))
-             .group_by(Problem.category).having(n_ent >= min_enterprises))
+    query = (
+        select(
+            Problem.category,
+            n_ent,
+            func.count(distinct(Problem.id)),
+            func.count(distinct(Problem.id)).filter(Problem.stage.in_(OPEN_STAGES)),
+            func.count(distinct(Problem.id)).filter(Problem.stage == "source"),
+        )
+        .join(Visit, Visit.id == Problem.visit_id)
+        .join(ent, ent.id == Visit.enterprise_id)
+        .where(*live(Problem), Visit.deleted.is_(False), ent.deleted.is_(False))
+        .group_by(Problem.category)
+        .having(n_ent >= min_enterprises)
+    )
     if district_ids is not None:
         query = query.where(Problem.district_id.in_(sorted(district_ids)))
-    return {cat: {"enterprises": e, "problems": p, "open": o, "at_source": s}
-            for cat, e, p, o, s in session.execute(query)}
+    return {
+        cat: {"enterprises": e, "problems": p, "open": o, "at_source": s}
+        for cat, e, p, o, s in session.execute(query)
+    }
 
 
-def list_problems(session: Session, f: ProblemFilters, now: datetime, page: int = 1,
-                  per_page: int = 50, min_enterprises: int = DEFAULT_RECUR_MIN,
-                  oldest_first: bool = False) -> dict[str, Any]:
+def list_problems(
+    session: Session,
+    f: ProblemFilters,
+    now: datetime,
+    page: int = 1,
+    per_page: int = 50,
+    min_enterprises: int = DEFAULT_RECUR_MIN,
+    oldest_first: bool = False,
+) -> dict[str, Any]:
     """A page of problems under the filters, with age and the recurrence flag."""
     recurring = recurring_categories(session, f.district_ids, min_enterprises)
     opened = opened_at()
@@ -99,25 +115,55 @@ def list_problems(session: Session, f: ProblemFilters, now: datetime, page: int 
         conds.append(age >= f.min_days)
     if f.recurring_only:
         conds.append(Problem.category.in_(sorted(recurring) or [""]))
-    base = (select().select_from(Problem).outerjoin(Visit, Visit.id == Problem.visit_id)
-            .where(*conds))
+    base = (
+        select().select_from(Problem).outerjoin(Visit, Visit.id == Problem.visit_id).where(*conds)
+    )
     total = session.scalar(base.add_columns(func.count())) or 0
     order = (opened.asc() if oldest_first else opened.desc(), Problem.id)
     rows = session.execute(
-        base.add_columns(Problem.id, Problem.category, Problem.tag, Problem.stage,
-                         Problem.description, Problem.visit_id, DistrictUnit.name,
-                         Enterprise.name, opened.label("opened"), age.label("age"))
+        base.add_columns(
+            Problem.id,
+            Problem.category,
+            Problem.tag,
+            Problem.stage,
+            Problem.description,
+            Problem.visit_id,
+            DistrictUnit.name,
+            Enterprise.name,
+            opened.label("opened"),
+            age.label("age"),
+        )
         .outerjoin(DistrictUnit, DistrictUnit.id == Problem.district_id)
         .outerjoin(Enterprise, Enterprise.id == Visit.enterprise_id)
-        .order_by(*order).limit(per_page).offset((page - 1) * per_page))
-    items = [{"id": r[0], "category": r[1], "tag": r[2], "stage": r[3],
-              "description": r[4], "visit_id": r[5], "district": r[6], "enterprise": r[7],
-              "opened_at": _as_dt(r[8]), "days_open": int(float(r[9] or 0)),
-              "open": r[3] in OPEN_STAGES,
-              "source_candidate": r[1] in recurring and r[3] in ("enterprise", "government")}
-             for r in rows]
-    return {"total": total, "page": page, "per_page": per_page, "items": items,
-            "recurring": recurring, "min_enterprises": min_enterprises}
+        .order_by(*order)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    items = [
+        {
+            "id": r[0],
+            "category": r[1],
+            "tag": r[2],
+            "stage": r[3],
+            "description": r[4],
+            "visit_id": r[5],
+            "district": r[6],
+            "enterprise": r[7],
+            "opened_at": _as_dt(r[8]),
+            "days_open": int(float(r[9] or 0)),
+            "open": r[3] in OPEN_STAGES,
+            "source_candidate": r[1] in recurring and r[3] in ("enterprise", "government"),
+        }
+        for r in rows
+    ]
+    return {
+        "total": total,
+        "page": page,
+        "per_page": per_page,
+        "items": items,
+        "recurring": recurring,
+        "min_enterprises": min_enterprises,
+    }
 
 
 def _as_dt(value: Any) -> datetime | None:
@@ -132,6 +178,16 @@ def problem_history(session: Session, problem_id: str) -> list[dict[str, Any]]:
         select(ProblemStageChange, User.display_name)
         .outerjoin(User, User.id == ProblemStageChange.user_id)
         .where(ProblemStageChange.problem_id == problem_id)
-        .order_by(ProblemStageChange.at, ProblemStageChange.id))
-    return [{"from": c.from_stage, "to": c.to_stage, "note": c.note, "user": name or "",
-             "device_id": c.device_id, "at": c.at} for c, name in rows]
+        .order_by(ProblemStageChange.at, ProblemStageChange.id)
+    )
+    return [
+        {
+            "from": c.from_stage,
+            "to": c.to_stage,
+            "note": c.note,
+            "user": name or "",
+            "device_id": c.device_id,
+            "at": c.at,
+        }
+        for c, name in rows
+    ]

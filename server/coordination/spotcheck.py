@@ -53,49 +53,69 @@ def allocate(size: int, counts: list[tuple[Any, int]], at_least_one: bool) -> di
     return share
 
 
-def plan_sample(session: Session, seed: str, size: int,
-                f: Filters) -> list[tuple[str, int, int | None]]:
+def plan_sample(
+    session: Session, seed: str, size: int, f: Filters
+) -> list[tuple[str, int, int | None]]:
     """The (visit id, district id, work group id) of a sample; nothing is written."""
     rows = session.execute(
         select(Visit.id, Visit.district_id, Visit.work_group_id)
         .join(DistrictUnit, DistrictUnit.id == Visit.district_id)
         .outerjoin(WorkGroup, WorkGroup.id == Visit.work_group_id)
         .where(*visit_conditions(f))
-        .order_by(DistrictUnit.code, func.coalesce(WorkGroup.code, ""), Visit.id)).all()
+        .order_by(DistrictUnit.code, func.coalesce(WorkGroup.code, ""), Visit.id)
+    ).all()
     strata: dict[Stratum, list[str]] = {}
     for visit_id, district_id, group_id in rows:
         strata.setdefault((district_id, group_id), []).append(visit_id)
     by_district: dict[int, list[Stratum]] = {}
     for key in strata:  # insertion order = the deterministic population order
         by_district.setdefault(key[0], []).append(key)
-    per_district = allocate(size, [(d, sum(len(strata[s]) for s in keys))
-                                   for d, keys in by_district.items()], at_least_one=True)
+    per_district = allocate(
+        size,
+        [(d, sum(len(strata[s]) for s in keys)) for d, keys in by_district.items()],
+        at_least_one=True,
+    )
     rng = random.Random(seed)
     picked: list[tuple[str, int, int | None]] = []
     for district_id, keys in by_district.items():
-        per_group = allocate(per_district[district_id], [(k, len(strata[k])) for k in keys],
-                             at_least_one=False)
+        per_group = allocate(
+            per_district[district_id], [(k, len(strata[k])) for k in keys], at_least_one=False
+        )
         for key in keys:
             chosen = rng.sample(strata[key], per_group[key])
             picked.extend((v, key[0], key[1]) for v in sorted(chosen))
     return picked
 
 
-def draw_sample(session: Session, seed: str, size: int, f: Filters, user: User | None,
-                note: str | None = None) -> SpotCheckSample:
+def draw_sample(
+    session: Session, seed: str, size: int, f: Filters, user: User | None, note: str | None = None
+) -> SpotCheckSample:
     """Draw and keep a sample (the caller commits)."""
-    sample = SpotCheckSample(seed=seed, size=size, filters=f.as_dict(), note=note,
-                             created_by_id=user.id if user else None)
+    sample = SpotCheckSample(
+        seed=seed,
+        size=size,
+        filters=f.as_dict(),
+        note=note,
+        created_by_id=user.id if user else None,
+    )
     for visit_id, district_id, group_id in plan_sample(session, seed, size, f):
-        sample.items.append(SpotCheckItem(visit_id=visit_id, district_id=district_id,
-                                          work_group_id=group_id))
+        sample.items.append(
+            SpotCheckItem(visit_id=visit_id, district_id=district_id, work_group_id=group_id)
+        )
     session.add(sample)
     session.flush()
     return sample
 
 
-def record_result(session: Session, item: SpotCheckItem, result: str, note: str | None,
-                  user: User, now: datetime, request_id: str | None = None) -> None:
+def record_result(
+    session: Session,
+    item: SpotCheckItem,
+    result: str,
+    note: str | None,
+    user: User,
+    now: datetime,
+    request_id: str | None = None,
+) -> None:
     """Record a finding on a sampled visit, and audit it like any other change."""
     if result not in CHECK_RESULTS:
         raise ValueError(f"result: expected one of {', '.join(CHECK_RESULTS)}")
@@ -106,13 +126,22 @@ def record_result(session: Session, item: SpotCheckItem, result: str, note: str 
         changes["note"] = [item.note, note]
     item.result, item.note = result, note or None
     item.checked_by_id, item.checked_at = user.id, now
-    session.add(AuditEntry(entity="spot_check", record_id=str(item.id), action="update",
-                           changes={"visit_id": item.visit_id, **changes}, user_id=user.id,
-                           source="web", request_id=request_id))
+    session.add(
+        AuditEntry(
+            entity="spot_check",
+            record_id=str(item.id),
+            action="update",
+            changes={"visit_id": item.visit_id, **changes},
+            user_id=user.id,
+            source="web",
+            request_id=request_id,
+        )
+    )
 
 
-def district_stats(session: Session, district_ids: frozenset[int] | None,
-                   f: Filters | None = None) -> dict[int, dict[str, Any]]:
+def district_stats(
+    session: Session, district_ids: frozenset[int] | None, f: Filters | None = None
+) -> dict[int, dict[str, Any]]:
     """Per district: visits, visits sampled, visits checked, check rate, findings.
 
     The check rate is distinct checked visits over the district's live visits (under the
@@ -124,21 +153,29 @@ def district_stats(session: Session, district_ids: frozenset[int] | None,
     if district_ids is not None:
         vq = vq.where(Visit.district_id.in_(sorted(district_ids)))
     visits = dict(session.execute(vq.group_by(Visit.district_id)).all())
-    sq = select(SpotCheckItem.district_id,
-                func.count(func.distinct(SpotCheckItem.visit_id)),
-                func.count(func.distinct(case((SpotCheckItem.result.is_not(None),
-                                               SpotCheckItem.visit_id)))),
-                *(func.count(case((SpotCheckItem.result == r, 1))) for r in CHECK_RESULTS))
+    sq = select(
+        SpotCheckItem.district_id,
+        func.count(func.distinct(SpotCheckItem.visit_id)),
+        func.count(
+            func.distinct(case((SpotCheckItem.result.is_not(None), SpotCheckItem.visit_id)))
+        ),
+        *(func.count(case((SpotCheckItem.result == r, 1))) for r in CHECK_RESULTS),
+    )
     if district_ids is not None:
         sq = sq.where(SpotCheckItem.district_id.in_(sorted(district_ids)))
     out: dict[int, dict[str, Any]] = {}
     for district_id, sampled, checked, *found in session.execute(
-            sq.group_by(SpotCheckItem.district_id)):
-        out[district_id] = {"sampled": sampled, "checked": checked,
-                            "findings": dict(zip(CHECK_RESULTS, found, strict=True))}
+        sq.group_by(SpotCheckItem.district_id)
+    ):
+        out[district_id] = {
+            "sampled": sampled,
+            "checked": checked,
+            "findings": dict(zip(CHECK_RESULTS, found, strict=True)),
+        }
     for district_id in set(visits) | set(out):
-        s = out.setdefault(district_id, {"sampled": 0, "checked": 0,
-                                         "findings": dict.fromkeys(CHECK_RESULTS, 0)})
+        s = out.setdefault(
+            district_id, {"sampled": 0, "checked": 0, "findings": dict.fromkeys(CHECK_RESULTS, 0)}
+        )
         s["visits"] = visits.get(district_id, 0)
         s["check_rate"] = s["checked"] / s["visits"] if s["visits"] else None
     return out

@@ -18,12 +18,22 @@ WEEK = date(2026, 3, 2)  # Monday; the week runs to Sunday 8 March (Asia/Shangha
 # What the briefing of district A for the week of WEEK must say.
 EXPECTED_A = {
     "visits": 6,
-    "visits_by_method": {"symposium": 2, "interview": 1, "home_visit": 1, "outreach": 1,
-                         "report": 1},
+    "visits_by_method": {
+        "symposium": 2,
+        "interview": 1,
+        "home_visit": 1,
+        "outreach": 1,
+        "report": 1,
+    },
     "workers_met": 64,
     "enterprises": 4,
-    "enterprises_by_type": {"sme": 2, "non_public": 1, "restructured": 1,
-                            "labour_intensive": 1, "difficulty": 0},
+    "enterprises_by_type": {
+        "sme": 2,
+        "non_public": 1,
+        "restructured": 1,
+        "labour_intensive": 1,
+        "difficulty": 0,
+    },
     "enterprise_types": 4,
     "cadres_total": 4,
     "cadres_active": 3,
@@ -40,8 +50,16 @@ EXPECTED_A = {
 EXPECTED_A_PREVIOUS = {"visits": 1, "workers_met": 8, "enterprises": 1}
 EXPECTED_B = {"visits": 1, "workers_met": 5, "cadres_total": 1, "cadres_active": 1}
 # Sensitive data of needy workers that must never reach an email.
-SENSITIVE = ["王小明", "李四娘", "13800001234", "13900005678", "567X", "患病住院",
-             "人民南路", "510104199001011234"]
+SENSITIVE = [
+    "王小明",
+    "李四娘",
+    "13800001234",
+    "13900005678",
+    "567X",
+    "患病住院",
+    "人民南路",
+    "510104199001011234",
+]
 
 
 def _at(text: str) -> datetime:
@@ -79,21 +97,38 @@ def seed() -> dict[str, object]:
     e5 = ent("已删除企业", ["difficulty"], deleted=True)
     s.flush()
 
-    def visit(method: str, at: str, workers: int, who: list, enterprise: str | None = None,
-              groups: dict | None = None, district: int = a, **kw: object) -> str:
-        v = Visit(id=_id(), method=method, visited_at=_at(at), workers_met=workers,
-                  enterprise_id=enterprise, workers_by_group=groups or {},
-                  district_id=district, **kw)
+    def visit(
+        method: str,
+        at: str,
+        workers: int,
+        who: list,
+        enterprise: str | None = None,
+        groups: dict | None = None,
+        district: int = a,
+        **kw: object,
+    ) -> str:
+        v = Visit(
+            id=_id(),
+            method=method,
+            visited_at=_at(at),
+            workers_met=workers,
+            enterprise_id=enterprise,
+            workers_by_group=groups or {},
+            district_id=district,
+            **kw,
+        )
         v.participants = who
         s.add(v)
         return v.id
 
-    v1 = visit("symposium", "2026-03-02T10:00:00+08:00", 12, [c1, c2, b1], e1,
-               {"needy": 2, "migrant": 5})
+    v1 = visit(
+        "symposium", "2026-03-02T10:00:00+08:00", 12, [c1, c2, b1], e1, {"needy": 2, "migrant": 5}
+    )
     v2 = visit("interview", "2026-03-03T09:00:00+08:00", 1, [c1], e2, {"needy": 1})
     v3 = visit("home_visit", "2026-03-04T15:00:00+08:00", 1, [head], None, {"needy": 1})
-    visit("symposium", "2026-03-05T10:00:00+08:00", 20, [l1], e3dup,
-          {"migrant": 10, "dispatched": 3})
+    visit(
+        "symposium", "2026-03-05T10:00:00+08:00", 20, [l1], e3dup, {"migrant": 10, "dispatched": 3}
+    )
     visit("outreach", "2026-03-06T10:00:00+08:00", 30, [c1], e3)
     visit("symposium", "2026-03-06T11:00:00+08:00", 99, [c3], e5, canonical_id=v1)  # merged
     visit("interview", "2026-03-07T11:00:00+08:00", 50, [c3], e5, deleted=True)
@@ -104,8 +139,17 @@ def seed() -> dict[str, object]:
     s.flush()
 
     def problem(visit_id: str, category: str, stage: str, **kw: object) -> None:
-        s.add(Problem(id=_id(), visit_id=visit_id, category=category, stage=stage,
-                      description="车间夜班工资按时发放问题（王小明反映）", district_id=a, **kw))
+        s.add(
+            Problem(
+                id=_id(),
+                visit_id=visit_id,
+                category=category,
+                stage=stage,
+                description="车间夜班工资按时发放问题（王小明反映）",
+                district_id=a,
+                **kw,
+            )
+        )
 
     problem(v1, "wages", "enterprise")
     problem(v2, "social_insurance", "resolved", resolved_at=_at("2026-03-04T12:00:00+08:00"))
@@ -113,11 +157,25 @@ def seed() -> dict[str, object]:
     problem(v1, "housing", "enterprise", canonical_id=v1)
     problem(v1, "wages", "closed")
 
-    for name, phone, cents, kw in (("王小明", "13800001234", 50000, {}),
-                                   ("李四娘", "13900005678", 30000, {}),
-                                   ("赵大", "13700000000", 99999, {"deleted": True})):
-        s.add(HomeVisit(id=_id(), visit_id=v3, visited_at=_at("2026-03-04T15:00:00+08:00"),
-                        worker_name=name, phone=phone, id_last4="567X", hardship="患病住院",
-                        notes="住人民南路", amount_cents=cents, district_id=a, **kw))
+    for name, phone, cents, kw in (
+        ("王小明", "13800001234", 50000, {}),
+        ("李四娘", "13900005678", 30000, {}),
+        ("赵大", "13700000000", 99999, {"deleted": True}),
+    ):
+        s.add(
+            HomeVisit(
+                id=_id(),
+                visit_id=v3,
+                visited_at=_at("2026-03-04T15:00:00+08:00"),
+                worker_name=name,
+                phone=phone,
+                id_last4="567X",
+                hardship="患病住院",
+                notes="住人民南路",
+                amount_cents=cents,
+                district_id=a,
+                **kw,
+            )
+        )
     s.commit()
     return {"head": head, "c1": c1, "a": a, "b": b}

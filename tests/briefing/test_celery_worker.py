@@ -41,45 +41,73 @@ def test_worker_sends_scheduled_briefings_once(tmp_path: Path):
         from server.cli import upgrade_database
         from server.extensions import db
         from server.models_briefing import CITY_SCOPE, BriefingRecipient
-        from tests.briefing.fixture_data import A, WEEK, seed
+        from tests.briefing.fixture_data import WEEK, A, seed
 
         upgrade_database()
         seed()
-        db.session.add_all([BriefingRecipient(district=A, email="head@a.example"),
-                            BriefingRecipient(district=CITY_SCOPE, email="coord@city.example")])
+        db.session.add_all(
+            [
+                BriefingRecipient(district=A, email="head@a.example"),
+                BriefingRecipient(district=CITY_SCOPE, email="coord@city.example"),
+            ]
+        )
         db.session.commit()
         db.session.remove()
         db.engine.dispose()
 
     controller, recorder = start_smtp()
-    env = dict(os.environ, DATABASE_URL=db_url, DATA_DIR=str(tmp_path), REDIS_URL=REDIS_URL,
-               SMTP_HOST="127.0.0.1", SMTP_PORT=str(controller.port), SMTP_SECURITY="none",
-               LOG_JSON="false", LOG_LEVEL="INFO")
+    env = dict(
+        os.environ,
+        DATABASE_URL=db_url,
+        DATA_DIR=str(tmp_path),
+        REDIS_URL=REDIS_URL,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(controller.port),
+        SMTP_SECURITY="none",
+        LOG_JSON="false",
+        LOG_LEVEL="INFO",
+    )
     celery = str(Path(sys.executable).parent / "celery")
     log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115
-    worker = subprocess.Popen([celery, "-A", "worker.celery_app", "worker", "--pool", "solo",
-                               "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-                               "--without-heartbeat"], env=env, stdout=log,
-                              stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [
+            celery,
+            "-A",
+            "worker.celery_app",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         from celery import Celery
 
         producer = Celery("test-producer", broker=REDIS_URL, set_as_current=False)
         # What beat sends — twice, as if beat fired twice.
         for _ in range(2):
-            producer.send_task("worker.tasks.briefings_scheduled",
-                               kwargs={"kind": "week", "day": WEEK.isoformat()})
+            producer.send_task(
+                "worker.tasks.briefings_scheduled", kwargs={"kind": "week", "day": WEEK.isoformat()}
+            )
         deadline = time.monotonic() + 45
         while len(recorder.messages) < 2 and time.monotonic() < deadline:
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()
             time.sleep(0.3)
         time.sleep(2)  # any duplicate would arrive now
         assert sorted(m["To"] for m in recorder.messages) == [
-            "coord@city.example", "head@a.example"], (tmp_path / "worker.log").read_text()
+            "coord@city.example",
+            "head@a.example",
+        ], (tmp_path / "worker.log").read_text()
         engine = sa.create_engine(db_url)
         with engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                "SELECT status, attempts FROM briefing_deliveries")).all()
+            rows = conn.execute(sa.text("SELECT status, attempts FROM briefing_deliveries")).all()
         engine.dispose()
         assert [r[0] for r in rows] == ["sent", "sent"]
     finally:
@@ -98,8 +126,9 @@ def test_beat_schedule_uses_setting_and_timezone():
     from config.settings import load_settings
     from worker.celery_app import make_celery
 
-    app = make_celery(load_settings(env={}, BRIEFING_CRON="15 9 * * 1",
-                                    DATA_DIR=str(Path("/tmp/fv-beat-test"))))
+    app = make_celery(
+        load_settings(env={}, BRIEFING_CRON="15 9 * * 1", DATA_DIR=str(Path("/tmp/fv-beat-test")))
+    )
     entry = app.conf.beat_schedule["briefings-weekly"]
     assert entry["task"] == "worker.tasks.briefings_scheduled"
     assert entry["schedule"]._orig_minute == "15" and entry["schedule"]._orig_hour == "9"

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from worker.briefing.compute import build_all, last_completed, period_containing
 from tests.briefing.fixture_data import (
-    A,
-    B,
     EXPECTED_A,
     EXPECTED_A_PREVIOUS,
     EXPECTED_B,
     WEEK,
+    A,
+    B,
     seed,
 )
+from worker.briefing.compute import build_all, last_completed, period_containing
 
 CAMPAIGN = date(2026, 1, 1)
 
@@ -65,29 +65,82 @@ FIGURES = {
     # March: everything of the fixture week plus the visit of Monday 9 March (c3, 7
     # workers); February holds only the visit of 25 February and its problem.
     ("month", date(2026, 3, 4)): (
-        {"visits": 7, "workers_met": 71, "enterprises": 4, "enterprise_types": 4,
-         "cadres_active": 3 + 1, "problems_raised": 3, "problems_open": 2,
-         "problems_resolved": 1, "home_visits": 2, "condolence_cents": 80000},
-        {"visits": 1, "workers_met": 8, "enterprises": 1, "enterprise_types": 2,
-         "cadres_active": 1, "problems_raised": 1, "problems_open": 1,
-         "problems_resolved": 0, "home_visits": 0, "condolence_cents": 0}),
+        {
+            "visits": 7,
+            "workers_met": 71,
+            "enterprises": 4,
+            "enterprise_types": 4,
+            "cadres_active": 3 + 1,
+            "problems_raised": 3,
+            "problems_open": 2,
+            "problems_resolved": 1,
+            "home_visits": 2,
+            "condolence_cents": 80000,
+        },
+        {
+            "visits": 1,
+            "workers_met": 8,
+            "enterprises": 1,
+            "enterprise_types": 2,
+            "cadres_active": 1,
+            "problems_raised": 1,
+            "problems_open": 1,
+            "problems_resolved": 0,
+            "home_visits": 0,
+            "condolence_cents": 0,
+        },
+    ),
     # From 1 January to Sunday 8 March, against the campaign up to 1 March.
     ("campaign", date(2026, 3, 8)): (
-        {"visits": 7, "workers_met": 72, "enterprises": 4, "enterprise_types": 4,
-         "cadres_active": 3, "problems_raised": 4, "problems_open": 2,
-         "problems_resolved": 1, "home_visits": 2, "condolence_cents": 80000,
-         "focus_groups": {"needy": 4, "laid_off": 0, "migrant": 15, "dispatched": 3}},
-        {"visits": 1, "workers_met": 8, "enterprises": 1, "enterprise_types": 2,
-         "cadres_active": 1, "problems_raised": 1, "problems_open": 1,
-         "problems_resolved": 0, "home_visits": 0, "condolence_cents": 0}),
+        {
+            "visits": 7,
+            "workers_met": 72,
+            "enterprises": 4,
+            "enterprise_types": 4,
+            "cadres_active": 3,
+            "problems_raised": 4,
+            "problems_open": 2,
+            "problems_resolved": 1,
+            "home_visits": 2,
+            "condolence_cents": 80000,
+            "focus_groups": {"needy": 4, "laid_off": 0, "migrant": 15, "dispatched": 3},
+        },
+        {
+            "visits": 1,
+            "workers_met": 8,
+            "enterprises": 1,
+            "enterprise_types": 2,
+            "cadres_active": 1,
+            "problems_raised": 1,
+            "problems_open": 1,
+            "problems_resolved": 0,
+            "home_visits": 0,
+            "condolence_cents": 0,
+        },
+    ),
     # A long campaign (read with plain scans on SQLite): everything live, both times.
     ("campaign", date(2026, 6, 30)): (
-        {"visits": 8, "workers_met": 79, "enterprises": 4, "cadres_active": 4,
-         "problems_raised": 4, "problems_open": 2, "problems_resolved": 1,
-         "home_visits": 2},
-        {"visits": 8, "workers_met": 79, "enterprises": 4, "cadres_active": 4,
-         "problems_raised": 4, "problems_open": 2, "problems_resolved": 1,
-         "home_visits": 2}),
+        {
+            "visits": 8,
+            "workers_met": 79,
+            "enterprises": 4,
+            "cadres_active": 4,
+            "problems_raised": 4,
+            "problems_open": 2,
+            "problems_resolved": 1,
+            "home_visits": 2,
+        },
+        {
+            "visits": 8,
+            "workers_met": 79,
+            "enterprises": 4,
+            "cadres_active": 4,
+            "problems_raised": 4,
+            "problems_open": 2,
+            "problems_resolved": 1,
+            "home_visits": 2,
+        },
+    ),
 }
 
 

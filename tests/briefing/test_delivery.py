@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from server.extensions import db
 from server.models_briefing import CITY_SCOPE, BriefingDelivery, BriefingRecipient
-from tests.briefing.fixture_data import A, EXPECTED_A, SENSITIVE, WEEK, seed
+from tests.briefing.fixture_data import EXPECTED_A, SENSITIVE, WEEK, A, seed
 from tests.briefing.smtp import start_smtp
 from worker.briefing import mail
 from worker.briefing.compute import period_containing
@@ -30,14 +30,25 @@ def smtp_settings(app, smtp):
 
     controller, _ = smtp
     base = app.config["FV"].values
-    return load_settings(env={}, **{**base, "SMTP_HOST": "127.0.0.1",
-                                    "SMTP_PORT": controller.port, "SMTP_SECURITY": "none",
-                                    "PUBLIC_URL": "https://fv.example.cn"})
+    return load_settings(
+        env={},
+        **{
+            **base,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": controller.port,
+            "SMTP_SECURITY": "none",
+            "PUBLIC_URL": "https://fv.example.cn",
+        },
+    )
 
 
 def _recipients() -> None:
-    db.session.add_all([BriefingRecipient(district=A, email="head@a.example", name="区总工会"),
-                        BriefingRecipient(district=CITY_SCOPE, email="coord@city.example")])
+    db.session.add_all(
+        [
+            BriefingRecipient(district=A, email="head@a.example", name="区总工会"),
+            BriefingRecipient(district=CITY_SCOPE, email="coord@city.example"),
+        ]
+    )
     db.session.commit()
 
 

@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 
 from server.extensions import db
 from server.models_briefing import BriefingRecipient
-from tests.briefing.fixture_data import A, B, WEEK, seed
+from tests.briefing.fixture_data import WEEK, A, B, seed
 from tests.conftest import PASSWORD, Phone, create_user
 from worker.briefing import mail
 
@@ -100,15 +100,23 @@ def test_admin_recipients_send_and_outbox(client, app, db_session):
     _login(client, "root")
     page = client.get("/briefings/admin/recipients").get_data(as_text=True)
     token = page.split('name="csrf_token" value="')[1].split('"')[0]
-    assert client.post("/briefings/admin/recipients",
-                       data={"action": "add", "district": A,
-                             "email": "head@a.example"}).status_code == 400  # no CSRF token
-    r = client.post("/briefings/admin/recipients", data={
-        "csrf_token": token, "action": "add", "district": A, "email": "Head@A.example"})
+    assert (
+        client.post(
+            "/briefings/admin/recipients",
+            data={"action": "add", "district": A, "email": "head@a.example"},
+        ).status_code
+        == 400
+    )  # no CSRF token
+    r = client.post(
+        "/briefings/admin/recipients",
+        data={"csrf_token": token, "action": "add", "district": A, "email": "Head@A.example"},
+    )
     assert r.status_code == 302
     assert "head@a.example" in client.get("/briefings/admin/recipients").get_data(as_text=True)
-    r = client.post("/briefings/admin/send", data={"csrf_token": token, "period": "week",
-                                                   "start": WEEK.isoformat()})
+    r = client.post(
+        "/briefings/admin/send",
+        data={"csrf_token": token, "period": "week", "start": WEEK.isoformat()},
+    )
     assert r.status_code == 302
     deliveries = client.get("/briefings/admin/deliveries").get_data(as_text=True)
     assert "head@a.example" in deliveries and "sent" in deliveries
@@ -118,8 +126,10 @@ def test_admin_recipients_send_and_outbox(client, app, db_session):
     one = client.get(f"/briefings/admin/outbox/{name}").get_data(as_text=True)
     assert "multipart/alternative" in one and "srcdoc=" in one and "面对面接触职工" in one
     # Sending again creates nothing new.
-    client.post("/briefings/admin/send", data={"csrf_token": token, "period": "week",
-                                              "start": WEEK.isoformat()})
+    client.post(
+        "/briefings/admin/send",
+        data={"csrf_token": token, "period": "week", "start": WEEK.isoformat()},
+    )
     assert len(list(mail.outbox_dir(app.config["FV"]).glob("*.eml"))) >= 1
     from sqlalchemy import func, select
 

@@ -27,19 +27,33 @@ def create_users(db_session) -> None:  # noqa: ANN001
     districts = {d.code: d.id for d in db_session.scalars(select(DistrictUnit))}
     groups = {w.code: w.id for w in db_session.scalars(select(WorkGroup))}
     for username, role, district, group in USERS:
-        db_session.add(User(username=username, display_name=username, role=role,
-                            password_hash=_HASH[0], district_id=districts.get(district),
-                            work_group_id=groups.get(group)))
+        db_session.add(
+            User(
+                username=username,
+                display_name=username,
+                role=role,
+                password_hash=_HASH[0],
+                district_id=districts.get(district),
+                work_group_id=groups.get(group),
+            )
+        )
     db_session.commit()
+
 
 A, B, C = "510104", "510105", "510106"  # 锦江 (WG01), 青羊 (WG02), 金牛 (WG03)
 GROUP = {A: "WG01", B: "WG02", C: "WG03"}
 
-USERS = [("cadre_a", "field_cadre", A, "WG01"), ("cadre_a2", "field_cadre", A, "WG01"),
-         ("cadre_b", "field_cadre", B, "WG02"), ("cadre_c", "field_cadre", C, "WG03"),
-         ("head_a", "district_head", A, None), ("head_b", "district_head", B, None),
-         ("coord", "city_coordinator", None, None), ("sup", "supervisor", None, None),
-         ("leader_a", "group_leader", A, "WG01")]
+USERS = [
+    ("cadre_a", "field_cadre", A, "WG01"),
+    ("cadre_a2", "field_cadre", A, "WG01"),
+    ("cadre_b", "field_cadre", B, "WG02"),
+    ("cadre_c", "field_cadre", C, "WG03"),
+    ("head_a", "district_head", A, None),
+    ("head_b", "district_head", B, None),
+    ("coord", "city_coordinator", None, None),
+    ("sup", "supervisor", None, None),
+    ("leader_a", "group_leader", A, "WG01"),
+]
 
 # key: (district, type tags, focus tags)
 ENTERPRISES = {
@@ -116,17 +130,41 @@ def build(client, db_session) -> Campaign:  # noqa: ANN001
         eid = str(uuid.uuid4())
         camp.enterprise_ids[key] = eid
         phone = phones[owner[district]]
-        batches[owner[district]].append(phone.mutation("create", "enterprise", eid, {
-            "name": f"测试企业{key}有限公司", "district_code": district,
-            "type_tags": types, "focus_tags": focus}))
-    for key, (district, cadre, method, day, ent, workers, groups, extra, with_group) in \
-            VISITS.items():
+        batches[owner[district]].append(
+            phone.mutation(
+                "create",
+                "enterprise",
+                eid,
+                {
+                    "name": f"测试企业{key}有限公司",
+                    "district_code": district,
+                    "type_tags": types,
+                    "focus_tags": focus,
+                },
+            )
+        )
+    for key, (
+        district,
+        cadre,
+        method,
+        day,
+        ent,
+        workers,
+        groups,
+        extra,
+        with_group,
+    ) in VISITS.items():
         vid = str(uuid.uuid4())
         camp.visit_ids[key] = vid
-        fields = {"method": method, "visited_at": f"{day}T10:00:00+08:00",
-                  "district_code": district, "workers_met": workers,
-                  "workers_by_group": groups, "enterprise_id": camp.enterprise_ids[ent],
-                  "participants": [cadre, *extra]}
+        fields = {
+            "method": method,
+            "visited_at": f"{day}T10:00:00+08:00",
+            "district_code": district,
+            "workers_met": workers,
+            "workers_by_group": groups,
+            "enterprise_id": camp.enterprise_ids[ent],
+            "participants": [cadre, *extra],
+        }
         if with_group:
             fields["work_group_code"] = GROUP[district]
         batches[cadre].append(phones[cadre].mutation("create", "visit", vid, fields))
@@ -138,17 +176,37 @@ def build(client, db_session) -> Campaign:  # noqa: ANN001
         pid = str(uuid.uuid4())
         camp.problem_ids.append(pid)
         cadre = VISITS[visit_key][1]
-        batches[cadre].append(phones[cadre].mutation("create", "problem", pid, {
-            "visit_id": camp.visit_ids[visit_key], "category": category,
-            "description": f"{category}问题", "tag": tag}))
+        batches[cadre].append(
+            phones[cadre].mutation(
+                "create",
+                "problem",
+                pid,
+                {
+                    "visit_id": camp.visit_ids[visit_key],
+                    "category": category,
+                    "description": f"{category}问题",
+                    "tag": tag,
+                },
+            )
+        )
         if stage != "enterprise":
             staged.append((cadre, pid, stage))
     for visit_key, cents in HOME_VISITS:
         district, cadre, _, day, *_ = VISITS[visit_key]
-        batches[cadre].append(phones[cadre].mutation("create", "home_visit", str(uuid.uuid4()), {
-            "visit_id": camp.visit_ids[visit_key], "district_code": district,
-            "visited_at": f"{day}T11:00:00+08:00", "worker_name": "王某某",
-            "amount_cents": cents}))
+        batches[cadre].append(
+            phones[cadre].mutation(
+                "create",
+                "home_visit",
+                str(uuid.uuid4()),
+                {
+                    "visit_id": camp.visit_ids[visit_key],
+                    "district_code": district,
+                    "visited_at": f"{day}T11:00:00+08:00",
+                    "worker_name": "王某某",
+                    "amount_cents": cents,
+                },
+            )
+        )
     for cadre, mutations in batches.items():
         _push_ok(phones[cadre], mutations)
     # Moving problems up the ladder needs the version the phone last saw.
@@ -158,15 +216,20 @@ def build(client, db_session) -> Campaign:  # noqa: ANN001
         versions.update({c["id"]: c["version"] for c in changes})
     moves: dict[str, list[dict]] = defaultdict(list)
     for cadre, pid, stage in staged:
-        moves[cadre].append(phones[cadre].mutation(
-            "update", "problem", pid, {"stage": stage, "stage_note": f"转{stage}"},
-            base_version=versions[pid]))
+        moves[cadre].append(
+            phones[cadre].mutation(
+                "update",
+                "problem",
+                pid,
+                {"stage": stage, "stage_note": f"转{stage}"},
+                base_version=versions[pid],
+            )
+        )
     for cadre, mutations in moves.items():
         _push_ok(phones[cadre], mutations)
     # A cadre corrects a visit: an update the audit history must show.
     phone = phones["cadre_a"]
-    _push_ok(phone, [phone.mutation("update", "visit", camp.visit_ids["V2"],
-                                    {"workers_met": 4})])
+    _push_ok(phone, [phone.mutation("update", "visit", camp.visit_ids["V2"], {"workers_met": 4})])
     # What the dedup workers would do: point the duplicate at its canonical record.
     for dup, canon in MERGED.items():
         row = db_session.get(Enterprise, camp.enterprise_ids[dup])

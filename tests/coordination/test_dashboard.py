@@ -13,10 +13,20 @@ from tests.coordination.conftest import web_login
 
 def expected() -> dict[str, dict]:
     """Every district's figures, from the fixture tables alone."""
-    out: dict[str, dict] = defaultdict(lambda: {
-        "visits": 0, "workers_met": 0, "enterprises": set(), "types": set(),
-        "methods": defaultdict(int), "stages": defaultdict(int), "participants": set(),
-        "problems": 0, "cents": 0, "home": 0})
+    out: dict[str, dict] = defaultdict(
+        lambda: {
+            "visits": 0,
+            "workers_met": 0,
+            "enterprises": set(),
+            "types": set(),
+            "methods": defaultdict(int),
+            "stages": defaultdict(int),
+            "participants": set(),
+            "problems": 0,
+            "cents": 0,
+            "home": 0,
+        }
+    )
     for key, (district, cadre, method, _, ent, _, _, extra, _) in fx.live_visits().items():
         e = out[district]
         e["visits"] += 1
@@ -43,8 +53,10 @@ def test_dashboard_json_matches_fixture(client, campaign):
     rows = {row["code"]: row for row in r.json["rows"]}
     assert len(rows) == 20  # every active district unit has a row
     cadre_roles = ("field_cadre", "group_leader")
-    cadres = {d: sum(1 for _, role, dd, _ in fx.USERS if role in cadre_roles and dd == d)
-              for d in (fx.A, fx.B, fx.C)}
+    cadres = {
+        d: sum(1 for _, role, dd, _ in fx.USERS if role in cadre_roles and dd == d)
+        for d in (fx.A, fx.B, fx.C)
+    }
     for code, e in expected().items():
         row = rows[code]
         assert row["visits"] == e["visits"], code
@@ -56,8 +68,9 @@ def test_dashboard_json_matches_fixture(client, campaign):
         for stage in ("enterprise", "government", "source", "resolved", "closed"):
             assert row[f"stage_{stage}"] == e["stages"][stage], (code, stage)
         assert row["problems_raised"] == e["problems"]
-        assert row["problems_open"] == sum(e["stages"][s] for s in
-                                           ("enterprise", "government", "source"))
+        assert row["problems_open"] == sum(
+            e["stages"][s] for s in ("enterprise", "government", "source")
+        )
         assert row["condolence_cents"] == e["cents"]
         assert row["home_visits"] == e["home"]
         assert row["cadres_total"] == cadres[code]
@@ -92,13 +105,17 @@ def test_work_group_and_tag_filters(client, campaign):
     assert rows[fx.B]["visits"] == 0
     r = client.get("/api/dashboard?from=2026-01-01&to=2026-12-31&tag=sme")
     rows = {row["code"]: row for row in r.json["rows"]}
-    sme = [k for k, v in fx.live_visits().items()
-           if "sme" in fx.ENTERPRISES[fx.MERGED.get(v[4], v[4])][1]]
+    sme = [
+        k
+        for k, v in fx.live_visits().items()
+        if "sme" in fx.ENTERPRISES[fx.MERGED.get(v[4], v[4])][1]
+    ]
     assert r.json["total"]["visits"] == len(sme)
     assert rows[fx.A]["visits"] == sum(1 for k in sme if fx.VISITS[k][0] == fx.A)
     # Problems of the narrowed visits only.
-    assert rows[fx.A]["problems_raised"] == sum(1 for v, *_ in fx.PROBLEMS if v in sme
-                                                and fx.VISITS[v][0] == fx.A)
+    assert rows[fx.A]["problems_raised"] == sum(
+        1 for v, *_ in fx.PROBLEMS if v in sme and fx.VISITS[v][0] == fx.A
+    )
 
 
 def test_filtered_path_agrees_with_briefing_aggregates(app, campaign, db_session):
@@ -109,10 +126,22 @@ def test_filtered_path_agrees_with_briefing_aggregates(app, campaign, db_session
     theirs = dash.district_figures(db_session, f)
     for district_id, fig in theirs.items():
         mine = ours[district_id]
-        for name in ("visits", "workers_met", "enterprises", "enterprise_types",
-                     "cadres_total", "cadres_active", "problems_raised", "problems_open",
-                     "problems_resolved", "home_visits", "condolence_cents",
-                     "visits_by_method", "problems_by_stage", "focus_groups"):
+        for name in (
+            "visits",
+            "workers_met",
+            "enterprises",
+            "enterprise_types",
+            "cadres_total",
+            "cadres_active",
+            "problems_raised",
+            "problems_open",
+            "problems_resolved",
+            "home_visits",
+            "condolence_cents",
+            "visits_by_method",
+            "problems_by_stage",
+            "focus_groups",
+        ):
             assert getattr(mine, name) == getattr(fig, name), (fig.code, name)
 
 

@@ -43,7 +43,8 @@ def test_problem_enterprise_dashboard_exports(client, campaign):
     rows = _xlsx(client, "/export/problems.xlsx")
     assert rows[0][3] == "问题类别" and len(rows) - 1 == len(fx.PROBLEMS)
     assert sorted(r[3] for r in rows[1:]).count("工资") == sum(
-        1 for p in fx.PROBLEMS if p[1] == "wages")
+        1 for p in fx.PROBLEMS if p[1] == "wages"
+    )
     rows = _xlsx(client, "/export/problems.xlsx?category=wages")
     assert len(rows) - 1 == sum(1 for p in fx.PROBLEMS if p[1] == "wages")
     rows = _xlsx(client, "/export/enterprises.xlsx")

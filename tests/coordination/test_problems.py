@@ -16,13 +16,15 @@ def test_filters(client, campaign):
     r = client.get("/api/problem-tracker?tag=urgent").json
     assert r["total"] == sum(1 for p in fx.PROBLEMS if p[2] == "urgent")
     r = client.get("/api/problem-tracker?stage=open").json
-    assert r["total"] == sum(1 for p in fx.PROBLEMS if p[3] in ("enterprise", "government",
-                                                                 "source"))
+    assert r["total"] == sum(
+        1 for p in fx.PROBLEMS if p[3] in ("enterprise", "government", "source")
+    )
     r = client.get(f"/api/problem-tracker?stage=government&district={fx.B}").json
     assert r["total"] == 1
     # Visits were in March-April 2026, so every open problem is weeks old now.
-    assert client.get("/api/problem-tracker?min_days=30&stage=open").json["total"] == \
-        sum(1 for p in fx.PROBLEMS if p[3] in ("enterprise", "government", "source"))
+    assert client.get("/api/problem-tracker?min_days=30&stage=open").json["total"] == sum(
+        1 for p in fx.PROBLEMS if p[3] in ("enterprise", "government", "source")
+    )
     assert client.get("/api/problem-tracker?min_days=100000").json["total"] == 0
 
 
@@ -49,8 +51,10 @@ def test_problem_history(client, campaign):
     web_login(client, "coord")
     pid = campaign.problem_ids[1]  # housing, moved to government
     js = client.get(f"/api/problem-tracker/{pid}").json
-    assert [(h["from"], h["to"]) for h in js["history"]] == [(None, "enterprise"),
-                                                              ("enterprise", "government")]
+    assert [(h["from"], h["to"]) for h in js["history"]] == [
+        (None, "enterprise"),
+        ("enterprise", "government"),
+    ]
     assert js["history"][1]["user"] == "cadre_a" and js["history"][1]["note"] == "转government"
     html = client.get(f"/problems/{pid}").get_data(as_text=True)
     assert "转government" in html and "争取党委和政府解决" in html

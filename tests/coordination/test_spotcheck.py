@@ -26,10 +26,23 @@ def _more_visits(client, n_per: dict[str, int]) -> None:
     owner = {fx.A: "cadre_a", fx.B: "cadre_b", fx.C: "cadre_c"}
     for district, n in n_per.items():
         phone = Phone(client, owner[district])
-        r = phone.push([phone.mutation("create", "visit", str(uuid.uuid4()), {
-            "method": "interview", "visited_at": f"2026-05-{1 + i % 28:02d}T09:00:00+08:00",
-            "district_code": district, "workers_met": 1,
-            "work_group_code": fx.GROUP[district] if i % 2 else None}) for i in range(n)])
+        r = phone.push(
+            [
+                phone.mutation(
+                    "create",
+                    "visit",
+                    str(uuid.uuid4()),
+                    {
+                        "method": "interview",
+                        "visited_at": f"2026-05-{1 + i % 28:02d}T09:00:00+08:00",
+                        "district_code": district,
+                        "workers_met": 1,
+                        "work_group_code": fx.GROUP[district] if i % 2 else None,
+                    },
+                )
+                for i in range(n)
+            ]
+        )
         assert r.status_code == 200
 
 
@@ -46,8 +59,13 @@ def test_sample_reproducible_and_stratified(client, campaign, db_session):
 
     from server.models import Visit
 
-    sizes = dict(db_session.execute(select(Visit.district_id, func.count()).where(
-        Visit.deleted.is_(False)).group_by(Visit.district_id)).all())
+    sizes = dict(
+        db_session.execute(
+            select(Visit.district_id, func.count())
+            .where(Visit.deleted.is_(False))
+            .group_by(Visit.district_id)
+        ).all()
+    )
     total = sum(sizes.values())
     assert set(counts) == set(sizes)  # every district with visits is represented
     for district_id, n in sizes.items():
@@ -62,26 +80,41 @@ def test_draw_check_and_rates(client, campaign, db_session):
     # Cookie-signed JSON POSTs need the page's anti-forgery token; phones use bearer tokens.
     assert client.post("/api/spot-checks", json={"seed": "s1", "size": 4}).status_code == 400
     sup = Phone(client, "sup")
-    r = client.post("/api/spot-checks", json={"seed": "s1", "size": 4, "from": "2026-01-01",
-                                              "to": "2026-12-31"}, headers=sup.headers)
+    r = client.post(
+        "/api/spot-checks",
+        json={"seed": "s1", "size": 4, "from": "2026-01-01", "to": "2026-12-31"},
+        headers=sup.headers,
+    )
     assert r.status_code == 201, r.json
-    again = client.post("/api/spot-checks", json={"seed": "s1", "size": 4,
-                                                  "from": "2026-01-01", "to": "2026-12-31"},
-                        headers=sup.headers)
+    again = client.post(
+        "/api/spot-checks",
+        json={"seed": "s1", "size": 4, "from": "2026-01-01", "to": "2026-12-31"},
+        headers=sup.headers,
+    )
     assert again.json["visit_ids"] == r.json["visit_ids"]
     from sqlalchemy import select
 
     from server.models_supervision import SpotCheckItem
 
-    items = db_session.scalars(select(SpotCheckItem).where(
-        SpotCheckItem.sample_id == r.json["id"]).order_by(SpotCheckItem.id)).all()
+    items = db_session.scalars(
+        select(SpotCheckItem)
+        .where(SpotCheckItem.sample_id == r.json["id"])
+        .order_by(SpotCheckItem.id)
+    ).all()
     results = ["confirmed", "doubtful", "not_confirmed", "confirmed"]
     for item, result in zip(items, results, strict=True):
-        res = client.post(f"/api/spot-checks/items/{item.id}",
-                          json={"result": result, "note": "电话回访"}, headers=sup.headers)
+        res = client.post(
+            f"/api/spot-checks/items/{item.id}",
+            json={"result": result, "note": "电话回访"},
+            headers=sup.headers,
+        )
         assert res.status_code == 200, res.json
-    assert client.post(f"/api/spot-checks/items/{items[0].id}",
-                       json={"result": "maybe"}, headers=sup.headers).status_code == 400
+    assert (
+        client.post(
+            f"/api/spot-checks/items/{items[0].id}", json={"result": "maybe"}, headers=sup.headers
+        ).status_code
+        == 400
+    )
     stats = client.get("/api/spot-checks").json["districts"]
     live = fx.live_visits()
     for code in (fx.A, fx.B, fx.C):
@@ -96,14 +129,20 @@ def test_draw_check_and_rates(client, campaign, db_session):
     web_login(client, "coord")
     assert client.get("/spot-checks").status_code == 200
     coord = Phone(client, "coord")
-    assert client.post("/api/spot-checks", json={"seed": "z", "size": 1},
-                       headers=coord.headers).status_code == 403
+    assert (
+        client.post(
+            "/api/spot-checks", json={"seed": "z", "size": 1}, headers=coord.headers
+        ).status_code
+        == 403
+    )
     # The page's form (cookie + CSRF token) records a finding too.
     web_login(client, "sup")
     with client.session_transaction() as sess:
         token = sess.setdefault("csrf", "t0ken-for-test")
-    res = client.post(f"/spot-checks/items/{items[0].id}",
-                      data={"result": "doubtful", "note": "复核", "csrf_token": token})
+    res = client.post(
+        f"/spot-checks/items/{items[0].id}",
+        data={"result": "doubtful", "note": "复核", "csrf_token": token},
+    )
     assert res.status_code == 302
     db_session.expire_all()
     assert db_session.get(SpotCheckItem, items[0].id).result == "doubtful"

@@ -26,8 +26,10 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 REDIS_TEST_URL = os.environ.get("FV_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 # Production secrets for the tests (long enough, not the defaults).
-PROD_SECRETS = {"SECRET_KEY": "test-secret-key-0123456789abcdef",
-                "ID_HASH_KEY": "test-id-hash-key-0123456789abcdef"}
+PROD_SECRETS = {
+    "SECRET_KEY": "test-secret-key-0123456789abcdef",
+    "ID_HASH_KEY": "test-id-hash-key-0123456789abcdef",
+}
 
 
 def free_port() -> int:
@@ -52,12 +54,19 @@ def clean_env(**values: str) -> dict[str, str]:
 class Proc:
     """A child process in its own process group, with its output in a file."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path,
-                 cwd: Path | None = None):
+    def __init__(
+        self, args: list[str], env: dict[str, str], log_path: Path, cwd: Path | None = None
+    ):
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(args, env=env, cwd=cwd, stdout=self._log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self.popen = subprocess.Popen(
+            args,
+            env=env,
+            cwd=cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -120,8 +129,9 @@ def wait_http(url: str, proc: Proc, timeout: float = 30.0, status: int = 200) ->
         except OSError as exc:
             last = exc
         time.sleep(0.25)
-    pytest.fail(f"{url} did not answer {status} in {timeout}s (last: {last}):\n"
-                f"{proc.output()[-4000:]}")
+    pytest.fail(
+        f"{url} did not answer {status} in {timeout}s (last: {last}):\n{proc.output()[-4000:]}"
+    )
 
 
 def wait_for(predicate, timeout: float, what: str, step: float = 0.5):  # noqa: ANN001, ANN201

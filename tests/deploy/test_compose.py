@@ -82,8 +82,11 @@ def test_commands(compose: dict) -> None:
 
 def test_exactly_one_beat_and_no_embedded_beat_elsewhere(compose: dict) -> None:
     services = compose["services"]
-    beats = [name for name, svc in services.items()
-             if "command" in svc and "beat" in command_of(svc)[3:5]]
+    beats = [
+        name
+        for name, svc in services.items()
+        if "command" in svc and "beat" in command_of(svc)[3:5]
+    ]
     assert beats == ["beat"]
     assert services["beat"].get("deploy", {}).get("replicas", 1) == 1
     # `worker --beat` (-B) would start a second scheduler with every worker replica
@@ -134,7 +137,10 @@ def test_app_environment_names_only_settings(compose: dict) -> None:
     assert env["DATABASE_URL"].endswith("@postgres:5432/fieldvisit")
     assert env["REDIS_URL"].startswith("redis://redis:6379/")
     assert (env["SMTP_HOST"], str(env["SMTP_PORT"]), env["SMTP_SECURITY"]) == (
-        "mailpit", "1025", "none")
+        "mailpit",
+        "1025",
+        "none",
+    )
     assert "PUBLIC_URL" in env
     # every app service gets the same settings: one anchor, no drift
     assert all(services[n]["environment"] == env for n in APP_SERVICES)
@@ -152,8 +158,10 @@ def test_secrets_come_only_from_the_environment(compose: dict, compose_text: str
         # `${VAR:?message}`: compose refuses to start while the secret is unset or empty
         assert re.fullmatch(r"\$\{" + name + r":\?[^}]+\}", env[name]), env[name]
     assert re.search(r"\$\{POSTGRES_PASSWORD:\?[^}]+\}@postgres", env["DATABASE_URL"])
-    assert re.fullmatch(r"\$\{POSTGRES_PASSWORD:\?[^}]+\}",
-                        compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"])
+    assert re.fullmatch(
+        r"\$\{POSTGRES_PASSWORD:\?[^}]+\}",
+        compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"],
+    )
     # no default (`:-`) for any secret setting anywhere in the file
     secret_names = {s.name for s in SETTINGS if s.secret} | {"POSTGRES_PASSWORD"}
     for name in secret_names:
@@ -209,8 +217,11 @@ def test_compose_commands_use_existing_cli_options(compose: dict) -> None:
 
 
 def test_dockerignore_keeps_what_the_image_needs() -> None:
-    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     for needed in ("pwa", "migrations", "server", "sync", "worker", "config", "pyproject.toml"):
         assert needed not in ignored and f"{needed}/" not in ignored
     for secret_or_bulk in (".env", ".git", ".venv", "instance"):

@@ -22,8 +22,9 @@ def test_rotating_the_epoch_after_a_restore_resets_every_phone(app, client) -> N
 
     create_user("cadre1", "field_cadre", "510104", "WG01")
     phone = Phone(client, "cadre1")
-    phone.push([phone.mutation("create", "visit", "00000000-0000-4000-8000-0000000000b1",
-                               visit_fields())])
+    phone.push(
+        [phone.mutation("create", "visit", "00000000-0000-4000-8000-0000000000b1", visit_fields())]
+    )
     changes, cursor = phone.pull_all()
     assert len(changes) == 1
     again = phone.get(f"/api/sync/pull?cursor={cursor}").json

@@ -23,9 +23,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 def call(url: str, body: dict | None = None, headers: dict[str, str] | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET",
-                                     headers={"Content-Type": "application/json",
-                                              **(headers or {})})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method="POST" if data else "GET",
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -33,8 +36,11 @@ def call(url: str, body: dict | None = None, headers: dict[str, str] | None = No
 def test_fieldvisit_run_as_a_new_user_would(tmp_path, spawn) -> None:
     data_dir = tmp_path / "data"
     port = free_port()
-    run = spawn([str(BIN / "fieldvisit"), "run", "--port", str(port)],
-                clean_env(DATA_DIR=str(data_dir)), cwd=tmp_path)
+    run = spawn(
+        [str(BIN / "fieldvisit"), "run", "--port", str(port)],
+        clean_env(DATA_DIR=str(data_dir)),
+        cwd=tmp_path,
+    )
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/healthz", run, timeout=60)
     assert "demo login: user 'demo' password 'demo-2012'" in run.output()
@@ -42,24 +48,46 @@ def test_fieldvisit_run_as_a_new_user_would(tmp_path, spawn) -> None:
     login = call(f"{base}/api/auth/login", {"username": "demo", "password": "demo-2012"})
     request_id = "embedded-" + uuid.uuid4().hex[:10]
     eid = str(uuid.uuid4())
-    answer = call(f"{base}/api/sync/push", {
-        "protocol": 1, "device_id": login["device_id"], "mutations": [
-            {"mid": 1, "op": "create", "entity": "enterprise", "id": eid,
-             "fields": {"name": "成都锦江示范机电有限公司", "district_code": "510104"}},
-            {"mid": 2, "op": "create", "entity": "visit", "id": str(uuid.uuid4()),
-             "fields": visit_fields(enterprise_id=eid)}]},
-        {"Authorization": f"Bearer {login['token']}", "X-Request-ID": request_id})
+    answer = call(
+        f"{base}/api/sync/push",
+        {
+            "protocol": 1,
+            "device_id": login["device_id"],
+            "mutations": [
+                {
+                    "mid": 1,
+                    "op": "create",
+                    "entity": "enterprise",
+                    "id": eid,
+                    "fields": {"name": "成都锦江示范机电有限公司", "district_code": "510104"},
+                },
+                {
+                    "mid": 2,
+                    "op": "create",
+                    "entity": "visit",
+                    "id": str(uuid.uuid4()),
+                    "fields": visit_fields(enterprise_id=eid),
+                },
+            ],
+        },
+        {"Authorization": f"Bearer {login['token']}", "X-Request-ID": request_id},
+    )
     assert [r["status"] for r in answer["results"]] == ["applied", "applied"]
 
-    engine = sa.create_engine(f"sqlite:///{data_dir / 'fieldvisit.db'}",
-                              connect_args={"timeout": 10})
+    engine = sa.create_engine(
+        f"sqlite:///{data_dir / 'fieldvisit.db'}", connect_args={"timeout": 10}
+    )
 
     def taken() -> sa.Row | None:
         assert run.alive(), run.output()[-4000:]
         with engine.connect() as conn:
-            row = conn.execute(sa.text(
-                "SELECT id, topic, attempts, done_at, last_error FROM outbox "
-                "WHERE request_id = :rid"), {"rid": request_id}).one()
+            row = conn.execute(
+                sa.text(
+                    "SELECT id, topic, attempts, done_at, last_error FROM outbox "
+                    "WHERE request_id = :rid"
+                ),
+                {"rid": request_id},
+            ).one()
         return row if row.done_at or row.attempts else None
 
     try:

@@ -15,8 +15,7 @@ def make(tmp_path):
     def build(**settings):  # noqa: ANN003, ANN202
         from server.app import create_app
 
-        app = create_app(DATA_DIR=str(tmp_path), LOG_JSON=False, LOG_LEVEL="WARNING",
-                         **settings)
+        app = create_app(DATA_DIR=str(tmp_path), LOG_JSON=False, LOG_LEVEL="WARNING", **settings)
         built.append(app)
         return app
 
@@ -41,8 +40,10 @@ def test_database_down(make) -> None:
 
 
 def test_redis_down(make, tmp_path) -> None:
-    app = make(DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}",
-               REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    app = make(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}",
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+    )
     client = app.test_client()
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
@@ -58,13 +59,13 @@ def test_a_push_is_accepted_while_redis_is_down(app, client, tmp_path) -> None:
     from tests.conftest import Phone, create_user, visit_fields
 
     settings = app.config["FV"]
-    down = type(settings)(dict(settings.values,
-                               REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"))
+    down = type(settings)(dict(settings.values, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"))
     app.extensions["fieldvisit.outbox_kick"] = _outbox_kick(down)
     create_user("cadre1", "field_cadre", "510104", "WG01")
     phone = Phone(client, "cadre1")
-    answer = phone.push([phone.mutation("create", "visit", "00000000-0000-4000-8000-0000000000a1",
-                                        visit_fields())])
+    answer = phone.push(
+        [phone.mutation("create", "visit", "00000000-0000-4000-8000-0000000000a1", visit_fields())]
+    )
     assert answer.status_code == 200
     assert answer.json["results"][0]["status"] == "applied"
     assert db.session.query(OutboxMessage).filter(OutboxMessage.done_at.is_(None)).count() == 1

@@ -23,13 +23,29 @@ def push_visit_and_enterprise(client, username: str, request_id: str):  # noqa: 
     """One push of an enterprise and a visit, as a phone sends it, with a request id."""
     headers, device_id = login(client, username)
     eid, vid = str(uuid.uuid4()), str(uuid.uuid4())
-    body = {"protocol": 1, "device_id": device_id, "mutations": [
-        {"mid": 1, "op": "create", "entity": "enterprise", "id": eid,
-         "fields": {"name": "成都华兴机械有限公司", "district_code": "510104"}},
-        {"mid": 2, "op": "create", "entity": "visit", "id": vid,
-         "fields": visit_fields(enterprise_id=eid)}]}
-    answer = client.post("/api/sync/push", json=body,
-                         headers={**headers, "X-Request-ID": request_id})
+    body = {
+        "protocol": 1,
+        "device_id": device_id,
+        "mutations": [
+            {
+                "mid": 1,
+                "op": "create",
+                "entity": "enterprise",
+                "id": eid,
+                "fields": {"name": "成都华兴机械有限公司", "district_code": "510104"},
+            },
+            {
+                "mid": 2,
+                "op": "create",
+                "entity": "visit",
+                "id": vid,
+                "fields": visit_fields(enterprise_id=eid),
+            },
+        ],
+    }
+    answer = client.post(
+        "/api/sync/push", json=body, headers={**headers, "X-Request-ID": request_id}
+    )
     assert answer.status_code == 200, answer.json
     assert answer.headers["X-Request-ID"] == request_id
     assert [r["status"] for r in answer.json["results"]] == ["applied", "applied"]
@@ -68,8 +84,12 @@ def test_queue_is_for_admins_only(app, client) -> None:
     assert client.get("/api/admin/queue", headers=login(client, "coord1")[0]).status_code == 403
     r = client.get("/api/admin/queue", headers=login(client, "admin1")[0])
     assert r.status_code == 200
-    assert r.json["outbox"] == {"pending": 0, "oldest_pending_at": None,
-                                "oldest_pending_age_seconds": None, "last_errors": []}
+    assert r.json["outbox"] == {
+        "pending": 0,
+        "oldest_pending_at": None,
+        "oldest_pending_age_seconds": None,
+        "last_errors": [],
+    }
     assert r.json["broker"]["kind"] == "embedded"
 
 
@@ -114,15 +134,27 @@ def test_request_id_follows_a_push_into_the_worker(app, client, capture, monkeyp
     db.session.expire_all()
     assert db.session.get(OutboxMessage, row.id).done_at is not None
     lines = [json.loads(line) for line in captured.lines]
-    assert lines == [{**lines[0], "msg": "dedup records", "request_id": request_id,
-                      "records": 2, "logger": "fieldvisit.test.outbox", "level": "INFO"}]
+    assert lines == [
+        {
+            **lines[0],
+            "msg": "dedup records",
+            "request_id": request_id,
+            "records": 2,
+            "logger": "fieldvisit.test.outbox",
+            "level": "INFO",
+        }
+    ]
     # outside the row's handling the request id is gone again
     from server.logs import request_id_var
 
     assert request_id_var.get() != request_id
     queue = client.get("/api/admin/queue", headers=admin).json["outbox"]
-    assert queue == {"pending": 0, "oldest_pending_at": None,
-                     "oldest_pending_age_seconds": None, "last_errors": []}
+    assert queue == {
+        "pending": 0,
+        "oldest_pending_at": None,
+        "oldest_pending_age_seconds": None,
+        "last_errors": [],
+    }
 
 
 def test_redis_queue_length(redis_url) -> None:
@@ -135,8 +167,10 @@ def test_redis_queue_length(redis_url) -> None:
     client = redis.Redis.from_url(redis_url)
     client.lpush(CELERY_QUEUE, "a", "b")
     assert broker_status(load_settings(env={}, REDIS_URL=redis_url)) == {
-        "kind": "redis", "queue_length": 2, "status": "ok"}
-    down = broker_status(load_settings(env={},
-                                       REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"))
+        "kind": "redis",
+        "queue_length": 2,
+        "status": "ok",
+    }
+    down = broker_status(load_settings(env={}, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"))
     assert down["queue_length"] is None and down["status"].startswith("error")
     client.close()

@@ -16,15 +16,19 @@ import pytest
 from config.settings import DEFAULT_SECRET, SettingsError, load_settings, settings_markdown
 from tests.deploy.conftest import BIN, PROD_SECRETS, REPO, clean_env
 
-PROD = {"FIELDVISIT_ENV": "production", **PROD_SECRETS,
-        "DATABASE_URL": "postgresql+psycopg://fieldvisit@db/fieldvisit"}
+PROD = {
+    "FIELDVISIT_ENV": "production",
+    **PROD_SECRETS,
+    "DATABASE_URL": "postgresql+psycopg://fieldvisit@db/fieldvisit",
+}
 
 
 def test_docs_settings_page_is_generated_from_the_code() -> None:
     page = (REPO / "docs" / "settings.md").read_text()
     assert page == settings_markdown(), (
         "docs/settings.md is out of date: regenerate it from settings_markdown() "
-        "(see this module's docstring)")
+        "(see this module's docstring)"
+    )
 
 
 def test_a_sound_production_configuration_loads() -> None:
@@ -33,14 +37,17 @@ def test_a_sound_production_configuration_loads() -> None:
     assert settings.database_url.startswith("postgresql+psycopg://")
 
 
-@pytest.mark.parametrize(("change", "named"), [
-    ({"SECRET_KEY": DEFAULT_SECRET}, "SECRET_KEY"),
-    ({"SECRET_KEY": "short"}, "SECRET_KEY"),
-    ({"ID_HASH_KEY": "dev-id-hash-key"}, "ID_HASH_KEY"),
-    ({"DEBUG": "true"}, "DEBUG"),
-    ({"DATABASE_URL": ""}, "DATABASE_URL"),
-    ({"DATABASE_URL": "sqlite:////data/fieldvisit.db"}, "DATABASE_URL"),
-])
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"SECRET_KEY": DEFAULT_SECRET}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"ID_HASH_KEY": "dev-id-hash-key"}, "ID_HASH_KEY"),
+        ({"DEBUG": "true"}, "DEBUG"),
+        ({"DATABASE_URL": ""}, "DATABASE_URL"),
+        ({"DATABASE_URL": "sqlite:////data/fieldvisit.db"}, "DATABASE_URL"),
+    ],
+)
 def test_production_refuses_unsafe_settings(change: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError) as err:
         load_settings(env={**PROD, **change})
@@ -48,8 +55,7 @@ def test_production_refuses_unsafe_settings(change: dict[str, str], named: str) 
 
 
 def test_production_on_sqlite_when_explicitly_allowed() -> None:
-    settings = load_settings(env={**PROD, "DATABASE_URL": "",
-                                  "ALLOW_SQLITE_IN_PRODUCTION": "true"})
+    settings = load_settings(env={**PROD, "DATABASE_URL": "", "ALLOW_SQLITE_IN_PRODUCTION": "true"})
     assert settings.database_url.startswith("sqlite:///")
 
 
@@ -58,14 +64,17 @@ def test_secrets_are_not_required_in_development() -> None:
     assert settings.SECRET_KEY == DEFAULT_SECRET and not settings.is_production
 
 
-@pytest.mark.parametrize(("name", "raw", "expected"), [
-    ("SYNC_MAX_BATCH", "abc", "expected an integer"),
-    ("DEBUG", "maybe", "expected true/false"),
-    ("DEDUP_AUTO_THRESHOLD", "high", "expected a number"),
-    ("SMTP_SECURITY", "ssl", "expected starttls, tls or none"),
-    ("SYNC_PULL_MAX", "0", "must be at least 1"),
-    ("FIELDVISIT_ENV", "prod", "expected development or production"),
-])
+@pytest.mark.parametrize(
+    ("name", "raw", "expected"),
+    [
+        ("SYNC_MAX_BATCH", "abc", "expected an integer"),
+        ("DEBUG", "maybe", "expected true/false"),
+        ("DEDUP_AUTO_THRESHOLD", "high", "expected a number"),
+        ("SMTP_SECURITY", "ssl", "expected starttls, tls or none"),
+        ("SYNC_PULL_MAX", "0", "must be at least 1"),
+        ("FIELDVISIT_ENV", "prod", "expected development or production"),
+    ],
+)
 def test_a_bad_value_names_the_variable(name: str, raw: str, expected: str) -> None:
     with pytest.raises(SettingsError) as err:
         load_settings(env={name: raw})
@@ -79,16 +88,20 @@ def test_create_app_fails_fast(tmp_path) -> None:
     with pytest.raises(SettingsError, match="^SECRET_KEY"):
         create_app(FIELDVISIT_ENV="production", DATA_DIR=str(tmp_path))
     with pytest.raises(SettingsError, match="^DEBUG"):
-        create_app(FIELDVISIT_ENV="production", DEBUG=True, DATA_DIR=str(tmp_path),
-                   **PROD_SECRETS)
+        create_app(FIELDVISIT_ENV="production", DEBUG=True, DATA_DIR=str(tmp_path), **PROD_SECRETS)
     with pytest.raises(SettingsError, match="^DATABASE_URL"):
         create_app(FIELDVISIT_ENV="production", DATA_DIR=str(tmp_path), **PROD_SECRETS)
 
 
 def _run_cli(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "fieldvisit"), *args], cwd=tmp_path, text=True,
-                          capture_output=True, timeout=60,
-                          env=clean_env(DATA_DIR=str(tmp_path), **env))
+    return subprocess.run(
+        [str(BIN / "fieldvisit"), *args],
+        cwd=tmp_path,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        env=clean_env(DATA_DIR=str(tmp_path), **env),
+    )
 
 
 def test_cli_refuses_the_default_secret_in_production(tmp_path) -> None:
@@ -109,7 +122,6 @@ def test_cli_names_a_malformed_variable(tmp_path) -> None:
 
 def test_serve_refuses_before_starting_gunicorn(tmp_path) -> None:
     """The web service with a forgotten .env exits at once, not with workers failing to boot."""
-    done = _run_cli(tmp_path, "serve", "--port", "1", "--workers", "1",
-                    FIELDVISIT_ENV="production")
+    done = _run_cli(tmp_path, "serve", "--port", "1", "--workers", "1", FIELDVISIT_ENV="production")
     assert done.returncode != 0
     assert "SECRET_KEY" in done.stderr and "Traceback" not in done.stderr, done.stderr

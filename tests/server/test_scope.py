@@ -48,12 +48,13 @@ def test_scope_table(client, seeded, role):
         assert status == (200 if expected else 404), f"{role} read {target}"
 
     for target, expected in ((OWN, write_own), (OTHER, write_other)):
-        create = phone.push([phone.mutation("create", "visit", str(uuid.uuid4()),
-                                            visit_fields(target))]).json["results"][0]
-        update = phone.push([phone.mutation("update", "visit", seeded[target],
-                                            {"notes": f"{role} was here"})]).json["results"][0]
-        delete = phone.push([phone.mutation("delete", "visit", seeded[target])]).json[
-            "results"][0]
+        create = phone.push(
+            [phone.mutation("create", "visit", str(uuid.uuid4()), visit_fields(target))]
+        ).json["results"][0]
+        update = phone.push(
+            [phone.mutation("update", "visit", seeded[target], {"notes": f"{role} was here"})]
+        ).json["results"][0]
+        delete = phone.push([phone.mutation("delete", "visit", seeded[target])]).json["results"][0]
         for label, result in (("create", create), ("update", update)):
             assert (result["status"] == "applied") is expected, f"{role} {label} {target}"
             if not expected:
@@ -116,8 +117,12 @@ def test_expired_token_answers_token_expired(client, app):
 def test_api_lists_filter_and_validate(client, app):
     create_user("cadre", "field_cadre", OWN, "WG01")
     phone = Phone(client, "cadre")
-    phone.push([phone.mutation("create", "visit", str(uuid.uuid4()),
-                               visit_fields(method=m)) for m in ("symposium", "interview")])
+    phone.push(
+        [
+            phone.mutation("create", "visit", str(uuid.uuid4()), visit_fields(method=m))
+            for m in ("symposium", "interview")
+        ]
+    )
     assert phone.get("/api/visits?method=interview").json["total"] == 1
     r = phone.get("/api/visits?method=party")
     assert r.status_code == 400 and r.json["error"]["field"] == "method"

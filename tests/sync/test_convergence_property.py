@@ -17,11 +17,19 @@ RECORDS = 3
 DEVICES = 3
 
 step = st.one_of(
-    st.tuples(st.just("edit"), st.integers(0, DEVICES - 1), st.integers(0, RECORDS - 1),
-              st.sampled_from(FIELDS)),
+    st.tuples(
+        st.just("edit"),
+        st.integers(0, DEVICES - 1),
+        st.integers(0, RECORDS - 1),
+        st.sampled_from(FIELDS),
+    ),
     st.tuples(st.just("create"), st.integers(0, DEVICES - 1)),
-    st.tuples(st.just("push"), st.integers(0, DEVICES - 1), st.integers(1, 4),
-              st.sampled_from(["normal", "lose_answer", "duplicate", "reorder"])),
+    st.tuples(
+        st.just("push"),
+        st.integers(0, DEVICES - 1),
+        st.integers(1, 4),
+        st.sampled_from(["normal", "lose_answer", "duplicate", "reorder"]),
+    ),
     st.tuples(st.just("pull"), st.integers(0, DEVICES - 1)),
 )
 
@@ -60,7 +68,7 @@ class SimClient:
         if not batch:
             return
         if mode == "reorder" and len(batch) > 1:
-            early = self.phone.push(batch[len(batch) // 2:])
+            early = self.phone.push(batch[len(batch) // 2 :])
             assert early.status_code == 200
             self._record(early.json)
         answer = self.phone.push(batch)
@@ -80,12 +88,14 @@ class SimClient:
             if change["deleted"]:
                 self.known.pop(change["id"], None)
             else:
-                self.known[change["id"]] = {"version": change["version"],
-                                            "data": change["data"]}
+                self.known[change["id"]] = {"version": change["version"], "data": change["data"]}
 
 
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(steps=st.lists(step, min_size=1, max_size=25))
 def test_random_histories_converge_without_losing_acknowledged_edits(client, app, steps):
     from server.extensions import db
@@ -130,8 +140,9 @@ def test_random_histories_converge_without_losing_acknowledged_edits(client, app
     for c in clients[1:]:
         assert {rid: v for rid, v in c.known.items() if rid in ours} == server
     # nothing doubled or lost: one row per record created
-    assert db.session.scalar(select(func.count()).select_from(Visit)
-                             .where(Visit.id.in_(ours))) == len(ours)
+    assert db.session.scalar(
+        select(func.count()).select_from(Visit).where(Visit.id.in_(ours))
+    ) == len(ours)
     assert set(server) == ours
 
     conflicts = db.session.scalars(select(Conflict).where(Conflict.record_id.in_(ours))).all()
@@ -139,12 +150,16 @@ def test_random_histories_converge_without_losing_acknowledged_edits(client, app
         rid, field, value, _, seen = log["edits"][key]
         if server[rid]["data"][field] == value or value == seen:
             continue  # kept, or a no-op edit (the value was already there)
-        kept = any(x.field == field and x.server_value == value for x in conflicts
-                   if x.record_id == rid)
+        kept = any(
+            x.field == field and x.server_value == value for x in conflicts if x.record_id == rid
+        )
         # overwritten knowingly: by an edit based on a version that included this one,
         # or by a later edit of the same device (it had this value on screen)
-        informed = any(log["edits"][other][0] == rid and log["edits"][other][1] == field
-                       and (log["edits"][other][3] >= version
-                            or (other[0] == key[0] and other[1] > key[1]))
-                       for other in log["applied"] if other != key)
+        informed = any(
+            log["edits"][other][0] == rid
+            and log["edits"][other][1] == field
+            and (log["edits"][other][3] >= version or (other[0] == key[0] and other[1] > key[1]))
+            for other in log["applied"]
+            if other != key
+        )
         assert kept or informed, f"acknowledged edit {field}={value!r} on {rid} was lost"

@@ -58,13 +58,17 @@ def test_a_hostile_entry_fails_alone_and_the_counter_moves_past_it(client, cadre
     from server.models import Visit
 
     phone = Phone(client, "cadre1")
-    batch = [phone.mutation("create", "visit", new_id(), visit_fields()),
-             phone.mutation("create", "visit", new_id(), visit_fields(**bad)),
-             phone.mutation("create", "visit", new_id(), visit_fields())]
-    body = json.dumps({"protocol": 1, "device_id": phone.device_id, "mutations": batch},
-                      allow_nan=True)
-    r = client.post("/api/sync/push", data=body, headers=phone.headers,
-                    content_type="application/json")
+    batch = [
+        phone.mutation("create", "visit", new_id(), visit_fields()),
+        phone.mutation("create", "visit", new_id(), visit_fields(**bad)),
+        phone.mutation("create", "visit", new_id(), visit_fields()),
+    ]
+    body = json.dumps(
+        {"protocol": 1, "device_id": phone.device_id, "mutations": batch}, allow_nan=True
+    )
+    r = client.post(
+        "/api/sync/push", data=body, headers=phone.headers, content_type="application/json"
+    )
     if r.status_code == 400:  # a non-finite number is not JSON at all
         assert bad == {"lat": float("inf")} and r.json["error"]["code"] == "malformed"
         return
@@ -78,16 +82,20 @@ def test_a_hostile_entry_fails_alone_and_the_counter_moves_past_it(client, cadre
 def test_deep_json_is_malformed_not_a_server_error(client, cadre):
     phone = Phone(client, "cadre1")
     deep = "[" * 10_000 + "]" * 10_000
-    body = '{"protocol": 1, "device_id": "%s", "mutations": %s}' % (phone.device_id, deep)
-    r = client.post("/api/sync/push", data=body, headers=phone.headers,
-                    content_type="application/json")
+    body = f'{{"protocol": 1, "device_id": "{phone.device_id}", "mutations": {deep}}}'
+    r = client.post(
+        "/api/sync/push", data=body, headers=phone.headers, content_type="application/json"
+    )
     assert r.status_code == 400 and r.json["error"]["code"] == "malformed"
 
 
 def test_push_without_protocol_is_told_to_update(client, cadre):
     phone = Phone(client, "cadre1")
-    r = client.post("/api/sync/push", json={"device_id": phone.device_id, "mutations": []},
-                    headers=phone.headers)
+    r = client.post(
+        "/api/sync/push",
+        json={"device_id": phone.device_id, "mutations": []},
+        headers=phone.headers,
+    )
     assert r.status_code == 426 and r.json["error"]["code"] == "protocol_outdated"
     r = phone.get("/api/sync/pull?protocol=2")
     assert r.status_code == 400 and r.json["error"]["code"] == "protocol_unknown"
@@ -103,8 +111,9 @@ def test_a_stale_create_never_undoes_later_edits(client, cadre):
     create = first.mutation("create", "visit", vid, visit_fields(notes="first"))
     assert statuses(first.push([create])) == [("applied", None)]
     version = first.push([]).json["server_version"]
-    edit = other.mutation("update", "visit", vid, {"workers_met": 30, "notes": "later"},
-                          base_version=version)
+    edit = other.mutation(
+        "update", "visit", vid, {"workers_met": 30, "notes": "later"}, base_version=version
+    )
     assert statuses(other.push([edit]))[0][0] == "applied"
     # a reinstalled phone replays the exported queue under a new device id
     again = Phone(client, "cadre1")
@@ -114,8 +123,12 @@ def test_a_stale_create_never_undoes_later_edits(client, cadre):
     db.session.expire_all()
     visit = db.session.get(Visit, vid)
     assert (visit.workers_met, visit.notes) == (30, "later")
-    kept = {c.field: c.client_value for c in db.session.scalars(
-        select(Conflict).where(Conflict.record_id == vid, Conflict.kind == "replayed"))}
+    kept = {
+        c.field: c.client_value
+        for c in db.session.scalars(
+            select(Conflict).where(Conflict.record_id == vid, Conflict.kind == "replayed")
+        )
+    }
     assert kept == {"workers_met": 12, "notes": "first"}
 
 
@@ -126,8 +139,10 @@ def test_a_restarted_counter_is_told_mid_reused_and_never_loses_work(client, cad
     batch = [phone.mutation("create", "visit", new_id(), visit_fields()) for _ in range(3)]
     assert statuses(phone.push(batch)) == [("applied", None)] * 3
     # the same device id signs in again: the answer says where its counter stands
-    r = client.post("/api/auth/login", json={"username": "cadre1", "password": "test-pass-123",
-                                             "device_id": phone.device_id})
+    r = client.post(
+        "/api/auth/login",
+        json={"username": "cadre1", "password": "test-pass-123", "device_id": phone.device_id},
+    )
     assert r.json["last_mid"] == 3
     again = Phone(client, "cadre1", device_id=phone.device_id)
     phone.headers = again.headers  # one token per device: the newest
@@ -150,18 +165,38 @@ def test_deleting_a_visit_deletes_its_children_and_keeps_late_child_edits(client
 
     phone = Phone(client, "cadre1")
     vid, pid, hid = new_id(), new_id(), new_id()
-    r = phone.push([
-        phone.mutation("create", "visit", vid, visit_fields()),
-        phone.mutation("create", "problem", pid, {"visit_id": vid, "category": "wages",
-                                                  "description": "欠薪"}),
-        phone.mutation("create", "home_visit", hid, {
-            "visit_id": vid, "district_code": "510104", "worker_name": "某某",
-            "visited_at": "2026-03-05T10:20:00+08:00", "amount_cents": 50000}),
-        phone.mutation("delete", "visit", vid)])
+    r = phone.push(
+        [
+            phone.mutation("create", "visit", vid, visit_fields()),
+            phone.mutation(
+                "create",
+                "problem",
+                pid,
+                {"visit_id": vid, "category": "wages", "description": "欠薪"},
+            ),
+            phone.mutation(
+                "create",
+                "home_visit",
+                hid,
+                {
+                    "visit_id": vid,
+                    "district_code": "510104",
+                    "worker_name": "某某",
+                    "visited_at": "2026-03-05T10:20:00+08:00",
+                    "amount_cents": 50000,
+                },
+            ),
+            phone.mutation("delete", "visit", vid),
+        ]
+    )
     assert statuses(r) == [("applied", None)] * 4
     assert count(Problem, deleted=False) == 0 and count(HomeVisit, deleted=False) == 0
-    late = phone.mutation("create", "problem", new_id(), {
-        "visit_id": vid, "category": "safety", "description": "车间太热"})
+    late = phone.mutation(
+        "create",
+        "problem",
+        new_id(),
+        {"visit_id": vid, "category": "safety", "description": "车间太热"},
+    )
     assert statuses(phone.push([late])) == [("rejected", "parent_deleted")]
     kept = db.session.scalars(select(Conflict).where(Conflict.kind == "deleted")).all()
     assert [c.client_value["description"] for c in kept] == ["车间太热"]
@@ -175,25 +210,41 @@ def test_the_author_stays_among_participants(client, cadre):
     vid = new_id()
     phone.push([phone.mutation("create", "visit", vid, visit_fields())])
     version = phone.push([]).json["server_version"]
-    phone.push([phone.mutation("update", "visit", vid, {"participants": ["cadre2"]},
-                               base_version=version)])
+    phone.push(
+        [phone.mutation("update", "visit", vid, {"participants": ["cadre2"]}, base_version=version)]
+    )
     assert sorted(phone.get(f"/api/visits/{vid}").json["participants"]) == ["cadre1", "cadre2"]
 
 
 def test_a_stage_moves_back_only_with_a_reason(client, cadre):
     phone = Phone(client, "cadre1")
     vid, pid = new_id(), new_id()
-    phone.push([phone.mutation("create", "visit", vid, visit_fields()),
-                phone.mutation("create", "problem", pid, {
-                    "visit_id": vid, "category": "wages", "description": "欠薪",
-                    "stage": "government"})])
+    phone.push(
+        [
+            phone.mutation("create", "visit", vid, visit_fields()),
+            phone.mutation(
+                "create",
+                "problem",
+                pid,
+                {
+                    "visit_id": vid,
+                    "category": "wages",
+                    "description": "欠薪",
+                    "stage": "government",
+                },
+            ),
+        ]
+    )
     version = phone.push([]).json["server_version"]
-    back = phone.mutation("update", "problem", pid, {"stage": "enterprise"},
-                          base_version=version)
+    back = phone.mutation("update", "problem", pid, {"stage": "enterprise"}, base_version=version)
     assert statuses(phone.push([back])) == [("rejected", "stage_reason_required")]
-    back = phone.mutation("update", "problem", pid,
-                          {"stage": "enterprise", "stage_note": "企业承诺自行解决"},
-                          base_version=version)
+    back = phone.mutation(
+        "update",
+        "problem",
+        pid,
+        {"stage": "enterprise", "stage_note": "企业承诺自行解决"},
+        base_version=version,
+    )
     assert statuses(phone.push([back])) == [("applied", None)]
 
 
@@ -205,15 +256,18 @@ def test_a_revoked_device_is_told_so(client, cadre):
     create_user("admin1", "admin")
     r = client.post("/api/auth/login", json={"username": "admin1", "password": "test-pass-123"})
     admin = {"Authorization": f"Bearer {r.json['token']}"}
-    assert client.post(f"/api/admin/devices/{phone.device_id}/revoke",
-                       headers=admin).status_code == 200
+    assert (
+        client.post(f"/api/admin/devices/{phone.device_id}/revoke", headers=admin).status_code
+        == 200
+    )
     r = phone.push([])
     assert r.status_code == 401 and r.json["error"]["code"] == "device_revoked"
     # recovery: a new device, its counter from 1
     fresh = Phone(client, "cadre1")
     assert fresh.device_id != phone.device_id
-    assert statuses(fresh.push([fresh.mutation("create", "visit", new_id(),
-                                                visit_fields())])) == [("applied", None)]
+    assert statuses(fresh.push([fresh.mutation("create", "visit", new_id(), visit_fields())])) == [
+        ("applied", None)
+    ]
     assert db.session.get(Device, fresh.device_id).last_mid == 1
 
 
@@ -228,9 +282,20 @@ def test_a_push_that_changes_nothing_does_not_move_the_version(client, cadre):
 
 def test_a_wrong_uscc_check_character_is_a_warning(client, cadre):
     phone = Phone(client, "cadre1")
-    r = phone.push([phone.mutation("create", "enterprise", new_id(), {
-        "name": "成都华兴机械有限公司", "district_code": "510104",
-        "uscc": "91510100MA61R3XK3A"})])
+    r = phone.push(
+        [
+            phone.mutation(
+                "create",
+                "enterprise",
+                new_id(),
+                {
+                    "name": "成都华兴机械有限公司",
+                    "district_code": "510104",
+                    "uscc": "91510100MA61R3XK3A",
+                },
+            )
+        ]
+    )
     result = r.json["results"][0]
     if result["status"] == "applied" and "warnings" in result:
         assert result["warnings"][0]["field"] == "uscc"
@@ -239,30 +304,65 @@ def test_a_wrong_uscc_check_character_is_a_warning(client, cadre):
 # Hostile batches: random JSON in every field, the known classes among them, valid
 # entries mixed in. Never a 5xx; every valid entry applied; the counter past all.
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=3),
-    max_leaves=8)
-FIELD_NAMES = ["method", "visited_at", "district_code", "workers_met", "notes", "participants",
-               "workers_by_group", "lat", "enterprise_id", "work_group_code", "place"]
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+FIELD_NAMES = [
+    "method",
+    "visited_at",
+    "district_code",
+    "workers_met",
+    "notes",
+    "participants",
+    "workers_by_group",
+    "lat",
+    "enterprise_id",
+    "work_group_code",
+    "place",
+]
 HOSTILE_VALUES = st.sampled_from(
-    ["0001-01-01T00:00:00+08:00", "x\ud800y", "a\x00b", 3.5, "5", 2**63, -1, "", [], {},
-     "9999-12-31T23:59:59-12:00", "2026-03-05T10:20:00"])
+    [
+        "0001-01-01T00:00:00+08:00",
+        "x\ud800y",
+        "a\x00b",
+        3.5,
+        "5",
+        2**63,
+        -1,
+        "",
+        [],
+        {},
+        "9999-12-31T23:59:59-12:00",
+        "2026-03-05T10:20:00",
+    ]
+)
 
 
 @st.composite
 def hostile_entry(draw):  # noqa: ANN001, ANN201
     if draw(st.booleans()):
-        return "valid", {"op": "create", "entity": "visit", "id": new_id(),
-                         "fields": visit_fields()}
+        return "valid", {
+            "op": "create",
+            "entity": "visit",
+            "id": new_id(),
+            "fields": visit_fields(),
+        }
     fields = visit_fields()
     for name in draw(st.lists(st.sampled_from(FIELD_NAMES), min_size=1, max_size=3)):
         fields[name] = draw(JSON | HOSTILE_VALUES)
-    entry = {"op": draw(st.sampled_from(["create", "update", "delete", "create"])),
-             "entity": draw(st.sampled_from(["visit", "visit", "problem", "home_visit",
-                                             "enterprise"])),
-             "id": draw(st.sampled_from([new_id(), "not-a-uuid"])), "fields": fields}
+    entry = {
+        "op": draw(st.sampled_from(["create", "update", "delete", "create"])),
+        "entity": draw(st.sampled_from(["visit", "visit", "problem", "home_visit", "enterprise"])),
+        "id": draw(st.sampled_from([new_id(), "not-a-uuid"])),
+        "fields": fields,
+    }
     if draw(st.booleans()):
         entry["base_version"] = draw(JSON)
     return "hostile", entry
@@ -283,8 +383,9 @@ def test_hostile_batches_never_5xx_and_valid_entries_apply(app, batch):
     for n, (_, entry) in enumerate(batch, start=1):
         mutations.append({"mid": n, **entry})
     body = json.dumps({"protocol": 1, "device_id": phone.device_id, "mutations": mutations})
-    r = client.post("/api/sync/push", data=body, headers=phone.headers,
-                    content_type="application/json")
+    r = client.post(
+        "/api/sync/push", data=body, headers=phone.headers, content_type="application/json"
+    )
     assert r.status_code < 500, r.json
     assert r.status_code == 200, r.json
     assert r.json["last_mid"] == len(batch)
@@ -292,9 +393,13 @@ def test_hostile_batches_never_5xx_and_valid_entries_apply(app, batch):
     valid = [i for i, (kind, _) in enumerate(batch) if kind == "valid"]
     assert all(results[i]["status"] == "applied" for i in valid), results
     db.session.rollback()
-    applied_visits = sum(1 for i, (_, e) in enumerate(batch)
-                         if results[i]["status"] in ("applied", "conflict")
-                         and e["entity"] == "visit" and e["op"] == "create")
+    applied_visits = sum(
+        1
+        for i, (_, e) in enumerate(batch)
+        if results[i]["status"] in ("applied", "conflict")
+        and e["entity"] == "visit"
+        and e["op"] == "create"
+    )
     assert count(Visit) == before + applied_visits
     for (_, entry), res in zip(batch, results, strict=True):
         if res["status"] == "rejected" and entry["op"] == "create" and entry["entity"] == "visit":

@@ -32,9 +32,15 @@ def test_same_batch_three_times_applies_once(client, cadre):
 
     phone = Phone(client, "cadre1")
     vid = new_id()
-    batch = [phone.mutation("create", "visit", vid, visit_fields()),
-             phone.mutation("create", "problem", new_id(),
-                            {"visit_id": vid, "category": "wages", "description": "欠薪"})]
+    batch = [
+        phone.mutation("create", "visit", vid, visit_fields()),
+        phone.mutation(
+            "create",
+            "problem",
+            new_id(),
+            {"visit_id": vid, "category": "wages", "description": "欠薪"},
+        ),
+    ]
     answers = [phone.push(batch) for _ in range(3)]
     assert [r.status_code for r in answers] == [200, 200, 200]
     assert [r["status"] for r in answers[0].json["results"]] == ["applied", "applied"]
@@ -83,8 +89,10 @@ def test_a_failed_transaction_leaves_nothing_half_written(client, cadre, app):
     from server.models import Device, Visit
 
     phone = Phone(client, "cadre1")
-    batch = [phone.mutation("create", "visit", new_id(), visit_fields(notes=n))
-             for n in ("ok", "boom", "ok")]
+    batch = [
+        phone.mutation("create", "visit", new_id(), visit_fields(notes=n))
+        for n in ("ok", "boom", "ok")
+    ]
     original = records._BUILDERS["visit"]
 
     def failing(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
@@ -102,7 +110,10 @@ def test_a_failed_transaction_leaves_nothing_half_written(client, cadre, app):
         records._BUILDERS["visit"] = original
     assert r.status_code == 200, r.json
     assert [(x["status"], x.get("code")) for x in r.json["results"]] == [
-        ("applied", None), ("rejected", "unstorable"), ("applied", None)]
+        ("applied", None),
+        ("rejected", "unstorable"),
+        ("applied", None),
+    ]
     db.session.rollback()
     assert count(Visit) == 2
     assert db.session.get(Device, phone.device_id).last_mid == 3
@@ -115,8 +126,12 @@ def test_rejected_change_does_not_block_neighbours(client, cadre):
     batch = [
         phone.mutation("create", "visit", new_id(), visit_fields()),
         phone.mutation("create", "visit", new_id(), visit_fields(method="party")),
-        phone.mutation("create", "visit", new_id(), visit_fields(workers_met=2,
-                                                                 workers_by_group={"migrant": 5})),
+        phone.mutation(
+            "create",
+            "visit",
+            new_id(),
+            visit_fields(workers_met=2, workers_by_group={"migrant": 5}),
+        ),
         phone.mutation("create", "visit", new_id(), visit_fields()),
     ]
     results = phone.push(batch).json["results"]
@@ -141,10 +156,20 @@ def test_two_devices_edit_one_visit_offline(client, cadre):
     created = a.push([a.mutation("create", "visit", vid, visit_fields(notes="原始"))])
     base = created.json["results"][0]["version"]
     # both edit offline from the same base: different fields, and one field in common
-    ra = a.push([a.mutation("update", "visit", vid, {"workers_met": 20, "notes": "A的备注"},
-                            base_version=base)])
-    rb = b.push([b.mutation("update", "visit", vid, {"materials": 7, "notes": "B的备注"},
-                            base_version=base)])
+    ra = a.push(
+        [
+            a.mutation(
+                "update", "visit", vid, {"workers_met": 20, "notes": "A的备注"}, base_version=base
+            )
+        ]
+    )
+    rb = b.push(
+        [
+            b.mutation(
+                "update", "visit", vid, {"materials": 7, "notes": "B的备注"}, base_version=base
+            )
+        ]
+    )
     assert ra.json["results"][0]["status"] == "applied"
     assert rb.json["results"][0]["status"] == "applied"
     changes_a, _ = a.pull_all()
@@ -164,16 +189,40 @@ def test_problem_stage_conflict_is_kept_for_a_person(client, cadre):
     create_user("cadre2", "field_cadre", "510104", "WG01")
     a, b = Phone(client, "cadre1"), Phone(client, "cadre2")
     vid, pid = new_id(), new_id()
-    r = a.push([a.mutation("create", "visit", vid, visit_fields()),
-                a.mutation("create", "problem", pid, {"visit_id": vid, "category": "wages",
-                                                      "description": "欠薪"})])
+    r = a.push(
+        [
+            a.mutation("create", "visit", vid, visit_fields()),
+            a.mutation(
+                "create",
+                "problem",
+                pid,
+                {"visit_id": vid, "category": "wages", "description": "欠薪"},
+            ),
+        ]
+    )
     base = r.json["results"][1]["version"]
-    ra = a.push([a.mutation("update", "problem", pid, {"stage": "government",
-                                                       "stage_note": "企业无力解决"},
-                            base_version=base)])
-    rb = b.push([b.mutation("update", "problem", pid, {"stage": "resolved",
-                                                       "resolution": "已补发"},
-                            base_version=base)])
+    ra = a.push(
+        [
+            a.mutation(
+                "update",
+                "problem",
+                pid,
+                {"stage": "government", "stage_note": "企业无力解决"},
+                base_version=base,
+            )
+        ]
+    )
+    rb = b.push(
+        [
+            b.mutation(
+                "update",
+                "problem",
+                pid,
+                {"stage": "resolved", "resolution": "已补发"},
+                base_version=base,
+            )
+        ]
+    )
     assert ra.json["results"][0]["status"] == "applied"
     answer = rb.json["results"][0]
     assert answer["status"] == "conflict" and answer["code"] == "stage_conflict"
@@ -192,7 +241,8 @@ def test_delete_against_edit(client, cadre):
     a, b = Phone(client, "cadre1"), Phone(client, "cadre2")
     vid = new_id()
     base = a.push([a.mutation("create", "visit", vid, visit_fields())]).json["results"][0][
-        "version"]
+        "version"
+    ]
     assert a.push([a.mutation("delete", "visit", vid)]).json["results"][0]["status"] == "applied"
     late = b.push([b.mutation("update", "visit", vid, {"notes": "补充"}, base_version=base)])
     assert late.json["results"][0]["status"] == "rejected"
@@ -213,8 +263,9 @@ def test_catch_up_on_10000_changes_through_pages(client, cadre, app):
     from server.models import DistrictUnit, Enterprise
 
     district = db.session.scalar(select(DistrictUnit).where(DistrictUnit.code == "510104"))
-    db.session.add_all(Enterprise(id=new_id(), name=f"测试企业{i}", district_id=district.id)
-                       for i in range(10_000))
+    db.session.add_all(
+        Enterprise(id=new_id(), name=f"测试企业{i}", district_id=district.id) for i in range(10_000)
+    )
     db.session.commit()
     phone = Phone(client, "cadre1")
     changes, cursor = phone.pull_all(limit=2000)
@@ -232,8 +283,12 @@ def test_pull_after_cursor_sees_only_new_changes_and_tombstones(client, cadre):
     vid = new_id()
     phone.push([phone.mutation("create", "visit", vid, visit_fields())])
     _, cursor = phone.pull_all()
-    phone.push([phone.mutation("update", "visit", vid, {"notes": "新"}),
-                phone.mutation("delete", "visit", vid)])
+    phone.push(
+        [
+            phone.mutation("update", "visit", vid, {"notes": "新"}),
+            phone.mutation("delete", "visit", vid),
+        ]
+    )
     changes, _ = phone.pull_all(cursor)
     assert [(c["id"], c["deleted"]) for c in changes] == [(vid, True)]
 
@@ -256,22 +311,32 @@ def test_outdated_protocol_gets_update_answer(client, cadre):
     assert phone.get("/api/sync/pull?protocol=0").status_code == 426
 
 
-@pytest.mark.parametrize("body,status,field", [
-    ("not json", 400, None),
-    ({"protocol": 1}, 400, "device_id"),
-    ({"protocol": "1", "device_id": "x", "mutations": []}, 400, "protocol"),
-    ({"protocol": 1, "device_id": "DEVICE", "mutations": [{"op": "create"}]}, 400,
-     "mutations[0].mid"),
-    ({"protocol": 1, "device_id": "DEVICE", "mutations": [{"mid": 1}, {"mid": 1}]}, 400,
-     "mutations[1].mid"),
-])
+@pytest.mark.parametrize(
+    "body,status,field",
+    [
+        ("not json", 400, None),
+        ({"protocol": 1}, 400, "device_id"),
+        ({"protocol": "1", "device_id": "x", "mutations": []}, 400, "protocol"),
+        (
+            {"protocol": 1, "device_id": "DEVICE", "mutations": [{"op": "create"}]},
+            400,
+            "mutations[0].mid",
+        ),
+        (
+            {"protocol": 1, "device_id": "DEVICE", "mutations": [{"mid": 1}, {"mid": 1}]},
+            400,
+            "mutations[1].mid",
+        ),
+    ],
+)
 def test_malformed_push_names_the_field(client, cadre, body, status, field):
     phone = Phone(client, "cadre1")
     if isinstance(body, dict) and body.get("device_id") == "DEVICE":
         body["device_id"] = phone.device_id
     data = body if isinstance(body, str) else json.dumps(body)
-    r = client.post("/api/sync/push", data=data, headers={**phone.headers,
-                                                          "Content-Type": "application/json"})
+    r = client.post(
+        "/api/sync/push", data=data, headers={**phone.headers, "Content-Type": "application/json"}
+    )
     assert r.status_code == status
     assert r.json["error"]["code"] == "malformed"
     if field:
@@ -290,15 +355,23 @@ def test_oversized_batch_is_refused_whole(client, cadre, app):
 
 def test_gzip_body_accepted_and_bomb_refused(client, cadre):
     phone = Phone(client, "cadre1")
-    body = {"protocol": 1, "device_id": phone.device_id,
-            "mutations": [phone.mutation("create", "visit", new_id(), visit_fields())]}
-    r = client.post("/api/sync/push", data=gzip.compress(json.dumps(body).encode()),
-                    headers={**phone.headers, "Content-Encoding": "gzip",
-                             "Content-Type": "application/json"})
+    body = {
+        "protocol": 1,
+        "device_id": phone.device_id,
+        "mutations": [phone.mutation("create", "visit", new_id(), visit_fields())],
+    }
+    r = client.post(
+        "/api/sync/push",
+        data=gzip.compress(json.dumps(body).encode()),
+        headers={**phone.headers, "Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
     assert r.status_code == 200 and r.json["results"][0]["status"] == "applied"
     bomb = gzip.compress(b" " * (3 * 1024 * 1024))
-    r = client.post("/api/sync/push", data=bomb, headers={
-        **phone.headers, "Content-Encoding": "gzip", "Content-Type": "application/json"})
+    r = client.post(
+        "/api/sync/push",
+        data=bomb,
+        headers={**phone.headers, "Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
     assert r.status_code == 413
 
 
@@ -309,24 +382,54 @@ def test_home_visit_id_number_never_stored_in_clear(client, cadre, app):
     phone = Phone(client, "cadre1")
     hid = new_id()
     number = "11010519491231002X"
-    r = phone.push([phone.mutation("create", "home_visit", hid, {
-        "district_code": "510104", "visited_at": "2026-03-06T15:00:00+08:00",
-        "worker_name": "王某某", "phone": "+86 139 0000 0000", "id_number": number,
-        "amount_cents": 50000})])
+    r = phone.push(
+        [
+            phone.mutation(
+                "create",
+                "home_visit",
+                hid,
+                {
+                    "district_code": "510104",
+                    "visited_at": "2026-03-06T15:00:00+08:00",
+                    "worker_name": "王某某",
+                    "phone": "+86 139 0000 0000",
+                    "id_number": number,
+                    "amount_cents": 50000,
+                },
+            )
+        ]
+    )
     assert r.json["results"][0]["status"] == "applied", r.json
     row = db.session.get(HomeVisit, hid)
     assert row.id_last4 == "002X" and row.phone == "+8613900000000"
     assert len(row.id_hash) == 64 and number not in row.id_hash
     for table in ("home_visits", "audit_log", "mutation_results"):
-        dump = json.dumps([list(map(str, r)) for r in db.session.execute(
-            select(db.metadata.tables[table])).all()], ensure_ascii=False)
+        dump = json.dumps(
+            [
+                list(map(str, r))
+                for r in db.session.execute(select(db.metadata.tables[table])).all()
+            ],
+            ensure_ascii=False,
+        )
         assert number not in dump and number[:-4] not in dump
     changes, _ = phone.pull_all()
     data = [c for c in changes if c["id"] == hid][0]["data"]
     assert "id_number" not in data and data["id_last4"] == "002X"
-    bad = phone.push([phone.mutation("create", "home_visit", new_id(), {
-        "district_code": "510104", "visited_at": "2026-03-06T15:00:00+08:00",
-        "worker_name": "李某", "id_number": "110105194912310021"})])
+    bad = phone.push(
+        [
+            phone.mutation(
+                "create",
+                "home_visit",
+                new_id(),
+                {
+                    "district_code": "510104",
+                    "visited_at": "2026-03-06T15:00:00+08:00",
+                    "worker_name": "李某",
+                    "id_number": "110105194912310021",
+                },
+            )
+        ]
+    )
     assert bad.json["results"][0]["status"] == "rejected"
     assert bad.json["results"][0]["field"] == "id_number"
 
@@ -337,13 +440,22 @@ def test_outbox_row_written_with_the_batch(client, cadre):
 
     phone = Phone(client, "cadre1")
     vid, eid = new_id(), new_id()
-    phone.push([phone.mutation("create", "enterprise", eid, {"name": "成都华兴机械有限公司",
-                                                             "district_code": "510104"}),
-                phone.mutation("create", "visit", vid, visit_fields(enterprise_id=eid))])
+    phone.push(
+        [
+            phone.mutation(
+                "create",
+                "enterprise",
+                eid,
+                {"name": "成都华兴机械有限公司", "district_code": "510104"},
+            ),
+            phone.mutation("create", "visit", vid, visit_fields(enterprise_id=eid)),
+        ]
+    )
     rows = db.session.scalars(select(OutboxMessage)).all()
     assert len(rows) == 1 and rows[0].topic == "dedup"
     assert sorted(map(tuple, rows[0].payload["records"])) == sorted(
-        [("enterprise", eid), ("visit", vid)])
+        [("enterprise", eid), ("visit", vid)]
+    )
     assert rows[0].request_id
 
 
@@ -353,15 +465,28 @@ def test_uscc_check_character_is_a_warning_not_a_rejection(client, cadre, app):
 
     phone = Phone(client, "cadre1")
     good, bad = new_id(), new_id()
-    r = phone.push([
-        phone.mutation("create", "enterprise", good, {"name": "甲企业", "district_code": "510104",
-                                                      "uscc": "91350100M000100Y43"}),
-        phone.mutation("create", "enterprise", bad, {"name": "乙企业", "district_code": "510104",
-                                                     "uscc": "91350100M000100Y44"}),
-        phone.mutation("create", "enterprise", new_id(), {"name": "丙企业",
-                                                          "district_code": "510104",
-                                                          "uscc": "12345"}),
-    ])
+    r = phone.push(
+        [
+            phone.mutation(
+                "create",
+                "enterprise",
+                good,
+                {"name": "甲企业", "district_code": "510104", "uscc": "91350100M000100Y43"},
+            ),
+            phone.mutation(
+                "create",
+                "enterprise",
+                bad,
+                {"name": "乙企业", "district_code": "510104", "uscc": "91350100M000100Y44"},
+            ),
+            phone.mutation(
+                "create",
+                "enterprise",
+                new_id(),
+                {"name": "丙企业", "district_code": "510104", "uscc": "12345"},
+            ),
+        ]
+    )
     assert [x["status"] for x in r.json["results"]] == ["applied", "applied", "rejected"]
     assert db.session.get(Enterprise, good).uscc_valid is True
     assert db.session.get(Enterprise, bad).uscc_valid is False
@@ -375,16 +500,25 @@ def test_malformed_entry_is_rejected_alone(client, cadre):
     extra = {**phone.mutation("create", "visit", new_id(), visit_fields()), "colour": "red"}
     last = phone.mutation("create", "visit", new_id(), visit_fields())
     results = phone.push([good, bad_op, bad_id, extra, last]).json["results"]
-    assert [r["status"] for r in results] == ["applied", "rejected", "rejected", "rejected",
-                                              "applied"]
+    assert [r["status"] for r in results] == [
+        "applied",
+        "rejected",
+        "rejected",
+        "rejected",
+        "applied",
+    ]
     assert [r.get("field") for r in results[1:4]] == ["op", "id", "colour"]
     assert all(r["code"] == "malformed" for r in results[1:4])
 
 
 def test_pull_is_gzipped_for_clients_that_accept_it(client, cadre):
     phone = Phone(client, "cadre1")
-    phone.push([phone.mutation("create", "visit", new_id(), visit_fields(notes="长" * 500))
-                for _ in range(20)])
+    phone.push(
+        [
+            phone.mutation("create", "visit", new_id(), visit_fields(notes="长" * 500))
+            for _ in range(20)
+        ]
+    )
     plain = client.get("/api/sync/pull", headers=phone.headers)
     packed = client.get("/api/sync/pull", headers={**phone.headers, "Accept-Encoding": "gzip"})
     assert "Content-Encoding" not in plain.headers
@@ -403,16 +537,23 @@ def test_records_created_edited_and_deleted_within_one_batch(client, cadre):
     phone = Phone(client, "cadre1")
     vid, pid, gone, eid = new_id(), new_id(), new_id(), new_id()
     batch = [
-        phone.mutation("create", "enterprise", eid, {"name": "锦江测试机械有限公司",
-                                                     "district_code": "510104"}),
-        phone.mutation("create", "visit", vid, visit_fields(enterprise_id=eid,
-                                                            participants=["cadre2"])),
-        phone.mutation("create", "problem", pid, {"visit_id": vid, "category": "wages",
-                                                  "description": "欠薪"}),
+        phone.mutation(
+            "create", "enterprise", eid, {"name": "锦江测试机械有限公司", "district_code": "510104"}
+        ),
+        phone.mutation(
+            "create", "visit", vid, visit_fields(enterprise_id=eid, participants=["cadre2"])
+        ),
+        phone.mutation(
+            "create", "problem", pid, {"visit_id": vid, "category": "wages", "description": "欠薪"}
+        ),
         phone.mutation("update", "visit", vid, {"workers_met": 30, "notes": "补记"}),
-        phone.mutation("update", "problem", pid, {"stage": "government",
-                                                  "stage_note": "企业无力解决"},
-                       base_version=0),  # the phone created it: no one else moved it
+        phone.mutation(
+            "update",
+            "problem",
+            pid,
+            {"stage": "government", "stage_note": "企业无力解决"},
+            base_version=0,
+        ),  # the phone created it: no one else moved it
         phone.mutation("create", "visit", gone, visit_fields()),
         phone.mutation("delete", "visit", gone),
     ]
@@ -426,15 +567,24 @@ def test_records_created_edited_and_deleted_within_one_batch(client, cadre):
     assert sorted(u.username for u in visit.participants) == ["cadre1", "cadre2"]
     assert visit.field_versions == {} and visit.materials == 0  # the column default
     assert db.session.get(Visit, gone).deleted is True
-    stages = db.session.scalars(select(ProblemStageChange.to_stage)
-                                .where(ProblemStageChange.problem_id == pid)
-                                .order_by(ProblemStageChange.id)).all()
+    stages = db.session.scalars(
+        select(ProblemStageChange.to_stage)
+        .where(ProblemStageChange.problem_id == pid)
+        .order_by(ProblemStageChange.id)
+    ).all()
     assert stages == ["enterprise", "government"]
-    actions = db.session.execute(select(AuditEntry.entity, AuditEntry.action)
-                                 .order_by(AuditEntry.id)).all()
+    actions = db.session.execute(
+        select(AuditEntry.entity, AuditEntry.action).order_by(AuditEntry.id)
+    ).all()
     assert [tuple(a) for a in actions] == [
-        ("enterprise", "create"), ("visit", "create"), ("problem", "create"),
-        ("visit", "update"), ("problem", "update"), ("visit", "create"), ("visit", "delete")]
+        ("enterprise", "create"),
+        ("visit", "create"),
+        ("problem", "create"),
+        ("visit", "update"),
+        ("problem", "update"),
+        ("visit", "create"),
+        ("visit", "delete"),
+    ]
 
     other = Phone(client, "cadre2")
     pulled = {c["id"]: c for c in other.pull_all()[0]}
@@ -454,8 +604,12 @@ def test_database_error_in_a_batch_falls_back_to_entry_by_entry(client, cadre, m
 
     phone, other = Phone(client, "cadre1"), Phone(client, "cadre1")
     shared = new_id()
-    assert other.push([other.mutation("create", "visit", shared, visit_fields(notes="先到"))]
-                      ).json["results"][0]["status"] == "applied"
+    assert (
+        other.push([other.mutation("create", "visit", shared, visit_fields(notes="先到"))]).json[
+            "results"
+        ][0]["status"]
+        == "applied"
+    )
     real_prefetch = push_module._prefetch
     calls = {"n": 0}
 
@@ -468,9 +622,12 @@ def test_database_error_in_a_batch_falls_back_to_entry_by_entry(client, cadre, m
 
     monkeypatch.setattr(push_module, "_prefetch", stale_prefetch)
     fresh = new_id()
-    answer = phone.push([phone.mutation("create", "visit", fresh, visit_fields()),
-                         phone.mutation("create", "visit", shared,
-                                        visit_fields(notes="后到", workers_met=15))]).json
+    answer = phone.push(
+        [
+            phone.mutation("create", "visit", fresh, visit_fields()),
+            phone.mutation("create", "visit", shared, visit_fields(notes="后到", workers_met=15)),
+        ]
+    ).json
     assert calls["n"] == 2
     assert [r["status"] for r in answer["results"]] == ["applied", "applied"]
     assert answer["last_mid"] == 2

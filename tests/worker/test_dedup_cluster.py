@@ -10,7 +10,7 @@ RECORDS = [
     EnterpriseRecord("r2", "华兴（成都）机械有限责任公司", "锦江", "", ""),
     EnterpriseRecord("r3", "華興機械有限公司", "成都市锦江区", "", "四川省成都市锦江区红星路88号"),
     EnterpriseRecord("r4", "华星机械有限公司", "锦江区", "", ""),
-    EnterpriseRecord("r5", "四川大地精工有限公司", "", VALID, ""),   # renamed: the code decides
+    EnterpriseRecord("r5", "四川大地精工有限公司", "", VALID, ""),  # renamed: the code decides
     # hard negatives
     EnterpriseRecord("n1", "成都华兴机械有限公司锦江分公司", "锦江区", "", ""),
     EnterpriseRecord("n2", "成都华兴机械有限公司第二分公司", "锦江区", "", ""),
@@ -35,8 +35,10 @@ def test_cluster_records_groups_variants_and_keeps_hard_negatives_apart():
 
 
 def test_uncertain_pair_goes_to_review_not_merged():
-    recs = [EnterpriseRecord("a", "华兴机械有限公司", "锦江区"),
-            EnterpriseRecord("b", "华兴机械有限公司", "双流县")]
+    recs = [
+        EnterpriseRecord("a", "华兴机械有限公司", "锦江区"),
+        EnterpriseRecord("b", "华兴机械有限公司", "双流县"),
+    ]
     res = cluster_records(recs)
     assert res.cluster_of["a"] != res.cluster_of["b"]
     assert len(res.review) == 1 and res.review[0].rule == "name_exact_conflicting"
@@ -44,16 +46,22 @@ def test_uncertain_pair_goes_to_review_not_merged():
 
 def test_no_chaining_through_loose_links():
     # 鑫达利 ~ 鑫达利源 ~ 鑫利源: neighbours match, the ends do not; no giant cluster.
-    recs = [EnterpriseRecord(str(i), n, "锦江区") for i, n in enumerate(
-        ["鑫达利贸易有限公司", "鑫达利源贸易有限公司", "鑫利源贸易有限公司", "利源贸易有限公司"])]
+    recs = [
+        EnterpriseRecord(str(i), n, "锦江区")
+        for i, n in enumerate(
+            ["鑫达利贸易有限公司", "鑫达利源贸易有限公司", "鑫利源贸易有限公司", "利源贸易有限公司"]
+        )
+    ]
     res = cluster_records(recs)
     assert max(len(v) for v in res.clusters().values()) <= 2
 
 
 def test_name_without_industry_matching_two_businesses_is_ambiguous():
-    recs = [EnterpriseRecord("m", "华兴机械有限公司", "锦江区"),
-            EnterpriseRecord("f", "华兴食品有限公司", "锦江区"),
-            EnterpriseRecord("x", "华兴有限公司", "锦江区")]
+    recs = [
+        EnterpriseRecord("m", "华兴机械有限公司", "锦江区"),
+        EnterpriseRecord("f", "华兴食品有限公司", "锦江区"),
+        EnterpriseRecord("x", "华兴有限公司", "锦江区"),
+    ]
     res = cluster_records(recs)
     assert len(set(res.cluster_of.values())) == 3
     assert any(r.rule == "ambiguous_industry" for r in res.review)
@@ -68,7 +76,9 @@ def test_cluster_size_is_capped():
 def test_incremental_attach_review_new():
     res = cluster_records(RECORDS)
     idx = DedupIndex.build(RECORDS, res.cluster_of)
-    attach = idx.match({"record_id": "x1", "name": "成都市华兴机械有限责任公司", "district": "锦江区"})
+    attach = idx.match(
+        {"record_id": "x1", "name": "成都市华兴机械有限责任公司", "district": "锦江区"}
+    )
     assert attach.action == "attach" and attach.cluster_id == res.cluster_of["r1"]
     assert attach.rule == "name_exact" and attach.features["district"] == "same"
     review = idx.match({"record_id": "x2", "name": "华兴机械有限公司", "district": "金牛区"})
@@ -82,10 +92,12 @@ def test_incremental_attach_review_new():
 
 def test_incremental_new_records_can_attach_to_each_other():
     idx = DedupIndex.build([EnterpriseRecord("e1", "蓉城精工有限公司", "武侯区")])
-    first, second = idx.match_many([
-        {"record_id": "n1", "name": "天府云端软件有限公司", "district": "高新区"},
-        {"record_id": "n2", "name": "成都天府云端软件有限责任公司", "district": "高新区"},
-    ])
+    first, second = idx.match_many(
+        [
+            {"record_id": "n1", "name": "天府云端软件有限公司", "district": "高新区"},
+            {"record_id": "n2", "name": "成都天府云端软件有限责任公司", "district": "高新区"},
+        ]
+    )
     assert first.action == "new"
     assert second.action == "attach" and second.cluster_id == "n1"
     assert len(idx) == 3

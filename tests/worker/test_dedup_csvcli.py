@@ -41,7 +41,7 @@ def test_utf8_with_bom(tmp_path, capsys):
 
 def test_gb18030_input_and_review_file(tmp_path, capsys):
     inp, outp, rev = tmp_path / "in.csv", tmp_path / "out.csv", tmp_path / "rev.csv"
-    extra = "7,华兴机械有限公司,双流县,,\n"   # same name, other district: review
+    extra = "7,华兴机械有限公司,双流县,,\n"  # same name, other district: review
     inp.write_bytes((HEADER + ROWS + extra).encode("gb18030"))
     assert main([str(inp), "-o", str(outp), "--review", str(rev)]) == 0
     out = read_out(outp)
@@ -56,10 +56,10 @@ def test_gb18030_input_and_review_file(tmp_path, capsys):
 def test_malformed_rows_reported_with_line_numbers_and_counted(tmp_path, capsys):
     inp, outp = tmp_path / "in.csv", tmp_path / "out.csv"
     bad = (
-        "8,only three,columns\n"          # line 8: wrong column count
-        ",无编号有限公司,锦江区,,\n"        # line 9: empty record_id
-        "10,,锦江区,,\n"                   # line 10: empty name
-        "1,重复编号有限公司,锦江区,,\n"     # line 11: duplicate record_id
+        "8,only three,columns\n"  # line 8: wrong column count
+        ",无编号有限公司,锦江区,,\n"  # line 9: empty record_id
+        "10,,锦江区,,\n"  # line 10: empty name
+        "1,重复编号有限公司,锦江区,,\n"  # line 11: duplicate record_id
     )
     inp.write_text(HEADER + ROWS + bad, encoding="utf-8")
     assert main([str(inp), "-o", str(outp)]) == 0
@@ -87,7 +87,9 @@ def test_unreadable_input_exit_2(tmp_path, capsys):
 
 def test_thresholds_from_the_command_line(tmp_path, capsys):
     inp, outp = tmp_path / "in.csv", tmp_path / "out.csv"
-    inp.write_text(HEADER + "1,华兴达机械有限公司,锦江区,,\n2,华星达机械有限公司,锦江区,,\n", encoding="utf-8")
+    inp.write_text(
+        HEADER + "1,华兴达机械有限公司,锦江区,,\n2,华星达机械有限公司,锦江区,,\n", encoding="utf-8"
+    )
     assert main([str(inp), "-o", str(outp)]) == 0
     assert len(set(read_out(outp).values())) == 1
     assert main([str(inp), "-o", str(outp), "--auto", "0.999", "--review-threshold", "0.5"]) == 0
@@ -98,10 +100,16 @@ def test_thresholds_from_the_command_line(tmp_path, capsys):
 def test_runs_as_module_without_tty_progress(tmp_path):
     inp, outp = tmp_path / "in.csv", tmp_path / "out.csv"
     inp.write_text(HEADER + ROWS, encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "worker.dedup.csvcli", str(inp), "-o", str(outp)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "worker.dedup.csvcli", str(inp), "-o", str(outp)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     # stderr is not a terminal here: only the summary, no progress bar
     assert proc.stderr.strip().splitlines() == [
-        "records: 6, clusters: 4, merged: 2, sent to review: 0, malformed rows skipped: 0"]
+        "records: 6, clusters: 4, merged: 2, sent to review: 0, malformed rows skipped: 0"
+    ]
     check_clusters(read_out(outp))

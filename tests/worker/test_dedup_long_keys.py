@@ -37,10 +37,15 @@ def test_long_names_are_deduplicated_and_leave_no_pending_row(app, names):
     if db.session.scalar(select(func.count()).select_from(User)) == 0:
         create_user("cadre1", "field_cadre", "510104", "WG01")
     phone = Phone(client, "cadre1")
-    r = phone.push([phone.mutation("create", "enterprise", str(uuid.uuid4()),
-                                   {"name": n, "district_code": "510104"}) for n in names])
+    r = phone.push(
+        [
+            phone.mutation(
+                "create", "enterprise", str(uuid.uuid4()), {"name": n, "district_code": "510104"}
+            )
+            for n in names
+        ]
+    )
     assert r.status_code == 200 and all(x["status"] == "applied" for x in r.json["results"])
     drain(db.session)
-    failed = db.session.scalars(select(OutboxMessage).where(
-        OutboxMessage.done_at.is_(None))).all()
+    failed = db.session.scalars(select(OutboxMessage).where(OutboxMessage.done_at.is_(None))).all()
     assert failed == [], [f.last_error for f in failed]

@@ -1,21 +1,32 @@
-"""Pair decisions: identity by code, names compared with typing errors, hard negatives kept apart."""
+"""Pair decisions: identity by code, names compared with typing errors, hard negatives
+kept apart."""
 
 from worker.dedup import DedupThresholds, blocking_keys, prepare, score_pair
 from worker.dedup.match import AUTO, NO, REVIEW
 
-VALID = "91350100M000100Y43"       # passes the GB 32100 check
+VALID = "91350100M000100Y43"  # passes the GB 32100 check
 VALID_OTHER = "91440300708461136T"
-BAD_CHECK = "91350100M000100Y44"   # one character off: the check fails
+BAD_CHECK = "91350100M000100Y44"  # one character off: the check fails
 
 
 def rec(rid, name, district="锦江区", uscc="", address="", headcount=None):
-    return prepare({"record_id": rid, "name": name, "district": district, "uscc": uscc,
-                    "address": address, "headcount": headcount})
+    return prepare(
+        {
+            "record_id": rid,
+            "name": name,
+            "district": district,
+            "uscc": uscc,
+            "address": address,
+            "headcount": headcount,
+        }
+    )
 
 
 def test_region_suffix_and_bracket_variants_merge():
     a = rec("a", "成都华兴机械有限公司")
-    for i, name in enumerate(["华兴（成都）机械有限责任公司", "四川省成都市华兴机械制造有限公司", "華興機械有限公司"]):
+    for i, name in enumerate(
+        ["华兴（成都）机械有限责任公司", "四川省成都市华兴机械制造有限公司", "華興機械有限公司"]
+    ):
         ps = score_pair(a, rec(f"b{i}", name))
         assert ps.decision == AUTO, (name, ps)
         assert ps.rule == "name_exact"
@@ -30,7 +41,9 @@ def test_same_pinyin_typo_merges_with_second_field():
 
 
 def test_similar_name_without_second_field_goes_to_review():
-    ps = score_pair(rec("a", "华兴达机械有限公司", district=""), rec("b", "华星达机械有限公司", district=""))
+    ps = score_pair(
+        rec("a", "华兴达机械有限公司", district=""), rec("b", "华星达机械有限公司", district="")
+    )
     assert ps.decision == REVIEW
     assert ps.features["corroborated_by"] == []
 
@@ -57,41 +70,56 @@ def test_branches_are_not_their_parent_nor_each_other():
 
 
 def test_same_brand_in_another_business_is_not_a_duplicate():
-    ps = score_pair(rec("a", "华兴机械有限公司", address="红星路88号"),
-                    rec("b", "华兴食品有限公司", address="红星路88号"))
+    ps = score_pair(
+        rec("a", "华兴机械有限公司", address="红星路88号"),
+        rec("b", "华兴食品有限公司", address="红星路88号"),
+    )
     assert ps.decision == NO
     assert ps.rule == "industry_conflict"
     assert (ps.features["industry_a"], ps.features["industry_b"]) == ("机械", "食品")
 
 
 def test_valid_code_decides_identity_even_when_names_differ():
-    ps = score_pair(rec("a", "华兴机械有限公司", uscc=VALID), rec("b", "蓉城精工有限公司", uscc=VALID))
+    ps = score_pair(
+        rec("a", "华兴机械有限公司", uscc=VALID), rec("b", "蓉城精工有限公司", uscc=VALID)
+    )
     assert ps.decision == AUTO and ps.rule == "uscc_equal" and ps.score == 1.0
 
 
 def test_different_valid_codes_are_different_enterprises():
-    ps = score_pair(rec("a", "华兴机械有限公司", uscc=VALID), rec("b", "华兴机械有限公司", uscc=VALID_OTHER))
+    ps = score_pair(
+        rec("a", "华兴机械有限公司", uscc=VALID), rec("b", "华兴机械有限公司", uscc=VALID_OTHER)
+    )
     assert ps.decision == NO and ps.rule == "uscc_conflict"
 
 
 def test_bad_check_code_is_evidence_not_identity():
     # The same code with a failed check does not merge different names by itself ...
-    alone = score_pair(rec("a", "华兴机械有限公司", uscc=BAD_CHECK), rec("b", "蓉城精工有限公司", uscc=BAD_CHECK))
+    alone = score_pair(
+        rec("a", "华兴机械有限公司", uscc=BAD_CHECK), rec("b", "蓉城精工有限公司", uscc=BAD_CHECK)
+    )
     assert alone.decision != AUTO
     assert alone.features["uscc"] == "equal_unchecked"
     # ... but it corroborates a similar name when the district is unknown.
-    helped = score_pair(rec("a", "华兴达机械有限公司", district="", uscc=BAD_CHECK),
-                        rec("b", "华星达机械有限公司", district="", uscc=BAD_CHECK))
+    helped = score_pair(
+        rec("a", "华兴达机械有限公司", district="", uscc=BAD_CHECK),
+        rec("b", "华星达机械有限公司", district="", uscc=BAD_CHECK),
+    )
     assert helped.decision == AUTO
     assert "uscc_unchecked" in helped.features["corroborated_by"]
     # A mistyped code next to the valid one is "near", evidence as well.
-    near = score_pair(rec("a", "华兴达机械有限公司", district="", uscc=VALID),
-                      rec("b", "华星达机械有限公司", district="", uscc=BAD_CHECK))
+    near = score_pair(
+        rec("a", "华兴达机械有限公司", district="", uscc=VALID),
+        rec("b", "华星达机械有限公司", district="", uscc=BAD_CHECK),
+    )
     assert near.features["uscc"] == "near" and near.decision == AUTO
 
 
 def test_identical_name_in_another_district_is_reviewed():
-    ps = score_pair(rec("a", "华兴机械有限公司", district="锦江区"), rec("b", "华兴机械有限公司", district="双流县"))
+    ps = score_pair(
+        rec("a", "华兴机械有限公司", district="锦江区"),
+        rec("b", "华兴机械有限公司", district="双流县"),
+    )
     assert ps.decision == REVIEW
     assert ps.features["district"] == "differ"
 
@@ -109,17 +137,19 @@ def test_thresholds_are_parameters():
 
 def test_blocking_keys_meet_typos_and_separate_industries():
     keys = lambda n: set(blocking_keys(rec("x", n)))  # noqa: E731
-    assert keys("华兴达机械有限公司") & keys("华星达机械有限公司")      # same pinyin
-    assert keys("华兴达机械有限公司") & keys("华达机械有限公司")        # dropped character
-    assert keys("华兴达机械有限公司") & keys("华兴兴达机械有限公司")    # doubled character
+    assert keys("华兴达机械有限公司") & keys("华星达机械有限公司")  # same pinyin
+    assert keys("华兴达机械有限公司") & keys("华达机械有限公司")  # dropped character
+    assert keys("华兴达机械有限公司") & keys("华兴兴达机械有限公司")  # doubled character
     d_keys = lambda n: {k for k in keys(n) if k.startswith("d:")}  # noqa: E731
     assert not d_keys("华兴机械有限公司") & d_keys("华兴食品有限公司")
     assert "u:" + VALID in set(blocking_keys(rec("x", "华兴机械", uscc=VALID)))
 
 
 def test_decisions_carry_explainable_features():
-    d = score_pair(rec("a", "成都华兴机械有限公司", address="红星路88号"),
-                   rec("b", "华星机械有限公司", address="红星路88号")).as_dict()
+    d = score_pair(
+        rec("a", "成都华兴机械有限公司", address="红星路88号"),
+        rec("b", "华星机械有限公司", address="红星路88号"),
+    ).as_dict()
     assert set(d) == {"a", "b", "score", "decision", "rule", "features"}
     assert d["features"]["name_rule"] == "same_pinyin"
     assert d["features"]["address_sim"] == 1.0
@@ -151,14 +181,20 @@ def test_short_similar_name_needs_no_disagreeing_field():
     # other field disagrees.
     ok = score_pair(rec("a", "鑫旭装饰工程有限公司"), rec("b", "欣旭装饰工程有限公司"))
     assert ok.decision == AUTO
-    other = score_pair(rec("a", "鑫旭装饰工程有限公司", address="红星路88号"),
-                       rec("b", "欣旭装饰工程有限公司", address="滨江东路1号"))
+    other = score_pair(
+        rec("a", "鑫旭装饰工程有限公司", address="红星路88号"),
+        rec("b", "欣旭装饰工程有限公司", address="滨江东路1号"),
+    )
     assert other.decision == NO and other.rule == "contradicted"
 
 
 def test_weak_short_likeness_is_not_queued():
-    ps = score_pair(rec("a", "鑫旭装饰工程有限公司", district=""), rec("b", "欣旭装饰工程有限公司", district=""))
+    ps = score_pair(
+        rec("a", "鑫旭装饰工程有限公司", district=""), rec("b", "欣旭装饰工程有限公司", district="")
+    )
     assert ps.decision == NO and ps.rule == "weak_name_only"
     # A longer name with the same typo is worth a look.
-    longer = score_pair(rec("a", "鑫旭达装饰有限公司", district=""), rec("b", "欣旭达装饰有限公司", district=""))
+    longer = score_pair(
+        rec("a", "鑫旭达装饰有限公司", district=""), rec("b", "欣旭达装饰有限公司", district="")
+    )
     assert longer.decision == REVIEW

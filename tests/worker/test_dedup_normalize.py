@@ -35,8 +35,16 @@ def test_full_width_and_traditional_are_folded():
 
 
 def test_legal_forms_are_canonical():
-    assert normalize_name("华兴机械有限公司").legal == normalize_name("华兴机械有限责任公司").legal == "ltd"
-    assert normalize_name("华兴机械股份有限公司").legal == normalize_name("华兴机械股份公司").legal == "jsc"
+    assert (
+        normalize_name("华兴机械有限公司").legal
+        == normalize_name("华兴机械有限责任公司").legal
+        == "ltd"
+    )
+    assert (
+        normalize_name("华兴机械股份有限公司").legal
+        == normalize_name("华兴机械股份公司").legal
+        == "jsc"
+    )
     assert normalize_name("华兴集团有限公司").core == "华兴"
 
 
@@ -65,9 +73,18 @@ def test_same_sound_characters_share_pinyin():
 
 
 def test_district_and_address():
-    assert normalize_district("锦江区") == normalize_district("锦江") == normalize_district("成都市锦江区") == "510104"
+    assert (
+        normalize_district("锦江区")
+        == normalize_district("锦江")
+        == normalize_district("成都市锦江区")
+        == "510104"
+    )
     assert normalize_district("") == ""
-    assert normalize_address("四川省成都市锦江区红星路88号") == normalize_address("红星路８８号") == "红星路88号"
+    assert (
+        normalize_address("四川省成都市锦江区红星路88号")
+        == normalize_address("红星路８８号")
+        == "红星路88号"
+    )
 
 
 def test_uscc_cleaning_and_check():

@@ -61,14 +61,38 @@ class Worker:
     """A celery worker subprocess, always stopped (and killed if need be) at the end."""
 
     def __init__(self, db_url: str, data_dir: Path, redis_url: str) -> None:
-        env = dict(os.environ, DATABASE_URL=db_url, DATA_DIR=str(data_dir),
-                   REDIS_URL=redis_url, LOG_JSON="false", LOG_LEVEL="INFO")
-        args = [CELERY, "-A", "worker.celery_app", "worker", "--pool", "solo",
-                "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "--loglevel", "INFO", "-n", f"dedup-test-{uuid.uuid4().hex[:6]}@%h"]
+        env = dict(
+            os.environ,
+            DATABASE_URL=db_url,
+            DATA_DIR=str(data_dir),
+            REDIS_URL=redis_url,
+            LOG_JSON="false",
+            LOG_LEVEL="INFO",
+        )
+        args = [
+            CELERY,
+            "-A",
+            "worker.celery_app",
+            "worker",
+            "--pool",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "INFO",
+            "-n",
+            f"dedup-test-{uuid.uuid4().hex[:6]}@%h",
+        ]
         self.log = open(data_dir / f"worker-{uuid.uuid4().hex[:6]}.log", "w+")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            args,
+            env=env,
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -114,8 +138,7 @@ def wait_for(check: Callable[[], bool], worker: Worker, timeout: float = 30.0) -
     pytest.fail("timed out waiting for the worker:\n" + worker.output())
 
 
-def test_real_worker_dedups_pushes_and_survives_a_broker_outage(redis_url, shared_db,
-                                                                 start_worker):
+def test_real_worker_dedups_pushes_and_survives_a_broker_outage(redis_url, shared_db, start_worker):
     from server.extensions import db
     from server.models import OutboxMessage, Visit
     from server.models_dedup import MergeLink
@@ -123,8 +146,12 @@ def test_real_worker_dedups_pushes_and_survives_a_broker_outage(redis_url, share
     url, data_dir = shared_db
 
     def visit(phone: Phone, vid: str, eid: str, met: int) -> dict:
-        return phone.mutation("create", "visit", vid, visit_fields(
-            work_group_code="WG01", enterprise_id=eid, workers_met=met))
+        return phone.mutation(
+            "create",
+            "visit",
+            vid,
+            visit_fields(work_group_code="WG01", enterprise_id=eid, workers_met=met),
+        )
 
     def links() -> int:
         return db.session.scalar(select(func.count()).select_from(MergeLink))
@@ -137,9 +164,20 @@ def test_real_worker_dedups_pushes_and_survives_a_broker_outage(redis_url, share
         client = live.test_client()
         p1, p2 = Phone(client, "cadre1"), Phone(client, "cadre2")
         eid, v1, v2 = (str(uuid.uuid4()) for _ in range(3))
-        assert p1.push([p1.mutation("create", "enterprise", eid, {
-            "name": "成都蓝天纺织有限公司", "district_code": "510104"}),
-            visit(p1, v1, eid, 10)]).status_code == 200
+        assert (
+            p1.push(
+                [
+                    p1.mutation(
+                        "create",
+                        "enterprise",
+                        eid,
+                        {"name": "成都蓝天纺织有限公司", "district_code": "510104"},
+                    ),
+                    visit(p1, v1, eid, 10),
+                ]
+            ).status_code
+            == 200
+        )
         assert p2.push([visit(p2, v2, eid, 14)]).status_code == 200
         # The push kicked the worker through Redis: it merges without anyone waiting.
         wait_for(lambda: db.session.get(Visit, v2).canonical_id == v1, worker)
@@ -154,17 +192,42 @@ def test_real_worker_dedups_pushes_and_survives_a_broker_outage(redis_url, share
         p1, p2 = Phone(client, "cadre1"), Phone(client, "cadre2")
         v3, v4 = str(uuid.uuid4()), str(uuid.uuid4())
         started = time.monotonic()
-        r1 = p1.push([p1.mutation("create", "visit", v3, visit_fields(
-            work_group_code="WG01", enterprise_id=eid, workers_met=7,
-            visited_at="2026-03-09T10:00:00+08:00"))])
-        r2 = p2.push([p2.mutation("create", "visit", v4, visit_fields(
-            work_group_code="WG01", enterprise_id=eid, workers_met=9,
-            visited_at="2026-03-09T15:00:00+08:00"))])
+        r1 = p1.push(
+            [
+                p1.mutation(
+                    "create",
+                    "visit",
+                    v3,
+                    visit_fields(
+                        work_group_code="WG01",
+                        enterprise_id=eid,
+                        workers_met=7,
+                        visited_at="2026-03-09T10:00:00+08:00",
+                    ),
+                )
+            ]
+        )
+        r2 = p2.push(
+            [
+                p2.mutation(
+                    "create",
+                    "visit",
+                    v4,
+                    visit_fields(
+                        work_group_code="WG01",
+                        enterprise_id=eid,
+                        workers_met=9,
+                        visited_at="2026-03-09T15:00:00+08:00",
+                    ),
+                )
+            ]
+        )
         assert (r1.status_code, r2.status_code) == (200, 200)
         assert time.monotonic() - started < 10  # the dead broker did not hang the push
         db.session.remove()
-        waiting = db.session.scalars(select(OutboxMessage).where(
-            OutboxMessage.done_at.is_(None))).all()
+        waiting = db.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.done_at.is_(None))
+        ).all()
         assert len(waiting) == 2
         assert db.session.get(Visit, v4).canonical_id is None
         before = links()
@@ -178,9 +241,17 @@ def test_real_worker_dedups_pushes_and_survives_a_broker_outage(redis_url, share
         worker = start_worker(redis_url)
         kick = _outbox_kick(live.config["FV"])
         kick(None)
-        wait_for(lambda: db.session.scalar(select(func.count()).select_from(OutboxMessage)
-                                           .where(OutboxMessage.done_at.is_(None))) == 0,
-                 worker)
+        wait_for(
+            lambda: (
+                db.session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.done_at.is_(None))
+                )
+                == 0
+            ),
+            worker,
+        )
         assert db.session.get(Visit, v4).canonical_id == v3
         assert links() == before + 1
         # More drains find nothing to do: exactly once.

@@ -14,8 +14,7 @@ def test_init_db_creates_the_dedup_tables(tmp_path: Path) -> None:
     exe = str(Path(sys.executable).with_name("fieldvisit"))
     env = dict(os.environ, DATA_DIR=str(tmp_path), DATABASE_URL="", LOG_JSON="false")
     for _ in range(2):  # idempotent: the second run changes nothing and succeeds
-        done = subprocess.run([exe, "init-db"], env=env, capture_output=True, text=True,
-                              timeout=60)
+        done = subprocess.run([exe, "init-db"], env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr[-2000:]
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'fieldvisit.db'}")
     with engine.connect() as conn:

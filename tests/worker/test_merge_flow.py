@@ -13,8 +13,6 @@ from sqlalchemy import func, select
 from tests.conftest import Phone, create_user, visit_fields
 
 
-
-
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -27,18 +25,19 @@ def valid_uscc(body17: str = "91510100MA6123456") -> str:
 
 
 def drain() -> int:
+    import worker.dedup_jobs  # noqa: F401  (registers the handler)
     from server.extensions import db
     from worker.outbox import drain as drain_rows
-
-    import worker.dedup_jobs  # noqa: F401  (registers the handler)
 
     return drain_rows(db.session)
 
 
 @pytest.fixture
 def cadres(app):
-    return (create_user("cadre1", "field_cadre", "510104", "WG01"),
-            create_user("cadre2", "field_cadre", "510104", "WG01"))
+    return (
+        create_user("cadre1", "field_cadre", "510104", "WG01"),
+        create_user("cadre2", "field_cadre", "510104", "WG01"),
+    )
 
 
 def push_ok(phone: Phone, mutations: list[dict]) -> dict:
@@ -62,8 +61,13 @@ def test_same_enterprise_from_two_cadres_merges_and_phones_learn_it(client, cadr
     code = valid_uscc()
     e1, e2, e3 = new_id(), new_id(), new_id()
     push_ok(p1, [enterprise(p1, e1, "成都市华兴机械有限公司", uscc=code)])
-    push_ok(p2, [enterprise(p2, e2, "华兴机械（成都）有限责任公司", uscc=code),
-                 enterprise(p2, e3, "蓝天食品有限公司")])
+    push_ok(
+        p2,
+        [
+            enterprise(p2, e2, "华兴机械（成都）有限责任公司", uscc=code),
+            enterprise(p2, e3, "蓝天食品有限公司"),
+        ],
+    )
     _, cursor = p1.pull_all()
     assert drain() == 2
 
@@ -72,7 +76,11 @@ def test_same_enterprise_from_two_cadres_merges_and_phones_learn_it(client, cadr
     assert db.session.get(Enterprise, e3).canonical_id is None
     link = db.session.scalars(select(MergeLink)).one()
     assert (link.record_id, link.canonical_id, link.rule, link.decided_by) == (
-        e2, e1, "uscc_equal", "worker")
+        e2,
+        e1,
+        "uscc_equal",
+        "worker",
+    )
     assert link.score == 1.0 and link.features["uscc"] == "equal_valid"
     # The merge is an ORM change with a new version: phones pull it.
     changes, _ = p1.pull_all(cursor)
@@ -98,16 +106,46 @@ def test_same_visit_by_two_cadres_counts_once(client, cadres):
     push_ok(p1, [enterprise(p1, eid, "成都蓝天纺织有限公司")])
     v1, v2, v3 = new_id(), new_id(), new_id()
     base = {"work_group_code": "WG01", "enterprise_id": eid, "method": "symposium"}
-    push_ok(p1, [p1.mutation("create", "visit", v1, visit_fields(
-        **base, visited_at="2026-03-05T09:00:00+08:00", workers_met=30,
-        workers_by_group={"migrant": 10}))])
+    push_ok(
+        p1,
+        [
+            p1.mutation(
+                "create",
+                "visit",
+                v1,
+                visit_fields(
+                    **base,
+                    visited_at="2026-03-05T09:00:00+08:00",
+                    workers_met=30,
+                    workers_by_group={"migrant": 10},
+                ),
+            )
+        ],
+    )
     # Same local day (00:30 in Shanghai is still 5 March there, 4 March in UTC).
-    push_ok(p2, [p2.mutation("create", "visit", v2, visit_fields(
-        **base, visited_at="2026-03-05T00:30:00+08:00", workers_met=25,
-        workers_by_group={"migrant": 12, "needy": 3})),
-        # The next day is another visit.
-        p2.mutation("create", "visit", v3, visit_fields(
-            **base, visited_at="2026-03-06T09:00:00+08:00", workers_met=8))])
+    push_ok(
+        p2,
+        [
+            p2.mutation(
+                "create",
+                "visit",
+                v2,
+                visit_fields(
+                    **base,
+                    visited_at="2026-03-05T00:30:00+08:00",
+                    workers_met=25,
+                    workers_by_group={"migrant": 12, "needy": 3},
+                ),
+            ),
+            # The next day is another visit.
+            p2.mutation(
+                "create",
+                "visit",
+                v3,
+                visit_fields(**base, visited_at="2026-03-06T09:00:00+08:00", workers_met=8),
+            ),
+        ],
+    )
     before = p1.get("/api/progress").json
     assert before["workers_met"] == 30 + 25 + 8
 
@@ -136,12 +174,30 @@ def test_enterprise_merge_brings_their_visits_together(client, cadres):
     p1, p2 = Phone(client, "cadre1"), Phone(client, "cadre2")
     e1, e2, v1, v2 = new_id(), new_id(), new_id(), new_id()
     code = valid_uscc("91510104MA6AB1234")
-    push_ok(p1, [enterprise(p1, e1, "锦江红星包装有限公司", uscc=code),
-                 p1.mutation("create", "visit", v1, visit_fields(
-                     work_group_code="WG01", enterprise_id=e1, workers_met=5))])
-    push_ok(p2, [enterprise(p2, e2, "红星包装有限公司", uscc=code),
-                 p2.mutation("create", "visit", v2, visit_fields(
-                     work_group_code="WG01", enterprise_id=e2, workers_met=9))])
+    push_ok(
+        p1,
+        [
+            enterprise(p1, e1, "锦江红星包装有限公司", uscc=code),
+            p1.mutation(
+                "create",
+                "visit",
+                v1,
+                visit_fields(work_group_code="WG01", enterprise_id=e1, workers_met=5),
+            ),
+        ],
+    )
+    push_ok(
+        p2,
+        [
+            enterprise(p2, e2, "红星包装有限公司", uscc=code),
+            p2.mutation(
+                "create",
+                "visit",
+                v2,
+                visit_fields(work_group_code="WG01", enterprise_id=e2, workers_met=9),
+            ),
+        ],
+    )
     drain()
     assert db.session.get(Visit, v2).canonical_id == v1
     assert db.session.get(Visit, v1).workers_met == 9
@@ -157,11 +213,29 @@ def test_undo_restores_counts_and_is_never_redone(client, cadres):
     coordinator = create_user("coord", "city_coordinator")
     p1, p2 = Phone(client, "cadre1"), Phone(client, "cadre2")
     eid, v1, v2 = new_id(), new_id(), new_id()
-    push_ok(p1, [enterprise(p1, eid, "成都蓝天纺织有限公司"),
-                 p1.mutation("create", "visit", v1, visit_fields(
-                     work_group_code="WG01", enterprise_id=eid, workers_met=10))])
-    push_ok(p2, [p2.mutation("create", "visit", v2, visit_fields(
-        work_group_code="WG01", enterprise_id=eid, workers_met=40))])
+    push_ok(
+        p1,
+        [
+            enterprise(p1, eid, "成都蓝天纺织有限公司"),
+            p1.mutation(
+                "create",
+                "visit",
+                v1,
+                visit_fields(work_group_code="WG01", enterprise_id=eid, workers_met=10),
+            ),
+        ],
+    )
+    push_ok(
+        p2,
+        [
+            p2.mutation(
+                "create",
+                "visit",
+                v2,
+                visit_fields(work_group_code="WG01", enterprise_id=eid, workers_met=40),
+            )
+        ],
+    )
     drain()
     assert db.session.get(Visit, v1).workers_met == 40
     link = db.session.scalars(select(MergeLink)).one()
@@ -194,8 +268,10 @@ def test_chain_is_flattened_and_undo_puts_it_back(app, cadres):
     from worker.merges import merge, undo_merge
 
     district = db.session.scalar(select(DistrictUnit).where(DistrictUnit.code == "510104"))
-    a, b, c = (Enterprise(id=new_id(), name=n, district_id=district.id)
-               for n in ("甲公司", "乙公司", "丙公司"))
+    a, b, c = (
+        Enterprise(id=new_id(), name=n, district_id=district.id)
+        for n in ("甲公司", "乙公司", "丙公司")
+    )
     db.session.add_all([a, b, c])
     db.session.commit()
     ab = merge(db.session, "enterprise", a.id, b.id, rule="test")
@@ -223,11 +299,27 @@ def test_one_active_merge_per_record_is_enforced_by_the_database(app, cadres):
     from server.models_dedup import MergeLink
 
     rid = new_id()
-    db.session.add(MergeLink(entity="visit", record_id=rid, canonical_id=new_id(),
-                             rule="x", decided_by="worker", features={}))
+    db.session.add(
+        MergeLink(
+            entity="visit",
+            record_id=rid,
+            canonical_id=new_id(),
+            rule="x",
+            decided_by="worker",
+            features={},
+        )
+    )
     db.session.commit()
-    db.session.add(MergeLink(entity="visit", record_id=rid, canonical_id=new_id(),
-                             rule="x", decided_by="worker", features={}))
+    db.session.add(
+        MergeLink(
+            entity="visit",
+            record_id=rid,
+            canonical_id=new_id(),
+            rule="x",
+            decided_by="worker",
+            features={},
+        )
+    )
     with pytest.raises(IntegrityError):
         db.session.commit()
     db.session.rollback()
@@ -242,18 +334,39 @@ def test_home_visits_with_one_id_number_go_to_review_never_merge(client, cadres)
     coordinator = create_user("coord", "city_coordinator")
     p1, p2 = Phone(client, "cadre1"), Phone(client, "cadre2")
     h1, h2, h3 = new_id(), new_id(), new_id()
-    person = {"district_code": "510104", "visited_at": "2026-03-05T15:00:00+08:00",
-              "id_number": "11010519491231002X", "amount_cents": 50000}
+    person = {
+        "district_code": "510104",
+        "visited_at": "2026-03-05T15:00:00+08:00",
+        "id_number": "11010519491231002X",
+        "amount_cents": 50000,
+    }
     push_ok(p1, [p1.mutation("create", "home_visit", h1, {**person, "worker_name": "王小梅"})])
-    push_ok(p2, [p2.mutation("create", "home_visit", h2, {**person, "worker_name": "王晓梅"}),
-                 p2.mutation("create", "home_visit", h3, {
-                     "district_code": "510104", "visited_at": "2026-03-05T16:00:00+08:00",
-                     "worker_name": "李强", "phone": "13800138000"})])
+    push_ok(
+        p2,
+        [
+            p2.mutation("create", "home_visit", h2, {**person, "worker_name": "王晓梅"}),
+            p2.mutation(
+                "create",
+                "home_visit",
+                h3,
+                {
+                    "district_code": "510104",
+                    "visited_at": "2026-03-05T16:00:00+08:00",
+                    "worker_name": "李强",
+                    "phone": "13800138000",
+                },
+            ),
+        ],
+    )
     drain()
     assert db.session.scalar(select(func.count()).select_from(MergeLink)) == 0
     row = db.session.scalars(select(ReviewCandidate)).one()
     assert (row.entity, row.rule, row.score, row.status) == (
-        "home_visit", "id_hash_equal", 1.0, "pending")
+        "home_visit",
+        "id_hash_equal",
+        1.0,
+        "pending",
+    )
     assert {row.a_id, row.b_id} == {h1, h2}
 
     decide(db.session, row.id, "accept", coordinator)
@@ -274,8 +387,13 @@ def test_uncertain_enterprises_go_to_review_and_a_rejection_sticks(client, cadre
     p1 = Phone(client, "cadre1")
     e1, e2 = new_id(), new_id()
     # Same trade name, one naming no industry: the engine may not merge these unseen.
-    push_ok(p1, [enterprise(p1, e1, "成都庆源实业有限公司"),
-                 enterprise(p1, e2, "庆源劳务有限公司", address="锦江区东大街1号")])
+    push_ok(
+        p1,
+        [
+            enterprise(p1, e1, "成都庆源实业有限公司"),
+            enterprise(p1, e2, "庆源劳务有限公司", address="锦江区东大街1号"),
+        ],
+    )
     drain()
     rows = db.session.scalars(select(ReviewCandidate)).all()
     assert len(rows) == 1 and rows[0].status == "pending", [r.rule for r in rows]
@@ -295,12 +413,30 @@ def test_deleting_a_canonical_visit_hands_its_duplicates_on(client, cadres):
     create_user("cadre3", "field_cadre", "510104", "WG01")
     p3 = Phone(client, "cadre3")
     eid, v1, v2, v3 = new_id(), new_id(), new_id(), new_id()
-    push_ok(p1, [enterprise(p1, eid, "成都蓝天纺织有限公司"),
-                 p1.mutation("create", "visit", v1, visit_fields(
-                     work_group_code="WG01", enterprise_id=eid, workers_met=10))])
+    push_ok(
+        p1,
+        [
+            enterprise(p1, eid, "成都蓝天纺织有限公司"),
+            p1.mutation(
+                "create",
+                "visit",
+                v1,
+                visit_fields(work_group_code="WG01", enterprise_id=eid, workers_met=10),
+            ),
+        ],
+    )
     for phone, vid, met in ((p2, v2, 20), (p3, v3, 15)):
-        push_ok(phone, [phone.mutation("create", "visit", vid, visit_fields(
-            work_group_code="WG01", enterprise_id=eid, workers_met=met))])
+        push_ok(
+            phone,
+            [
+                phone.mutation(
+                    "create",
+                    "visit",
+                    vid,
+                    visit_fields(work_group_code="WG01", enterprise_id=eid, workers_met=met),
+                )
+            ],
+        )
     drain()
     assert {db.session.get(Visit, v).canonical_id for v in (v2, v3)} == {v1}
     push_ok(p1, [p1.mutation("delete", "visit", v1)])

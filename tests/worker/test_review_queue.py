@@ -17,13 +17,20 @@ def _pair(entity_names=("成都庆源实业有限公司", "庆源劳务有限公
     from worker.merges import propose_review
 
     district = db.session.scalar(select(DistrictUnit).where(DistrictUnit.code == "510104"))
-    a, b = (Enterprise(id=str(uuid.uuid4()), name=n, district_id=district.id,
-                       address="锦江区东大街1号" if i else None)
-            for i, n in enumerate(entity_names))
+    a, b = (
+        Enterprise(
+            id=str(uuid.uuid4()),
+            name=n,
+            district_id=district.id,
+            address="锦江区东大街1号" if i else None,
+        )
+        for i, n in enumerate(entity_names)
+    )
     db.session.add_all([a, b])
     db.session.flush()
-    row = propose_review(db.session, "enterprise", a.id, b.id, 0.8, "name_similar_uncertain",
-                         {"name_sim": 0.8})
+    row = propose_review(
+        db.session, "enterprise", a.id, b.id, 0.8, "name_similar_uncertain", {"name_sim": 0.8}
+    )
     db.session.commit()
     return a, b, row
 
@@ -38,8 +45,9 @@ def _forget_cached_user(app):  # noqa: ANN001, ANN202
 
 
 def _web_login(client, username: str):  # noqa: ANN001, ANN202
-    return client.post("/login", data={"username": username, "password": PASSWORD,
-                                       "next": "/review"})
+    return client.post(
+        "/login", data={"username": username, "password": PASSWORD, "next": "/review"}
+    )
 
 
 def test_page_needs_a_coordinator_and_decides_pairs(client, app):
@@ -74,21 +82,23 @@ def test_page_needs_a_coordinator_and_decides_pairs(client, app):
 
     token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
     # Without the anti-forgery token a decision is refused.
-    assert client.post(f"/review/{row.id}/decision",
-                       data={"decision": "accept"}).status_code == 400
-    r = client.post(f"/review/{row.id}/decision", data={
-        "decision": "accept", "csrf_token": token, "next_id": str(row2.id)})
+    assert client.post(f"/review/{row.id}/decision", data={"decision": "accept"}).status_code == 400
+    r = client.post(
+        f"/review/{row.id}/decision",
+        data={"decision": "accept", "csrf_token": token, "next_id": str(row2.id)},
+    )
     assert r.status_code == 302 and r.headers["Location"].endswith(f"#c-{row2.id}")
     db.session.expire_all()
     assert db.session.get(ReviewCandidate, row.id).status == "accepted"
-    merged = {db.session.get(Enterprise, a.id).canonical_id,
-              db.session.get(Enterprise, b.id).canonical_id}
+    merged = {
+        db.session.get(Enterprise, a.id).canonical_id,
+        db.session.get(Enterprise, b.id).canonical_id,
+    }
     assert merged == {None, a.id}  # the older record stays canonical
     link = db.session.scalars(select(MergeLink)).one()
     assert link.decided_by == "coord" and link.review_id == row.id
 
-    client.post(f"/review/{row2.id}/decision", data={"decision": "unsure",
-                                                     "csrf_token": token})
+    client.post(f"/review/{row2.id}/decision", data={"decision": "unsure", "csrf_token": token})
     html = client.get("/review").get_data(as_text=True)
     assert html.count('class="card pair"') == 1 and "曾标记为不确定" in html
     # Undo from the page's list of merges.

@@ -96,8 +96,10 @@ class Period:
     def bounds(self) -> tuple[datetime, datetime]:
         """The period as aware UTC instants (visits are stored in UTC)."""
         zone = ZoneInfo(self.tz)
-        return (datetime.combine(self.start, time(), zone).astimezone(UTC),
-                datetime.combine(self.end, time(), zone).astimezone(UTC))
+        return (
+            datetime.combine(self.start, time(), zone).astimezone(UTC),
+            datetime.combine(self.end, time(), zone).astimezone(UTC),
+        )
 
     @property
     def label(self) -> str:
@@ -105,8 +107,10 @@ class Period:
         last = self.last_day
         if self.kind == "week":
             year, week, _ = self.start.isocalendar()
-            return (f"{year}年第{week}周（{self.start.month}月{self.start.day}日—"
-                    f"{last.month}月{last.day}日）")
+            return (
+                f"{year}年第{week}周（{self.start.month}月{self.start.day}日—"
+                f"{last.month}月{last.day}日）"
+            )
         if self.kind == "month":
             return f"{self.start.year}年{self.start.month}月"
         return f"活动开展以来（{self.start:%Y.%m.%d}—{last:%Y.%m.%d}）"
@@ -122,12 +126,14 @@ class Period:
         if self.kind == "month":
             prev_last = self.start - timedelta(days=1)
             return Period("month", prev_last.replace(day=1), self.start, self.tz)
-        return Period("campaign", self.start, max(self.start, self.end - timedelta(days=7)),
-                      self.tz)
+        return Period(
+            "campaign", self.start, max(self.start, self.end - timedelta(days=7)), self.tz
+        )
 
 
-def period_containing(kind: str, day: date, campaign_start: date,
-                      tz: str = "Asia/Shanghai") -> Period:
+def period_containing(
+    kind: str, day: date, campaign_start: date, tz: str = "Asia/Shanghai"
+) -> Period:
     """The week (Monday first) or month containing `day`; a campaign up to and with `day`."""
     if kind == "week":
         start = day - timedelta(days=day.weekday())
@@ -137,21 +143,22 @@ def period_containing(kind: str, day: date, campaign_start: date,
         start = day.replace(day=1)
         return Period("month", start, start + timedelta(days=days), tz)
     if kind == "campaign":
-        return Period("campaign", campaign_start, max(campaign_start, day) + timedelta(days=1),
-                      tz)
+        return Period("campaign", campaign_start, max(campaign_start, day) + timedelta(days=1), tz)
     raise ValueError(f"period kind {kind!r}: expected one of {', '.join(PERIOD_KINDS)}")
 
 
-def last_completed(kind: str, now: datetime, campaign_start: date,
-                   tz: str = "Asia/Shanghai") -> Period:
+def last_completed(
+    kind: str, now: datetime, campaign_start: date, tz: str = "Asia/Shanghai"
+) -> Period:
     """The period a scheduled run reports on: the week or month that just ended
     (a campaign-to-date briefing runs to yesterday)."""
     today = now.astimezone(ZoneInfo(tz)).date()
     if kind == "week":
         return period_containing("week", today - timedelta(days=7), campaign_start, tz)
     if kind == "month":
-        return period_containing("month", today.replace(day=1) - timedelta(days=1),
-                                 campaign_start, tz)
+        return period_containing(
+            "month", today.replace(day=1) - timedelta(days=1), campaign_start, tz
+        )
     return period_containing("campaign", today - timedelta(days=1), campaign_start, tz)
 
 
@@ -244,7 +251,8 @@ class DistrictBriefing:
             "previous_period": _period_dict(self.period.previous()),
             "targets": self.targets,
             "progress": self.current.progress(self.targets),
-            "rank": self.current.rank, "ranked_of": self.ranked_of,
+            "rank": self.current.rank,
+            "ranked_of": self.ranked_of,
             "previous_rank": self.previous.rank,
             "current": self.current.to_dict(),
             "previous": self.previous.to_dict(),
@@ -269,15 +277,25 @@ class CityBriefing:
         return {
             "period": _period_dict(self.period),
             "targets": self.targets,
-            "rows": [{**r.to_dict(), "progress": r.progress(self.targets),
-                      "previous_rank": self.previous[r.district_id].rank} for r in self.rows],
+            "rows": [
+                {
+                    **r.to_dict(),
+                    "progress": r.progress(self.targets),
+                    "previous_rank": self.previous[r.district_id].rank,
+                }
+                for r in self.rows
+            ],
             "generated_at": self.generated_at.isoformat(),
         }
 
 
 def _period_dict(p: Period) -> dict[str, Any]:
-    return {"kind": p.kind, "start": p.start.isoformat(), "end": p.end.isoformat(),
-            "label": p.label}
+    return {
+        "kind": p.kind,
+        "start": p.start.isoformat(),
+        "end": p.end.isoformat(),
+        "label": p.label,
+    }
 
 
 # ---------------------------------------------------------------------------- queries
@@ -313,13 +331,19 @@ def _flag(column: Any, bounds: tuple[datetime, datetime]) -> Any:
 
 
 def _new_figures(districts: list[DistrictUnit]) -> dict[int, DistrictFigures]:
-    return {d.id: DistrictFigures(d.id, d.code, d.name,
-                                  visits_by_method=dict.fromkeys(VISIT_METHODS, 0),
-                                  focus_groups=dict.fromkeys(FOCUS_GROUPS, 0),
-                                  enterprises_by_type=dict.fromkeys(ENTERPRISE_TYPE_TAGS, 0),
-                                  problems_by_category=dict.fromkeys(PROBLEM_CATEGORIES, 0),
-                                  problems_by_stage=dict.fromkeys(PROBLEM_STAGES, 0))
-            for d in districts}
+    return {
+        d.id: DistrictFigures(
+            d.id,
+            d.code,
+            d.name,
+            visits_by_method=dict.fromkeys(VISIT_METHODS, 0),
+            focus_groups=dict.fromkeys(FOCUS_GROUPS, 0),
+            enterprises_by_type=dict.fromkeys(ENTERPRISE_TYPE_TAGS, 0),
+            problems_by_category=dict.fromkeys(PROBLEM_CATEGORIES, 0),
+            problems_by_stage=dict.fromkeys(PROBLEM_STAGES, 0),
+        )
+        for d in districts
+    }
 
 
 # A span of more days than this covers a large part of the campaign's visits. SQLite then
@@ -333,15 +357,18 @@ LONG_SPAN_DAYS = 92
 SQLITE_PER_CADRE_DAYS = 21
 
 
-def compute_figures(session: Session, period: Period,
-                    districts: list[DistrictUnit] | None = None) -> dict[int, DistrictFigures]:
+def compute_figures(
+    session: Session, period: Period, districts: list[DistrictUnit] | None = None
+) -> dict[int, DistrictFigures]:
     """Every district's figures for a period, keyed by district id (rank filled in)."""
     return compute_periods(session, [period], districts)[0]
 
 
-def compute_periods(session: Session, periods: list[Period],
-                    districts: list[DistrictUnit] | None = None,
-                    ) -> list[dict[int, DistrictFigures]]:
+def compute_periods(
+    session: Session,
+    periods: list[Period],
+    districts: list[DistrictUnit] | None = None,
+) -> list[dict[int, DistrictFigures]]:
     """Every district's figures for each of several periods, in one pass over the data.
 
     Each query reads the span from the earliest start to the latest end once and sums a
@@ -352,8 +379,13 @@ def compute_periods(session: Session, periods: list[Period],
     district and entity first, then count the entities whose flag is set.
     """
     if districts is None:
-        districts = list(session.scalars(
-            select(DistrictUnit).where(DistrictUnit.active.is_(True)).order_by(DistrictUnit.code)))
+        districts = list(
+            session.scalars(
+                select(DistrictUnit)
+                .where(DistrictUnit.active.is_(True))
+                .order_by(DistrictUnit.code)
+            )
+        )
     n = len(periods)
     all_figs = [_new_figures(districts) for _ in periods]
     bounds = [p.bounds() for p in periods]
@@ -373,21 +405,24 @@ def compute_periods(session: Session, periods: list[Period],
     # Visits and workers by method, with the focus groups summed from the JSON counts.
     if sqlite:
         # the expressions ix_visits_stats holds: read from the index, no JSON parsing
-        focus = [literal_column(sqlite_focus_count(g, Visit.__tablename__), Integer)
-                 for g in FOCUS_GROUPS]
+        focus = [
+            literal_column(sqlite_focus_count(g, Visit.__tablename__), Integer)
+            for g in FOCUS_GROUPS
+        ]
     else:
-        focus = [func.coalesce(Visit.workers_by_group[g].as_integer(), 0)
-                 for g in FOCUS_GROUPS]
+        focus = [func.coalesce(Visit.workers_by_group[g].as_integer(), 0) for g in FOCUS_GROUPS]
     cols = []
     for fl in v_flags:
         cols += [func.sum(fl), func.sum(fl * Visit.workers_met), *(func.sum(fl * x) for x in focus)]
     for district_id, method, *sums in session.execute(
-            select(Visit.district_id, Visit.method, *cols).where(*in_span)
-            .group_by(Visit.district_id, Visit.method)):
+        select(Visit.district_id, Visit.method, *cols)
+        .where(*in_span)
+        .group_by(Visit.district_id, Visit.method)
+    ):
         width = 2 + len(FOCUS_GROUPS)
         for i, figs in enumerate(all_figs):
             f = figs.get(district_id)
-            count, workers, *groups = (int(x or 0) for x in sums[i * width:(i + 1) * width])
+            count, workers, *groups = (int(x or 0) for x in sums[i * width : (i + 1) * width])
             if f is None or not count:
                 continue
             f.visits += count
@@ -401,28 +436,43 @@ def compute_periods(session: Session, periods: list[Period],
     ent = aliased(Enterprise)
     canon = aliased(Enterprise)
     fnames = [f"f{i}" for i in range(n)]
-    pairs = (select(Visit.district_id.label("district_id"),
-                    Visit.enterprise_id.label("enterprise_id"),
-                    *(func.max(fl).label(name) for fl, name in zip(v_flags, fnames, strict=True)))
-             .where(*in_span, Visit.enterprise_id.is_not(None))
-             .group_by(Visit.district_id, Visit.enterprise_id).subquery("pairs"))
+    pairs = (
+        select(
+            Visit.district_id.label("district_id"),
+            Visit.enterprise_id.label("enterprise_id"),
+            *(func.max(fl).label(name) for fl, name in zip(v_flags, fnames, strict=True)),
+        )
+        .where(*in_span, Visit.enterprise_id.is_not(None))
+        .group_by(Visit.district_id, Visit.enterprise_id)
+        .subquery("pairs")
+    )
     canon_id = func.coalesce(ent.canonical_id, ent.id)
-    visited = (select(pairs.c.district_id, canon_id.label("canon_id"),
-                      *(func.max(pairs.c[name]).label(name) for name in fnames))
-               .join(ent, ent.id == pairs.c.enterprise_id)
-               .where(ent.deleted.is_(False))
-               .group_by(pairs.c.district_id, canon_id).cte("visited"))
+    visited = (
+        select(
+            pairs.c.district_id,
+            canon_id.label("canon_id"),
+            *(func.max(pairs.c[name]).label(name) for name in fnames),
+        )
+        .join(ent, ent.id == pairs.c.enterprise_id)
+        .where(ent.deleted.is_(False))
+        .group_by(pairs.c.district_id, canon_id)
+        .cte("visited")
+    )
     # One statement: per district the enterprises (tag NULL), then per type tag; the CTE
     # is read twice, so both databases compute it once.
-    counts = [func.count(distinct(case((visited.c[name] == 1, visited.c.canon_id))))
-              for name in fnames]
+    counts = [
+        func.count(distinct(case((visited.c[name] == 1, visited.c.canon_id)))) for name in fnames
+    ]
     tags = _json_array_values(session, canon.type_tags)
-    totals = (select(visited.c.district_id, cast(null(), String).label("tag"), *counts)
-              .group_by(visited.c.district_id))
-    by_tag = (select(visited.c.district_id, tags.c.value, *counts)
-              .join(canon, canon.id == visited.c.canon_id)
-              .join(tags, true())
-              .group_by(visited.c.district_id, tags.c.value))
+    totals = select(visited.c.district_id, cast(null(), String).label("tag"), *counts).group_by(
+        visited.c.district_id
+    )
+    by_tag = (
+        select(visited.c.district_id, tags.c.value, *counts)
+        .join(canon, canon.id == visited.c.canon_id)
+        .join(tags, true())
+        .group_by(visited.c.district_id, tags.c.value)
+    )
     for district_id, tag, *numbers in session.execute(union_all(totals, by_tag)):
         for figs, count in zip(all_figs, numbers, strict=True):
             f = figs.get(district_id)
@@ -439,7 +489,8 @@ def compute_periods(session: Session, periods: list[Period],
     # Cadres tied to the district, and those of them who took part in its visits.
     cadre = [User.role.in_(CADRE_ROLES), User.active.is_(True)]
     for district_id, total in session.execute(
-            select(User.district_id, func.count()).where(*cadre).group_by(User.district_id)):
+        select(User.district_id, func.count()).where(*cadre).group_by(User.district_id)
+    ):
         for figs in all_figs:
             if district_id in figs:
                 figs[district_id].cadres_total = total
@@ -450,25 +501,46 @@ def compute_periods(session: Session, periods: list[Period],
         took_part = []
         for b in bounds:
             pv = aliased(Visit)
-            took_part.append(func.sum(case((exists().where(
-                visit_participants.c.user_id == User.id,
-                pv.id == visit_participants.c.visit_id, pv.district_id == User.district_id,
-                *_live(pv, sqlite), pv.visited_at >= b[0], pv.visited_at < b[1]), 1),
-                else_=0)))
+            took_part.append(
+                func.sum(
+                    case(
+                        (
+                            exists().where(
+                                visit_participants.c.user_id == User.id,
+                                pv.id == visit_participants.c.visit_id,
+                                pv.district_id == User.district_id,
+                                *_live(pv, sqlite),
+                                pv.visited_at >= b[0],
+                                pv.visited_at < b[1],
+                            ),
+                            1,
+                        ),
+                        else_=0,
+                    )
+                )
+            )
         active_q = select(User.district_id, *took_part).where(*cadre).group_by(User.district_id)
     else:
         # A short span: join its visits to their participants, one row per cadre.
-        cadre_flags = (select(User.district_id.label("district_id"),
-                              *(func.max(fl).label(name)
-                                for fl, name in zip(v_flags, fnames, strict=True)))
-                       .join(visit_participants, visit_participants.c.user_id == User.id)
-                       .join(Visit, and_(Visit.id == visit_participants.c.visit_id,
-                                         Visit.district_id == User.district_id))
-                       .where(*cadre, *in_span).group_by(User.district_id, User.id)
-                       .subquery("cadre_flags"))
-        active_q = (select(cadre_flags.c.district_id,
-                           *(func.sum(cadre_flags.c[name]) for name in fnames))
-                    .group_by(cadre_flags.c.district_id))
+        cadre_flags = (
+            select(
+                User.district_id.label("district_id"),
+                *(func.max(fl).label(name) for fl, name in zip(v_flags, fnames, strict=True)),
+            )
+            .join(visit_participants, visit_participants.c.user_id == User.id)
+            .join(
+                Visit,
+                and_(
+                    Visit.id == visit_participants.c.visit_id, Visit.district_id == User.district_id
+                ),
+            )
+            .where(*cadre, *in_span)
+            .group_by(User.district_id, User.id)
+            .subquery("cadre_flags")
+        )
+        active_q = select(
+            cadre_flags.c.district_id, *(func.sum(cadre_flags.c[name]) for name in fnames)
+        ).group_by(cadre_flags.c.district_id)
     for district_id, *active in session.execute(active_q):
         for figs, count in zip(all_figs, active, strict=True):
             if district_id in figs:
@@ -482,9 +554,10 @@ def compute_periods(session: Session, periods: list[Period],
         fl = _flag(hv_at, b)
         hv_cols += [func.sum(fl), func.sum(fl * HomeVisit.amount_cents)]
     for district_id, *sums in session.execute(
-            select(HomeVisit.district_id, *hv_cols)
-            .where(*_live(HomeVisit, sqlite), hv_at >= span[0], hv_at < span[1])
-            .group_by(HomeVisit.district_id)):
+        select(HomeVisit.district_id, *hv_cols)
+        .where(*_live(HomeVisit, sqlite), hv_at >= span[0], hv_at < span[1])
+        .group_by(HomeVisit.district_id)
+    ):
         for i, figs in enumerate(all_figs):
             if district_id in figs:
                 f = figs[district_id]
@@ -495,14 +568,22 @@ def compute_periods(session: Session, periods: list[Period],
     return all_figs
 
 
-def _problem_figures(session: Session, all_figs: list[dict[int, DistrictFigures]],
-                     bounds: list[tuple[datetime, datetime]], span: tuple[datetime, datetime],
-                     sqlite: bool) -> None:
+def _problem_figures(
+    session: Session,
+    all_figs: list[dict[int, DistrictFigures]],
+    bounds: list[tuple[datetime, datetime]],
+    span: tuple[datetime, datetime],
+    sqlite: bool,
+) -> None:
     """Problems raised (when their visit took place), resolved, still open, the oldest."""
     pv = aliased(Visit)
     opened = func.coalesce(pv.visited_at, Problem.created_at)
-    base = (select().select_from(Problem).outerjoin(pv, pv.id == Problem.visit_id)
-            .where(*_live(Problem, sqlite)))
+    base = (
+        select()
+        .select_from(Problem)
+        .outerjoin(pv, pv.id == Problem.visit_id)
+        .where(*_live(Problem, sqlite))
+    )
     if sqlite:
         # Each problem's visit date from the (id, visited_at) index, without reading the
         # visit's row; SQLite picks the primary key's index instead when it has no
@@ -510,9 +591,10 @@ def _problem_figures(session: Session, all_figs: list[dict[int, DistrictFigures]
         base = base.with_hint(pv, "INDEXED BY ix_visits_id_visited_at", "sqlite")
     raised = [func.sum(_flag(opened, b)) for b in bounds]
     for district_id, category, stage, *counts in session.execute(
-            base.add_columns(Problem.district_id, Problem.category, Problem.stage, *raised)
-            .where(opened >= span[0], opened < span[1])
-            .group_by(Problem.district_id, Problem.category, Problem.stage)):
+        base.add_columns(Problem.district_id, Problem.category, Problem.stage, *raised)
+        .where(opened >= span[0], opened < span[1])
+        .group_by(Problem.district_id, Problem.category, Problem.stage)
+    ):
         for figs, n in zip(all_figs, counts, strict=True):
             f = figs.get(district_id)
             if f is None or not n:
@@ -522,10 +604,15 @@ def _problem_figures(session: Session, all_figs: list[dict[int, DistrictFigures]
             f.problems_by_stage[stage] = f.problems_by_stage.get(stage, 0) + n
     resolved_at = _plain(Problem.resolved_at) if sqlite else Problem.resolved_at
     for district_id, *counts in session.execute(
-            select(Problem.district_id, *(func.sum(_flag(resolved_at, b)) for b in bounds))
-            .where(*_live(Problem, sqlite), Problem.stage == "resolved",
-                   resolved_at >= span[0], resolved_at < span[1])
-            .group_by(Problem.district_id)):
+        select(Problem.district_id, *(func.sum(_flag(resolved_at, b)) for b in bounds))
+        .where(
+            *_live(Problem, sqlite),
+            Problem.stage == "resolved",
+            resolved_at >= span[0],
+            resolved_at < span[1],
+        )
+        .group_by(Problem.district_id)
+    ):
         for figs, n in zip(all_figs, counts, strict=True):
             if district_id in figs:
                 figs[district_id].problems_resolved = int(n or 0)
@@ -544,17 +631,22 @@ def _problem_figures(session: Session, all_figs: list[dict[int, DistrictFigures]
         # "Bare columns in an aggregate query"); the minimum of "opened id" is the oldest
         # problem with ties broken by id, as the window below orders them. The timestamps
         # are fixed-width ISO text there, so text order is time order.
-        rows = session.execute(still_open.add_columns(
-            Problem.district_id.label("district_id"),
-            func.min(cast(opened, String) + " " + Problem.id),
-            Problem.id.label("id"), Problem.category.label("category"),
-            Problem.stage.label("stage"), opened.label("opened"),
-            *(func.sum(flag).label(name)
-              for flag, name in zip(open_flags, open_names, strict=True)))
-            .group_by(Problem.district_id))
+        rows = session.execute(
+            still_open.add_columns(
+                Problem.district_id.label("district_id"),
+                func.min(cast(opened, String) + " " + Problem.id),
+                Problem.id.label("id"),
+                Problem.category.label("category"),
+                Problem.stage.label("stage"),
+                opened.label("opened"),
+                *(
+                    func.sum(flag).label(name)
+                    for flag, name in zip(open_flags, open_names, strict=True)
+                ),
+            ).group_by(Problem.district_id)
+        )
     else:
-        rows = session.execute(_oldest_open_ranked(still_open, opened, open_flags,
-                                                   open_names))
+        rows = session.execute(_oldest_open_ranked(still_open, opened, open_flags, open_names))
     for row in rows:
         at = _as_datetime(row.opened)
         for figs, (_, end), name in zip(all_figs, bounds, open_names, strict=True):
@@ -563,25 +655,37 @@ def _problem_figures(session: Session, all_figs: list[dict[int, DistrictFigures]
                 continue
             f.problems_open = int(row._mapping[name] or 0)
             if at < end:
-                f.oldest_open = OldestOpen(row.id, row.category, row.stage, at,
-                                           max(0, (end - at).days))
+                f.oldest_open = OldestOpen(
+                    row.id, row.category, row.stage, at, max(0, (end - at).days)
+                )
 
 
-def _oldest_open_ranked(still_open: Any, opened: Any, open_flags: list[Any],
-                        open_names: list[str]) -> Any:
+def _oldest_open_ranked(
+    still_open: Any, opened: Any, open_flags: list[Any], open_names: list[str]
+) -> Any:
     """Per district, the oldest open problem's row with the open counts (window sums)."""
-    ranked = (still_open.add_columns(
-        Problem.district_id.label("district_id"), Problem.id.label("id"),
-        Problem.category.label("category"), Problem.stage.label("stage"),
+    ranked = still_open.add_columns(
+        Problem.district_id.label("district_id"),
+        Problem.id.label("id"),
+        Problem.category.label("category"),
+        Problem.stage.label("stage"),
         opened.label("opened"),
-        func.row_number().over(partition_by=Problem.district_id,
-                               order_by=(opened, Problem.id)).label("rn"),
-        *(func.sum(flag).over(partition_by=Problem.district_id).label(name)
-          for flag, name in zip(open_flags, open_names, strict=True)))
-        .subquery())
-    return (select(ranked.c.district_id, ranked.c.id, ranked.c.category, ranked.c.stage,
-                   ranked.c.opened, *(ranked.c[name] for name in open_names))
-            .where(ranked.c.rn == 1))
+        func.row_number()
+        .over(partition_by=Problem.district_id, order_by=(opened, Problem.id))
+        .label("rn"),
+        *(
+            func.sum(flag).over(partition_by=Problem.district_id).label(name)
+            for flag, name in zip(open_flags, open_names, strict=True)
+        ),
+    ).subquery()
+    return select(
+        ranked.c.district_id,
+        ranked.c.id,
+        ranked.c.category,
+        ranked.c.stage,
+        ranked.c.opened,
+        *(ranked.c[name] for name in open_names),
+    ).where(ranked.c.rn == 1)
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -613,21 +717,25 @@ def _rank(figs: dict[int, DistrictFigures], targets: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------- briefings
 
 
-def build_all(session: Session, period: Period,
-              now: datetime | None = None) -> tuple[CityBriefing, dict[str, DistrictBriefing]]:
+def build_all(
+    session: Session, period: Period, now: datetime | None = None
+) -> tuple[CityBriefing, dict[str, DistrictBriefing]]:
     """The city-wide briefing and every district's, keyed by district code."""
     now = now or datetime.now(UTC)
     targets = vocabulary()["targets"]
     current, previous = compute_periods(session, [period, period.previous()])
     rows = sorted(current.values(), key=lambda f: (f.rank, f.code))
     city = CityBriefing(period, rows, previous, targets, now)
-    by_code = {f.code: DistrictBriefing(period, f, previous[f.district_id], len(rows), targets,
-                                        now) for f in rows}
+    by_code = {
+        f.code: DistrictBriefing(period, f, previous[f.district_id], len(rows), targets, now)
+        for f in rows
+    }
     return city, by_code
 
 
-def build_district(session: Session, code: str, period: Period,
-                   now: datetime | None = None) -> DistrictBriefing | None:
+def build_district(
+    session: Session, code: str, period: Period, now: datetime | None = None
+) -> DistrictBriefing | None:
     """One district's briefing (its rank needs every district's figures anyway)."""
     _, by_code = build_all(session, period, now)
     return by_code.get(code)

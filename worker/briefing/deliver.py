@@ -53,22 +53,29 @@ def period_of(row: BriefingDelivery, settings: Settings) -> Period:
     return period_containing(row.period_kind, row.period_start, campaign, settings.TIMEZONE)
 
 
-def plan_deliveries(session: Session, settings: Settings, period: Period,
-                    districts: list[str] | None = None) -> PlanResult:
+def plan_deliveries(
+    session: Session, settings: Settings, period: Period, districts: list[str] | None = None
+) -> PlanResult:
     """Create the delivery rows of a period for every subscribed recipient (idempotent).
 
     `districts` limits the run to some district codes (and/or CITY_SCOPE).
     """
-    query = select(BriefingRecipient).where(BriefingRecipient.active.is_(True),
-                                            BriefingRecipient.unsubscribed_at.is_(None))
+    query = select(BriefingRecipient).where(
+        BriefingRecipient.active.is_(True), BriefingRecipient.unsubscribed_at.is_(None)
+    )
     if districts is not None:
         query = query.where(BriefingRecipient.district.in_(districts))
     created = 0
     for r in session.scalars(query.order_by(BriefingRecipient.id)).all():
-        row = BriefingDelivery(district=r.district, period_kind=period.kind,
-                               period_start=period.key_date, recipient=r.email.lower(),
-                               recipient_id=r.id, status="pending",
-                               message_id=mail.new_message_id(settings))
+        row = BriefingDelivery(
+            district=r.district,
+            period_kind=period.kind,
+            period_start=period.key_date,
+            recipient=r.email.lower(),
+            recipient_id=r.id,
+            status="pending",
+            message_id=mail.new_message_id(settings),
+        )
         try:
             # A savepoint per row: a duplicate (the key exists) rolls back only itself.
             with session.begin_nested():
@@ -77,11 +84,17 @@ def plan_deliveries(session: Session, settings: Settings, period: Period,
         except IntegrityError:
             pass
     session.commit()
-    to_send = list(session.scalars(
-        select(BriefingDelivery.id).where(BriefingDelivery.period_kind == period.kind,
-                                          BriefingDelivery.period_start == period.key_date,
-                                          BriefingDelivery.status == "pending")
-        .order_by(BriefingDelivery.id)))
+    to_send = list(
+        session.scalars(
+            select(BriefingDelivery.id)
+            .where(
+                BriefingDelivery.period_kind == period.kind,
+                BriefingDelivery.period_start == period.key_date,
+                BriefingDelivery.status == "pending",
+            )
+            .order_by(BriefingDelivery.id)
+        )
+    )
     return PlanResult(created, to_send)
 
 
@@ -89,13 +102,19 @@ def _claim(session: Session, delivery_id: int, now: datetime, stale: timedelta) 
     """pending/failed (or a stale sending) → sending, in its own committed transaction."""
     result = session.execute(
         update(BriefingDelivery)
-        .where(BriefingDelivery.id == delivery_id,
-               or_(BriefingDelivery.status.in_(("pending", "failed")),
-                   (BriefingDelivery.status == "sending")
-                   & (BriefingDelivery.sending_at < now - stale)))
-        .values(status="sending", sending_at=now, attempts=BriefingDelivery.attempts + 1,
-                updated_at=now)
-        .execution_options(synchronize_session=False))
+        .where(
+            BriefingDelivery.id == delivery_id,
+            or_(
+                BriefingDelivery.status.in_(("pending", "failed")),
+                (BriefingDelivery.status == "sending")
+                & (BriefingDelivery.sending_at < now - stale),
+            ),
+        )
+        .values(
+            status="sending", sending_at=now, attempts=BriefingDelivery.attempts + 1, updated_at=now
+        )
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
     return result.rowcount == 1
 
@@ -105,19 +124,25 @@ def _finish(session: Session, delivery_id: int, status: str, error: str | None =
     values: dict[str, object] = {"status": status, "last_error": error, "updated_at": now}
     if status == "sent":
         values["sent_at"] = now
-    session.execute(update(BriefingDelivery)
-                    .where(BriefingDelivery.id == delivery_id,
-                           BriefingDelivery.status == "sending")
-                    .values(**values).execution_options(synchronize_session=False))
+    session.execute(
+        update(BriefingDelivery)
+        .where(BriefingDelivery.id == delivery_id, BriefingDelivery.status == "sending")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
 
 
-def render_for(session: Session, settings: Settings, row: BriefingDelivery,
-               recipient: BriefingRecipient | None) -> tuple[str, str, str, str | None]:
+def render_for(
+    session: Session, settings: Settings, row: BriefingDelivery, recipient: BriefingRecipient | None
+) -> tuple[str, str, str, str | None]:
     """(subject, text, html, unsubscribe URL) of a delivery."""
     period = period_of(row, settings)
-    unsubscribe = (mail.unsubscribe_url(settings, recipient.id, recipient.email)
-                   if recipient is not None else None)
+    unsubscribe = (
+        mail.unsubscribe_url(settings, recipient.id, recipient.email)
+        if recipient is not None
+        else None
+    )
     url = mail.web_url(settings, row.district, period)
     city, by_code = build_all(session, period)
     if row.district == CITY_SCOPE:
@@ -130,8 +155,9 @@ def render_for(session: Session, settings: Settings, row: BriefingDelivery,
     return subject, text, html, unsubscribe
 
 
-def send_delivery(session: Session, settings: Settings, delivery_id: int,
-                  now: datetime | None = None) -> str:
+def send_delivery(
+    session: Session, settings: Settings, delivery_id: int, now: datetime | None = None
+) -> str:
     """Send one delivery if nobody has; returns sent | already_sent | skipped | failed.
 
     Raises DeliveryBusy when another attempt holds a fresh claim, and re-raises
@@ -160,8 +186,15 @@ def send_delivery(session: Session, settings: Settings, delivery_id: int,
         return "sent"
     try:
         subject, text, html, unsubscribe = render_for(session, settings, row, recipient)
-        msg = mail.build_message(settings, to=row.recipient, subject=subject, text=text,
-                                 html=html, message_id=row.message_id, unsubscribe=unsubscribe)
+        msg = mail.build_message(
+            settings,
+            to=row.recipient,
+            subject=subject,
+            text=text,
+            html=html,
+            message_id=row.message_id,
+            unsubscribe=unsubscribe,
+        )
         session.rollback()  # no transaction stays open while SMTP talks
         where = mail.deliver(settings, msg)
     except mail.PermanentSendError as exc:
@@ -178,24 +211,36 @@ def send_delivery(session: Session, settings: Settings, delivery_id: int,
     return "sent"
 
 
-def due_for_sending(session: Session, settings: Settings, now: datetime | None = None,
-                    pending_age: float = 120) -> list[int]:
+def due_for_sending(
+    session: Session, settings: Settings, now: datetime | None = None, pending_age: float = 120
+) -> list[int]:
     """Rows a sweep should (re-)enqueue: pending a while (a lost task) or stale sending."""
     now = now or datetime.now(UTC)
     stale = timedelta(seconds=settings.BRIEFING_STALE_SECONDS)
-    return list(session.scalars(select(BriefingDelivery.id).where(or_(
-        (BriefingDelivery.status == "pending")
-        & (BriefingDelivery.created_at < now - timedelta(seconds=pending_age)),
-        (BriefingDelivery.status == "sending") & (BriefingDelivery.sending_at < now - stale),
-    )).order_by(BriefingDelivery.id).limit(1000)))
+    return list(
+        session.scalars(
+            select(BriefingDelivery.id)
+            .where(
+                or_(
+                    (BriefingDelivery.status == "pending")
+                    & (BriefingDelivery.created_at < now - timedelta(seconds=pending_age)),
+                    (BriefingDelivery.status == "sending")
+                    & (BriefingDelivery.sending_at < now - stale),
+                )
+            )
+            .order_by(BriefingDelivery.id)
+            .limit(1000)
+        )
+    )
 
 
 def retry_failed(session: Session, delivery_id: int) -> bool:
     """An admin's 'send again' of a failed row: back to pending."""
-    result = session.execute(update(BriefingDelivery)
-                             .where(BriefingDelivery.id == delivery_id,
-                                    BriefingDelivery.status == "failed")
-                             .values(status="pending", updated_at=datetime.now(UTC))
-                             .execution_options(synchronize_session=False))
+    result = session.execute(
+        update(BriefingDelivery)
+        .where(BriefingDelivery.id == delivery_id, BriefingDelivery.status == "failed")
+        .values(status="pending", updated_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
     return result.rowcount == 1

@@ -44,22 +44,26 @@ def web_url(settings: Settings, district: str, period: Period) -> str:
 def unsubscribe_token(settings: Settings, recipient_id: int, email: str) -> str:
     """A signed token naming one subscription; no login needed to use it."""
     return URLSafeSerializer(settings.SECRET_KEY, salt=UNSUBSCRIBE_SALT).dumps(
-        [recipient_id, email.lower()])
+        [recipient_id, email.lower()]
+    )
 
 
 def read_unsubscribe_token(settings: Settings, token: str) -> tuple[int, str] | None:
     """(recipient id, email) of a valid token, or None for a forged or garbled one."""
     try:
-        recipient_id, email = URLSafeSerializer(settings.SECRET_KEY,
-                                                salt=UNSUBSCRIBE_SALT).loads(token)
+        recipient_id, email = URLSafeSerializer(settings.SECRET_KEY, salt=UNSUBSCRIBE_SALT).loads(
+            token
+        )
     except (BadSignature, ValueError, TypeError):
         return None
     return int(recipient_id), str(email)
 
 
 def unsubscribe_url(settings: Settings, recipient_id: int, email: str) -> str:
-    return (f"{settings.PUBLIC_URL.rstrip('/')}/briefings/unsubscribe/"
-            f"{unsubscribe_token(settings, recipient_id, email)}")
+    return (
+        f"{settings.PUBLIC_URL.rstrip('/')}/briefings/unsubscribe/"
+        f"{unsubscribe_token(settings, recipient_id, email)}"
+    )
 
 
 def new_message_id(settings: Settings) -> str:
@@ -68,8 +72,16 @@ def new_message_id(settings: Settings) -> str:
     return make_msgid(idstring="briefing", domain=domain)
 
 
-def build_message(settings: Settings, *, to: str, subject: str, text: str, html: str,
-                  message_id: str, unsubscribe: str | None = None) -> EmailMessage:
+def build_message(
+    settings: Settings,
+    *,
+    to: str,
+    subject: str,
+    text: str,
+    html: str,
+    message_id: str,
+    unsubscribe: str | None = None,
+) -> EmailMessage:
     """multipart/alternative: plain text first, HTML last (the preferred part)."""
     from datetime import UTC, datetime
 
@@ -119,9 +131,12 @@ def deliver(settings: Settings, msg: EmailMessage) -> str:
 def _connect(settings: Settings) -> smtplib.SMTP:
     timeout = 30
     if settings.SMTP_SECURITY == "tls":
-        smtp: smtplib.SMTP = smtplib.SMTP_SSL(settings.SMTP_HOST, settings.SMTP_PORT,
-                                              timeout=timeout,
-                                              context=ssl.create_default_context())
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+            settings.SMTP_HOST,
+            settings.SMTP_PORT,
+            timeout=timeout,
+            context=ssl.create_default_context(),
+        )
     else:
         smtp = smtplib.SMTP(settings.SMTP_HOST, settings.SMTP_PORT, timeout=timeout)
         if settings.SMTP_SECURITY == "starttls":

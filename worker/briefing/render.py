@@ -49,9 +49,13 @@ def signed(value: int | float | None) -> str:
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES),
-                      autoescape=select_autoescape(["html"]), trim_blocks=True,
-                      lstrip_blocks=True, keep_trailing_newline=True)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters.update(yuan=yuan, pct=pct, signed=signed)
     return env
 
@@ -59,29 +63,53 @@ def _env() -> Environment:
 def bar_rows(counts: dict[str, int], names: dict[str, str]) -> list[dict[str, Any]]:
     """Rows for a CSS bar chart: label, count, width in percent of the largest."""
     top = max(counts.values(), default=0) or 1
-    return [{"label": names.get(code, code), "count": n, "width": round(100 * n / top)}
-            for code, n in counts.items()]
+    return [
+        {"label": names.get(code, code), "count": n, "width": round(100 * n / top)}
+        for code, n in counts.items()
+    ]
 
 
-def briefing_context(b: DistrictBriefing, web_url: str,
-                     unsubscribe_url: str | None = None) -> dict[str, Any]:
+def briefing_context(
+    b: DistrictBriefing, web_url: str, unsubscribe_url: str | None = None
+) -> dict[str, Any]:
     """What the district templates (email and web) need, with labels resolved."""
     cur, t = b.current, b.targets
     progress = cur.progress(t)
     stages = labels("stages")
     targets = [
-        {"label": "走访企业数", "value": cur.enterprises, "target": f"≥{t['enterprises']}家",
-         "done": progress["enterprises"], "delta": b.delta("enterprises"), "unit": "家"},
-        {"label": "企业类型数", "value": cur.enterprise_types,
-         "target": f"≥{t['enterprise_types']}类", "done": progress["enterprise_types"],
-         "delta": b.delta("enterprise_types"), "unit": "类"},
-        {"label": "面对面接触职工", "value": cur.workers_met, "target": f"≥{t['workers_met']}人",
-         "done": progress["workers_met"], "delta": b.delta("workers_met"), "unit": "人"},
-        {"label": "干部参与率", "value": pct(cur.participation),
-         "target": f"{round(t['cadre_participation'] * 100)}%",
-         "done": progress["cadre_participation"],
-         "delta": b.delta("participation"), "unit": "",
-         "note": f"{cur.cadres_active}/{cur.cadres_total}人"},
+        {
+            "label": "走访企业数",
+            "value": cur.enterprises,
+            "target": f"≥{t['enterprises']}家",
+            "done": progress["enterprises"],
+            "delta": b.delta("enterprises"),
+            "unit": "家",
+        },
+        {
+            "label": "企业类型数",
+            "value": cur.enterprise_types,
+            "target": f"≥{t['enterprise_types']}类",
+            "done": progress["enterprise_types"],
+            "delta": b.delta("enterprise_types"),
+            "unit": "类",
+        },
+        {
+            "label": "面对面接触职工",
+            "value": cur.workers_met,
+            "target": f"≥{t['workers_met']}人",
+            "done": progress["workers_met"],
+            "delta": b.delta("workers_met"),
+            "unit": "人",
+        },
+        {
+            "label": "干部参与率",
+            "value": pct(cur.participation),
+            "target": f"{round(t['cadre_participation'] * 100)}%",
+            "done": progress["cadre_participation"],
+            "delta": b.delta("participation"),
+            "unit": "",
+            "note": f"{cur.cadres_active}/{cur.cadres_total}人",
+        },
     ]
     for row in targets:
         row["width"] = round(row["done"] * 100)
@@ -89,18 +117,28 @@ def briefing_context(b: DistrictBriefing, web_url: str,
     oldest = None
     if cur.oldest_open is not None:
         o = cur.oldest_open
-        oldest = {"category": labels("categories").get(o.category, o.category),
-                  "stage": stages.get(o.stage, o.stage), "days": o.days_open,
-                  "opened": o.opened_at.date().isoformat()}
+        oldest = {
+            "category": labels("categories").get(o.category, o.category),
+            "stage": stages.get(o.stage, o.stage),
+            "days": o.days_open,
+            "opened": o.opened_at.date().isoformat(),
+        }
     return {
-        "b": b, "cur": cur, "prev": b.previous, "period": b.period, "targets": targets,
+        "b": b,
+        "cur": cur,
+        "prev": b.previous,
+        "period": b.period,
+        "targets": targets,
         "methods": bar_rows(cur.visits_by_method, labels("methods")),
         "focus": bar_rows(cur.focus_groups, labels("focus_groups")),
-        "categories": bar_rows({k: v for k, v in cur.problems_by_category.items() if v},
-                               labels("categories")),
+        "categories": bar_rows(
+            {k: v for k, v in cur.problems_by_category.items() if v}, labels("categories")
+        ),
         "stages": bar_rows(cur.problems_by_stage, stages),
         "types": bar_rows(cur.enterprises_by_type, labels("enterprise_type_tags")),
-        "oldest": oldest, "web_url": web_url, "unsubscribe_url": unsubscribe_url,
+        "oldest": oldest,
+        "web_url": web_url,
+        "unsubscribe_url": unsubscribe_url,
         "rank_delta": (b.previous.rank - cur.rank) if b.previous.rank else None,
         "generated_local": _local(b.generated_at, b.period.tz),
     }
@@ -111,31 +149,61 @@ def _local(at: datetime, tz: str) -> str:
     return at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
-def render_district_email(b: DistrictBriefing, web_url: str,
-                          unsubscribe_url: str | None = None) -> tuple[str, str, str]:
+def render_district_email(
+    b: DistrictBriefing, web_url: str, unsubscribe_url: str | None = None
+) -> tuple[str, str, str]:
     """(subject, plain text, HTML) of a district's briefing email."""
     ctx = briefing_context(b, web_url, unsubscribe_url)
     subject = f"【走访简报】{b.current.name}{b.period.kind_label}：{b.period.label}"
-    return (subject, _env().get_template("district.txt").render(**ctx),
-            _env().get_template("district.html").render(**ctx))
+    return (
+        subject,
+        _env().get_template("district.txt").render(**ctx),
+        _env().get_template("district.html").render(**ctx),
+    )
 
 
-def city_context(c: CityBriefing, web_url: str,
-                 unsubscribe_url: str | None = None) -> dict[str, Any]:
+def city_context(
+    c: CityBriefing, web_url: str, unsubscribe_url: str | None = None
+) -> dict[str, Any]:
     top = max((r.workers_met for r in c.rows), default=0) or 1
-    rows = [{"f": r, "prev_rank": c.previous[r.district_id].rank,
-             "width": round(100 * r.workers_met / top)} for r in c.rows]
-    return {"c": c, "period": c.period, "rows": rows, "web_url": web_url,
-            "unsubscribe_url": unsubscribe_url,
-            "totals": {name: c.total(name) for name in (
-                "visits", "workers_met", "enterprises", "problems_raised", "problems_resolved",
-                "problems_open", "home_visits", "condolence_cents")}}
+    rows = [
+        {
+            "f": r,
+            "prev_rank": c.previous[r.district_id].rank,
+            "width": round(100 * r.workers_met / top),
+        }
+        for r in c.rows
+    ]
+    return {
+        "c": c,
+        "period": c.period,
+        "rows": rows,
+        "web_url": web_url,
+        "unsubscribe_url": unsubscribe_url,
+        "totals": {
+            name: c.total(name)
+            for name in (
+                "visits",
+                "workers_met",
+                "enterprises",
+                "problems_raised",
+                "problems_resolved",
+                "problems_open",
+                "home_visits",
+                "condolence_cents",
+            )
+        },
+    }
 
 
-def render_city_email(c: CityBriefing, web_url: str,
-                      unsubscribe_url: str | None = None) -> tuple[str, str, str]:
+def render_city_email(
+    c: CityBriefing, web_url: str, unsubscribe_url: str | None = None
+) -> tuple[str, str, str]:
     """(subject, plain text, HTML) of the city-wide briefing email."""
     ctx = city_context(c, web_url, unsubscribe_url)
     subject = f"【走访简报】全市各单位{c.period.kind_label}：{c.period.label}"
-    return (subject, _env().get_template("city.txt").render(**ctx),
-            _env().get_template("city.html").render(**ctx))
+    return (
+        subject,
+        _env().get_template("city.txt").render(**ctx),
+        _env().get_template("city.html").render(**ctx),
+    )

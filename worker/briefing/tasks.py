@@ -28,16 +28,24 @@ def briefings_scheduled(kind: str = "week", day: str | None = None) -> dict:
     if kind not in PERIOD_KINDS:
         raise ValueError(f"kind {kind!r}")
     campaign = date.fromisoformat(settings.CAMPAIGN_START)
-    period = (period_containing(kind, date.fromisoformat(day), campaign, settings.TIMEZONE)
-              if day else last_completed(kind, datetime.now(UTC), campaign, settings.TIMEZONE))
+    period = (
+        period_containing(kind, date.fromisoformat(day), campaign, settings.TIMEZONE)
+        if day
+        else last_completed(kind, datetime.now(UTC), campaign, settings.TIMEZONE)
+    )
     result = plan_deliveries(db.session, settings, period)
     # Enqueued only after plan_deliveries committed, so a send never misses its row.
     for delivery_id in result.to_send:
         briefing_send.delay(delivery_id)
-    log.info("briefings planned", extra={"period": period.label, "created": result.created,
-                                         "enqueued": len(result.to_send)})
-    return {"period": period.key_date.isoformat(), "created": result.created,
-            "enqueued": len(result.to_send)}
+    log.info(
+        "briefings planned",
+        extra={"period": period.label, "created": result.created, "enqueued": len(result.to_send)},
+    )
+    return {
+        "period": period.key_date.isoformat(),
+        "created": result.created,
+        "enqueued": len(result.to_send),
+    }
 
 
 @shared_task(name="worker.tasks.briefing_send", bind=True, **TASK_DEFAULTS)

@@ -18,7 +18,18 @@ from worker.dedup.match import (
 from worker.dedup.normalize import NameParts, normalize_name
 
 __all__ = [
-    "DedupIndex", "DedupResult", "DedupThresholds", "EnterpriseRecord", "MatchDecision",
-    "NameParts", "PairScore", "Prepared", "blocking_keys", "cluster_records", "name_similarity",
-    "normalize_name", "prepare", "score_pair",
+    "DedupIndex",
+    "DedupResult",
+    "DedupThresholds",
+    "EnterpriseRecord",
+    "MatchDecision",
+    "NameParts",
+    "PairScore",
+    "Prepared",
+    "blocking_keys",
+    "cluster_records",
+    "name_similarity",
+    "normalize_name",
+    "prepare",
+    "score_pair",
 ]

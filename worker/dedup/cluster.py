@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.dedup.normalize import GENERIC_INDUSTRY
 from worker.dedup.match import (
     AUTO,
     NO,
@@ -26,15 +25,16 @@ from worker.dedup.match import (
     prepare,
     score_pair,
 )
+from worker.dedup.normalize import GENERIC_INDUSTRY
 
 
 @dataclass
 class DedupResult:
     """Outcome of a batch run: cluster of each record, the merges made and pairs to review."""
 
-    cluster_of: dict[str, str]            # record_id → cluster_id (the representative's record_id)
-    merges: list[PairScore]               # the automatic decisions that joined clusters
-    review: list[PairScore]               # uncertain pairs between different clusters
+    cluster_of: dict[str, str]  # record_id → cluster_id (the representative's record_id)
+    merges: list[PairScore]  # the automatic decisions that joined clusters
+    review: list[PairScore]  # uncertain pairs between different clusters
     stats: dict[str, int] = field(default_factory=dict)
 
     def clusters(self) -> dict[str, list[str]]:
@@ -70,7 +70,8 @@ class _Clusters:
         return i
 
     def union(self, ra: int, rb: int) -> int:
-        """Join two roots; the representative with a valid code (else the larger cluster's) stays."""
+        """Join two roots; the representative with a valid code (else the larger cluster's)
+        stays."""
         if self.size[ra] < self.size[rb]:
             ra, rb = rb, ra
         self.parent[rb] = ra
@@ -86,7 +87,11 @@ class _Clusters:
         """Why two clusters can never be one: different valid codes or different industries."""
         if self.codes[ra] and self.codes[rb] and self.codes[ra] != self.codes[rb]:
             return "uscc_conflict_in_cluster"
-        if self.industries[ra] and self.industries[rb] and self.industries[ra] != self.industries[rb]:
+        if (
+            self.industries[ra]
+            and self.industries[rb]
+            and self.industries[ra] != self.industries[rb]
+        ):
             return "industry_conflict_in_cluster"
         return ""
 
@@ -243,7 +248,7 @@ def _cluster(
         if cur is None or t[2] > cur[2]:
             best[key] = t
     review: list[PairScore] = []
-    for i, j, score, rule, pair_rule in sorted(best.values(), key=lambda t: -t[2]):
+    for i, j, _score, rule, _pair_rule in sorted(best.values(), key=lambda t: -t[2]):
         ps = score_pair(items[i], items[j], th)
         if rule != ps.rule:
             ps = _relabel(ps, REVIEW, rule)
@@ -304,7 +309,9 @@ def _demote_ambiguous(
         score, i, j, rule = t
         if rule == "uscc_equal":
             kept.append(t)  # a valid code decides whatever the name says
-        elif (i in ambiguous and items[j].parts.industry) or (j in ambiguous and items[i].parts.industry):
+        elif (i in ambiguous and items[j].parts.industry) or (
+            j in ambiguous and items[i].parts.industry
+        ):
             review_pairs.append((i, j, score, "ambiguous_industry", rule))
         elif (i in no_district and items[j].district) or (j in no_district and items[i].district):
             review_pairs.append((i, j, score, "ambiguous_district", rule))
@@ -328,13 +335,13 @@ class MatchDecision:
     """What to do with one newly arrived record, and why."""
 
     record_id: str
-    action: str                 # "attach", "review" or "new"
-    cluster_id: str             # cluster attached to; for "new"/"review" the record's own new cluster
+    action: str  # "attach", "review" or "new"
+    cluster_id: str  # cluster attached to; for "new"/"review" the record's own new cluster
     score: float
     rule: str
-    candidate_id: str | None    # the existing record that decided (or needs review against)
+    candidate_id: str | None  # the existing record that decided (or needs review against)
     features: dict[str, Any] = field(default_factory=dict)
-    review: list[PairScore] = field(default_factory=list)   # uncertain candidates, best first
+    review: list[PairScore] = field(default_factory=list)  # uncertain candidates, best first
     candidates_scored: int = 0
 
 
@@ -381,7 +388,9 @@ class DedupIndex:
     def __len__(self) -> int:
         return len(self.items)
 
-    def add(self, record: EnterpriseRecord | Mapping[str, Any], cluster_id: str | None = None) -> None:
+    def add(
+        self, record: EnterpriseRecord | Mapping[str, Any], cluster_id: str | None = None
+    ) -> None:
         """Index one record as a member of cluster_id (its own cluster when None)."""
         p = prepare(record)
         self._add_prepared(p, cluster_id or p.record_id)
@@ -415,11 +424,13 @@ class DedupIndex:
             if isinstance(cur, int):
                 out[cur] = None
             else:
-                for j in reversed(cur[-self.th.max_block:]):
+                for j in reversed(cur[-self.th.max_block :]):
                     out[j] = None
         return list(out)[: self.th.max_candidates]
 
-    def match(self, record: EnterpriseRecord | Mapping[str, Any], add: bool = False) -> MatchDecision:
+    def match(
+        self, record: EnterpriseRecord | Mapping[str, Any], add: bool = False
+    ) -> MatchDecision:
         """Decide attach / review / new for one record; with add=True also index it."""
         p = prepare(record)
         th = self.th
@@ -438,13 +449,21 @@ class DedupIndex:
                     best_auto = (ps.score, ps, j)
             elif ps.decision == REVIEW:
                 reviews.append(ps)
-        if (best_auto is not None and best_auto[1].rule != "uscc_equal"
-                and not p.parts.industry and len(auto_inds - {""}) > 1):
+        if (
+            best_auto is not None
+            and best_auto[1].rule != "uscc_equal"
+            and not p.parts.industry
+            and len(auto_inds - {""}) > 1
+        ):
             # Naming no industry, it matches several businesses of one brand: ambiguous.
             reviews.append(_relabel(best_auto[1], REVIEW, "ambiguous_industry"))
             best_auto = None
-        if (best_auto is not None and best_auto[1].rule != "uscc_equal"
-                and not p.district and len(auto_dists - {""}) > 1):
+        if (
+            best_auto is not None
+            and best_auto[1].rule != "uscc_equal"
+            and not p.district
+            and len(auto_dists - {""}) > 1
+        ):
             # Without a district, it matches firms of that name in several districts.
             reviews.append(_relabel(best_auto[1], REVIEW, "ambiguous_district"))
             best_auto = None
@@ -458,19 +477,46 @@ class DedupIndex:
                 # Chaining guard: the cluster's representative must agree as well.
                 guard_ok = score_pair(p, self.items[rep], th).decision != NO
             if guard_ok:
-                decision = MatchDecision(p.record_id, "attach", cid, ps.score, ps.rule,
-                                         self.items[j].record_id, ps.features, [], len(cand))
+                decision = MatchDecision(
+                    p.record_id,
+                    "attach",
+                    cid,
+                    ps.score,
+                    ps.rule,
+                    self.items[j].record_id,
+                    ps.features,
+                    [],
+                    len(cand),
+                )
             else:
                 reviews.append(_relabel(ps, REVIEW, "representative_disagrees"))
         if decision is None:
             reviews.sort(key=lambda r: -r.score)
             if reviews:
                 top = reviews[0]
-                decision = MatchDecision(p.record_id, "review", p.record_id, top.score, top.rule,
-                                         top.b, top.features, reviews[:5], len(cand))
+                decision = MatchDecision(
+                    p.record_id,
+                    "review",
+                    p.record_id,
+                    top.score,
+                    top.rule,
+                    top.b,
+                    top.features,
+                    reviews[:5],
+                    len(cand),
+                )
             else:
-                decision = MatchDecision(p.record_id, "new", p.record_id, 0.0, "no_candidate_matched",
-                                         None, {}, [], len(cand))
+                decision = MatchDecision(
+                    p.record_id,
+                    "new",
+                    p.record_id,
+                    0.0,
+                    "no_candidate_matched",
+                    None,
+                    {},
+                    [],
+                    len(cand),
+                )
         if add:
             self._add_prepared(p, decision.cluster_id)
         return decision
@@ -483,5 +529,11 @@ class DedupIndex:
 
 
 __all__ = [
-    "AUTO", "NO", "REVIEW", "DedupIndex", "DedupResult", "MatchDecision", "cluster_records",
+    "AUTO",
+    "NO",
+    "REVIEW",
+    "DedupIndex",
+    "DedupResult",
+    "MatchDecision",
+    "cluster_records",
 ]

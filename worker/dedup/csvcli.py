@@ -44,18 +44,27 @@ def detect_encoding(path: str) -> str:
     raise InputError(f"cannot decode {path}: neither UTF-8 nor GB18030")
 
 
-def read_records(lines: Iterable[str], warn: Callable[[str], None]) -> tuple[list[EnterpriseRecord], int]:
+def read_records(
+    lines: Iterable[str], warn: Callable[[str], None]
+) -> tuple[list[EnterpriseRecord], int]:
     """Parse rows into records; malformed rows are reported through warn and counted."""
     reader = csv.reader(lines)
     try:
         header = next(reader)
     except StopIteration:
-        raise InputError("input is empty: expected a header row with " + ",".join(REQUIRED))
+        raise InputError(
+            "input is empty: expected a header row with " + ",".join(REQUIRED)
+        ) from None
     cols = [h.strip().lower() for h in header]
     missing = [c for c in REQUIRED if c not in cols]
     if missing:
-        raise InputError("missing header column(s): " + ", ".join(missing)
-                         + " (expected " + ",".join(REQUIRED) + ")")
+        raise InputError(
+            "missing header column(s): "
+            + ", ".join(missing)
+            + " (expected "
+            + ",".join(REQUIRED)
+            + ")"
+        )
     pos = {c: cols.index(c) for c in REQUIRED}
     hc_pos = cols.index("headcount") if "headcount" in cols else None
     width = len(cols)
@@ -87,11 +96,16 @@ def read_records(lines: Iterable[str], warn: Callable[[str], None]) -> tuple[lis
                 headcount = int(row[hc_pos]) if row[hc_pos].strip() else None
             except ValueError:
                 headcount = None
-        records.append(EnterpriseRecord(
-            record_id=rid, name=name, district=row[pos["district"]].strip(),
-            uscc=row[pos["uscc"]].strip(), address=row[pos["address"]].strip(),
-            headcount=headcount,
-        ))
+        records.append(
+            EnterpriseRecord(
+                record_id=rid,
+                name=name,
+                district=row[pos["district"]].strip(),
+                uscc=row[pos["uscc"]].strip(),
+                address=row[pos["address"]].strip(),
+                headcount=headcount,
+            )
+        )
     return records, bad
 
 
@@ -109,15 +123,27 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = DedupThresholds()
     ap = argparse.ArgumentParser(
         prog="fieldvisit-dedup-csv",
-        description="Cluster duplicate enterprise records in a CSV file.")
+        description="Cluster duplicate enterprise records in a CSV file.",
+    )
     ap.add_argument("input", help="CSV with record_id,name,district,uscc,address")
     ap.add_argument("-o", "--output", required=True, help="CSV to write: record_id,cluster_id")
-    ap.add_argument("--review", metavar="REVIEW.csv",
-                    help="CSV to write the uncertain pairs to, with score, rule and features")
-    ap.add_argument("--auto", type=float, default=defaults.auto,
-                    help=f"score for automatic merges (default {defaults.auto})")
-    ap.add_argument("--review-threshold", type=float, default=defaults.review,
-                    help=f"score for sending a pair to review (default {defaults.review})")
+    ap.add_argument(
+        "--review",
+        metavar="REVIEW.csv",
+        help="CSV to write the uncertain pairs to, with score, rule and features",
+    )
+    ap.add_argument(
+        "--auto",
+        type=float,
+        default=defaults.auto,
+        help=f"score for automatic merges (default {defaults.auto})",
+    )
+    ap.add_argument(
+        "--review-threshold",
+        type=float,
+        default=defaults.review,
+        help=f"score for sending a pair to review (default {defaults.review})",
+    )
     return ap
 
 
@@ -146,9 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     th = replace(DedupThresholds(), auto=args.auto, review=args.review_threshold)
     bar = None
     if err.isatty():
-        from tqdm import tqdm
-
         import shutil
+
+        from tqdm import tqdm
 
         # A pseudo-terminal may report zero columns, which makes tqdm print nothing.
         cols = shutil.get_terminal_size((80, 20)).columns or 80
@@ -156,8 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     holder = [records]
     del records  # handed over: the records are released as they are prepared
     try:
-        result = cluster_records(_consume(holder), th, progress=bar.update if bar else None,
-                                 explain_merges=False)
+        result = cluster_records(
+            _consume(holder), th, progress=bar.update if bar else None, explain_merges=False
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -174,15 +201,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 w = csv.writer(fh)
                 w.writerow(["record_id_a", "record_id_b", "score", "rule", "features"])
                 for ps in result.review:
-                    w.writerow([ps.a, ps.b, f"{ps.score:.4f}", ps.rule,
-                                json.dumps(ps.features, ensure_ascii=False)])
+                    w.writerow(
+                        [
+                            ps.a,
+                            ps.b,
+                            f"{ps.score:.4f}",
+                            ps.rule,
+                            json.dumps(ps.features, ensure_ascii=False),
+                        ]
+                    )
     except OSError as exc:
         warn(f"error: cannot write output: {exc}")
         return EXIT_BAD_INPUT
 
     s = result.stats
-    warn(f"records: {s['records']}, clusters: {s['clusters']}, merged: {s['merged']}, "
-         f"sent to review: {s['review']}, malformed rows skipped: {bad}")
+    warn(
+        f"records: {s['records']}, clusters: {s['clusters']}, merged: {s['merged']}, "
+        f"sent to review: {s['review']}, malformed rows skipped: {bad}"
+    )
     return EXIT_OK
 
 

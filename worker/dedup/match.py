@@ -35,11 +35,11 @@ NO = "no"
 class DedupThresholds:
     """Tunable parameters of matching and clustering."""
 
-    auto: float = 0.90          # score at or above which a corroborated pair merges by itself
-    review: float = 0.75        # score at or above which a pair goes to human review
-    max_block: int = 400        # blocks larger than this are not compared (keeps cost near-linear)
-    max_cluster: int = 60       # a merge that would make a bigger cluster goes to review instead
-    max_candidates: int = 200   # incremental: candidates scored per new record at most
+    auto: float = 0.90  # score at or above which a corroborated pair merges by itself
+    review: float = 0.75  # score at or above which a pair goes to human review
+    max_block: int = 400  # blocks larger than this are not compared (keeps cost near-linear)
+    max_cluster: int = 60  # a merge that would make a bigger cluster goes to review instead
+    max_candidates: int = 200  # incremental: candidates scored per new record at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +76,17 @@ def as_record(rec: EnterpriseRecord | Mapping[str, Any]) -> EnterpriseRecord:
 class Prepared:
     """A record with its normalised parts, computed once and reused in every comparison."""
 
-    __slots__ = ("record_id", "name", "parts", "district", "district_src", "uscc", "uscc_valid",
-                 "address", "headcount")
+    __slots__ = (
+        "record_id",
+        "name",
+        "parts",
+        "district",
+        "district_src",
+        "uscc",
+        "uscc_valid",
+        "address",
+        "headcount",
+    )
 
     def __init__(self, rec: EnterpriseRecord) -> None:
         self.record_id = rec.record_id
@@ -137,7 +146,7 @@ def _name_keys(core: str, industry: str, branch: str) -> tuple[str, ...]:
     keys = ["d:" + full + suffix]
     if len(syl) >= 3:
         for i in range(len(syl)):
-            keys.append("d:" + "-".join(syl[:i] + syl[i + 1:]) + suffix)
+            keys.append("d:" + "-".join(syl[:i] + syl[i + 1 :]) + suffix)
     # Records whose industry is unknown or generic must meet every industry of that name.
     keys.append("g:" + full + "|" + branch)
     return tuple(dict.fromkeys(keys))
@@ -208,14 +217,20 @@ class PairScore:
     a: str
     b: str
     score: float
-    decision: str      # "auto", "review" or "no"
+    decision: str  # "auto", "review" or "no"
     rule: str
     features: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form for the decision log."""
-        return {"a": self.a, "b": self.b, "score": round(self.score, 4), "decision": self.decision,
-                "rule": self.rule, "features": self.features}
+        return {
+            "a": self.a,
+            "b": self.b,
+            "score": round(self.score, 4),
+            "decision": self.decision,
+            "rule": self.rule,
+            "features": self.features,
+        }
 
 
 def score_pair(a: Prepared, b: Prepared, th: DedupThresholds | None = None) -> PairScore:
@@ -230,8 +245,9 @@ _DEFAULT = DedupThresholds()
 _REGISTRY_SOURCES = ("code", "name", "address")
 
 
-def decide_pair(a: Prepared, b: Prepared, th: DedupThresholds,
-                feats: dict[str, Any] | None = None) -> tuple[str, float, str]:
+def decide_pair(
+    a: Prepared, b: Prepared, th: DedupThresholds, feats: dict[str, Any] | None = None
+) -> tuple[str, float, str]:
     """(decision, score, rule) for a pair; fills feats when given (the batch skips it for speed)."""
     pa, pb = a.parts, b.parts
     uscc = uscc_relation(a, b)
@@ -333,10 +349,18 @@ def decide_pair(a: Prepared, b: Prepared, th: DedupThresholds,
     elif name_rule == "identical":
         # A district conflict needs the address or the code to agree before merging, and
         # a name without its industry needs some second field (华兴 may be 华兴机械 or 华兴食品).
-        if score >= th.auto and (strong or (district != "differ" and (ind == "same" or corroborated))):
+        if score >= th.auto and (
+            strong or (district != "differ" and (ind == "same" or corroborated))
+        ):
             return AUTO, score, "name_exact"
-    elif score >= th.auto and (strong or (corroborated and ind == "same"
-                                          and (min(len(pa.core), len(pb.core)) > 2 or not contradicted))):
+    elif score >= th.auto and (
+        strong
+        or (
+            corroborated
+            and ind == "same"
+            and (min(len(pa.core), len(pb.core)) > 2 or not contradicted)
+        )
+    ):
         # A similar name needs a second agreeing field; the district alone only when the
         # industry agrees too; for a two-character trade name only when no other field
         # disagrees: a city holds many same-sounding two-character names in one business
@@ -350,12 +374,20 @@ def decide_pair(a: Prepared, b: Prepared, th: DedupThresholds,
         if any(c != "district" for c in contradicted):
             # the address, the code or the size disagrees and nothing but the name agrees;
             return NO, score, "contradicted"
-        if (district == "differ" and a.district_src in _REGISTRY_SOURCES
-                and b.district_src in _REGISTRY_SOURCES):
+        if (
+            district == "differ"
+            and a.district_src in _REGISTRY_SOURCES
+            and b.district_src in _REGISTRY_SOURCES
+        ):
             # the same name, but both registered (code, name, address) in other districts;
             return NO, score, "district_conflict"
-        if not corroborated and (name_rule == "one_char_differs" or (
-                name_rule in ("same_pinyin", "dropped_char") and min(len(pa.core), len(pb.core)) <= 2)):
+        if not corroborated and (
+            name_rule == "one_char_differs"
+            or (
+                name_rule in ("same_pinyin", "dropped_char")
+                and min(len(pa.core), len(pb.core)) <= 2
+            )
+        ):
             # or a weak likeness of short names (欣旭 / 鑫旭, 新康 / 馨宏康) with no field agreeing.
             return NO, score, "weak_name_only"
     if score >= th.review:

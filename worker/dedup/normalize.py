@@ -96,12 +96,41 @@ GENERIC_INDUSTRY = "*"
 # Branch markers at the end of a name: a branch is its own record, never its parent.
 _BRANCH_RE = re.compile(r"(分公司|分厂|分店|营业部|办事处|分部|分中心|分社|分行|支行)$")
 _BRANCH_ORDINAL_RE = re.compile(r"第([0-9一二三四五六七八九十百零〇两]+)$")
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
-              "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 
-_BRACKETS = str.maketrans({"【": "(", "】": ")", "[": "(", "]": ")", "〔": "(", "〕": ")",
-                           "{": "(", "}": ")", "《": "", "》": "", "<": "", ">": "",
-                           "「": "", "」": "", "『": "", "』": ""})
+_BRACKETS = str.maketrans(
+    {
+        "【": "(",
+        "】": ")",
+        "[": "(",
+        "]": ")",
+        "〔": "(",
+        "〕": ")",
+        "{": "(",
+        "}": ")",
+        "《": "",
+        "》": "",
+        "<": "",
+        ">": "",
+        "「": "",
+        "」": "",
+        "『": "",
+        "』": "",
+    }
+)
 _DROP_RE = re.compile(r"[\s·・.,，、。'\"“”‘’`~!！?？:：;；/\\|\-_—–*#@&]+")
 _BRACKET_GROUP_RE = re.compile(r"\(([^()]*)\)")
 
@@ -170,7 +199,8 @@ def to_simplified(text: str) -> str:
 
 
 def clean_text(text: str | None) -> str:
-    """NFKC (full → half width), simplified, upper-case, brackets unified, no spaces or punctuation."""
+    """NFKC (full → half width), simplified, upper-case, brackets unified, no spaces or
+    punctuation."""
     if not text:
         return ""
     text = unicodedata.normalize("NFKC", text)
@@ -223,13 +253,13 @@ def pinyin_text(text: str) -> str:
 class NameParts:
     """A name split into the parts that matching compares."""
 
-    core: str       # trade name (字号), the identity-bearing part
-    industry: str   # industry category ("" unknown, "*" generic)
+    core: str  # trade name (字号), the identity-bearing part
+    industry: str  # industry category ("" unknown, "*" generic)
     industry_words: str
-    legal: str      # canonical legal form ("" when absent)
-    branch: str     # "" for a head office, else qualifier|kind (e.g. "锦江|分公司", "#2|分公司")
-    region: str     # region words found and removed
-    py: str         # pinyin_key(core)
+    legal: str  # canonical legal form ("" when absent)
+    branch: str  # "" for a head office, else qualifier|kind (e.g. "锦江|分公司", "#2|分公司")
+    region: str  # region words found and removed
+    py: str  # pinyin_key(core)
 
 
 def _strip_region_prefix(text: str, found: list[str]) -> str:
@@ -261,7 +291,8 @@ def _strip_legal(text: str) -> tuple[str, str]:
                 canon = _LEGAL_FORMS.get(text[-ln:])
                 if canon is not None:
                     text = text[:-ln]
-                    # The outermost suffix (seen first) is the legal form; inner ones are group words.
+                    # The outermost suffix (seen first) is the legal form; inner ones are group
+                    # words.
                     if not legal:
                         legal = canon
                     changed = True
@@ -418,7 +449,7 @@ def normalize_address(raw: str | None) -> str:
     reg = regions()
     for p in reg.prefixes:
         if text.startswith(p) and len(text) > len(p) + 2:
-            text = text[len(p):]
+            text = text[len(p) :]
             break
     return text.replace("(", "").replace(")", "")
 
