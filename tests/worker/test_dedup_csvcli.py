@@ -1,9 +1,14 @@
 """The CSV command end to end: encodings, malformed rows, summary, exit codes."""
 
+import contextlib
 import csv
+import io
 import subprocess
 import sys
 from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from worker.dedup.csvcli import main
 
@@ -113,3 +118,115 @@ def test_runs_as_module_without_tty_progress(tmp_path):
         "records: 6, clusters: 4, merged: 2, sent to review: 0, malformed rows skipped: 0"
     ]
     check_clusters(read_out(outp))
+
+
+def summary(err):
+    return err.strip().splitlines()[-1]
+
+
+def test_stray_quote_skips_only_its_line(tmp_path, capsys):
+    inp, outp = tmp_path / "in.csv", tmp_path / "out.csv"
+    stray = '7,"华兴机械有限公司,锦江区,,\n'  # line 8: a quote that never closes
+    rows = "".join(f"{100 + k},蓉城{k}号精工有限公司,武侯区,,\n" for k in range(300))
+    inp.write_text(HEADER + ROWS + stray + rows, encoding="utf-8")
+    assert main([str(inp), "-o", str(outp)]) == 0
+    err = capsys.readouterr().err
+    assert "line 8: unbalanced or misplaced quote; row skipped" in err
+    out = read_out(outp)
+    assert "7" not in out and "100" in out and "399" in out  # the lines after it are read
+    assert "malformed rows skipped: 1 (quote: 1)" in summary(err)
+
+
+def test_quoted_field_over_two_lines_is_one_record(tmp_path, capsys):
+    inp, outp = tmp_path / "in.csv", tmp_path / "out.csv"
+    multi = '7,"华兴机械有限公司",锦江区,,"红星路\n88号"\n8,"带""引号""的商行",锦江区,,\n'
+    inp.write_text(HEADER + ROWS + multi, encoding="utf-8")
+    assert main([str(inp), "-o", str(outp)]) == 0
+    out = read_out(outp)
+    assert {"7", "8"} <= set(out)
+    assert "malformed rows skipped: 0" in summary(capsys.readouterr().err)
+
+
+def test_field_over_the_csv_limit_is_reported_not_raised(tmp_path, capsys):
+    inp, outp = tmp_path / "in.csv", tmp_path / "out.csv"
+    huge = "7,华兴" + "机" * 200_000 + ",锦江区,,\n"  # line 8
+    quoted_huge = '8,"' + "华" * 140_000 + '",锦江区,,\n'  # line 9, over 131,072 in quotes
+    inp.write_text(HEADER + ROWS + huge + quoted_huge, encoding="utf-8")
+    assert main([str(inp), "-o", str(outp)]) == 0
+    err = capsys.readouterr().err
+    assert "line 8: a field of 200002 characters" in err
+    assert "line 9: a field of 140000 characters" in err
+    out = read_out(outp)
+    check_clusters(out)
+    assert "malformed rows skipped: 2 (long_field: 2)" in summary(err)
+
+
+def test_undecodable_row_reported_and_the_rest_read(tmp_path, capsys):
+    inp, outp = tmp_path / "in.csv", tmp_path / "out.csv"
+    data = (HEADER + ROWS).encode("utf-8")
+    # line 8: UTF-8 with broken bytes (a truncated character, a stray 0xFF)
+    data += "7,华兴机械".encode() + b"\xe6\x9c,\xff\xfe,,\n"
+    data += "8,蜀都精工有限公司,武侯区,,\n".encode()
+    inp.write_bytes(data)
+    assert main([str(inp), "-o", str(outp)]) == 0
+    err = capsys.readouterr().err
+    assert "line 8: cannot decode" in err
+    out = read_out(outp)
+    assert "7" not in out and "8" in out
+    check_clusters({k: v for k, v in out.items() if k != "8"})
+    assert "malformed rows skipped: 1 (undecodable: 1)" in summary(err)
+
+
+def test_utf8_rows_inside_a_gb18030_file_are_read_as_utf8(tmp_path, capsys):
+    inp, outp = tmp_path / "in.csv", tmp_path / "out.csv"
+    data = (HEADER + ROWS).encode("gb18030")
+    data += "7,成都华兴机械有限责任公司,锦江区,,红星路88号\n".encode()  # pasted in UTF-8
+    data += "8,蓉城精工有限公司,武侯区,,\n".encode("gb18030")
+    inp.write_bytes(data)
+    assert main([str(inp), "-o", str(outp)]) == 0
+    err = capsys.readouterr().err
+    out = read_out(outp)
+    assert out["7"] == out["1"]  # read correctly, not as garbled GB18030
+    assert out["8"] == out["6"]
+    assert "rows by encoding: gb18030 7, utf-8 1" in summary(err)
+
+
+def test_nul_and_wrong_width_rows_do_not_stop_the_file(tmp_path, capsys):
+    inp, outp = tmp_path / "in.csv", tmp_path / "out.csv"
+    data = (HEADER + ROWS).encode("utf-8") + b"7,\x00bad,x,,\n" + b"8,a,b\n"
+    data += "9,锦华机械有限公司,锦江区,,\n".encode()
+    inp.write_bytes(data)
+    assert main([str(inp), "-o", str(outp)]) == 0
+    err = capsys.readouterr().err
+    assert "line 8: contains a NUL character" in err
+    assert "line 9: expected 5 columns, found 3" in err
+    assert "9" in read_out(outp)
+    assert "malformed rows skipped: 2 (columns: 1, nul: 1)" in summary(err)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=40),
+            st.text(alphabet='华兴机械有限公司锦江区,"\r\n \x00', max_size=30).map(str.encode),
+            st.text(alphabet='华兴机械有限公司锦江区,"\r\n', max_size=30).map(
+                lambda s: s.encode("gb18030")
+            ),
+        ),
+        max_size=12,
+    )
+)
+def test_any_bytes_after_the_header_never_crash(tmp_path, blobs):
+    inp, outp = tmp_path / "in.csv", tmp_path / "out.csv"
+    inp.write_bytes((HEADER + ROWS).encode() + b"".join(blobs))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main([str(inp), "-o", str(outp)])
+    assert code == 0
+    last = err.getvalue().strip().splitlines()[-1]
+    assert last.startswith("records: ")
+    out = read_out(outp)
+    assert {"1", "2", "3", "4", "5", "6"} <= set(out)

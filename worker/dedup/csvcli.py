@@ -10,47 +10,170 @@ optional headcount column is used when present), in UTF-8 (with or without BOM) 
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
+import gc
+import io
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 from worker.dedup.cluster import cluster_records
-from worker.dedup.match import DedupThresholds, EnterpriseRecord
+from worker.dedup.match import DedupThresholds, EnterpriseRecord, Prepared, prepare
 
 REQUIRED = ("record_id", "name", "district", "uscc", "address")
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
+# A field longer than this is not an enterprise's name, code or address: the row is skipped
+# (the csv module's own limit, 131,072 characters, raised an exception for the whole file).
+MAX_FIELD_CHARS = 4096
+# A quoted field may span lines (an address with a line break); a quote left open for
+# longer than this is a stray quote, and only its own line is skipped.
+MAX_RECORD_LINES = 8
 
 
 class InputError(Exception):
-    """The input cannot be used at all (unreadable, undecodable, missing columns)."""
+    """The input cannot be used at all (unreadable, empty, missing columns)."""
 
 
-def detect_encoding(path: str) -> str:
-    """UTF-8 (BOM or not) when the whole file decodes as such, else GB18030."""
+@dataclass
+class ReadStats:
+    """What reading the file found: rows skipped (by reason) and the encodings of rows."""
+
+    bad: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    encodings: Counter = field(default_factory=Counter)
+
+    def skip(self, warn: Callable[[str], None], line: int, reason: str, detail: str) -> None:
+        """Report one bad row with its line number and count it."""
+        warn(f"line {line}: {detail}; row skipped")
+        self.bad += 1
+        self.reasons[reason] += 1
+
+
+def read_bytes(path: str) -> bytes:
+    """The whole file (the exit-2 error when it cannot be read)."""
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            return fh.read()
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    for enc in ("utf-8-sig", "gb18030"):
+
+
+def decode_line(raw: bytes) -> tuple[str | None, str]:
+    """One physical line as text and the encoding it was in ("utf-8", "gb18030"), or None.
+
+    UTF-8 is tried first: GB18030 text is almost never valid UTF-8, while UTF-8 text read as
+    GB18030 decodes without error into garbage. A line that is mostly valid UTF-8 with a
+    few broken bytes is a damaged UTF-8 line, not GB18030, and is not guessed at.
+    """
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    loose = raw.decode("utf-8", "replace")
+    broken = loose.count("\ufffd")
+    valid = sum(1 for ch in loose if ch > "\x7f" and ch != "\ufffd")
+    if valid <= 2 * broken:
         try:
-            data.decode(enc)  # decoded text is dropped: the file is parsed as a stream
-            return enc
+            return raw.decode("gb18030"), "gb18030"
         except UnicodeDecodeError:
+            pass
+    return None, ""
+
+
+def _physical_lines(data: bytes) -> Iterator[bytes]:
+    """The file's lines as bytes, each with its end of line (b"\\n" splits both encodings)."""
+    start = 0
+    n = len(data)
+    while start < n:
+        end = data.find(b"\n", start)
+        if end < 0:
+            yield data[start:]
+            return
+        yield data[start : end + 1]
+        start = end + 1
+
+
+def _parse(text: str) -> list[str] | None:
+    """One CSV record from text (None when its quotes do not close within the text)."""
+    if '"' not in text:
+        return text.rstrip("\r\n").split(",")
+    try:
+        rows = list(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error:
+        return None
+    if len(rows) != 1:
+        return None
+    return rows[0]
+
+
+def iter_rows(
+    data: bytes, stats: ReadStats, warn: Callable[[str], None]
+) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of each CSV record; undecodable lines and stray quotes are
+    reported with their line numbers and skipped, and reading goes on with the next line."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    lines = list(_physical_lines(data))
+    del data
+    i = 0
+    n = len(lines)
+    while i < n:
+        lineno = i + 1
+        text, enc = decode_line(lines[i])
+        if text is None:
+            stats.skip(warn, lineno, "undecodable", "cannot decode (neither UTF-8 nor GB18030)")
+            i += 1
             continue
-    raise InputError(f"cannot decode {path}: neither UTF-8 nor GB18030")
+        if "\x00" in text:
+            stats.skip(warn, lineno, "nul", "contains a NUL character")
+            i += 1
+            continue
+        if not text.isascii():
+            stats.encodings[enc] += 1  # plain ASCII reads the same in both
+        row = _parse(text)
+        used = 1
+        if row is None and text.count('"') % 2 == 1:
+            # An open quote: the record may go on over the next lines (a line break inside a
+            # quoted address). Join at most MAX_RECORD_LINES lines.
+            joined = text
+            for k in range(i + 1, min(n, i + MAX_RECORD_LINES)):
+                more, _ = decode_line(lines[k])
+                if more is None or "\x00" in more:
+                    break
+                joined += more
+                if more.count('"') % 2 == 1:
+                    row = _parse(joined)
+                    used = k - i + 1
+                    break
+        if row is None:
+            stats.skip(warn, lineno, "quote", "unbalanced or misplaced quote")
+            i += 1
+            continue
+        for k in range(i + 1, i + used):
+            lines[k] = b""
+        lines[i] = b""
+        i += used
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # blank line: nothing to report
+        yield lineno, row
 
 
 def read_records(
-    lines: Iterable[str], warn: Callable[[str], None]
-) -> tuple[list[EnterpriseRecord], int]:
-    """Parse rows into records; malformed rows are reported through warn and counted."""
-    reader = csv.reader(lines)
+    data: bytes | Iterable[str], warn: Callable[[str], None], stats: ReadStats | None = None
+) -> tuple[list[Prepared], int]:
+    """Parse rows into prepared records; bad rows are reported through warn (with their line
+    number), skipped and counted. data is the file's bytes (or lines of text)."""
+    if not isinstance(data, bytes):
+        data = "".join(data).encode("utf-8")
+    stats = stats if stats is not None else ReadStats()
+    csv.field_size_limit(sys.maxsize)  # long fields are reported below, not raised
+    rows = iter_rows(data, stats, warn)
     try:
-        header = next(reader)
+        _, header = next(rows)
     except StopIteration:
         raise InputError(
             "input is empty: expected a header row with " + ",".join(REQUIRED)
@@ -68,48 +191,68 @@ def read_records(
     pos = {c: cols.index(c) for c in REQUIRED}
     hc_pos = cols.index("headcount") if "headcount" in cols else None
     width = len(cols)
-    records: list[EnterpriseRecord] = []
+    records: list[Prepared] = []
     seen: set[str] = set()
-    bad = 0
-    for row in reader:
-        line = reader.line_num
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue  # blank line: nothing to report
+    for line, row in rows:
         if len(row) != width:
-            warn(f"line {line}: expected {width} columns, found {len(row)}; row skipped")
-            bad += 1
+            stats.skip(warn, line, "columns", f"expected {width} columns, found {len(row)}")
+            continue
+        longest = max(len(f) for f in row)
+        if longest > MAX_FIELD_CHARS:
+            stats.skip(
+                warn,
+                line,
+                "long_field",
+                f"a field of {longest} characters (at most {MAX_FIELD_CHARS})",
+            )
             continue
         rid = row[pos["record_id"]].strip()
         name = row[pos["name"]].strip()
         if not rid or not name:
-            warn(f"line {line}: empty {'record_id' if not rid else 'name'}; row skipped")
-            bad += 1
+            stats.skip(warn, line, "empty", f"empty {'record_id' if not rid else 'name'}")
             continue
         if rid in seen:
-            warn(f"line {line}: duplicate record_id {rid!r}; row skipped")
-            bad += 1
+            stats.skip(warn, line, "duplicate", f"duplicate record_id {rid!r}")
             continue
-        seen.add(rid)
         headcount = None
         if hc_pos is not None:
             try:
                 headcount = int(row[hc_pos]) if row[hc_pos].strip() else None
             except ValueError:
                 headcount = None
-        records.append(
-            EnterpriseRecord(
-                record_id=rid,
-                name=name,
-                district=row[pos["district"]].strip(),
-                uscc=row[pos["uscc"]].strip(),
-                address=row[pos["address"]].strip(),
-                headcount=headcount,
-            )
+            if headcount is not None and not 0 <= headcount < 10**9:
+                headcount = None
+        rec = EnterpriseRecord(
+            record_id=rid,
+            name=name,
+            district=row[pos["district"]].strip(),
+            uscc=row[pos["uscc"]].strip(),
+            address=row[pos["address"]].strip(),
+            headcount=headcount,
         )
-    return records, bad
+        try:
+            prepared = prepare(rec)  # the clustering takes the prepared record as it is
+        except Exception as exc:  # noqa: BLE001 - one row must never stop the file
+            stats.skip(warn, line, "unusable", f"cannot be normalised ({type(exc).__name__})")
+            continue
+        seen.add(rid)
+        records.append(prepared)
+    return records, stats.bad
 
 
-def _consume(holder: list[list[EnterpriseRecord]]) -> Iterable[EnterpriseRecord]:
+def _details(stats: ReadStats) -> str:
+    """The summary's tail: why rows were skipped and, for a mixed file, the encodings."""
+    out = ""
+    if stats.reasons:
+        out += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(stats.reasons.items())) + ")"
+    if len(stats.encodings) > 1:
+        out += "; rows by encoding: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(stats.encodings.items())
+        )
+    return out
+
+
+def _consume(holder: list[list[Prepared]]) -> Iterable[Prepared]:
     """Yield the records, dropping each one once yielded, to keep peak memory down."""
     recs = holder.pop()
     for i in range(len(recs)):
@@ -149,6 +292,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code (0 ok, 2 unusable input)."""
+    # Reading prepares hundreds of thousands of small objects, none in cycles: without
+    # the cyclic collector rescanning them (cluster_records pauses it the same way).
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(argv)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    """The body of main."""
     args = build_parser().parse_args(argv)
     err = sys.stderr
 
@@ -158,10 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 <= args.review_threshold <= args.auto <= 1:
         warn("error: need 0 <= --review-threshold <= --auto <= 1")
         return EXIT_BAD_INPUT
+    stats = ReadStats()
     try:
-        enc = detect_encoding(args.input)
-        with open(args.input, encoding=enc, newline="") as fh:
-            records, bad = read_records(fh, warn)
+        data = read_bytes(args.input)
+        records, bad = read_records(data, warn, stats)
+        del data
     except InputError as exc:
         warn(f"error: {exc}")
         return EXIT_BAD_INPUT
@@ -217,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     s = result.stats
     warn(
         f"records: {s['records']}, clusters: {s['clusters']}, merged: {s['merged']}, "
-        f"sent to review: {s['review']}, malformed rows skipped: {bad}"
+        f"sent to review: {s['review']}, malformed rows skipped: {bad}" + _details(stats)
     )
     return EXIT_OK
 

@@ -111,8 +111,10 @@ class Prepared:
         self.headcount = rec.headcount
 
 
-def prepare(rec: EnterpriseRecord | Mapping[str, Any]) -> Prepared:
-    """Normalise one record for matching."""
+def prepare(rec: EnterpriseRecord | Mapping[str, Any] | Prepared) -> Prepared:
+    """Normalise one record for matching (a record already prepared is returned as it is)."""
+    if isinstance(rec, Prepared):
+        return rec
     return Prepared(as_record(rec))
 
 
