@@ -10,7 +10,7 @@
 const version = () => self.FV_VERSION || 'dev';
 const cacheName = () => `fv-shell-${version()}`;
 const SHELL = [
-  '/', '/app.css', '/manifest.webmanifest',
+  '/', '/offline.html', '/app.css', '/manifest.webmanifest',
   '/js/app.js', '/js/db.js', '/js/store.js', '/js/sync.js', '/js/outbox.js', '/js/i18n.js', '/js/uscc.js',
   '/js/search.js', '/js/bg.js',
   '/icons/icon-32.png', '/icons/icon-192.png', '/icons/icon-512.png', '/icons/maskable-512.png', '/icons/apple-touch-icon.png',
@@ -54,21 +54,36 @@ self.addEventListener('message', (event) => {
   if (msg.type === 'VERSION' && event.ports[0]) event.ports[0].postMessage({ version: version() });
 });
 
+// The field app is one page with hash routes: these are its only navigations. Every
+// other page of the origin (sign-in, dashboard, review, briefings, problems, evaluation,
+// admin...) belongs to the server and goes to the network, online or not: the worker's
+// scope is '/' so that the app can start offline at its root, not to own the site.
+const APP_PAGES = new Set(['/', '/index.html']);
+const SHELL_FILES = new Set(SHELL);
+
+// A server page with no network: a small page that says so and leads to the field app,
+// instead of the browser's error page (or, worse, the app's shell in the page's place).
+async function offlinePage() {
+  const hit = await caches.match('/offline.html', { cacheName: cacheName() });
+  if (!hit) return Response.error();
+  return new Response(await hit.blob(), { status: 503, statusText: 'Offline', headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' } });
+}
+
 self.addEventListener('fetch', (event) => {
   const req = event.request;
-  if (req.method !== 'GET') return;
   const url = new URL(req.url);
   if (url.origin !== self.location.origin || url.pathname.startsWith('/api/') || url.pathname === '/healthz') return;
-  event.respondWith((async () => {
-    const cache = await caches.open(cacheName());
-    if (req.mode === 'navigate') {
-      // The shell answers every navigation: the app starts with no network at all.
-      const hit = await cache.match('/');
-      if (hit) return hit;
+  if (req.mode === 'navigate') {
+    if (APP_PAGES.has(url.pathname) && req.method === 'GET') {
+      // The shell answers the app's own page: the app starts with no network at all.
+      event.respondWith((async () => (await caches.match('/', { cacheName: cacheName() })) || fetch(req))());
     } else {
-      const hit = await cache.match(req, { ignoreSearch: true });
-      if (hit) return hit;
+      // A server page (or a form posted by one): straight from the network, as if no
+      // worker were here; only a failed fetch is answered, with the offline page.
+      event.respondWith(fetch(req).catch(offlinePage));
     }
-    return fetch(req);
-  })());
+    return;
+  }
+  if (req.method !== 'GET' || !SHELL_FILES.has(url.pathname)) return;
+  event.respondWith((async () => (await caches.match(req, { cacheName: cacheName(), ignoreSearch: true })) || fetch(req))());
 });

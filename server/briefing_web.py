@@ -110,7 +110,7 @@ def index():  # noqa: ANN201
         if user.district is None:
             abort(403)
         return redirect(url_for("briefing.district_page", code=user.district.code, **args))
-    return redirect(url_for("briefing.city_page", **args))
+    return redirect(url_for("briefing.district_page", code=CITY_SCOPE, **args))
 
 
 @bp.get("/briefings/<code>")

@@ -89,14 +89,44 @@ def _template_helpers() -> dict[str, Any]:
     return {"current_web_user": current_web_user, "csrf_token": csrf_token}
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths: a login link must not bounce to another site."""
+# The field app lives at the site root (pwa/, hash routes): a web sign-in never lands there.
+_FIELD_APP_PATHS = ("/", "/index.html")
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only same-site relative paths of server pages: a login link must not bounce to
+    another site, nor into the field app (whose service worker would then own the tab)."""
     if not target or len(target) > 2000 or any(ord(c) < 32 or ord(c) == 127 for c in target):
-        return "/"
+        return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return "/"
+        return None
+    if parts.path in _FIELD_APP_PATHS:
+        return None
     return target
+
+
+def home_url(user: User) -> str | None:
+    """Where a role starts on the web: its own pages (None: it has none, only the app)."""
+    from server.models import Role
+
+    if user.role in (Role.ADMIN, Role.COORDINATOR, Role.SUPERVISOR, Role.DISTRICT_HEAD):
+        return url_for("coordination.dashboard_page")
+    if user.district is not None:  # cadres read their district's briefing
+        return url_for("briefing.index")
+    return None
+
+
+@bp.get("/start")
+def start():  # noqa: ANN201
+    """After sign-in: the role's own pages, or a note that its work is in the field app."""
+    user = current_web_user()
+    if user is None:
+        return redirect(url_for("web.login"))
+    target = home_url(user)
+    if target:
+        return redirect(target)
+    return render_template("web/start.html", lang=page_lang())
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -106,6 +136,7 @@ def login():  # noqa: ANN201
 
     from server.auth import verify_password
 
+    lang = page_lang()
     error = None
     next_url = _safe_next(request.values.get("next"))
     if request.method == "POST":
@@ -115,10 +146,11 @@ def login():  # noqa: ANN201
         if user is not None and user.active and verify_password(user, password):
             session.clear()
             session["uid"] = user.id
+            session["lang"] = lang
             session.permanent = False
-            return redirect(next_url)
-        error = "用户名或密码不正确"
-    return render_template("web/login.html", error=error, next_url=next_url), (
+            return redirect(next_url or url_for("web.start"))
+        error = "bad_login"
+    return render_template("web/login.html", error=error, next_url=next_url or "", lang=lang), (
         401 if error else 200
     )
 

@@ -136,3 +136,59 @@ def test_admin_recipients_send_and_outbox(client, app, db_session):
     from server.models_briefing import BriefingDelivery
 
     assert db.session.scalar(select(func.count()).select_from(BriefingDelivery)) == 1
+
+
+def test_briefing_index_sends_city_staff_to_the_city_page(client, db_session):
+    seed()
+    create_user("coord", "city_coordinator")
+    _login(client, "coord")
+    r = client.get("/briefings/", query_string=Q)
+    assert r.status_code == 302, r.data[:300]
+    assert urlsplit(r.headers["Location"]).path == "/briefings/city"
+    assert "period=week" in r.headers["Location"]
+    assert "全市各单位进展" in client.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_web_sign_in_lands_each_role_on_its_own_pages(client, db_session):
+    """Never on the field app at '/': its service worker would take the tab over."""
+    create_user("adm", "admin")
+    create_user("coord", "city_coordinator")
+    create_user("sup", "supervisor")
+    create_user("head", "district_head", A)
+    create_user("cadre", "field_cadre", A)
+    create_user("lead", "group_leader")
+    expected = {
+        "adm": "/dashboard",
+        "coord": "/dashboard",
+        "sup": "/dashboard",
+        "head": "/dashboard",
+        "cadre": "/briefings/",
+        "lead": None,
+    }
+    for username, path in expected.items():
+        client.post("/logout")
+        r = client.post("/login", data={"username": username, "password": PASSWORD})
+        assert r.status_code == 302 and urlsplit(r.headers["Location"]).path == "/start"
+        start = client.get("/start")
+        if path is None:  # no web pages of its own: told that its work is in the app
+            assert start.status_code == 200 and "走访应用" in start.get_data(as_text=True)
+        else:
+            assert start.status_code == 302, username
+            assert urlsplit(start.headers["Location"]).path == path, username
+        from flask import g
+
+        g.pop("web_user", None)
+    # A link's next= is kept, but never the field app's own page.
+    client.post("/logout")
+    for target, landed in (("/problems", "/problems"), ("/", "/start"), ("/index.html", "/start")):
+        r = client.post("/login", data={"username": "coord", "password": PASSWORD, "next": target})
+        assert urlsplit(r.headers["Location"]).path == landed, target
+
+
+def test_login_page_switches_to_english(client, db_session):
+    page = client.get("/login?lang=en").get_data(as_text=True)
+    assert "User name" in page and "Password" in page and ">中文<" in page
+    create_user("x", "district_head", A)
+    bad = client.post("/login?lang=en", data={"username": "x", "password": "wrong"})
+    assert bad.status_code == 401 and "Wrong user name or password" in bad.get_data(as_text=True)
+    assert "用户名" in client.get("/login?lang=zh").get_data(as_text=True)
