@@ -35,6 +35,7 @@ from server.models import (
     Visit,
     WorkGroup,
 )
+from server.spreadsheet import csv_row, xlsx_row
 from worker.briefing.compute import labels
 
 KINDS = ("visits", "problems", "enterprises", "dashboard")
@@ -311,12 +312,13 @@ def dashboard_rows(session: Session, f: Filters) -> Iterator[list[Any]]:
 
 
 def csv_stream(rows: Iterator[list[Any]], lines_per_chunk: int = 500) -> Iterator[bytes]:
-    """CSV bytes in chunks, starting with the UTF-8 BOM."""
+    """CSV bytes in chunks, starting with the UTF-8 BOM; text that could start a formula
+    gets an apostrophe first (server/spreadsheet.py)."""
     yield "\ufeff".encode()
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for i, row in enumerate(rows, start=1):
-        writer.writerow(row)
+        writer.writerow(csv_row(row))
         if i % lines_per_chunk == 0:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
@@ -329,12 +331,13 @@ def write_xlsx(rows: Iterator[list[Any]], title: str) -> IO[bytes]:
     """A write-only workbook of the rows in an anonymous temporary file, rewound.
 
     Write-only mode streams each row to disk, so memory stays flat however many rows.
+    Text is stored as text, never as a formula (server/spreadsheet.py).
     """
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title[:31])
     ws.freeze_panes = "A2"
     for row in rows:
-        ws.append(row)
+        ws.append(xlsx_row(ws, row))
     tmp = tempfile.TemporaryFile(suffix=".xlsx")
     wb.save(tmp)
     tmp.seek(0)

@@ -1,5 +1,6 @@
 """Briefing tables as an Excel workbook (opens in Excel and WPS): Chinese headers, one
-sheet per table, plain values (no formulas) so every spreadsheet app shows the same."""
+sheet per table, plain values (no formulas) so every spreadsheet app shows the same: text
+goes through server/spreadsheet.py, so a name that starts with `=` stays text."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from server.spreadsheet import xlsx_row
 from worker.briefing.compute import CityBriefing, DistrictBriefing, DistrictFigures, labels
 
 _HEAD_FONT = Font(bold=True, color="FFFFFF")
@@ -18,12 +20,12 @@ _HEAD_FILL = PatternFill("solid", fgColor="B71C1C")
 
 def _sheet(wb: Workbook, title: str, header: list[str], rows: list[list[Any]]) -> None:
     ws = wb.create_sheet(title)
-    ws.append(header)
+    ws.append(xlsx_row(ws, header))
     for cell in ws[1]:
         cell.font, cell.fill = _HEAD_FONT, _HEAD_FILL
         cell.alignment = Alignment(horizontal="center")
     for row in rows:
-        ws.append(row)
+        ws.append(xlsx_row(ws, row))
     for i, name in enumerate(header, start=1):
         longest = max([len(str(name))] + [len(str(r[i - 1])) for r in rows if len(r) >= i])
         # CJK characters are about two columns wide.

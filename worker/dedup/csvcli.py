@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
+from server.spreadsheet import csv_row
 from worker.dedup.cluster import cluster_records
 from worker.dedup.match import DedupThresholds, EnterpriseRecord, Prepared, prepare
 
@@ -357,15 +358,19 @@ def _main(argv: Sequence[str] | None) -> int:
             with open(args.review, "w", encoding="utf-8", newline="") as fh:
                 w = csv.writer(fh)
                 w.writerow(["record_id_a", "record_id_b", "score", "rule", "features"])
+                # A person opens this one in a spreadsheet app: record ids from the
+                # roster that could start a formula get the apostrophe prefix.
                 for ps in result.review:
                     w.writerow(
-                        [
-                            ps.a,
-                            ps.b,
-                            f"{ps.score:.4f}",
-                            ps.rule,
-                            json.dumps(ps.features, ensure_ascii=False),
-                        ]
+                        csv_row(
+                            [
+                                ps.a,
+                                ps.b,
+                                f"{ps.score:.4f}",
+                                ps.rule,
+                                json.dumps(ps.features, ensure_ascii=False),
+                            ]
+                        )
                     )
     except OSError as exc:
         warn(f"error: cannot write output: {exc}")
