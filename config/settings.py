@@ -111,6 +111,20 @@ SETTINGS: list[Setting] = [
         "When the scheduled full dedup pass runs (cron, Asia/Shanghai).",
     ),
     Setting(
+        "OUTBOX_MAX_ATTEMPTS",
+        5,
+        int,
+        "A background job (an outbox row) that failed this many times is set aside as "
+        "dead: listed on the ops page and /api/admin/queue until an admin retries it.",
+    ),
+    Setting(
+        "OUTBOX_RETRY_SECONDS",
+        30,
+        int,
+        "Wait before a failed background job is tried again; doubles with each attempt "
+        "(30 s, 1 min, 2 min...), at most an hour.",
+    ),
+    Setting(
         "BRIEFING_CRON",
         "0 8 * * 1",
         str,
@@ -279,6 +293,8 @@ def validate(settings: Settings) -> None:
         "DATE_MAX_DAYS_AHEAD",
         "SYNC_DATE_DAYS_AHEAD",
         "SYNC_DATE_DAYS_BEFORE_CAMPAIGN",
+        "OUTBOX_MAX_ATTEMPTS",
+        "OUTBOX_RETRY_SECONDS",
     ):
         if v[name] < 1:
             raise SettingsError(f"{name}={v[name]}: must be at least 1")

@@ -437,6 +437,9 @@ class OutboxMessage(db.Model):
     done_at: Mapped[datetime | None] = mapped_column(_ts())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # After a failed attempt: not taken again before this time (the back-off doubles
+    # with each attempt, from OUTBOX_RETRY_SECONDS).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(_ts())
     # Set when the row failed OUTBOX_MAX_ATTEMPTS times: the drain skips it until an
     # admin retries it (/api/admin/queue, the ops page).
     dead_at: Mapped[datetime | None] = mapped_column(_ts())

@@ -27,14 +27,14 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pypinyin import lazy_pinyin
 from rapidfuzz.distance import Indel
 from sqlalchemy import delete, func, insert, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from server.models import DistrictUnit, Enterprise, HomeVisit, OutboxMessage, Visit
 from server.models_dedup import DedupKey
@@ -99,16 +99,73 @@ def _lock_id(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
+class LockBusy(Exception):  # noqa: N818 - a state, not a programming error
+    """A record's lock is held by another worker while this transaction already holds
+    locks of its own: waiting could deadlock, so the record is tried again later."""
+
+
+_PRELOCKED = "fieldvisit.dedup_prelocked"
+
+
+def _plain(session: Session) -> Session:
+    """The Session behind Flask-SQLAlchemy's scoped_session (it holds info and the
+    transaction)."""
+    return session() if isinstance(session, scoped_session) else session
+
+
 def lock_keys(session: Session, keys: Iterable[str]) -> None:
-    """Hold a lock per blocking key until the transaction ends (sorted: no deadlock)."""
+    """Hold a lock per blocking key until the transaction ends.
+
+    Deadlock-free by order: a transaction waits for locks only before it writes, all
+    at once and sorted (`lock_records`); once it holds locks, a further key is only
+    tried, and a busy one raises LockBusy instead of waiting (a worker waiting on a key
+    while holding the version counter's row lock after a merge was the deadlock).
+    """
     keys = sorted(set(keys))
     if session.get_bind().dialect.name == "postgresql":
+        plain = _plain(session)
+        if plain.info.get(_PRELOCKED) is plain.get_transaction() is not None:
+            for key in keys:
+                if not session.scalar(select(func.pg_try_advisory_xact_lock(_lock_id(key)))):
+                    raise LockBusy(key.split(":", 1)[0])
+            return
         for key in keys:
             session.execute(select(func.pg_advisory_xact_lock(_lock_id(key))))
     else:
         # SQLite has one writer at a time: writing first takes that lock now, before any
         # read, so no other worker can change the candidates between our read and write.
         session.execute(text("UPDATE sync_state SET id = id WHERE id = 0"))
+
+
+def record_lock_names(
+    session: Session, ctx: DedupContext, entity: str, record_id: str
+) -> list[str]:
+    """The lock names the job for one record takes (computed from the record as it is)."""
+    if entity == "enterprise":
+        e = session.get(Enterprise, record_id)
+        if e is None:
+            return []
+        keys = blocking_keys(prepare(enterprise_record(session, ctx, e)))
+        return ["enterprise:" + k for k in keys]
+    if entity == "visit":
+        v = session.get(Visit, record_id)
+        ident = _visit_identity(session, ctx, v) if v is not None else None
+        return ["visit:" + "|".join(map(str, ident))] if ident is not None else []
+    if entity == "home_visit":
+        h = session.get(HomeVisit, record_id)
+        return ["home_visit:" + k for k in home_visit_keys(h)] if h is not None else []
+    return []
+
+
+def lock_records(session: Session, ctx: DedupContext, records: Iterable[tuple[str, str]]) -> None:
+    """Take the locks of every record a transaction will dedup, sorted, in one pass and
+    before it writes anything; the jobs' own lock_keys calls then only try."""
+    names: set[str] = set()
+    for entity, rid in records:
+        names.update(record_lock_names(session, ctx, entity, rid))
+    lock_keys(session, names)
+    plain = _plain(session)
+    plain.info[_PRELOCKED] = plain.get_transaction()
 
 
 KEY_MAX = 200  # the dedup_keys.key column
@@ -462,21 +519,87 @@ def dedup_one(session: Session, ctx: DedupContext, entity: str, record_id: str) 
     return job(session, ctx, str(record_id)) if job else "ignored"
 
 
+_ORDER = {"enterprise": 0, "visit": 1, "home_visit": 2}
+
+
+def _pairs(records: Iterable[Any]) -> list[tuple[str, str]]:
+    """[entity, id] pairs, enterprises first (visits match on them)."""
+    pairs = [(str(e), str(i)) for e, i in records]
+    return sorted(pairs, key=lambda p: _ORDER.get(p[0], 9))
+
+
 def dedup_records(session: Session, ctx: DedupContext, records: Iterable[Any]) -> dict[str, int]:
     """Dedup a list of [entity, id] pairs; enterprises first (visits match on them)."""
-    order = {"enterprise": 0, "visit": 1, "home_visit": 2}
-    pairs = [(str(e), str(i)) for e, i in records]
+    pairs = _pairs(records)
+    lock_records(session, ctx, pairs)
     outcomes: dict[str, int] = {}
-    for entity, rid in sorted(pairs, key=lambda p: order.get(p[0], 9)):
+    for entity, rid in pairs:
         out = dedup_one(session, ctx, entity, rid)
         outcomes[out] = outcomes.get(out, 0) + 1
     return outcomes
 
 
+class RecordsFailed(Exception):
+    """Every record of an outbox row failed; the row is retried as a whole."""
+
+
 @handler("dedup")
 def handle_dedup(session: Session, row: OutboxMessage) -> dict[str, int]:
-    """Outbox handler: dedup the records a sync push created or changed."""
-    outcomes = dedup_records(session, DedupContext.from_app(), row.payload.get("records", []))
+    """Outbox handler: dedup the records a sync push created or changed.
+
+    Each record in its own savepoint: one that fails (a bug, a value the engine cannot
+    take, a lock another worker holds) cannot hold back the others of its push. It is
+    queued again as an outbox row of its own, which fails, backs off and goes dead
+    alone. When every record fails the row itself fails.
+    """
+    from sync.push import infrastructure_error
+    from worker.outbox import backoff, describe_error, limits
+
+    ctx = DedupContext.from_app()
+    pairs = _pairs(row.payload.get("records", []))
+    lock_records(session, ctx, pairs)
+    outcomes: dict[str, int] = {}
+    failed: list[tuple[str, str, str, bool]] = []
+    for entity, rid in pairs:
+        try:
+            with session.begin_nested():
+                out = dedup_one(session, ctx, entity, rid)
+        except Exception as exc:
+            if infrastructure_error(exc):
+                raise
+            busy = isinstance(exc, LockBusy)
+            failed.append((entity, rid, describe_error(exc), busy))
+            log.warning(
+                "dedup record failed",
+                extra={
+                    "outbox_id": row.id,
+                    "entity": entity,
+                    "record_id": rid,
+                    "error": describe_error(exc),
+                },
+            )
+            continue
+        outcomes[out] = outcomes.get(out, 0) + 1
+    if failed and len(failed) == len(pairs) and not all(f[3] for f in failed):
+        raise RecordsFailed(failed[0][2])
+    if failed:
+        now = datetime.now(UTC)
+        for entity, rid, error, busy in failed:
+            # A busy lock is nobody's fault: tried again soon, not counted as a failure.
+            attempts = 0 if busy else 1
+            session.add(
+                OutboxMessage(
+                    topic="dedup",
+                    entity=entity,
+                    record_id=rid,
+                    payload={"records": [[entity, rid]]},
+                    request_id=row.request_id,
+                    attempts=attempts,
+                    last_error=None if busy else error,
+                    next_attempt_at=now + backoff(max(attempts, 1), limits()[1]),
+                )
+            )
+        outcomes["requeued"] = len(failed)
     log.info("dedup done", extra={"outbox_id": row.id, "outcomes": outcomes})
     return outcomes
 
@@ -496,8 +619,13 @@ def full_pass(session: Session, ctx: DedupContext, batch: int = 200) -> dict[str
         ).all()
         outcomes: dict[str, int] = {}
         for i in range(0, len(ids), batch):
+            lock_records(session, ctx, [(entity, rid) for rid in ids[i : i + batch]])
             for rid in ids[i : i + batch]:
-                out = dedup_one(session, ctx, entity, rid)
+                try:
+                    with session.begin_nested():
+                        out = dedup_one(session, ctx, entity, rid)
+                except LockBusy:
+                    out = "busy"  # an incremental job holds it: it deduplicates it
                 outcomes[out] = outcomes.get(out, 0) + 1
             session.commit()  # short transactions: key locks are held per batch only
         stats[entity] = outcomes
@@ -523,5 +651,9 @@ __all__ = [
     "handle_dedup",
     "home_visit_keys",
     "lock_keys",
+    "lock_records",
+    "LockBusy",
+    "RecordsFailed",
+    "record_lock_names",
     "score_home_visits",
 ]

@@ -195,7 +195,17 @@ def build_spec() -> dict[str, Any]:
             )
         },
         "/api/admin/queue": {
-            "get": _op("Outbox and broker queue state (admin)", errors=(401, 403))
+            "get": _op(
+                "Outbox and broker queue state, failures and dead rows (admin)",
+                errors=(401, 403),
+            )
+        },
+        "/api/admin/queue/{outbox_id}/retry": {
+            "post": _op(
+                "Make a dead or failing outbox row due now (admin)",
+                params=[_p("outbox_id", "integer")],
+                errors=(401, 403, 404),
+            )
         },
         "/api/openapi.json": {"get": _op("This document", auth=False, errors=())},
         "/api/briefings/{code}": {
