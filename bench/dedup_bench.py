@@ -63,6 +63,47 @@ def pairwise(pred: dict[str, str], truth: dict[str, str]) -> dict[str, float]:
     }
 
 
+def by_family(pred: dict[str, str], rows: list[tuple[str, str, dict]]) -> dict:
+    """Recall of true pairs by the variation family either record carries, and wrong merges
+    (predicted pairs of two enterprises) by the hard-negative kind of the two enterprises."""
+    fams = {rid: f.get("families", ()) for rid, _, f in rows}
+    negs = {rid: f.get("neg", "") for rid, _, f in rows}
+    truth: dict[str, list[str]] = {}
+    for rid, eid, _ in rows:
+        truth.setdefault(eid, []).append(rid)
+    total: Counter = Counter()
+    found: Counter = Counter()
+    for members in truth.values():
+        for x in range(len(members)):
+            a = members[x]
+            for y in range(x + 1, len(members)):
+                b = members[y]
+                hit = pred[a] == pred[b]
+                for fam in set(fams[a]) | set(fams[b]) or {"plain"}:
+                    total[fam] += 1
+                    found[fam] += hit
+    recall = {
+        fam: {"pairs": total[fam], "recall": round(found[fam] / total[fam], 4)}
+        for fam in sorted(total, key=lambda f: -total[f])
+    }
+    eid_of = {rid: eid for rid, eid, _ in rows}
+    members_of: dict[str, list[str]] = {}
+    for rid, cid in pred.items():
+        members_of.setdefault(cid, []).append(rid)
+    wrong: Counter = Counter()
+    for members in members_of.values():
+        if len(members) < 2:
+            continue
+        for x in range(len(members)):
+            a = members[x]
+            for y in range(x + 1, len(members)):
+                b = members[y]
+                if eid_of[a] != eid_of[b]:
+                    kinds = sorted({negs[a] or "original", negs[b] or "original"})
+                    wrong["/".join(kinds)] += 1
+    return {"recall_by_family": recall, "wrong_pairs_by_kind": dict(wrong.most_common())}
+
+
 def run_cli(inp: Path, out: Path, review: Path) -> dict[str, float]:
     """Run the CSV command in a child process; wall time and its own peak RSS."""
     cmd = [
@@ -106,6 +147,7 @@ def bench_size(n: int, rows: list[tuple[str, str, dict]], workdir: Path) -> dict
     pred = read_pairs(out, "record_id", "cluster_id")
     truth = {rid: eid for rid, eid, _ in rows}
     res.update(pairwise(pred, truth))
+    res.update(by_family(pred, rows))
     res["records"] = n
     res["true_enterprises"] = len(set(truth.values()))
     res["predicted_clusters"] = len(set(pred.values()))
@@ -114,6 +156,7 @@ def bench_size(n: int, rows: list[tuple[str, str, dict]], workdir: Path) -> dict
     with rev.open(encoding="utf-8", newline="") as fh:
         rrows = list(csv.DictReader(fh))
     res["review_pairs"] = len(rrows)
+    res["review_share_of_records"] = round(len(rrows) / n, 4)
     res["review_pairs_truly_same"] = sum(
         truth[r["record_id_a"]] == truth[r["record_id_b"]] for r in rrows
     )
@@ -188,6 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workdir", default="/tmp/dedup-bench")
+    ap.add_argument(
+        "--extended",
+        action="store_true",
+        help="generate with the variation families of issue 14 (dedup_generate --extended)",
+    )
     args = ap.parse_args(argv)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -196,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     last = None
     for i, n in enumerate(sizes):
         extra = args.new if n == max(sizes) else 0
-        rows = generate(n + extra, seed=args.seed + i)
+        rows = generate(n + extra, seed=args.seed + i, extended=args.extended)
         existing, new = rows[:n], rows[n:]
         res = bench_size(n, existing, workdir)
         report["csv_command"].append(res)

@@ -60,6 +60,9 @@ INDUSTRIES: dict[str, list[list[str]]] = {
     "化工": [["化工"], ["塑料制品", "塑料"]],
     "服装": [["服装", "服饰"], ["鞋业"]],
     "印刷": [["印务", "印刷"], ["包装"]],
+    # extended profile only: businesses next to one another (服装 / 纺织, 印务 / 包装材料)
+    "纺织": [["纺织", "纺织品"]],
+    "包装": [["包装材料"]],
     "汽车": [["汽车销售"], ["汽车服务"], ["汽车配件", "汽配"]],
     "家具": [["家具"], ["木业"]],
     "农业": [["农业开发", "农业"], ["茶业"], ["养殖"]],
@@ -118,12 +121,28 @@ class Entity:
     address: str
     headcount: int
     branch: str = ""
+    neg: str = ""  # the hard-negative kind this entity was made as ("" for an original)
+
+
+# Businesses that a coarse category would take for one (extended profile hard negatives).
+NEIGHBOURS = {"服装": "纺织", "纺织": "服装", "印刷": "包装", "包装": "印刷"}
+EXTENDED_ONLY = ("纺织", "包装")
 
 
 class Generator:
-    """Builds entities and their records from one seeded random source."""
+    """Builds entities and their records from one seeded random source.
 
-    def __init__(self, seed: int) -> None:
+    extended=True adds the variation families of issue 14 (a character dropped inside the
+    legal form, the industry word or the branch suffix, truncated industry words, a credit
+    code registered in another district, more wrongly typed districts) and its hard
+    negatives (neighbouring businesses, one name in one district under two legal forms,
+    generic words 科技 / 实业 of one brand, same-sound brands in one district). Every record
+    carries the families it shows in fields["families"]; every entity its hard-negative
+    kind in fields["neg"].
+    """
+
+    def __init__(self, seed: int, extended: bool = False) -> None:
+        self.extended = extended
         self.rnd = random.Random(seed)
         from pypinyin import Style, lazy_pinyin
 
@@ -141,7 +160,7 @@ class Generator:
         self.d_weights = [
             3.0 if d["kind"] in ("district", "office") else 1.0 for d in self.districts
         ]
-        self.categories = list(INDUSTRIES)
+        self.categories = [c for c in INDUSTRIES if extended or c not in EXTENDED_ONLY]
         self.used: set[tuple[str, str, str]] = set()
         self.n_entities = 0
         import opencc
@@ -159,6 +178,13 @@ class Generator:
         """A valid code: 91 (enterprise) + region 5101xx + organisation code + check."""
         body = "91" + district["code"] + "".join(self.rnd.choices(USCC_CHARSET, k=9))
         return body + uscc_check_char(body)
+
+    def _code_district(self, d: dict) -> dict:
+        """Where the code was issued: the district itself, or (extended profile, one firm in
+        five) another district the firm has since left."""
+        if self.extended and self.rnd.random() < 0.2:
+            return self.rnd.choice(self.districts)
+        return d
 
     def address(self) -> str:
         """A street address."""
@@ -196,7 +222,7 @@ class Generator:
             synset=synset,
             legal=legal,
             district=d,
-            uscc=self.uscc(d) if rnd.random() < 0.7 else "",
+            uscc=self.uscc(self._code_district(d)) if rnd.random() < 0.7 else "",
             address=self.address(),
             headcount=int(rnd.lognormvariate(3.5, 1.1)) + 3,
         )
@@ -252,37 +278,97 @@ class Generator:
             # The same name registered in another district.
             d = rnd.choice([d for d in self.districts if d["code"] != e.district["code"]])
             out.append(self.new_entity(e.trade, e.category, d, synset=e.synset))
+        elif self.extended and r < 0.16:
+            out.extend(self.extended_negatives(e))
+        for x in out:
+            x.neg = x.neg or "classic"
         return out
 
+    def extended_negatives(self, e: Entity) -> list[Entity]:
+        """Hard negatives of the extended profile."""
+        rnd = self.rnd
+        r = rnd.random()
+        if r < 0.25:
+            other = NEIGHBOURS.get(e.category) or rnd.choice(list(NEIGHBOURS))
+            sib = self.new_entity(e.trade, other, e.district, neg="neighbour_business")
+            return [sib]
+        if r < 0.5:
+            # One name in one district under another legal form (a 厂 and a 有限公司), two
+            # firms with their own addresses.
+            legal = rnd.choice([x for x, _ in LEGAL if x != e.legal])
+            sib = self.new_entity(e.trade, e.category, e.district, neg="same_name_district")
+            sib.legal, sib.synset = legal, e.synset
+            self.used.discard((e.trade, e.category, e.district["code"]))
+            return [sib]
+        if r < 0.7:
+            # 华兴科技 / 华兴实业: one brand, two generic words, two firms.
+            sets = INDUSTRIES["*"]
+            syn = [s for s in sets if s is not e.synset]
+            sib = self.new_entity(e.trade, "*", e.district, neg="generic_words")
+            sib.synset = rnd.choice(syn)
+            if e.category != "*":
+                e2 = self.new_entity(e.trade, "*", e.district, neg="generic_words")
+                e2.synset = [s for s in sets if s is not sib.synset][0]
+                return [sib, e2]
+            return [sib]
+        t = self.homophone(e.trade)
+        if t:
+            return [self.new_entity(t, e.category, e.district, neg="homophone_district")]
+        return []
+
     # --- records --------------------------------------------------------------------------
+    def _drop_one(self, word: str) -> str:
+        """word with one character left out (有限公司 → 有限司)."""
+        i = self.rnd.randrange(len(word))
+        return word[:i] + word[i + 1 :]
+
     def render(self, e: Entity, first: bool) -> dict:
         """One record of e as a cadre might have typed it."""
         rnd = self.rnd
+        fam: list[str] = []
         trade = e.trade
         if not first:
             r = rnd.random()
             if r < 0.08:
                 trade = self.homophone(trade) or trade
+                fam.append("homophone")
             elif r < 0.11 and len(trade) >= 3:
                 i = rnd.randrange(len(trade))
                 trade = trade[:i] + trade[i + 1 :]
+                fam.append("drop_trade")
             elif r < 0.13:
                 i = rnd.randrange(len(trade))
                 trade = trade[: i + 1] + trade[i] + trade[i + 1 :]
+                fam.append("doubled")
         ind = e.synset[0] if first or rnd.random() < 0.8 else rnd.choice(e.synset)
         if not first and rnd.random() < 0.04:
             ind = ""
+            fam.append("no_industry")
         legal = e.legal
         if not first and legal in LEGAL_SYNONYMS and rnd.random() < 0.3:
             legal = rnd.choice(LEGAL_SYNONYMS[legal])
         elif not first and rnd.random() < 0.04:
             legal = ""
+            fam.append("no_legal")
+        if self.extended and not first:
+            if len(legal) >= 4 and rnd.random() < 0.05:
+                legal = self._drop_one(legal)
+                fam.append("drop_legal")
+            r = rnd.random()
+            if len(ind) >= 3 and r < 0.05:
+                ind = self._drop_one(ind)
+                fam.append("drop_industry")
+            elif len(ind) >= 4 and r < 0.08:
+                ind = ind[:2]
+                fam.append("truncated_industry")
         d = e.district
         region = rnd.choices(
             ["", "成都", "成都市", "四川省成都市", "四川", d["name"], "成都市" + d["name"]],
             [30, 25, 20, 5, 3, 4, 3],
         )[0]
         bracket = rnd.random() < 0.08
+        if bracket and not first:
+            fam.append("bracket")
         if bracket:
             name = trade + rnd.choice(["（成都）", "(成都)", "【成都】"]) + ind + legal
         else:
@@ -295,7 +381,11 @@ class Generator:
                 b = "第" + (
                     str(CN_NUM.index(tail) + 1) if tail in CN_NUM else CN_NUM[int(tail) - 1]
                 )
-            name += b + "分公司"
+            suffix = "分公司"
+            if self.extended and not first and rnd.random() < 0.15:
+                suffix = self._drop_one(suffix) if rnd.random() < 0.5 else "分司"
+                fam.append("drop_branch")
+            name += b + suffix
         if not first:
             if rnd.random() < 0.04:
                 i = rnd.randrange(1, len(name))
@@ -304,6 +394,7 @@ class Generator:
                 name = name.translate(FULL_WIDTH)
             if rnd.random() < 0.08:
                 name = self.s2t.convert(name)
+                fam.append("traditional")
 
         uscc = ""
         if e.uscc and rnd.random() < 0.55:
@@ -316,11 +407,16 @@ class Generator:
                 )
             if rnd.random() < 0.1:
                 uscc = uscc.lower()
+            if e.uscc[2:8] != e.district["code"]:
+                fam.append("code_region")
         r = rnd.random()
+        wrong = 0.05 if self.extended else 0.02
         if r < 0.10:
             district = ""
-        elif r < 0.12:
+        elif r < 0.10 + wrong:
             district = rnd.choice(self.districts)["name"]
+            if district != d["name"]:
+                fam.append("wrong_district")
         else:
             district = rnd.choices([d["name"], d["short"], "成都市" + d["name"]], [80, 12, 8])[0]
         address = ""
@@ -342,6 +438,8 @@ class Generator:
             "uscc": uscc,
             "address": address,
             "headcount": headcount,
+            "families": fam,
+            "neg": e.neg,
         }
 
     def records_per_entity(self) -> int:
@@ -360,9 +458,9 @@ class Generator:
         return self.rnd.randint(6, 10)
 
 
-def generate(n: int, seed: int = 1) -> list[tuple[str, str, dict]]:
+def generate(n: int, seed: int = 1, extended: bool = False) -> list[tuple[str, str, dict]]:
     """n records as (record_id, true_id, fields), shuffled."""
-    g = Generator(seed)
+    g = Generator(seed, extended)
     out: list[tuple[str, dict]] = []
     queue: list[Entity] = []
     while len(out) < n:
@@ -385,8 +483,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--truth", required=True)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--encoding", default="utf-8", help="utf-8, utf-8-sig or gb18030")
+    ap.add_argument("--extended", action="store_true", help="the variation families of issue 14")
     args = ap.parse_args(argv)
-    rows = generate(args.n, args.seed)
+    rows = generate(args.n, args.seed, args.extended)
     with open(args.output, "w", encoding=args.encoding, newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["record_id", "name", "district", "uscc", "address", "headcount"])

@@ -121,7 +121,28 @@ def test_identical_name_in_another_district_is_reviewed():
         rec("b", "华兴机械有限公司", district="双流县"),
     )
     assert ps.decision == REVIEW
-    assert ps.features["district"] == "differ"
+    # Only the typed fields disagree (a typing slip is common): weak, not a veto.
+    assert ps.features["district"] == "differ_weak"
+    # Both registered names name other districts: a strong disagreement, not queued.
+    strong = score_pair(
+        rec("a", "成都市锦江区华兴机械有限公司", district="锦江区"),
+        rec("b", "成都市双流县华兴机械有限公司", district="双流县"),
+    )
+    assert strong.features["district"] == "differ" and strong.decision == NO
+
+
+def test_identical_name_with_only_a_wrong_typed_district_is_not_merged_unseen():
+    a = rec("a", "华兴机械有限公司", district="锦江区", address="红星路88号")
+    b = rec("b", "华兴机械有限公司", district="双流县", address="红星路88号")
+    assert score_pair(a, b).decision == AUTO  # the address agrees: the district was mistyped
+
+
+def test_identical_name_in_one_district_with_disagreeing_addresses_is_not_merged():
+    ps = score_pair(
+        rec("a", "华兴机械有限公司", address="红星路88号"),
+        rec("b", "华兴机械厂", address="滨江东路1号"),
+    )
+    assert ps.decision == NO and ps.rule == "contradicted"
 
 
 def test_unrelated_names_do_not_match():
@@ -163,13 +184,19 @@ def _chengdu_code(region: str, body: str = "MA6CXXXX0") -> str:
     return head + uscc_check_char(head)
 
 
-def test_district_from_code_and_address_outranks_the_typed_field():
-    # Typed 金牛区 by mistake; the code says 锦江 (510104), as does the other record.
+def test_every_district_source_is_evidence_none_a_veto():
+    # Typed 金牛区 by mistake; the code says 锦江 (510104), as does the other record. (The
+    # code used to outrank the field; issue 14 showed a code's region is where the firm
+    # registered, often a district it has left, so now every claim counts and any agreeing
+    # pair of claims makes the districts agree.)
     a = rec("a", "成都华兴达机械有限公司", district="金牛区", uscc=_chengdu_code("510104"))
     b = rec("b", "华兴达机械有限公司", district="锦江区")
-    assert a.district == "510104" and a.district_src == "code"
+    assert set(a.dists) == {"510104", "510106"}
     ps = score_pair(a, b)
     assert ps.features["district"] == "same" and ps.decision == AUTO
+    # A code registered in a district the firm left does not split it from its records.
+    moved = rec("m", "华兴达机械有限公司", district="锦江区", uscc=_chengdu_code("510107"))
+    assert score_pair(moved, b).features["district"] == "same"
     # An address that starts with a district names it; a road called 金牛大道 does not.
     c = rec("c", "华兴达机械有限公司", district="高新区", address="四川省成都市彭州市府源巷24号")
     assert c.district == "510182" and c.district_src == "address"

@@ -154,6 +154,11 @@ def cluster_records(
             gc.enable()
 
 
+def _neighbourhood_key(p: Prepared) -> tuple[str, str, str]:
+    """Sort order inside an oversized block: likely duplicates end up next to each other."""
+    return (p.district, p.address, p.parts.core)
+
+
 def _cluster(
     records: Iterable[EnterpriseRecord | Mapping[str, Any]],
     th: DedupThresholds,
@@ -170,7 +175,12 @@ def _cluster(
     auto_pairs: list[tuple[float, int, int, str]] = []
     review_pairs: list[tuple[int, int, float, str, str]] = []
     compared = 0
-    oversized: set[int] = set()
+    # A block over max_block records is split, not skipped: its records are sorted (by
+    # district, address and name) and each is compared with its max_block nearest
+    # neighbours in that order (a sorted neighbourhood), so cost stays linear and every
+    # block is reached.
+    windows: dict[int, tuple[list[int], dict[int, int]]] = {}
+    half = max(1, th.max_block // 2)
     max_block = th.max_block
     step = 0
     for i in range(n):
@@ -181,8 +191,13 @@ def _cluster(
             if len(lst) < 2:
                 continue
             if len(lst) > max_block:
-                oversized.add(id(lst))
-                continue
+                w = windows.get(id(lst))
+                if w is None:
+                    order = sorted(lst, key=lambda k: _neighbourhood_key(items[k]))
+                    w = windows[id(lst)] = (order, {k: x for x, k in enumerate(order)})
+                order, where = w
+                x = where[i]
+                lst = order[max(0, x - half) : x + half + 1]
             for j in lst:
                 # Each unordered pair once: partners after i, once across shared blocks; a
                 # specific-industry partner before i never saw i's g: block, so i takes it.
@@ -214,6 +229,8 @@ def _cluster(
         if ri == rj:
             continue
         why = uf.conflict(ri, rj)
+        if why == "industry_conflict_in_cluster" and rule == "uscc_equal":
+            why = ""  # a shared valid credit code decides, whatever the names' industries say
         if why:
             if rule != "uscc_equal" or why != "uscc_conflict_in_cluster":
                 review_pairs.append((i, j, score, why, rule))
@@ -260,7 +277,7 @@ def _cluster(
         "merged": n - n_clusters,
         "review": len(review),
         "pairs_compared": compared,
-        "oversized_blocks_skipped": len(oversized),
+        "oversized_blocks_split": len(windows),
     }
     return DedupResult(cluster_of=cluster_of, merges=merges, review=review, stats=stats)
 

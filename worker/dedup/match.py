@@ -82,6 +82,8 @@ class Prepared:
         "parts",
         "district",
         "district_src",
+        "dists",
+        "dstrong",
         "uscc",
         "uscc_valid",
         "address",
@@ -93,20 +95,29 @@ class Prepared:
         self.name = rec.name
         self.parts: NameParts = normalize_name(rec.name)
         self.uscc, self.uscc_valid = normalize_uscc(rec.uscc)
-        # Where the enterprise is registered, from the most reliable source present: the
-        # region inside the credit code (positions 3–8, issued by the registry), a district
-        # named in the registered name (成都市郫县开华…), a district the address starts with,
-        # and only then the district field, which is picked by hand and the likeliest to
-        # be wrong. district_src says which one it is ("code", "name", "address", "field").
-        district, src = district_of_code(self.uscc), "code"
-        if not district:
-            district, src = district_in_region(self.parts.region), "name"
-        if not district:
-            district, src = district_in_address(rec.address), "address"
-        if not district:
-            district, src = normalize_district(rec.district), "field"
+        # Where the enterprise is, from every source present: a district named in the
+        # registered name (成都市郫县开华…), a district the address starts with, the district
+        # field (picked by hand: sometimes wrong) and the region inside the credit code
+        # (positions 3–8: where the firm *registered*, often a district it has since left).
+        # None of them is a veto alone: two records agree on the district when any of their
+        # claims agree (dists), and disagree strongly only when both registered names or
+        # addresses say so (dstrong). district is the best single claim, district_src its
+        # source ("name", "address", "field", "code").
+        claims = (
+            ("name", district_in_region(self.parts.region)),
+            ("address", district_in_address(rec.address)),
+            ("field", normalize_district(rec.district)),
+            ("code", district_of_code(self.uscc)),
+        )
+        district, src = "", ""
+        for s, d in claims:
+            if d:
+                district, src = d, s
+                break
         self.district = district
-        self.district_src = src if district else ""
+        self.district_src = src
+        self.dists = tuple(dict.fromkeys(d for _, d in claims if d))
+        self.dstrong = tuple(dict.fromkeys(d for s, d in claims[:2] if d))
         self.address = normalize_address(rec.address)
         self.headcount = rec.headcount
 
@@ -243,8 +254,6 @@ def score_pair(a: Prepared, b: Prepared, th: DedupThresholds | None = None) -> P
 
 
 _DEFAULT = DedupThresholds()
-# Districts read from registry data rather than picked by hand.
-_REGISTRY_SOURCES = ("code", "name", "address")
 
 
 def decide_pair(
@@ -264,6 +273,13 @@ def decide_pair(
             feats["branch_a"], feats["branch_b"] = pa.branch, pb.branch
         return NO, 0.0, "branch_mismatch"
     ind = industry_relation(pa.industry, pb.industry)
+    if (
+        ind == "same"
+        and pa.industry == GENERIC_INDUSTRY
+        and pa.industry_words[:2] != pb.industry_words[:2]
+    ):
+        # 华兴科技 / 华兴实业: one brand's two generic words are often two companies.
+        ind = "generic"
     if feats is not None:
         feats["industry"] = ind
     if ind == "conflict":
@@ -281,15 +297,23 @@ def decide_pair(
     corroborated: list[str] = []
     contradicted: list[str] = []
 
-    if a.district and b.district:
-        if a.district == b.district:
+    da, db = a.dists, b.dists
+    if da and db:
+        if any(d in db for d in da):
             district = "same"
             score += 0.04
             corroborated.append("district")
-        else:
+        elif a.dstrong and b.dstrong:
+            # Both registered names or addresses name other districts: two firms, unless
+            # the address or a code says otherwise.
             district = "differ"
             score -= 0.15
             contradicted.append("district")
+        else:
+            # A typed field or a code's region disagrees: often a typing slip or a move.
+            district = "differ_weak"
+            score -= 0.05
+            contradicted.append("district_weak")
     else:
         district = "missing"
 
@@ -351,8 +375,15 @@ def decide_pair(
     elif name_rule == "identical":
         # A district conflict needs the address or the code to agree before merging, and
         # a name without its industry needs some second field (华兴 may be 华兴机械 or 华兴食品).
+        # Identical after normalisation but two addresses (or codes, sizes) that disagree:
+        # two firms of one name (a 厂 and a 有限公司), not merged unseen.
         if score >= th.auto and (
-            strong or (district != "differ" and (ind == "same" or corroborated))
+            strong
+            or (
+                district not in ("differ", "differ_weak")
+                and (ind == "same" or corroborated)
+                and not any(c not in ("district", "district_weak") for c in contradicted)
+            )
         ):
             return AUTO, score, "name_exact"
     elif score >= th.auto and (
@@ -373,15 +404,11 @@ def decide_pair(
         return NO, score, "district_conflict"
     if not strong and uscc != "equal_unchecked":
         # Not worth a coordinator's time (the review list must stay short enough to be read):
-        if any(c != "district" for c in contradicted):
+        if any(c not in ("district", "district_weak") for c in contradicted):
             # the address, the code or the size disagrees and nothing but the name agrees;
             return NO, score, "contradicted"
-        if (
-            district == "differ"
-            and a.district_src in _REGISTRY_SOURCES
-            and b.district_src in _REGISTRY_SOURCES
-        ):
-            # the same name, but both registered (code, name, address) in other districts;
+        if district == "differ":
+            # the same name, but both registered (name, address) in other districts;
             return NO, score, "district_conflict"
         if not corroborated and (
             name_rule == "one_char_differs"

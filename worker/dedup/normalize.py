@@ -47,13 +47,28 @@ _LEGAL_FORMS: dict[str, str] = {
     "工作室": "studio",
 }
 
+
+def _one_dropped(word: str) -> list[str]:
+    """The spellings of word with one character left out (有限公司 → 有限司, 限公司 …)."""
+    return [word[:i] + word[i + 1 :] for i in range(len(word))]
+
+
+# A cadre drops a character anywhere, also inside the legal form (有限司, 有限责任公): every
+# legal form of four or more characters is also recognised with one character missing
+# (shorter ones would leave one or two characters that trade names use).
+for _form, _canon in list(_LEGAL_FORMS.items()):
+    if len(_form) >= 4:
+        for _v in _one_dropped(_form):
+            _LEGAL_FORMS.setdefault(_v, _canon)
+
 # Industry words → category. Kept apart from the trade name because 华兴机械 and
 # 华兴食品 are different enterprises, while 华兴机械 and 华兴机械制造 are one.
 _INDUSTRY: dict[str, str] = {}
 for _cat, _words in {
-    "机械": "机械 机械制造 机械设备 机械加工 机械工程 机电 机电设备 重工 机床 精密机械",
-    "电子": "电子 电子科技 电子技术 电子设备 电器 电气 光电 电子信息 微电子",
-    "信息": "信息技术 信息科技 网络科技 网络技术 软件 软件开发 软件技术 数据科技 智能科技 计算机",
+    "机械": "机械 机械制造 机械设备 机械加工 机械工程 机电 机电设备 重工 机床 精密机械 精密",
+    "电子": "电子 电子科技 电子技术 电子设备 电器 电气 光电 电子信息 微电子 数码 数码科技",
+    "信息": "信息技术 信息科技 网络科技 网络技术 软件 软件开发 软件技术 数据科技 智能科技 计算机"
+    " 网络 信息 软件科技 数字科技 网络信息",
     "食品": "食品 食品加工 食品科技 调味品 肉类加工 粮油 冷冻食品 休闲食品 食品工业",
     "餐饮": "餐饮 餐饮管理 餐饮服务 火锅 饮食文化 饮食",
     "酒店": "酒店 酒店管理 宾馆 旅馆",
@@ -67,8 +82,13 @@ for _cat, _words in {
     "医药": "医药 药业 制药 医疗器械 医疗 生物医药 生物制药 中药",
     "生物": "生物 生物科技 生物技术",
     "化工": "化工 化学 化工原料 涂料 塑料 塑料制品 塑胶 橡胶",
-    "服装": "服装 服饰 制衣 纺织 鞋业 皮具",
-    "印刷": "印务 印刷 包装 包装材料 纸业 彩印",
+    # Neighbouring businesses are kept apart (a 服装 and a 纺织 firm of one brand are two).
+    "服装": "服装 服饰 制衣 时装 童装",
+    "纺织": "纺织 纺织品 织造 家纺 针织",
+    "鞋业": "鞋业 制鞋",
+    "皮具": "皮具 皮革 箱包",
+    "印刷": "印务 印刷 彩印 印刷品",
+    "包装": "包装 包装材料 包装制品 纸业 纸品",
     "汽车": "汽车 汽车销售 汽车服务 汽车配件 汽配 汽车维修 车业",
     "家具": "家具 家居 木业",
     "农业": "农业 农业科技 农业开发 种植 养殖 畜牧 农牧 果业 茶业 茶叶",
@@ -92,10 +112,21 @@ for _cat, _words in {
     for _w in _words.split():
         _INDUSTRY[_w] = _cat
 GENERIC_INDUSTRY = "*"
+# An industry word of three or more characters is also recognised with one character
+# missing (机械制造 → 机械制, 房地产 → 房产), unless that spelling is another word already.
+_EXACT_INDUSTRY = dict(_INDUSTRY)
+for _w, _cat in _EXACT_INDUSTRY.items():
+    if len(_w) >= 3:
+        for _v in _one_dropped(_w):
+            if _v not in _EXACT_INDUSTRY and _v not in _LEGAL_FORMS:
+                _INDUSTRY.setdefault(_v, _cat)
 
 # Branch markers at the end of a name: a branch is its own record, never its parent.
-_BRANCH_RE = re.compile(r"(分公司|分厂|分店|营业部|办事处|分部|分中心|分社|分行|支行)$")
+_BRANCH_RE = re.compile(r"(分公司|分公|分司|分厂|分店|营业部|办事处|分部|分中心|分社|分行|支行)$")
+# One character dropped from a branch suffix is still that suffix.
+_BRANCH_KIND = {"分公": "分公司", "分司": "分公司"}
 _BRANCH_ORDINAL_RE = re.compile(r"第([0-9一二三四五六七八九十百零〇两]+)$")
+_ORDINAL_COMPANY_RE = re.compile(r".公司第[0-9一二三四五六七八九十百零〇两]+公司$")
 _CN_DIGITS = {
     "零": 0,
     "〇": 0,
@@ -309,10 +340,12 @@ _REGION_LENGTHS: tuple[int, ...] = ()
 
 def _split_branch(text: str) -> tuple[str, str]:
     """Split 'parent + qualifier + 分公司' into the parent name and a branch label."""
+    if _ORDINAL_COMPANY_RE.search(text):
+        text = text[:-2] + "分公司"  # 第三公司: 分 dropped from 第三分公司
     m = _BRANCH_RE.search(text)
     if not m or m.start() == 0:
         return text, ""
-    kind = m.group(1)
+    kind = _BRANCH_KIND.get(m.group(1), m.group(1))
     head = text[: m.start()]
     qualifier = ""
     om = _BRANCH_ORDINAL_RE.search(head)
