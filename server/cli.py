@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import click
 from flask import current_app
@@ -136,6 +138,8 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the web app and the PWA under gunicorn (the production WSGI server)."""
     from gunicorn.app.base import BaseApplication
 
+    ensure_port_free(host, port)
+
     class _Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
@@ -159,9 +163,19 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 @click.option("--port", default=5000, show_default=True)
 @with_appcontext
 def run_all(host: str, port: int) -> None:
-    """The embedded default: database, demo data, web app, Celery worker and beat."""
+    """The embedded default: database, demo data, web app, Celery worker and beat.
+
+    The web (gunicorn) and the worker (Celery, with its beat) run as child processes,
+    each in a process group of its own. SIGTERM, SIGINT (Ctrl-C) and SIGHUP stop them
+    all: each child gets SIGTERM (and stops its own workers), and whatever is left of a
+    child's group after the grace period gets SIGKILL, so no gunicorn or Celery process
+    outlives this command. A port that is
+    taken is refused before anything starts; a child that exits on its own stops the
+    others and this command exits 1.
+    """
     from server.demo import DEMO_PASSWORD, load_demo
 
+    ensure_port_free(host, port)
     upgrade_database()
     load_demo(db.session)
     db.session.commit()
@@ -169,14 +183,16 @@ def run_all(host: str, port: int) -> None:
     db.session.remove()
     env = dict(os.environ, DATA_DIR=data_dir)
     exe = os.path.dirname(sys.executable)
-    procs = [
-        subprocess.Popen(
-            [os.path.join(exe, "fieldvisit"), "serve", "--host", host, "--port", str(port)], env=env
+    children = Children()
+    with children.stopping_on_signals():
+        children.start(
+            "web (gunicorn)",
+            [os.path.join(exe, "fieldvisit"), "serve", "--host", host, "--port", str(port)],
+            env,
         )
-    ]
-    if _has_worker():
-        procs.append(
-            subprocess.Popen(
+        if _has_worker():
+            children.start(
+                "worker (celery)",
                 [
                     os.path.join(exe, "celery"),
                     "-A",
@@ -190,29 +206,132 @@ def run_all(host: str, port: int) -> None:
                     "-s",
                     os.path.join(data_dir, "celerybeat-schedule"),
                 ],
-                env=env,
+                env,
             )
-        )
-    click.echo(f"\nfieldvisit is running at http://{host}:{port}/")
-    click.echo(
-        f"demo login: user 'demo' password '{DEMO_PASSWORD}'  "
-        f"(coordinator: 'coordinator' / '{DEMO_PASSWORD}')"
-    )
-    click.echo("Ctrl-C stops everything.\n")
-    try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
+        if children.wait_listening(host, port, timeout=60):
+            click.echo(f"\nfieldvisit is running at http://{host}:{port}/")
+            click.echo(
+                f"demo login: user 'demo' password '{DEMO_PASSWORD}'  "
+                f"(coordinator: 'coordinator' / '{DEMO_PASSWORD}')"
+            )
+            click.echo("Ctrl-C (or SIGTERM) stops everything.\n")
+            children.watch()
+    failed = children.failed
+    if failed:
+        raise click.ClickException(f"{failed}; everything else was stopped")
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuse a port another process listens on, with a message saying what to do.
+
+    Bound the way gunicorn binds (SO_REUSEADDR), so a port left in TIME_WAIT by a
+    server that just stopped counts as free, as it does for gunicorn.
+    """
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}. "
+                "Another program (or another fieldvisit) is using the port: stop it, or "
+                "choose another port (--port, or PORT=5001 scripts/run)."
+            ) from None
+
+
+class _Stop(Exception):
+    """Raised in the main thread by a stop signal."""
+
+
+class Children:
+    """The child processes of `fieldvisit run`, each in a process group of its own."""
+
+    GRACE = 20.0  # seconds a child may take to stop after SIGTERM (Celery's warm shutdown)
+
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.failed: str | None = None
+        self.stopping = False
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        # process_group=0: the child leads a group of its own, so its own children
+        # (gunicorn's workers, Celery's pool and beat) can be signalled with it, and a
+        # terminal's Ctrl-C reaches only this process, which stops them in order.
+        self.procs.append((name, subprocess.Popen(args, env=env, process_group=0)))
+
+    @contextlib.contextmanager
+    def stopping_on_signals(self) -> Iterator[None]:
+        def handler(signum: int, frame: object) -> None:
+            if not self.stopping:
+                raise _Stop(signal.Signals(signum).name)
+
+        stops = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        previous = {s: signal.signal(s, handler) for s in stops}
+        try:
+            yield
+        except _Stop as stop:
+            click.echo(f"fieldvisit: {stop}, stopping the web and the worker...", err=True)
+        finally:
+            self.stopping = True
             try:
-                p.wait(timeout=15)
+                self.stop_all()
+            finally:
+                for s, h in previous.items():
+                    signal.signal(s, h)
+
+    def _check(self) -> bool:
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                self.failed = f"{name} exited on its own (exit status {proc.returncode})"
+                return False
+        return True
+
+    def wait_listening(self, host: str, port: int, timeout: float) -> bool:
+        """Wait until the web accepts connections; False if a child exited first."""
+        import socket
+
+        deadline = time.monotonic() + timeout
+        while self._check():
+            try:
+                with socket.create_connection((host, port), timeout=1):
+                    return True
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.failed = f"the web is not listening on {host}:{port} after {timeout:.0f} s"
+                    return False
+                time.sleep(0.2)
+        return False
+
+    def watch(self) -> None:
+        while self._check():
+            time.sleep(0.5)
+
+    def stop_all(self) -> None:
+        # SIGTERM to each leader (gunicorn's master, Celery's main process), as `docker
+        # stop` does: each stops its own workers in order.
+        for _, proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.GRACE
+        for _, proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                p.kill()
+                pass
+        for _, proc in self.procs:
+            # whatever is left of the group: a worker that hung, a leftover grandchild
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(proc.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _has_worker() -> bool:

@@ -43,7 +43,8 @@ def test_fieldvisit_run_as_a_new_user_would(tmp_path, spawn) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/healthz", run, timeout=60)
-    assert "demo login: user 'demo' password 'demo-2012'" in run.output()
+    # printed once the web listens (the command polls the port)
+    wait_for(lambda: "demo login: user 'demo' password 'demo-2012'" in run.output(), 10, "login")
 
     login = call(f"{base}/api/auth/login", {"username": "demo", "password": "demo-2012"})
     request_id = "embedded-" + uuid.uuid4().hex[:10]
