@@ -1,0 +1,462 @@
+"""Score a clustering of a held-out roster against its truth, overall and per variation family.
+
+    python bench/dedup_score.py --truth truth.csv --clusters clusters.csv
+    python bench/dedup_score.py --truth truth.csv --clusters clusters.csv \
+        --splink roster.csv [--splink-out splink_clusters.csv]
+
+``truth.csv`` comes from ``bench/roster_heldout.py`` (``record_id,firm_id,group_id,
+families,negatives``); ``clusters.csv`` is the CSV command's output (``record_id,
+cluster_id``; a record missing from it counts as a cluster of its own).
+
+Pairwise figures are counted from the contingency of true firm x predicted cluster, never
+by listing pairs: a group of n records of which k carry a family holds C(n,2) - C(n-k,2)
+pairs where at least one record carries it. For each family: recall = true pairs found /
+true pairs where either record carries the family; precision = correct predicted pairs /
+predicted pairs where either record carries it. ``negatives`` (hard-negative kinds) are
+scored the same way, and the false pairs between different firms of one hard-negative group
+are counted.
+
+``--splink ROSTER`` also runs Splink 5 (DuckDB) on the roster with a modest hand-written
+model (``pip install '.[bench]'``), times it, measures its peak memory, and scores its
+clusters the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+# The name families of bench/roster_heldout.py (a pair where neither record carries one
+# differs at most in district, code, address and head count).
+NAME_FAMILIES = frozenset(
+    "drop_char homophone similar_shape space_punct width traditional abbreviation "
+    "industry_short region_form legal_form english pinyin old_name legal_rep".split()
+)
+
+
+def c2(n: int) -> int:
+    return n * (n - 1) // 2
+
+
+def _labels(field: str, prefix: str = "") -> list[str]:
+    """``a:b|c`` -> [prefix+a:b, prefix+a, prefix+c] (each detail also counts for its family)."""
+    if not field:
+        return []
+    out = []
+    for x in field.split("|"):
+        out.append(prefix + x)
+        if ":" in x:
+            out.append(prefix + x.split(":", 1)[0])
+    return list(dict.fromkeys(out))
+
+
+def read_truth(path: Path):
+    """record_id -> (firm index, group index, labels)."""
+    firms: dict[str, int] = {}
+    groups: dict[str, int] = {}
+    truth: dict[str, tuple[int, int, tuple[str, ...]]] = {}
+    label_cache: dict[tuple[str, str], tuple[str, ...]] = {}
+    with open(path, encoding="utf-8", newline="") as f:
+        r = csv.reader(f)
+        header = next(r)
+        idx = {h: i for i, h in enumerate(header)}
+        ir, ifi, ig = idx["record_id"], idx["firm_id"], idx["group_id"]
+        ifa, ine = idx["families"], idx["negatives"]
+        for row in r:
+            fi = firms.setdefault(row[ifi], len(firms))
+            gi = groups.setdefault(row[ig], len(groups))
+            key = (row[ifa], row[ine])
+            labels = label_cache.get(key)
+            if labels is None:
+                labels = tuple(_labels(row[ifa]) + _labels(row[ine], "neg:"))
+                label_cache[key] = labels
+            truth[row[ir]] = (fi, gi, labels)
+    return truth
+
+
+def read_clusters(path: Path) -> dict[str, str]:
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        r = csv.reader(f)
+        header = next(r)
+        idx = {h: i for i, h in enumerate(header)}
+        ir, ic = idx["record_id"], idx["cluster_id"]
+        return {row[ir]: row[ic] for row in r}
+
+
+def score(truth, clusters: dict[str, str]) -> dict:
+    """Pairwise precision, recall and F1, overall, per family and per hard-negative kind."""
+    cl_index: dict[str, int] = {}
+    firm_n: Counter = Counter()
+    clus_n: Counter = Counter()
+    cell_n: Counter = Counter()
+    gcell_n: Counter = Counter()
+    firm_k: dict[str, Counter] = {}
+    clus_k: dict[str, Counter] = {}
+    cell_k: dict[str, Counter] = {}
+    carriers: Counter = Counter()
+    group_kind: dict[int, str] = {}
+    missing = 0
+    shift = 1 << 32
+    for rid, (fi, gi, labels) in truth.items():
+        c = clusters.get(rid)
+        if c is None:
+            missing += 1
+            c = "\x00missing:" + rid
+        ci = cl_index.setdefault(c, len(cl_index))
+        cell = fi * shift + ci
+        firm_n[fi] += 1
+        clus_n[ci] += 1
+        cell_n[cell] += 1
+        gcell_n[gi * shift + ci] += 1
+        for lab in labels:
+            carriers[lab] += 1
+            fk = firm_k.get(lab)
+            if fk is None:
+                fk = firm_k[lab] = Counter()
+                clus_k[lab] = Counter()
+                cell_k[lab] = Counter()
+            fk[fi] += 1
+            clus_k[lab][ci] += 1
+            cell_k[lab][cell] += 1
+            if lab.startswith("neg:") and ":" not in lab[4:]:
+                group_kind.setdefault(gi, lab[4:])
+
+    true_pairs = sum(c2(n) for n in firm_n.values())
+    pred_pairs = sum(c2(n) for n in clus_n.values())
+    tp = sum(c2(n) for n in cell_n.values())
+
+    def prf(tp_: int, t: int, p: int) -> dict:
+        prec = tp_ / p if p else 1.0
+        rec = tp_ / t if t else 1.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        return {
+            "precision": round(prec, 4),
+            "recall": round(rec, 4),
+            "f1": round(f1, 4),
+            "true_pairs": t,
+            "predicted_pairs": p,
+            "correct_pairs": tp_,
+        }
+
+    def with_label(n_by: Counter, k_by: Counter) -> int:
+        return sum(c2(n_by[key]) - c2(n_by[key] - k) for key, k in k_by.items())
+
+    families = {}
+    negatives = {}
+    for lab in sorted(firm_k):
+        t = with_label(firm_n, firm_k[lab])
+        p = with_label(clus_n, clus_k[lab])
+        tp_ = with_label(cell_n, cell_k[lab])
+        entry = prf(tp_, t, p)
+        entry["records"] = carriers[lab]
+        (negatives if lab.startswith("neg:") else families)[lab.removeprefix("neg:")] = entry
+
+    # False pairs between different firms of one hard-negative group, by the group's kind.
+    within_group_false: Counter = Counter()
+    per_group_cell: Counter = Counter()
+    for key, n in gcell_n.items():
+        gi = key // shift
+        kind = group_kind.get(gi)
+        if kind is not None and n > 1:
+            per_group_cell[kind] += c2(n)
+    same_firm_in_group: Counter = Counter()
+    firm_group: dict[int, int] = {}
+    for _rid, (fi, gi, _labels) in truth.items():
+        firm_group[fi] = gi
+    for key, n in cell_n.items():
+        kind = group_kind.get(firm_group[key // shift])
+        if kind is not None and n > 1:
+            same_firm_in_group[kind] += c2(n)
+    for kind in per_group_cell:
+        within_group_false[kind] = per_group_cell[kind] - same_firm_in_group[kind]
+
+    # Pairs where neither record's name was varied (only the other fields may differ).
+    plain_t = plain_tp = 0
+    plain_firm: Counter = Counter()
+    plain_cell: Counter = Counter()
+    for rid, (fi, _gi, labels) in truth.items():
+        if not any(lab.split(":", 1)[0] in NAME_FAMILIES for lab in labels):
+            plain_firm[fi] += 1
+            c = clusters.get(rid)
+            if c is not None:
+                plain_cell[fi * shift + cl_index[c]] += 1
+    plain_t = sum(c2(n) for n in plain_firm.values())
+    plain_tp = sum(c2(n) for n in plain_cell.values())
+
+    sizes = Counter(clus_n.values())
+    return {
+        "records": len(truth),
+        "records_missing_from_output": missing,
+        "firms": len(firm_n),
+        "clusters": len(clus_n),
+        "largest_cluster": max(clus_n.values()) if clus_n else 0,
+        "cluster_sizes": {str(k): sizes[k] for k in sorted(sizes) if k <= 10},
+        "overall": prf(tp, true_pairs, pred_pairs),
+        "recall_names_unvaried": round(plain_tp / plain_t, 4) if plain_t else 1.0,
+        "families": families,
+        "negatives": negatives,
+        "false_pairs_within_negative_groups": dict(sorted(within_group_false.items())),
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# Splink
+# ------------------------------------------------------------------------------------------
+
+# Dropped from names before comparing: the legal form and region words (a hand-written
+# normalisation, deliberately modest: the kind a Splink user writes in an afternoon).
+_FORMS = [
+    "集团有限责任公司",
+    "集团有限公司",
+    "股份有限公司",
+    "有限责任公司",
+    "有限公司",
+    "股份公司",
+    "集团公司",
+    "分公司",
+    "公司",
+    "集团",
+]
+_REGIONS = ["四川省", "四川", "成都市", "成都"]
+
+
+def _prepare(roster: Path) -> dict[str, list]:
+    import unicodedata
+
+    import opencc
+    from pypinyin import lazy_pinyin
+
+    t2s = opencc.OpenCC("t2s")
+    py_cache: dict[str, str] = {}
+
+    def py(s: str) -> str:
+        out = []
+        for ch in s:
+            p = py_cache.get(ch)
+            if p is None:
+                p = py_cache[ch] = lazy_pinyin(ch)[0].lower()
+            out.append(p)
+        return "".join(out)
+
+    def norm(s: str) -> str:
+        s = t2s.convert(unicodedata.normalize("NFKC", s))
+        return "".join(ch for ch in s if ch.isalnum()).upper()
+
+    cols: dict[str, list] = {
+        k: []
+        for k in ("unique_id", "name_n", "name_py", "trade_py", "district", "uscc", "addr", "hc")
+    }
+    districts = json.loads(
+        (Path(__file__).resolve().parent.parent / "config" / "districts.json").read_text("utf-8")
+    )["districts"]
+    # Longest first, so 成都市锦江区 is stripped whole and 锦江区 before 锦江.
+    district_names = sorted(
+        {x for d in districts for x in (d["name"], d["short"])}, key=len, reverse=True
+    )
+    dmap = {}
+    for d in districts:
+        for form in (d["name"], d["short"], "成都市" + d["name"], "成都" + d["short"]):
+            dmap[form] = d["code"]
+    with open(roster, encoding="utf-8-sig", newline="") as f:
+        r = csv.DictReader(f)
+        for row in r:
+            n = norm(row["name"])
+            for prefixes in (_REGIONS, district_names):
+                for reg in prefixes:
+                    if n.startswith(reg):
+                        n = n[len(reg) :]
+                        break
+            core = n
+            for form in _FORMS:
+                if core.endswith(form):
+                    core = core[: -len(form)]
+                    break
+            core = core.replace("成都", "").replace("四川", "") or n
+            dist = row["district"].strip()
+            cols["unique_id"].append(int(row["record_id"]))
+            cols["name_n"].append(core or None)
+            cols["name_py"].append(py(core) or None)
+            cols["trade_py"].append(py(core[:2]) or None)
+            cols["district"].append(dmap.get(dist, dist) or None)
+            u = unicodedata.normalize("NFKC", row["uscc"]).replace(" ", "").upper()
+            cols["uscc"].append(u or None)
+            a = norm(row["address"])
+            for pre in ("四川省", "成都市", "成都"):
+                a = a.removeprefix(pre)
+            cols["addr"].append(a or None)
+            hc = row.get("headcount") or ""
+            cols["hc"].append(int(hc) if hc.isdigit() else None)
+    return cols
+
+
+JW_NAME = 'jaro_winkler_similarity("name_py_l", "name_py_r")'
+
+
+def run_splink(roster: Path, out: Path, threshold: float = 0.9) -> dict:
+    """Dedupe ``roster`` with Splink; write ``record_id,cluster_id`` to ``out``."""
+    import duckdb
+    import pyarrow as pa
+    import splink
+    import splink.comparison_library as cl
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    t0 = time.perf_counter()
+    cols = _prepare(roster)
+    t_prep = time.perf_counter() - t0
+    con = duckdb.connect()
+    con.execute("SET threads TO 2")
+    con.register("roster_arrow", pa.table(cols))
+    con.execute("CREATE TABLE roster AS SELECT * FROM roster_arrow")
+    con.unregister("roster_arrow")
+    db_api = DuckDBAPI(con)
+    df = db_api.register("roster")
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            # Pinyin is ASCII: DuckDB's string distances count bytes, so Chinese text is
+            # compared through its pinyin; the characters only for an exact match.
+            cl.CustomComparison(
+                output_column_name="name",
+                comparison_levels=[
+                    {
+                        "sql_condition": '"name_n_l" IS NULL OR "name_n_r" IS NULL',
+                        "label_for_charts": "null",
+                        "is_null_level": True,
+                    },
+                    {"sql_condition": '"name_n_l" = "name_n_r"', "label_for_charts": "exact"},
+                    {
+                        "sql_condition": '"name_py_l" = "name_py_r"',
+                        "label_for_charts": "same pinyin",
+                    },
+                    {
+                        "sql_condition": f"{JW_NAME} >= 0.95",
+                        "label_for_charts": "jw 0.95",
+                    },
+                    {
+                        "sql_condition": f"{JW_NAME} >= 0.88",
+                        "label_for_charts": "jw 0.88",
+                    },
+                    {
+                        "sql_condition": f"{JW_NAME} >= 0.75",
+                        "label_for_charts": "jw 0.75",
+                    },
+                    {"sql_condition": "ELSE", "label_for_charts": "else"},
+                ],
+            ),
+            cl.ExactMatch("uscc"),
+            cl.ExactMatch("district"),
+            cl.JaroWinklerAtThresholds("addr", [0.95, 0.85]),
+            cl.CustomComparison(
+                output_column_name="hc",
+                comparison_levels=[
+                    {
+                        "sql_condition": '"hc_l" IS NULL OR "hc_r" IS NULL',
+                        "label_for_charts": "null",
+                        "is_null_level": True,
+                    },
+                    {"sql_condition": '"hc_l" = "hc_r"', "label_for_charts": "exact"},
+                    {
+                        "sql_condition": 'abs("hc_l" - "hc_r") <= 0.3 * greatest("hc_l", "hc_r")',
+                        "label_for_charts": "within 30%",
+                    },
+                    {"sql_condition": "ELSE", "label_for_charts": "else"},
+                ],
+            ),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("uscc"),
+            block_on("name_n"),
+            block_on("name_py"),
+            block_on("trade_py", "district"),
+            block_on("addr"),
+        ],
+        retain_intermediate_calculation_columns=False,
+    )
+    linker = Linker(df, settings, log_level=None)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("uscc"), block_on("name_n", "district")], recall=0.6
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=1)
+    linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("name_n"), record_sample_proportion=1.0
+    )
+    linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("uscc"), record_sample_proportion=1.0
+    )
+    linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("trade_py", "district"), record_sample_proportion=1.0
+    )
+    pred = linker.inference.predict(threshold_match_probability=0.5)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+        pred, threshold_match_probability=threshold
+    )
+    rel = clusters.as_duckdbpyrelation()
+    rows = rel.project("unique_id, cluster_id").fetchall()
+    with open(out, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["record_id", "cluster_id"])
+        w.writerows(rows)
+    wall = time.perf_counter() - t0
+    return {
+        "splink_version": splink.__version__,
+        "wall_s": round(wall, 1),
+        "prepare_s": round(t_prep, 1),
+        "threshold_match_probability": threshold,
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (Linux reports kilobytes)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--truth", type=Path, required=True)
+    ap.add_argument("--clusters", type=Path, help="the CSV command's record_id,cluster_id")
+    ap.add_argument("--splink", type=Path, metavar="ROSTER", help="also run Splink on ROSTER")
+    ap.add_argument("--splink-out", type=Path, help="where Splink's clusters are written")
+    ap.add_argument("--splink-threshold", type=float, default=0.9)
+    ap.add_argument("--brief", action="store_true", help="overall and family F1 only")
+    a = ap.parse_args(argv)
+    if not a.clusters and not a.splink:
+        ap.error("give --clusters, --splink, or both")
+    truth = read_truth(a.truth)
+    result: dict = {}
+    if a.clusters:
+        result["matcher"] = score(truth, read_clusters(a.clusters))
+    if a.splink:
+        out = a.splink_out or a.splink.with_name(a.splink.stem + ".splink_clusters.csv")
+        # Peak memory of Splink alone: measured in a child process that only runs it.
+        import subprocess
+
+        here = str(Path(__file__).resolve().parent)
+        code = (
+            f"import json,sys;sys.path.insert(0,{here!r});import dedup_score as d;"
+            f"r=d.run_splink({str(a.splink)!r},{str(out)!r},{a.splink_threshold!r});"
+            "r['peak_rss_mb']=d.peak_rss_mb();print(json.dumps(r))"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr)
+            return 1
+        run = json.loads(proc.stdout.strip().splitlines()[-1])
+        result["splink"] = {"run": run, **score(truth, read_clusters(out))}
+    if a.brief:
+        for v in result.values():
+            v["families"] = {k: x["f1"] for k, x in v["families"].items()}
+            v["negatives"] = {k: x["precision"] for k, x in v["negatives"].items()}
+    print(json.dumps(result, ensure_ascii=False, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
