@@ -7,6 +7,7 @@ The caller commits (and on any exception rolls back, so nothing is half-written)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -239,7 +240,8 @@ def push(
         # locked fails the request (503: the phone retries).
         if infrastructure_error(exc):
             raise
-        log.warning("batch hit an error (%s); applying entry by entry", type(exc).__name__)
+        if not isinstance(exc, _EntryFailed):
+            log.warning("batch hit an error (%s); applying entry by entry", type(exc).__name__)
         results, new_last, touched = _apply_batch(
             session, actor, mutations, last_mid, stored, checked, careful=True
         )
@@ -333,6 +335,12 @@ def _apply_batch(
     results: list[dict[str, Any]] = []
     touched: dict[tuple[str, str], None] = {}
     gap = reused = False
+    # An entry (a visit with the enterprise, home visit and problems saved with it) is
+    # all or nothing: one rejected record rejects the others, so the server never keeps
+    # a visit pointing at an enterprise it refused. See docs/sync-protocol.md, "Entries".
+    runs = _entry_runs(mutations, last_mid)
+    run: _Run | None = None
+    rows: list[dict[str, Any]] = []
     with session.no_autoflush:
         for index, raw in mutations:
             mid = raw["mid"]
@@ -366,28 +374,104 @@ def _apply_batch(
             actor.mid = mid
             # every mid above the locked counter was checked: the counter only grows
             m, _ = checked[mid]
-            result = _apply_one(
-                session, ref, actor, index, raw, prefetched, touched, checked[mid], careful
-            )
             envelope_ok = not isinstance(m, tuple)
-            row = {
-                "device_id": actor.device_id,
-                "mid": mid,
-                "entity": m["entity"] if envelope_ok else "",
-                "record_id": m["id"] if envelope_ok else "",
-                "status": result["status"],
-                "result": {k: v for k, v in result.items() if k != "_record"},
-                "fingerprint": fingerprint(m) if envelope_ok else None,
-            }
-            if careful:
-                # written now: a deferred row could be flushed inside the next entry's
-                # savepoint and rolled back with it
-                session.execute(MutationResult.__table__.insert(), [row])
+            if mid in runs and runs[mid][0] == mid:
+                run = _Run(session.begin_nested() if careful else None)
+            in_run = run if mid in runs else None
+            if in_run is not None and in_run.cause is not None:
+                result = _entry_rejected(mid, in_run.cause, m["entity"] if envelope_ok else None)
             else:
-                defer_insert(session, MutationResult.__table__, row)
+                result = _apply_one(
+                    session, ref, actor, index, raw, prefetched, touched, checked[mid], careful
+                )
+            if in_run is not None and in_run.cause is None and result["status"] == "rejected":
+                in_run.cause = {
+                    "mid": mid,
+                    "entity": m["entity"] if envelope_ok else None,
+                    "id": m["id"] if envelope_ok else None,
+                    **{k: result.get(k) for k in ("code", "field", "message")},
+                }
+                if in_run.applied:
+                    if not careful:
+                        raise _EntryFailed()
+                    in_run.undo(session, ref, prefetched, touched, actor, m, result)
+                    for pos, (earlier_m, earlier_mid) in in_run.applied.items():
+                        results[pos] = _entry_rejected(earlier_mid, in_run.cause, earlier_m)
+                    in_run.applied.clear()
+            elif in_run is not None and in_run.cause is None:
+                in_run.applied[len(results)] = (m["entity"] if envelope_ok else None, mid)
+                in_run.keys.append((m["entity"], m["id"]))
             results.append(result)
             last_mid = mid
+            rows.append(
+                {
+                    "device_id": actor.device_id,
+                    "mid": mid,
+                    "entity": m["entity"] if envelope_ok else "",
+                    "record_id": m["id"] if envelope_ok else "",
+                    "result_pos": len(results) - 1,
+                    "fingerprint": fingerprint(m) if envelope_ok else None,
+                }
+            )
+            if in_run is not None and runs[mid][1] == mid:
+                if in_run.tx is not None and in_run.tx.is_active:
+                    in_run.tx.commit()
+                run = None
+            if in_run is None or runs[mid][1] == mid:
+                _write_rows(session, rows, results, careful)
+    if run is not None and run.tx is not None and run.tx.is_active:
+        run.tx.commit()  # a run cut short by a gap: what was applied of it stays
+    _write_rows(session, rows, results, careful)
     return results, last_mid, touched
+
+
+def _write_rows(
+    session: Session, rows: list[dict[str, Any]], results: list[dict[str, Any]], careful: bool
+) -> None:
+    """Store each decided mutation's result (an entry's once the whole entry is decided)."""
+    for row in rows:
+        result = results[row.pop("result_pos")]
+        row["status"] = result["status"]
+        row["result"] = {k: v for k, v in result.items() if k != "_record"}
+        if careful:
+            # written now: a deferred row could be flushed inside the next entry's
+            # savepoint and rolled back with it
+            session.execute(MutationResult.__table__.insert(), [row])
+        else:
+            defer_insert(session, MutationResult.__table__, row)
+    rows.clear()
+
+
+@dataclass
+class _Run:
+    """One entry's mutations being applied: its savepoint (careful path), what of it was
+    applied so far (result position -> entity, mid) and the first rejection."""
+
+    tx: Any
+    cause: dict[str, Any] | None = None
+    applied: dict[int, tuple[str | None, int]] = dataclasses.field(default_factory=dict)
+    keys: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    def undo(
+        self,
+        session: Session,
+        ref: Reference,
+        prefetched: dict[tuple[str, str], Any],
+        touched: dict[tuple[str, str], None],
+        actor: Actor,
+        m: Any,
+        result: dict[str, Any],
+    ) -> None:
+        """Roll the entry back: nothing of it stays, the batch's maps read the database."""
+        self.tx.rollback()
+        for entity, rid in self.keys:
+            model = SYNCED_MODELS[entity]
+            ref.local.pop((model, rid), None)
+            prefetched[(entity, rid)] = ref.find(session, model, rid)
+            touched.pop((entity, rid), None)
+        if isinstance(m, dict) and result.get("code") in ("deleted", "parent_deleted"):
+            # the lost edit was kept inside the rolled-back savepoint: keep it again
+            keep_lost_edit(session, actor, m["entity"], m["id"], m["fields_"])
 
 
 def _apply_one(
@@ -481,7 +565,7 @@ def _apply_one(
 
 
 _OPS = frozenset(("create", "update", "delete"))
-_KEYS = frozenset(("mid", "op", "entity", "id", "fields", "base_version"))
+_KEYS = frozenset(("mid", "op", "entity", "id", "fields", "base_version", "entry"))
 
 
 def _envelope(raw: dict[str, Any]) -> dict[str, Any] | tuple[str, str, str]:
@@ -512,6 +596,9 @@ def _envelope(raw: dict[str, Any]) -> dict[str, Any] | tuple[str, str, str]:
         not isinstance(base, int) or isinstance(base, bool) or not 0 <= base <= BIGINT_MAX
     ):
         return "malformed", "base_version", "Not a valid integer."
+    entry = raw.get("entry")
+    if entry is not None and (not isinstance(entry, str) or not UUID_RE.match(entry)):
+        return "malformed", "entry", "not a UUID"
     return {
         "mid": raw["mid"],
         "op": op,
@@ -519,6 +606,62 @@ def _envelope(raw: dict[str, Any]) -> dict[str, Any] | tuple[str, str, str]:
         "id": rid,
         "fields_": fields_in,
         "base_version": base,
+        "entry": entry,
+    }
+
+
+def _entry_of(raw: dict[str, Any]) -> str | None:
+    """The entry a mutation belongs to (read from the raw mutation, so an entry whose
+    envelope is refused still fails its whole entry)."""
+    entry = raw.get("entry")
+    return entry if isinstance(entry, str) and UUID_RE.match(entry) else None
+
+
+def _entry_runs(mutations: list[tuple[int, dict]], last_mid: int) -> dict[int, tuple[int, int]]:
+    """For each pending mid that belongs to an entry of two or more mutations: (first,
+    last) mid of its run. A run is consecutive mutations (in mid order) with the same
+    `entry`: the phone saves an entry in one transaction, so its mids are consecutive;
+    a run never spans another entry's mutation, so rolling a run back touches nothing
+    else."""
+    runs: dict[int, tuple[int, int]] = {}
+    current: list[int] = []
+    current_entry = None
+
+    def close() -> None:
+        if len(current) > 1:
+            for mid in current:
+                runs[mid] = (current[0], current[-1])
+
+    for _, raw in mutations:
+        if raw["mid"] <= last_mid:
+            continue
+        entry = _entry_of(raw)
+        if entry is None or entry != current_entry:
+            close()
+            current, current_entry = [], entry
+        if entry is not None:
+            current.append(raw["mid"])
+    close()
+    return runs
+
+
+class _EntryFailed(Exception):
+    """Fast path only: an entry's record was rejected after another record of the same
+    entry was applied; the batch is applied again carefully, entry by entry."""
+
+
+def _entry_rejected(mid: int, cause: dict[str, Any], entity: str | None) -> dict[str, Any]:
+    """The answer for a record whose entry failed because of another record in it."""
+    what = cause.get("entity") or "record"
+    return {
+        "mid": mid,
+        "status": "rejected",
+        "code": "entry_rejected",
+        "field": None,
+        "message": f"another record of this entry ({what}, mutation {cause['mid']}) was "
+        f"rejected: {cause.get('message') or cause.get('code')}; "
+        "fix it and send the entry again",
+        "cause": cause,
     }
 
 

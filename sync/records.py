@@ -550,6 +550,16 @@ def _visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
             values["work_group_id"] = ref.group_id[code]
         else:
             values["work_group_id"] = None
+    ent_id = values.get("enterprise_id")
+    if ent_id and (obj is None or ent_id != obj.enterprise_id):
+        # Never a visit pointing at an enterprise the server does not have (its creation
+        # was rejected, or never sent): the cadre is told and fixes the entry.
+        if ref.find(session, SYNCED_MODELS["enterprise"], ent_id) is None:
+            raise Rejected(
+                "enterprise_not_found",
+                "enterprise_id: the enterprise is not on the server (was its creation rejected?)",
+                "enterprise_id",
+            )
     met = values.get("workers_met", obj.workers_met if obj else 0) or 0
     groups = values.get("workers_by_group", obj.workers_by_group if obj else {}) or {}
     for group, count in groups.items():

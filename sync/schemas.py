@@ -211,6 +211,8 @@ class MutationSchema(Schema):
         load_default=None,
         validate=validate.Range(min=0, max=BIGINT_MAX),
     )
+    # The entry this mutation belongs to: an entry's mutations are judged together.
+    entry = fields.String(allow_none=True, load_default=None, validate=_uuid)
 
 
 class PushSchema(Schema):

@@ -264,12 +264,22 @@ function fieldName(f) {
 
 /** The server's reason for a rejection in the cadre's language (its own English words only in English). */
 function reasonText(err) {
+  if (err.code === 'entry_rejected' && err.cause) {
+    const what = t(`e_${err.cause.entity}`);
+    return t('rej_entry_rejected', { what: what.startsWith('e_') ? t('e_visit') : what, why: reasonText(err.cause) });
+  }
+  // A field's own wording where there is one (rej_invalid_uscc), else the code's with the field.
+  const precise = `rej_${err.code}_${err.field}`;
+  if (err.field && t(precise) !== precise) return t(precise);
   const key = `rej_${err.code}`;
   const what = t(key) === key ? t('rej_invalid') : t(key);
-  return what + (err.field ? `${getLang() === 'zh' ? '：' : ': '}${fieldName(err.field)}` : '');
+  return what + (err.field && err.code !== 'enterprise_not_found' ? `${getLang() === 'zh' ? '：' : ': '}${fieldName(err.field)}` : '');
 }
+/** The form field a rejection is about (an entry's: the refused record's field). */
+const errField = (err) => (err?.code === 'entry_rejected' ? err.cause?.field : err?.field) || null;
 function reasonHtml(err) {
-  return `<b>${h(reasonText(err))}</b>${err.message && getLang() !== 'zh' ? `<br><small class="muted">${h(err.message)}</small>` : ''}`;
+  const msg = err.code === 'entry_rejected' ? err.cause?.message : err.message;
+  return `<b>${h(reasonText(err))}</b>${msg && getLang() !== 'zh' ? `<br><small class="muted">${h(msg)}</small>` : ''}`;
 }
 /** A conflict in the cadre's language. */
 function conflictText(c) {
@@ -281,7 +291,7 @@ function entryRow({ v, kids, ent }) {
   const st = entryState(v, kids);
   const errRec = [v, ...kids].find((r) => r.error || r.conflict);
   const why = errRec?.error
-    ? `<div class="why" data-testid="reason" data-field="${h(errRec.error.field || '')}">${reasonHtml(errRec.error)}<br><small>${t('fix_hint')}</small></div>`
+    ? `<div class="why" data-testid="reason" data-field="${h(errField(errRec.error) || '')}">${reasonHtml(errRec.error)}<br><small>${t('fix_hint')}</small></div>`
     : errRec?.conflict ? `<div class="why">${h(conflictText(errRec.conflict))}</div>` : '';
   return `<li><a class="entry" href="#/visit/${v.id}" data-testid="entry" data-id="${v.id}" data-state="${st}">
     <span class="badge ${st}">${t(`st_${st}`)}</span>
@@ -346,8 +356,13 @@ async function formFromRecords(id) {
   const probs = all.filter((r) => r.entity === 'problem' && r.data.visit_id === id);
   const hv = all.find((r) => r.entity === 'home_visit' && r.data.visit_id === id);
   const d = v.data;
+  // An enterprise created in this entry that the server has not accepted yet (still
+  // queued, or refused) stays editable as a new one: that is where its fix is made.
+  const er = d.enterprise_id ? await store.get('enterprise', d.enterprise_id) : null;
+  const newEnt = er && !er.known && er.mine && !er.deleted
+    ? { id: er.id, name: er.data.name || '', uscc: er.data.uscc || '', type_tags: er.data.type_tags || [], address: er.data.address || '' } : null;
   return {
-    visitId: id, isNew: false, method: d.method, visited_at: fromIso(d.visited_at), enterprise_id: d.enterprise_id || null, newEnt: null,
+    visitId: id, isNew: false, method: d.method, visited_at: fromIso(d.visited_at), enterprise_id: newEnt ? null : d.enterprise_id || null, newEnt,
     place: d.place || 'enterprise', workers_met: d.workers_met || 0,
     groups: { needy: 0, laid_off: 0, migrant: 0, dispatched: 0, ...(d.workers_by_group || {}) },
     materials: d.materials || 0, consultations: d.consultations || 0, notes: d.notes || '', lat: d.lat ?? null, lng: d.lng ?? null,
@@ -439,7 +454,7 @@ async function viewVisit(id) {
   renderProblems();
   bindForm();
   homeChecks();
-  const bad = errRec?.error?.field;
+  const bad = errField(errRec?.error);
   if (bad) {
     const els = main().querySelectorAll(`[data-f="${CSS.escape(bad)}"], [data-f$=".${CSS.escape(bad)}"]`);
     els.forEach((el) => el.classList.add('invalid'));

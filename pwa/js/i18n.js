@@ -71,6 +71,12 @@ const T = {
   visitor: ['走访人', 'By'], me: ['我', 'me'], edit: ['修改', 'Edit'], merged: ['已合并到其他记录', 'Merged into another record'],
   device_revoked: ['本机已被管理员停用，请重新登录；未同步的记录会保留并重新发送。', 'This phone was disabled by an administrator: sign in again. Unsent entries stay on the phone and are sent again.'],
   device_renewed: ['已重新登录。本机未同步的 {n} 条记录正在重新发送。', 'Signed in again. The {n} unsent entries on this phone are being sent again.'],
+  rej_entry_rejected: ['{what}未通过，整条记录没有上传：{why}', '{what} was not accepted, so the whole entry was not sent: {why}'],
+  rej_enterprise_not_found: ['所选企业不在服务器上（新建时未通过），请重新选择或新建', 'The enterprise is not on the server (its creation was refused): choose or create it again'],
+  rej_invalid_uscc: ['统一社会信用代码应为18位（数字和大写字母），请核对或留空', 'The credit code must be 18 characters (digits and capitals): check it or leave it empty'],
+  rej_invalid_id_number: ['身份证号校验不通过，请核对', 'ID number check failed: please check it'],
+  rej_invalid_phone: ['电话不像大陆手机号，请核对', 'Phone is not a mainland mobile number: please check'],
+  e_enterprise: ['新建的企业', 'The new enterprise'], e_home_visit: ['入户慰问记录', 'The home visit'], e_problem: ['反映的问题', 'A problem'], e_visit: ['走访记录', 'The visit'],
   rej_malformed: ['格式不对，服务器无法读取', 'Malformed: the server could not read it'],
   rej_stage_conflict: ['处理阶段已被他人改动', 'Someone else changed the stage'],
 };

@@ -56,13 +56,17 @@ function fieldsAll(entity, data) {
   return out;
 }
 
-/** Take mutations in mid order until `maxCount` or `maxBytes` of JSON is reached (at least one). */
+/**
+ * Take mutations in mid order until `maxCount` or `maxBytes` of JSON is reached (at least
+ * one). An entry's mutations (same `entry`) are never split: the server judges them together.
+ */
 export function cutBatch(entries, { maxCount = 100, maxBytes = 256 * 1024 } = {}) {
   const out = [];
   let bytes = 0;
   for (const e of entries) {
     const size = JSON.stringify(e).length;
-    if (out.length && (out.length >= maxCount || bytes + size > maxBytes)) break;
+    const sameEntry = e.entry && out.length && out[out.length - 1].entry === e.entry;
+    if (out.length && !sameEntry && (out.length >= maxCount || bytes + size > maxBytes)) break;
     out.push(e);
     bytes += size;
   }
@@ -74,6 +78,7 @@ export function wireMutation(e) {
   const m = { mid: e.mid, op: e.op, entity: e.entity, id: e.id };
   if (e.op !== 'delete') m.fields = e.fields || {};
   if (e.op === 'update' && e.base_version != null) m.base_version = e.base_version;
+  if (e.entry) m.entry = e.entry;
   return m;
 }
 
@@ -98,7 +103,13 @@ export function readResult(r) {
   if (status === 'applied') return { outcome: 'done', version: info.version ?? null };
   if (status === 'rejected' && info.code === 'mid_reused') return { outcome: 'reused', code: 'mid_reused' };
   if (status === 'rejected') {
-    return { outcome: 'rejected', error: { code: info.code || 'rejected', message: info.message || '', field: info.field || null } };
+    const error = { code: info.code || 'rejected', message: info.message || '', field: info.field || null };
+    // entry_rejected: another record of the same entry was refused; `cause` says which and why.
+    if (info.cause && typeof info.cause === 'object') {
+      const c = info.cause;
+      error.cause = { mid: c.mid ?? null, entity: c.entity || null, id: c.id || null, code: c.code || 'invalid', field: c.field || null, message: c.message || '' };
+    }
+    return { outcome: 'rejected', error };
   }
   if (status === 'conflict') {
     return { outcome: 'conflict', version: info.version ?? null,

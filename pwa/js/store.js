@@ -58,6 +58,9 @@ export class Store {
       const counter = await t.get('meta', 'next_mid');
       let mid = counter ? counter.v : 1;
       const mids = [];
+      // The records of one entry (a visit with its new enterprise, problems and home
+      // visit) carry the visit's id as `entry`: the server accepts or rejects them together.
+      const entry = changes.length > 1 ? (changes.find((c) => c.entity === 'visit') || changes[0]).id : null;
       for (const ch of changes) {
         const key = rkey(ch.entity, ch.id);
         const rec = await t.get('records', key);
@@ -70,8 +73,9 @@ export class Store {
         if (ch.del) next.deleted = true;
         next.updated_local = this.now();
         if (m) {
-          const entry = { ...m, mid, saved_at: this.now() };
-          await t.put('outbox', entry);
+          const queued = { ...m, mid, saved_at: this.now() };
+          if (entry) queued.entry = entry;
+          await t.put('outbox', queued);
           next.pending = [...(next.pending || []), mid];
           next.error = null; // a new save is the cadre's fix; the server judges it again
           next.conflict = null;
@@ -103,7 +107,8 @@ export class Store {
   nextBatch(opts, deviceId = null) {
     return this.b.tx(['outbox', 'records', 'meta'], 'readwrite', async (t) => {
       await this._settle(t, null);
-      const head = await t.all('outbox', { limit: opts.maxCount || 100 });
+      // A few past the limit: an entry that straddles it is finished in this batch.
+      const head = await t.all('outbox', { limit: (opts.maxCount || 100) + 50 });
       const batch = cutBatch(head, opts);
       const keys = new Set(batch.map((e) => rkey(e.entity, e.id)));
       for (const key of keys) {

@@ -86,3 +86,42 @@ test('export and import keep ids so a second device makes no duplicate', async (
   assert.ok(box.every((m) => m.op === 'create' && m.id === V));
   assert.equal((await b.list('visit')).length, 1);
 });
+
+test("an entry's mutations are never split across batches, and carry their entry key", () => {
+  const E = '22222222-2222-4222-8222-222222222222';
+  const e = [{ mid: 1 }, { mid: 2, entry: E }, { mid: 3, entry: E }, { mid: 4, entry: E }, { mid: 5 }];
+  assert.deepEqual(cutBatch(e, { maxCount: 2 }).map((x) => x.mid), [1, 2, 3, 4]);
+  assert.deepEqual(cutBatch(e, { maxCount: 1 }).map((x) => x.mid), [1]);
+  assert.deepEqual(cutBatch(e.slice(1), { maxCount: 1 }).map((x) => x.mid), [2, 3, 4]);
+});
+
+test('a save of several records tags them with the visit id; entry_rejected keeps its cause', async () => {
+  const s = new Store(new MemoryBackend());
+  const ENT = '33333333-3333-4333-8333-333333333333';
+  await s.save([
+    { entity: 'enterprise', id: ENT, data: { name: '示例', uscc: '915101' } },
+    { entity: 'visit', id: V, data: { method: 'interview', enterprise_id: ENT } },
+  ]);
+  await s.save([{ entity: 'visit', id: '44444444-4444-4444-8444-444444444444', data: { method: 'report' } }]);
+  const queued = await s.outboxAll();
+  assert.deepEqual(queued.map((q) => q.entry ?? null), [V, V, null]);
+  const sent = await s.nextBatch({ maxCount: 1 });
+  assert.deepEqual(sent.map((m) => [m.mid, m.entry]), [[1, V], [2, V]]);
+  const cause = { mid: 1, entity: 'enterprise', id: ENT, code: 'invalid', field: 'uscc', message: 'uscc: bad' };
+  await s.applyPush(sent, { last_mid: 2, results: [
+    { mid: 1, status: 'rejected', code: 'invalid', field: 'uscc', message: 'uscc: bad' },
+    { mid: 2, status: 'rejected', code: 'entry_rejected', field: null, message: 'x', cause },
+  ] });
+  const v = await s.get('visit', V);
+  assert.equal(recordState(v), 'error');
+  assert.deepEqual(v.error.cause, cause);
+  assert.equal((await s.get('enterprise', ENT)).error.field, 'uscc');
+  // The fix resends both records whole, as one entry again.
+  await s.save([
+    { entity: 'enterprise', id: ENT, data: { uscc: '91510100MA61R8XXXX' } },
+    { entity: 'visit', id: V, data: { method: 'interview', enterprise_id: ENT } },
+  ]);
+  const again = (await s.outboxAll()).filter((q) => q.mid > 3);
+  assert.deepEqual(again.map((q) => [q.op, q.entity, q.entry]), [['create', 'enterprise', V], ['create', 'visit', V]]);
+  assert.equal(again[0].fields.name, '示例');
+});

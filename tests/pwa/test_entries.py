@@ -1,0 +1,79 @@
+"""Every rejection reaches the cadre: a record created inside an entry is judged with it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.pwa.test_field_app import open_app, record_visit, sign_in, wait_outbox
+
+pytestmark = pytest.mark.browser
+
+PARTIAL_USCC = "91510100MA61"  # 12 of 18 characters: the server refuses it
+FIXED_USCC = "91510100MA61R8XXXX"
+
+
+def test_rejected_new_enterprise_rejects_its_entry_and_is_fixed_from_the_phone(
+    fv_server, launch, shot, marker
+):  # noqa: ANN001
+    ctx = launch("bad-enterprise")
+    page = open_app(ctx, fv_server.url)
+    sign_in(page)
+    ctx.set_offline(True)
+    name = f"成都{marker}机械有限公司"
+    bad = record_visit(
+        page,
+        "symposium",
+        f"{marker} bad enterprise",
+        new_ent=(name, PARTIAL_USCC),
+        workers=2,
+        problem="欠薪三个月",
+    )
+    good = record_visit(page, "interview", f"{marker} good", ent_query="cdxy", workers=1)
+    ctx.set_offline(False)
+    wait_outbox(page, 0)
+    page.goto(fv_server.url + "/#/home")
+    page.wait_for_selector("[data-testid=attention]")
+    page.goto(fv_server.url + "/#/entries")
+    page.wait_for_selector(f"[data-testid=entry][data-id='{good}'][data-state=synced]")
+    entry = page.wait_for_selector(f"[data-testid=entry][data-id='{bad}'][data-state=error]")
+    assert "需处理" in entry.inner_text()
+    reason = entry.query_selector("[data-testid=reason]")
+    assert reason.get_attribute("data-field") == "uscc"
+    text = reason.inner_text()
+    assert "新建的企业未通过" in text and "统一社会信用代码应为18位" in text, text
+    assert not re.search(r"[A-Za-z]{3,}", text), f"English in the Chinese UI: {text}"
+    shot(page, "entries-rejected-enterprise")
+    # The server kept nothing of the entry: no visit pointing at a refused enterprise.
+    changes = fv_server.pull_all()
+    assert not [c for c in changes if c["entity"] == "enterprise" and c["data"].get("name") == name]
+    assert not [
+        c
+        for c in changes
+        if c["entity"] == "visit"
+        and marker in (c["data"].get("notes") or "")
+        and "bad" in c["data"]["notes"]
+    ]
+    # The form shows the reason and the enterprise as a new one, its code marked to fix.
+    entry.click()
+    page.wait_for_selector("[data-testid=form-reason]")
+    assert "统一社会信用代码" in page.inner_text("[data-testid=form-reason]")
+    assert page.input_value("[data-f='newEnt.name']") == name
+    assert page.input_value("#uscc") == PARTIAL_USCC
+    assert "invalid" in (page.get_attribute("#uscc", "class") or "")
+    page.wait_for_timeout(2500)  # let the "saved" toast fade for the screenshot
+    shot(page, "form-fix-rejected-enterprise")
+    page.fill("#uscc", FIXED_USCC)
+    page.click("[data-testid=save]")
+    page.wait_for_selector("[data-testid=new-visit]")
+    wait_outbox(page, 0)
+    page.goto(fv_server.url + "/#/entries")
+    page.wait_for_selector(f"[data-testid=entry][data-id='{bad}'][data-state=synced]")
+    changes = fv_server.pull_all()
+    ents = [c for c in changes if c["entity"] == "enterprise" and c["data"].get("name") == name]
+    assert len({c["id"] for c in ents}) == 1 and ents[-1]["data"]["uscc"] == FIXED_USCC
+    visits = [c for c in changes if c["entity"] == "visit" and c["id"] == bad]
+    assert visits and visits[-1]["data"]["enterprise_id"] == ents[-1]["id"]
+    problems = [c for c in changes if c["entity"] == "problem" and c["data"].get("visit_id") == bad]
+    assert problems and problems[-1]["data"]["description"] == "欠薪三个月"
