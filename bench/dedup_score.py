@@ -1,6 +1,7 @@
 """Score a clustering of a held-out roster against its truth, overall and per variation family.
 
     python bench/dedup_score.py --truth truth.csv --clusters clusters.csv
+    python bench/dedup_score.py --truth truth.csv --run roster.csv --clusters clusters.csv
     python bench/dedup_score.py --truth truth.csv --clusters clusters.csv \
         --splink roster.csv [--splink-out splink_clusters.csv]
 
@@ -16,6 +17,8 @@ predicted pairs where either record carries it. ``negatives`` (hard-negative kin
 scored the same way, and the false pairs between different firms of one hard-negative group
 are counted.
 
+``--run ROSTER`` first runs the CSV command (``--command``) on the roster and reports its
+wall time, CPU time, peak memory and review-list length with the scores.
 ``--splink ROSTER`` also runs Splink 5 (DuckDB) on the roster with a modest hand-written
 model (``pip install '.[bench]'``), times it, measures its peak memory, and scores its
 clusters the same way.
@@ -307,6 +310,7 @@ def run_splink(roster: Path, out: Path, threshold: float = 0.9) -> dict:
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
     t0 = time.perf_counter()
+    c0 = time.process_time()  # all threads of this process, DuckDB's included
     cols = _prepare(roster)
     t_prep = time.perf_counter() - t0
     con = duckdb.connect()
@@ -406,8 +410,37 @@ def run_splink(roster: Path, out: Path, threshold: float = 0.9) -> dict:
     return {
         "splink_version": splink.__version__,
         "wall_s": round(wall, 1),
+        "cpu_s": round(time.process_time() - c0, 1),
         "prepare_s": round(t_prep, 1),
         "threshold_match_probability": threshold,
+    }
+
+
+def run_command(command: str, roster: Path, clusters: Path) -> dict | None:
+    """Run the CSV command on ``roster``; its wall time, CPU time and peak memory."""
+    import shlex
+    import subprocess
+
+    review = clusters.with_name(clusters.stem + ".review.csv")
+    argv = [*shlex.split(command), str(roster), "-o", str(clusters), "--review", str(review)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        return None
+    with open(review, encoding="utf-8", newline="") as f:
+        review_pairs = max(0, sum(1 for _ in csv.reader(f)) - 1)
+    return {
+        "command": " ".join(argv),
+        "wall_s": round(wall, 1),
+        "cpu_s": round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 1),
+        # The first child this process waits for, so its peak is the children's peak.
+        "peak_rss_mb": round(after.ru_maxrss / 1024, 1),
+        "review_pairs": review_pairs,
+        "summary": (proc.stdout.strip() or proc.stderr.strip()).splitlines()[-1:],
     }
 
 
@@ -420,6 +453,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--truth", type=Path, required=True)
     ap.add_argument("--clusters", type=Path, help="the CSV command's record_id,cluster_id")
+    ap.add_argument(
+        "--run",
+        type=Path,
+        metavar="ROSTER",
+        help="first run the CSV command on ROSTER (writing --clusters), timed",
+    )
+    ap.add_argument(
+        "--command",
+        default=str(Path(sys.executable).with_name("fieldvisit-dedup-csv")),
+        help="the CSV command for --run (default: the one beside this Python)",
+    )
     ap.add_argument("--splink", type=Path, metavar="ROSTER", help="also run Splink on ROSTER")
     ap.add_argument("--splink-out", type=Path, help="where Splink's clusters are written")
     ap.add_argument("--splink-threshold", type=float, default=0.9)
@@ -427,10 +471,19 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if not a.clusters and not a.splink:
         ap.error("give --clusters, --splink, or both")
-    truth = read_truth(a.truth)
+    if a.run and not a.clusters:
+        ap.error("--run needs --clusters (where the command writes its clusters)")
     result: dict = {}
+    run = None
+    if a.run:
+        run = run_command(a.command, a.run, a.clusters)
+        if run is None:
+            return 1
+    truth = read_truth(a.truth)
     if a.clusters:
         result["matcher"] = score(truth, read_clusters(a.clusters))
+        if run:
+            result["matcher"] = {"run": run, **result["matcher"]}
     if a.splink:
         out = a.splink_out or a.splink.with_name(a.splink.stem + ".splink_clusters.csv")
         # Peak memory of Splink alone: measured in a child process that only runs it.

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 import itertools
+import os
 import random
+import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -115,10 +117,17 @@ def test_seeded_output_is_reproducible(roster, tmp_path):
     assert o3.read_bytes() != out.read_bytes()
 
 
-def test_cli(tmp_path):
-    o, t = tmp_path / "r.csv", tmp_path / "t.csv"
-    assert rh.main(["--records", "300", "--seed", "5", "--out", str(o), "--truth", str(t)]) == 0
-    assert len(_read(o)) == 300
+def test_cli_same_output_under_any_hash_seed(tmp_path):
+    """Two processes with different string hashing write the same files."""
+    outs = []
+    for hs in ("1", "2"):
+        o, t = tmp_path / f"r{hs}.csv", tmp_path / f"t{hs}.csv"
+        argv = [sys.executable, str(BENCH / "roster_heldout.py"), "--records", "300"]
+        argv += ["--seed", "5", "--out", str(o), "--truth", str(t), "--quiet"]
+        subprocess.run(argv, check=True, env={**os.environ, "PYTHONHASHSEED": hs})
+        outs.append((o.read_bytes(), t.read_bytes()))
+    assert outs[0] == outs[1]
+    assert len(_read(tmp_path / "r1.csv")) == 300
 
 
 def _brute(truth_rows: list[dict], clusters: dict[str, str], label: str | None):
