@@ -55,18 +55,23 @@ async function api(method, path, body) {
 
 // ---------- sync status bar (always visible) ---------------------------------
 async function refreshStatus() {
-  S.waiting = await store.outboxCount();
+  // Entries, not mutations: a visit saved with its enterprise and problems is one.
+  S.waiting = await store.pendingEntries();
   const last = await store.getMeta('last_sync');
-  const err = engine.status.error || (await store.getMeta('last_error'));
+  let err = engine.status.error || (await store.getMeta('last_error'));
   const online = navigator.onLine;
+  // Being offline (or the network failing) is a state, not an error: neutral colours,
+  // "离线 · N 条待发送"; red is kept for what needs someone to act.
+  const netOnly = err && ['network', 'timeout'].includes(err.code);
+  if (!online && netOnly) err = null;
   const bar = $('#syncbar');
-  bar.className = `syncbar ${online ? 'on' : 'off'}${err && !engine.status.running ? ' serr' : ''}`;
+  bar.className = `syncbar ${online ? 'on' : 'off'}${err && !netOnly && !engine.status.running ? ' serr' : ''}`;
   let msg = engine.status.running ? t('syncing') : S.waiting ? `${S.waiting} ${t('waiting')}` : t('all_sent');
   let sub = `${t('last_sync')} ${fmtTime(last)}`;
   if (err && !engine.status.running) {
     // The banner below says the long version of a sign-in problem.
     const code = err.code === 'device_revoked' ? 'device_revoked_short' : err.code;
-    sub = `${t('sync_error')}: ${h(errorText(code))}${engine.status.nextTry ? ` · ${t('retry_at', { t: fmtTime(new Date(engine.status.nextTry).toISOString()) })}` : ''}`;
+    sub = `${netOnly ? '' : `${t('sync_error')}: `}${h(errorText(code))}${engine.status.nextTry ? ` · ${t('retry_at', { t: fmtTime(new Date(engine.status.nextTry).toISOString()) })}` : ''}`;
   }
   bar.innerHTML = `<span class="dot" aria-hidden="true"></span>
     <span class="st"><b data-testid="net">${online ? t('online') : t('offline')}</b> · <span data-testid="waiting">${h(msg)}</span><br><small data-testid="lastsync">${sub}</small></span>

@@ -95,6 +95,16 @@ export class Store {
     return this.b.tx(['outbox'], 'readonly', (t) => t.count('outbox'));
   }
 
+  /**
+   * How many entries wait to be sent (what the cadre counts): the mutations of one save
+   * share an `entry`; older queues without it count a child with its visit.
+   */
+  async pendingEntries() {
+    const all = await this.b.tx(['outbox'], 'readonly', (t) => t.all('outbox'));
+    const keys = new Set(all.map((e) => e.entry || (e.fields?.visit_id ? e.fields.visit_id : e.id)));
+    return keys.size;
+  }
+
   async outboxAll() {
     return this.b.tx(['outbox'], 'readonly', (t) => t.all('outbox'));
   }

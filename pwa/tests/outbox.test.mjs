@@ -125,3 +125,21 @@ test('a save of several records tags them with the visit id; entry_rejected keep
   assert.deepEqual(again.map((q) => [q.op, q.entity, q.entry]), [['create', 'enterprise', V], ['create', 'visit', V]]);
   assert.equal(again[0].fields.name, '示例');
 });
+
+test('the waiting count is of entries, not mutations', async () => {
+  const s = new Store(new MemoryBackend());
+  const ids = Array.from({ length: 6 }, (_, i) => `5555555${i}-5555-4555-8555-555555555555`);
+  await s.save([
+    { entity: 'enterprise', id: ids[0], data: { name: '示例' } },
+    { entity: 'visit', id: ids[1], data: { method: 'symposium', enterprise_id: ids[0] } },
+    { entity: 'problem', id: ids[2], data: { visit_id: ids[1], description: 'x' } },
+  ]);
+  await s.save([{ entity: 'visit', id: ids[3], data: { method: 'report' } }]);
+  await s.save([{ entity: 'problem', id: ids[4], data: { visit_id: ids[3], description: 'y' } }]); // an older-style child
+  assert.equal(await s.outboxCount(), 5);
+  assert.equal(await s.pendingEntries(), 2);
+  // An unsent problem edited again is still part of its entry.
+  await s.save([{ entity: 'problem', id: ids[2], data: { stage: 'government' } }]);
+  assert.equal(await s.outboxCount(), 6);
+  assert.equal(await s.pendingEntries(), 2);
+});

@@ -77,3 +77,35 @@ def test_rejected_new_enterprise_rejects_its_entry_and_is_fixed_from_the_phone(
     assert visits and visits[-1]["data"]["enterprise_id"] == ents[-1]["id"]
     problems = [c for c in changes if c["entity"] == "problem" and c["data"].get("visit_id") == bad]
     assert problems and problems[-1]["data"]["description"] == "欠薪三个月"
+
+
+def test_offline_is_a_neutral_state_counting_entries(fv_server, launch, shot, marker):  # noqa: ANN001
+    ctx = launch("offline-state")
+    page = open_app(ctx, fv_server.url)
+    sign_in(page)
+    ctx.set_offline(True)
+    for i in range(2):  # each entry is 2-3 mutations: a visit, a problem, a new enterprise
+        record_visit(
+            page,
+            "symposium",
+            f"{marker} offline {i}",
+            new_ent=(f"成都{marker}{i}号有限公司", "") if i else None,
+            workers=1,
+            problem="工资拖欠",
+        )
+    assert page.evaluate("window.fieldvisit.store.outboxCount()") == 5
+    page.click("#sendnow")  # a try with no network: still a state, not an error
+    page.wait_for_timeout(1500)
+    bar = page.locator("[data-testid=syncbar]")
+    assert page.inner_text("[data-testid=net]") == "离线"
+    assert page.inner_text("[data-testid=waiting]") == "2 条待发送"
+    assert "serr" not in (bar.get_attribute("class") or "")
+    colour = bar.evaluate("el => getComputedStyle(el).backgroundColor")
+    assert colour == "rgb(85, 85, 85)", colour  # the neutral grey, not the error red
+    assert "同步出错" not in bar.inner_text()
+    shot(page, "syncbar-offline-neutral")
+    ctx.set_offline(False)
+    wait_outbox(page, 0)
+    page.wait_for_function(
+        "document.querySelector('[data-testid=waiting]').textContent === '全部已发送'"
+    )
