@@ -318,7 +318,7 @@ def build_spec() -> dict[str, Any]:
             )
         },
         "/healthz": {"get": _op("Process is up", auth=False, errors=())},
-        "/readyz": {"get": _op("Database and broker reachable", auth=False, errors=())},
+        "/readyz": {"get": _op("Database up and migrated; broker reported", auth=False, errors=())},
     }
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)

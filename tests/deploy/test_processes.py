@@ -141,7 +141,7 @@ def test_the_compose_stack_without_docker(tmp_path, spawn, fresh_pg_url, redis_u
     base = f"http://127.0.0.1:{port}"
     assert json.loads(wait_http(f"{base}/healthz", web, timeout=30)) == {"status": "ok"}
     ready = json.loads(wait_http(f"{base}/readyz", web, timeout=10))
-    assert ready["checks"] == {"database": "ok", "broker": "ok"}
+    assert ready["checks"] == {"database": "ok", "migrations": "ok", "broker": "ok"}
     with urllib.request.urlopen(f"{base}/", timeout=5) as response:
         assert b"<html" in response.read().lower()  # the PWA, served by gunicorn too
 
