@@ -92,47 +92,92 @@ def read_clusters(path: Path) -> dict[str, str]:
         return {row[ir]: row[ic] for row in r}
 
 
+def _runs(keys: list[int]):
+    """Index runs of equal keys: sorted row indices split where the key changes."""
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    run: list[int] = []
+    last = None
+    for i in order:
+        k = keys[i]
+        if k != last and run:
+            yield run
+            run = []
+        last = k
+        run.append(i)
+    if run:
+        yield run
+
+
 def score(truth, clusters: dict[str, str]) -> dict:
-    """Pairwise precision, recall and F1, overall, per family and per hard-negative kind."""
+    """Pairwise precision, recall and F1, overall, per family and per hard-negative kind.
+
+    Rows are sorted by firm, by cluster and by (group, cluster); each run of equal keys
+    adds its pairs, so memory grows with the records, never with the pairs or the families.
+    """
     cl_index: dict[str, int] = {}
-    firm_n: Counter = Counter()
-    clus_n: Counter = Counter()
-    cell_n: Counter = Counter()
-    gcell_n: Counter = Counter()
-    firm_k: dict[str, Counter] = {}
-    clus_k: dict[str, Counter] = {}
-    cell_k: dict[str, Counter] = {}
+    firm_of: list[int] = []
+    group_of: list[int] = []
+    clus_of: list[int] = []
+    labels_of: list[tuple[str, ...]] = []
     carriers: Counter = Counter()
     group_kind: dict[int, str] = {}
     missing = 0
-    shift = 1 << 32
     for rid, (fi, gi, labels) in truth.items():
         c = clusters.get(rid)
         if c is None:
             missing += 1
             c = "\x00missing:" + rid
-        ci = cl_index.setdefault(c, len(cl_index))
-        cell = fi * shift + ci
-        firm_n[fi] += 1
-        clus_n[ci] += 1
-        cell_n[cell] += 1
-        gcell_n[gi * shift + ci] += 1
+        firm_of.append(fi)
+        group_of.append(gi)
+        clus_of.append(cl_index.setdefault(c, len(cl_index)))
+        labels_of.append(labels)
         for lab in labels:
             carriers[lab] += 1
-            fk = firm_k.get(lab)
-            if fk is None:
-                fk = firm_k[lab] = Counter()
-                clus_k[lab] = Counter()
-                cell_k[lab] = Counter()
-            fk[fi] += 1
-            clus_k[lab][ci] += 1
-            cell_k[lab][cell] += 1
             if lab.startswith("neg:") and ":" not in lab[4:]:
                 group_kind.setdefault(gi, lab[4:])
+    shift = 1 << 32
 
-    true_pairs = sum(c2(n) for n in firm_n.values())
-    pred_pairs = sum(c2(n) for n in clus_n.values())
-    tp = sum(c2(n) for n in cell_n.values())
+    def pairs_in(run: list[int], acc: Counter) -> int:
+        """Adds C(n,2) - C(n-k,2) per label carried by k of the run's n rows."""
+        n = len(run)
+        if n < 2:
+            return 0
+        k: Counter = Counter()
+        for i in run:
+            k.update(labels_of[i])
+        for lab, m in k.items():
+            acc[lab] += c2(n) - c2(n - m)
+        return c2(n)
+
+    true_by: Counter = Counter()
+    pred_by: Counter = Counter()
+    tp_by: Counter = Counter()
+    true_pairs = sum(pairs_in(run, true_by) for run in _runs(firm_of))
+    cluster_sizes: Counter = Counter()
+    pred_pairs = 0
+    largest = 0
+    for run in _runs(clus_of):
+        pred_pairs += pairs_in(run, pred_by)
+        cluster_sizes[len(run)] += 1
+        largest = max(largest, len(run))
+    tp = 0
+    within_group_false: Counter = Counter()
+    plain_t = plain_tp = 0
+    # (group, cluster) runs hold whole (firm, cluster) cells: firms nest in groups.
+    for run in _runs([g * shift + c for g, c in zip(group_of, clus_of, strict=True)]):
+        cells: dict[int, list[int]] = {}
+        for i in run:
+            cells.setdefault(firm_of[i], []).append(i)
+        in_cells = sum(pairs_in(cell, tp_by) for cell in cells.values())
+        tp += in_cells
+        kind = group_kind.get(group_of[run[0]])
+        if kind is not None:
+            within_group_false[kind] += c2(len(run)) - in_cells
+        for cell in cells.values():
+            plain = sum(1 for i in cell if _name_unvaried(labels_of[i]))
+            plain_tp += c2(plain)
+    for run in _runs(firm_of):
+        plain_t += c2(sum(1 for i in run if _name_unvaried(labels_of[i])))
 
     def prf(tp_: int, t: int, p: int) -> dict:
         prec = tp_ / p if p else 1.0
@@ -147,65 +192,31 @@ def score(truth, clusters: dict[str, str]) -> dict:
             "correct_pairs": tp_,
         }
 
-    def with_label(n_by: Counter, k_by: Counter) -> int:
-        return sum(c2(n_by[key]) - c2(n_by[key] - k) for key, k in k_by.items())
-
     families = {}
     negatives = {}
-    for lab in sorted(firm_k):
-        t = with_label(firm_n, firm_k[lab])
-        p = with_label(clus_n, clus_k[lab])
-        tp_ = with_label(cell_n, cell_k[lab])
-        entry = prf(tp_, t, p)
+    for lab in sorted(carriers):
+        entry = prf(tp_by[lab], true_by[lab], pred_by[lab])
         entry["records"] = carriers[lab]
         (negatives if lab.startswith("neg:") else families)[lab.removeprefix("neg:")] = entry
-
-    # False pairs between different firms of one hard-negative group, by the group's kind.
-    within_group_false: Counter = Counter()
-    per_group_cell: Counter = Counter()
-    for key, n in gcell_n.items():
-        gi = key // shift
-        kind = group_kind.get(gi)
-        if kind is not None and n > 1:
-            per_group_cell[kind] += c2(n)
-    same_firm_in_group: Counter = Counter()
-    firm_group: dict[int, int] = {}
-    for _rid, (fi, gi, _labels) in truth.items():
-        firm_group[fi] = gi
-    for key, n in cell_n.items():
-        kind = group_kind.get(firm_group[key // shift])
-        if kind is not None and n > 1:
-            same_firm_in_group[kind] += c2(n)
-    for kind in per_group_cell:
-        within_group_false[kind] = per_group_cell[kind] - same_firm_in_group[kind]
-
-    # Pairs where neither record's name was varied (only the other fields may differ).
-    plain_t = plain_tp = 0
-    plain_firm: Counter = Counter()
-    plain_cell: Counter = Counter()
-    for rid, (fi, _gi, labels) in truth.items():
-        if not any(lab.split(":", 1)[0] in NAME_FAMILIES for lab in labels):
-            plain_firm[fi] += 1
-            c = clusters.get(rid)
-            if c is not None:
-                plain_cell[fi * shift + cl_index[c]] += 1
-    plain_t = sum(c2(n) for n in plain_firm.values())
-    plain_tp = sum(c2(n) for n in plain_cell.values())
-
-    sizes = Counter(clus_n.values())
     return {
         "records": len(truth),
         "records_missing_from_output": missing,
-        "firms": len(firm_n),
-        "clusters": len(clus_n),
-        "largest_cluster": max(clus_n.values()) if clus_n else 0,
-        "cluster_sizes": {str(k): sizes[k] for k in sorted(sizes) if k <= 10},
+        "firms": len(set(firm_of)),
+        "clusters": len(cl_index),
+        "largest_cluster": largest,
+        "cluster_sizes": {str(k): cluster_sizes[k] for k in sorted(cluster_sizes) if k <= 10},
         "overall": prf(tp, true_pairs, pred_pairs),
+        # Pairs where neither record's name was varied (only the other fields may differ).
         "recall_names_unvaried": round(plain_tp / plain_t, 4) if plain_t else 1.0,
         "families": families,
         "negatives": negatives,
+        # Predicted pairs joining two different firms of one hard-negative group.
         "false_pairs_within_negative_groups": dict(sorted(within_group_false.items())),
     }
+
+
+def _name_unvaried(labels: tuple[str, ...]) -> bool:
+    return not any(lab.split(":", 1)[0] in NAME_FAMILIES for lab in labels)
 
 
 # ------------------------------------------------------------------------------------------
