@@ -116,3 +116,27 @@ def test_record_without_district_matching_two_districts_goes_to_review():
     assert c["p1"] == c["p2"] and c["q1"] == c["q2"] and c["p1"] != c["q1"]
     assert c["x"] not in (c["p1"], c["q1"])
     assert any(ps.rule == "ambiguous_district" for ps in res.review)
+
+
+def test_review_list_is_capped_and_ranked():
+    # 60 names, each typed in two districts with nothing else agreeing: review pairs.
+    recs = []
+    trade = "华兴达鑫盛泰丰源恒通宏昌隆瑞祥福康安和顺"
+    names = [a + b + c for a in trade[:4] for b in trade[4:9] for c in trade[9:12]][:60]
+    for k, name in enumerate(names):
+        recs.append(EnterpriseRecord(f"a{k}", name + "机械有限公司", "锦江区"))
+        recs.append(EnterpriseRecord(f"b{k}", name + "机械有限公司", "双流县"))
+    # one of them also has a third record: accepting it would join more record pairs
+    recs.append(
+        EnterpriseRecord("c0", names[0] + "机械制造有限公司", "双流县", address="红星路1号")
+    )
+    recs.append(EnterpriseRecord("c1", names[0] + "机械有限公司", "双流县", address="红星路1号"))
+    full = cluster_records(recs, DedupThresholds(review_share=None))
+    assert len(full.review) > 60 and full.stats["review_not_queued"] == 0
+    capped = cluster_records(recs, DedupThresholds(review_share=0.02))
+    assert len(capped.review) == 50  # the floor for small lists; 2 % of 122 is 2
+    assert capped.stats["review_not_queued"] == len(full.review) - 50
+    assert capped.cluster_of == full.cluster_of  # the cap changes the queue, not the clusters
+    # first: the pair whose acceptance joins the most record pairs (a0 with b0, c0, c1)
+    top = capped.review[0]
+    assert "a0" in (top.a, top.b) and {top.a, top.b} & {"b0", "c0", "c1"}

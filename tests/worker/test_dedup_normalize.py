@@ -92,3 +92,33 @@ def test_uscc_cleaning_and_check():
     assert normalize_uscc(" 91350100m000100y43 ") == ("91350100M000100Y43", True)
     assert normalize_uscc("91350100M000100Y44") == ("91350100M000100Y44", False)
     assert normalize_uscc("12345") == ("", False)
+
+
+def test_one_dropped_character_in_legal_form_industry_or_branch_still_parses():
+    whole = normalize_name("华兴机械制造有限公司")
+    for typo in (
+        "华兴机械制造有限司",  # legal form
+        "华兴机械制造有限责任公",
+        "华兴机械制有限公司",  # industry word
+        "华兴械制造有限公司",
+    ):
+        p = normalize_name(typo)
+        assert (p.core, p.industry, p.legal) == (whole.core, whole.industry, whole.legal), typo
+    assert normalize_name("华兴机械有限公司第二分司").branch == "#2|分公司"
+    assert normalize_name("华兴机械有限公司第3公司").branch == "#3|分公司"
+    assert normalize_name("华兴机械有限公司锦江分公").branch == "锦江|分公司"
+    # a dropped character never makes a two-character trade name disappear
+    assert normalize_name("华兴有限司").core == "华兴"
+
+
+def test_neighbouring_businesses_are_separate_categories():
+    cat = lambda n: normalize_name(n).industry  # noqa: E731
+    assert cat("华兴服装有限公司") != cat("华兴纺织有限公司")
+    assert cat("华兴印务有限公司") != cat("华兴包装材料有限公司")
+    assert cat("华兴网络科技有限公司") == cat("华兴信息技术有限公司")
+
+
+def test_address_numbers_in_chinese_numerals_are_digits():
+    assert normalize_address("红星路八十八号") == normalize_address("成都市锦江区红星路88号")
+    assert normalize_address("红星路一〇五号三楼") == "红星路105号3楼"
+    assert normalize_address("一环路东一段") == "一环路东一段"  # a road's name is left alone

@@ -154,6 +154,9 @@ def cluster_records(
             gc.enable()
 
 
+REVIEW_FLOOR = 50
+
+
 def _neighbourhood_key(p: Prepared) -> tuple[str, str, str]:
     """Sort order inside an oversized block: likely duplicates end up next to each other."""
     return (p.district, p.address, p.parts.core)
@@ -264,8 +267,21 @@ def _cluster(
         cur = best.get(key)
         if cur is None or t[2] > cur[2]:
             best[key] = t
+    # A queue people can clear: at most review_share of the records, the pairs whose
+    # decision would change the clusters most first (likelihood of being one firm times
+    # the record pairs an acceptance would join).
+    size = uf.size
+
+    def weight(t: tuple[int, int, float, str, str]) -> float:
+        return t[2] ** 8 * (size[uf.find(t[0])] * size[uf.find(t[1])]) ** 0.5
+
+    ranked = sorted(best.values(), key=lambda t: (-weight(t), -t[2], t[0], t[1]))
+    cap = len(ranked)
+    if th.review_share is not None:
+        cap = max(REVIEW_FLOOR, int(th.review_share * n))  # small lists keep a few
+    not_queued = max(0, len(ranked) - cap)
     review: list[PairScore] = []
-    for i, j, _score, rule, _pair_rule in sorted(best.values(), key=lambda t: -t[2]):
+    for i, j, _score, rule, _pair_rule in ranked[:cap]:
         ps = score_pair(items[i], items[j], th)
         if rule != ps.rule:
             ps = _relabel(ps, REVIEW, rule)
@@ -276,6 +292,7 @@ def _cluster(
         "clusters": n_clusters,
         "merged": n - n_clusters,
         "review": len(review),
+        "review_not_queued": not_queued,
         "pairs_compared": compared,
         "oversized_blocks_split": len(windows),
     }

@@ -40,6 +40,8 @@ class DedupThresholds:
     max_block: int = 400  # blocks larger than this are not compared (keeps cost near-linear)
     max_cluster: int = 60  # a merge that would make a bigger cluster goes to review instead
     max_candidates: int = 200  # incremental: candidates scored per new record at most
+    # batch: the review list holds at most this share of the records (None: no cap)
+    review_share: float | None = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,7 +378,9 @@ def decide_pair(
         # A district conflict needs the address or the code to agree before merging, and
         # a name without its industry needs some second field (华兴 may be 华兴机械 or 华兴食品).
         # Identical after normalisation but two addresses (or codes, sizes) that disagree:
-        # two firms of one name (a 厂 and a 有限公司), not merged unseen.
+        # two firms of one name (a 厂 and a 有限公司), not merged unseen; nor when another
+        # district is named (only a typed field or a code's region, but a second firm of
+        # that name elsewhere is as likely as a typing slip): a second field must agree.
         if score >= th.auto and (
             strong
             or (

@@ -473,11 +473,36 @@ def normalize_district(raw: str | None) -> str:
 _ADDR_PREFIX_RE = re.compile(r"^(中国)?(四川省?)?(成都市?)?")
 
 
+_ADDR_NUMBER_RE = re.compile(
+    r"([零〇一二两三四五六七八九十百千]+)(?=[号號楼栋幢层室单元附弄巷组社])"
+)
+_ADDR_WORDS = str.maketrans({"號": "号", "樓": "楼", "棟": "栋"})
+
+
+def _cn_address_number(text: str) -> str:
+    """A Chinese numeral of an address as digits (八十八 → 88, 一〇五 → 105), up to 9999."""
+    if all(c in _CN_DIGITS for c in text):
+        return "".join(str(_CN_DIGITS[c]) for c in text)
+    total, cur = 0, 0
+    for c in text:
+        if c in _CN_DIGITS:
+            cur = _CN_DIGITS[c]
+        else:
+            unit = {"十": 10, "百": 100, "千": 1000}[c]
+            total += (cur or 1) * unit
+            cur = 0
+    return str(total + cur)
+
+
 def normalize_address(raw: str | None) -> str:
-    """An address without province/city/district prefix, punctuation or spaces."""
+    """An address without province/city/district prefix, punctuation or spaces; house
+    numbers written in Chinese numerals become digits (红星路八十八号 = 红星路88号)."""
     text = clean_text(raw)
     if not text:
         return ""
+    text = text.translate(_ADDR_WORDS)
+    if _ADDR_NUMBER_RE.search(text):
+        text = _ADDR_NUMBER_RE.sub(lambda m: _cn_address_number(m.group(1)), text)
     text = _ADDR_PREFIX_RE.sub("", text)
     reg = regions()
     for p in reg.prefixes:
