@@ -50,8 +50,19 @@ def validation_error(err: ValidationError) -> ApiError:
     return ApiError(400, "invalid", f"{field}: {reason}", field or None)
 
 
+def _json_error(body: dict[str, Any], status: int):  # noqa: ANN202
+    """The error body with its message in the language the request prefers."""
+    from server.messages import localize_error, prefers_chinese
+
+    chinese = prefers_chinese(request.headers.get("Accept-Language"))
+    response = jsonify(localize_error(body, chinese))
+    response.vary.add("Accept-Language")
+    return response, status
+
+
 def register_error_handlers(app: Flask) -> None:
-    """JSON errors for /api; the database session rolled back on every error."""
+    """JSON errors for /api; the database session rolled back on every error. Messages
+    follow Accept-Language (server/messages.py); codes never change."""
     from server.extensions import db
     from server.params import ParamError
 
@@ -59,32 +70,33 @@ def register_error_handlers(app: Flask) -> None:
     def _param_error(err: ParamError):  # noqa: ANN202
         db.session.rollback()
         if request.path.startswith("/api"):
-            return jsonify(err.body()), err.status
+            return _json_error(err.body(), err.status)
         return BadRequest(f"请求参数有误 (invalid parameter) — {err.message}")
 
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):  # noqa: ANN202
         db.session.rollback()
-        return jsonify(err.body()), err.status
+        return _json_error(err.body(), err.status)
 
     @app.errorhandler(ValidationError)
     def _validation(err: ValidationError):  # noqa: ANN202
         db.session.rollback()
         api = validation_error(err)
-        return jsonify(api.body()), api.status
+        return _json_error(api.body(), api.status)
 
     @app.errorhandler(OperationalError)
     def _db_down(err: OperationalError):  # noqa: ANN202
         db.session.rollback()
         log.error("database unavailable: %s", type(err.orig).__name__)
-        return jsonify(
+        return _json_error(
             {
                 "error": {
                     "code": "unavailable",
                     "message": "the database is unavailable; try again later",
                 }
-            }
-        ), 503
+            },
+            503,
+        )
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):  # noqa: ANN202
@@ -97,12 +109,12 @@ def register_error_handlers(app: Flask) -> None:
             400: "malformed",
             415: "unsupported_media_type",
         }.get(err.code or 500, "error")
-        return jsonify({"error": {"code": code, "message": err.description}}), err.code
+        return _json_error({"error": {"code": code, "message": err.description}}, err.code or 500)
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):  # noqa: ANN202
         db.session.rollback()
         log.exception("unexpected error")
-        return jsonify(
-            {"error": {"code": "server_error", "message": "unexpected server error"}}
-        ), 500
+        return _json_error(
+            {"error": {"code": "server_error", "message": "unexpected server error"}}, 500
+        )

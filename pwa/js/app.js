@@ -45,7 +45,8 @@ async function api(method, path, body) {
   const token = await store.getMeta('token');
   const res = await fetch(path, {
     method, cache: 'no-store',
-    headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    // The server's messages follow the app's language (the app shows its own text per code).
+    headers: { 'Content-Type': 'application/json', 'Accept-Language': getLang() === 'zh' ? 'zh-CN' : 'en', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
   const json = await res.json().catch(() => null);
@@ -167,7 +168,7 @@ async function viewLogin() {
       <button class="btn primary block" type="submit">${t('signin')}</button>
     </form>
     <p class="center"><button class="link" id="langsw">${getLang() === 'zh' ? 'English' : '中文'}</button></p></section>`;
-  $('#langsw').onclick = () => { setLang(getLang() === 'zh' ? 'en' : 'zh'); render(); };
+  $('#langsw').onclick = () => { setLang(getLang() === 'zh' ? 'en' : 'zh'); renderChrome(); render(); };
   $('#loginf').onsubmit = async (ev) => {
     ev.preventDefault();
     const f = new FormData(ev.target);

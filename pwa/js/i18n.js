@@ -77,6 +77,17 @@ const T = {
   rej_invalid_id_number: ['身份证号校验不通过，请核对', 'ID number check failed: please check it'],
   rej_invalid_phone: ['电话不像大陆手机号，请核对', 'Phone is not a mainland mobile number: please check'],
   e_enterprise: ['新建的企业', 'The new enterprise'], e_home_visit: ['入户慰问记录', 'The home visit'], e_problem: ['反映的问题', 'A problem'], e_visit: ['走访记录', 'The visit'],
+  rej_required: ['必填项未填写', 'A required field is missing'],
+  rej_unknown_field: ['含有服务器不认识的内容，请更新应用', 'Contains something the server does not know: update the app'],
+  rej_implausible_date: ['走访时间不在合理范围内，请核对日期', 'The visit date is implausible: check it'],
+  rej_parent_deleted: ['所属走访已在服务器上删除，内容已留存备查', 'Its visit was deleted on the server; the content is kept on record'],
+  rej_stage_reason_required: ['退回处理阶段需要填写原因', 'Moving a stage back needs a note'],
+  rej_unstorable: ['服务器无法保存这条记录，请检查内容（如特殊字符）', 'The server could not store this entry: check its content'],
+  rej_mid_reused: ['记录编号冲突，正在重新编号发送', 'Numbering clash: renumbering and sending again'],
+  rej_after_mid_reused: ['等待重新编号后发送', 'Waiting to be renumbered and sent'],
+  rej_gap: ['等待之前的记录先发送', 'Waiting for earlier entries to be sent first'],
+  rej_replay_kept_newer: ['服务器上已有更新的内容，已保留较新的，你的内容留存备查', 'The server had newer values and kept them; yours are on record'],
+  rej_uscc_check: ['统一社会信用代码校验位不符，已按输入保存', 'The credit code’s check character does not match; kept as typed'],
   rej_malformed: ['格式不对，服务器无法读取', 'Malformed: the server could not read it'],
   rej_stage_conflict: ['处理阶段已被他人改动', 'Someone else changed the stage'],
 };
@@ -107,6 +118,11 @@ const E = {
   protocol_outdated: ['应用需要更新，请刷新', 'The app must update: reload'],
   protocol_unknown: ['应用版本比服务器新，请联系管理员', 'The app is newer than the server: contact an administrator'],
   csrf: ['页面已过期，请刷新', 'The page expired: reload'],
+  invalid: ['内容不符合要求', 'Not accepted'],
+  server_error: ['服务器出错，稍后自动重试', 'Server error: retrying later'],
+  method_not_allowed: ['服务器不接受这种请求，请更新应用', 'The server does not accept this request: update the app'],
+  unsupported_media_type: ['服务器不接受这种内容，请更新应用', 'The server does not accept this content: update the app'],
+  error: ['请求出错，稍后自动重试', 'The request failed: retrying later'],
 };
 
 export function errorText(code) {

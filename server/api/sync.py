@@ -11,7 +11,11 @@ from flask import Blueprint, current_app, g, jsonify, request
 from server.auth import login_required
 from server.errors import ApiError
 from server.extensions import db
+from server.messages import localize_results, prefers_chinese
 from server.params import int_arg, text_arg
+from sync.health import HEADER as HEALTH_HEADER
+from sync.health import parse_header, parse_state
+from sync.health import record as record_health
 from sync.pull import pull as pull_changes
 from sync.push import PROTOCOL_VERSION, ProtocolError, PushLimits
 from sync.push import push as push_batch
@@ -66,6 +70,10 @@ def date_window() -> tuple[datetime, datetime]:
 def push():  # noqa: ANN201
     settings = current_app.config["FV"]
     body = _body()
+    # The phone's report about itself rides along; it never decides the push.
+    state, state_error = (
+        parse_state(body.pop("device_state", None)) if isinstance(body, dict) else (None, None)
+    )
     try:
         answer = push_batch(
             db.session,
@@ -79,9 +87,17 @@ def push():  # noqa: ANN201
         )
     except ProtocolError as err:
         raise ApiError(err.status, err.code, err.message, err.field, **err.extra) from None
+    record_health(db.session, g.device.id, state, "push")
+    if state_error:
+        answer["device_state_error"] = state_error
     db.session.commit()
     _kick_outbox()
-    return jsonify(answer)
+    # After the commit: the stored results keep the server's own (English) words.
+    chinese = prefers_chinese(request.headers.get("Accept-Language"))
+    localize_results(answer["results"], chinese)
+    response = jsonify(answer)
+    response.vary.add("Accept-Language")
+    return response
 
 
 def _kick_outbox() -> None:
@@ -118,5 +134,9 @@ def pull():  # noqa: ANN201
     answer = pull_changes(
         db.session, scope=g.scope, last_mid=last_mid, cursor=cursor or None, limit=limit
     )
+    state, state_error = parse_header(request.headers.get(HEALTH_HEADER))
+    record_health(db.session, g.device.id, state, "pull")
+    if state_error:
+        answer["device_state_error"] = state_error
     db.session.commit()
     return jsonify(answer)
