@@ -1,11 +1,13 @@
 # The fieldvisit app image: one image for web (gunicorn), worker, beat and the migrate job.
 FROM python:3.11-slim
 
-# fonts-noto-cjk: briefings render Chinese text into images and PDFs; without a CJK font
-# every character becomes a box (tofu). tini reaps the worker's children and forwards
-# signals so `docker stop` lets Celery finish the task in hand.
+# tini reaps the worker's children and forwards signals so `docker stop` lets Celery
+# finish the task in hand. No fonts: the server renders nothing to images or PDFs (charts
+# are SVG and briefings HTML mail, drawn by the reader's browser or mail app with its own
+# fonts; XLSX names fonts without embedding them). tests/deploy/test_compose.py fails if
+# a rendering library is imported, the day one needs a CJK font here.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fonts-noto-cjk tini \
+    && apt-get install -y --no-install-recommends tini \
     && rm -rf /var/lib/apt/lists/*
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -18,13 +20,15 @@ RUN groupadd --system --gid 10001 fieldvisit \
     && useradd --system --uid 10001 --gid fieldvisit --home-dir /app --shell /usr/sbin/nologin fieldvisit
 
 WORKDIR /app
-# Dependencies first: this layer is reused while only the code changes.
-COPY pyproject.toml ./
+# Dependencies first: this layer is reused while only the code changes. constraints.txt
+# is the lock (scripts/lock): every build installs the same versions.
+COPY pyproject.toml constraints.txt ./
 COPY server/__init__.py server/__init__.py
 COPY sync/__init__.py sync/__init__.py
 COPY worker/__init__.py worker/__init__.py
 COPY config/__init__.py config/__init__.py
-RUN pip install .
+RUN pip install --constraint constraints.txt pip \
+    && pip install --constraint constraints.txt .
 COPY . .
 RUN pip install --no-deps . \
     && rm -rf build ./*.egg-info \

@@ -51,3 +51,19 @@ def test_docs_name_commands_that_exist() -> None:
     assert {"init-db", "serve", "create-user"} <= set(commands)
     for command in commands:
         assert command in main.commands, command
+
+
+def test_readme_and_docs_link_only_to_files_in_the_repository() -> None:
+    """A fresh clone has nothing next to it: every link resolves inside the repository."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue  # a URL, or an anchor on the same page
+            path = (page.parent / target.split("#")[0]).resolve()
+            assert path.is_relative_to(REPO), f"{page.name}: {target} is outside the repository"
+            assert path.exists(), f"{page.name}: {target} does not exist"
+    readme = (REPO / "README.md").read_text()
+    assert "../" not in readme
+    # the commands are in .venv: the README says to activate it
+    assert "source .venv/bin/activate" in readme
