@@ -187,6 +187,20 @@ SETTINGS: list[Setting] = [
         "A briefing left 'sending' this long (a worker died mid-send) is sent again with "
         "the same Message-ID; keep it above the task time limit.",
     ),
+    Setting(
+        "BRIEFING_RETRY_SECONDS",
+        900,
+        int,
+        "A briefing that failed on a transient error (SMTP down, 4xx) after its task's own "
+        "retries is sent again by the sweep every this many seconds ...",
+    ),
+    Setting(
+        "BRIEFING_GIVE_UP_HOURS",
+        48,
+        int,
+        "... until this many hours after it was planned; then it stays failed (shown on "
+        "/briefings/admin/deliveries) until an admin sends it again.",
+    ),
     Setting("LOG_LEVEL", "INFO", str, "Log level of the web app and workers."),
     Setting("LOG_JSON", True, bool, "Structured (JSON) log lines."),
 ]
@@ -290,6 +304,8 @@ def validate(settings: Settings) -> None:
         "TOKEN_TTL_DAYS",
         "SYNC_MIN_PROTOCOL",
         "BRIEFING_STALE_SECONDS",
+        "BRIEFING_RETRY_SECONDS",
+        "BRIEFING_GIVE_UP_HOURS",
         "DATE_MAX_DAYS_AHEAD",
         "SYNC_DATE_DAYS_AHEAD",
         "SYNC_DATE_DAYS_BEFORE_CAMPAIGN",

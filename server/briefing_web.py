@@ -28,7 +28,7 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from server.auth import login_required
 from server.errors import ApiError
@@ -52,7 +52,7 @@ from server.params import (
 from server.web import current_web_user, web_login_required
 from worker.briefing import mail
 from worker.briefing.compute import PERIOD_KINDS, Period, build_all, labels, period_containing
-from worker.briefing.deliver import plan_deliveries, retry_failed, send_delivery
+from worker.briefing.deliver import plan_deliveries, retry_failed
 from worker.briefing.render import briefing_context, city_context, mask_name, pct, signed, yuan
 
 bp = Blueprint("briefing", __name__)
@@ -320,9 +320,23 @@ def deliveries():  # noqa: ANN201
     if status:
         query = query.where(BriefingDelivery.status == status)
     rows = db.session.scalars(query).all()
+    failed_retrying, failed_for_good = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(BriefingDelivery)
+            .where(BriefingDelivery.status == "failed", cond)
+        )
+        for cond in (
+            BriefingDelivery.next_attempt_at.is_not(None),
+            BriefingDelivery.next_attempt_at.is_(None),
+        )
+    )
     return render_template(
         "briefing/deliveries.html",
         rows=rows,
+        failed_retrying=failed_retrying,
+        failed_for_good=failed_for_good,
+        tz=ZoneInfo(_settings().TIMEZONE),
         status=status,
         statuses=DELIVERY_STATUSES,
         names=dict(_district_choices()),
@@ -347,27 +361,61 @@ def send_now():  # noqa: ANN201
     except ParamError:
         flash("请选择有效的简报类型和日期", "error")
         return redirect(url_for("briefing.deliveries"))
+    # Only queues: the rows are planned here (a few inserts) and the worker computes the
+    # period once and sends. With the broker down the sweep takes the rows within minutes.
     plan = plan_deliveries(db.session, _settings(), period)
-    outcomes: dict[str, int] = {}
-    for delivery_id in plan.to_send:
-        try:
-            outcome = send_delivery(db.session, _settings(), delivery_id)
-        except Exception:  # noqa: BLE001 - recorded on the row; the page shows it
-            outcome = "failed"
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    flash(f"{period.label}：新建{plan.created}条，发送结果 {outcomes or '无待发送'}", "ok")
+    queued = enqueue_task(
+        "worker.tasks.briefings_scheduled",
+        {"kind": period.kind, "day": period.last_day.isoformat()},
+    )
+    waiting = len(plan.to_send)
+    if queued:
+        flash(f"{period.label}：新建{plan.created}条，{waiting}条待发送，已交后台发送。", "ok")
+    else:
+        flash(
+            f"{period.label}：新建{plan.created}条，{waiting}条待发送；任务队列暂不可用，"
+            "后台将在几分钟内自动补发。",
+            "error",
+        )
     return redirect(url_for("briefing.deliveries"))
+
+
+def enqueue_task(name: str, kwargs: dict[str, Any]) -> bool:
+    """Hand a task to the workers; False when the broker cannot be reached (then the
+    beat's sweep picks up what was planned)."""
+    from celery import Celery
+
+    settings = _settings()
+    producer = current_app.extensions.get("fieldvisit.briefing_producer")
+    if producer is None:
+        producer = Celery(
+            "fieldvisit-web-briefing", broker=settings.broker_url, set_as_current=False
+        )
+        options = (
+            {"socket_connect_timeout": 1, "socket_timeout": 1, "max_retries": 0}
+            if settings.REDIS_URL
+            else {}
+        )
+        producer.conf.update(
+            broker_connection_timeout=1,
+            broker_connection_retry=False,
+            broker_transport_options=options,
+        )
+        current_app.extensions["fieldvisit.briefing_producer"] = producer
+    try:
+        producer.send_task(name, kwargs=kwargs, retry=False)
+    except Exception:  # noqa: BLE001 - a broker outage must not fail the page
+        current_app.logger.warning("broker unavailable: %s waits for the sweep", name)
+        return False
+    return True
 
 
 @bp.post("/briefings/admin/deliveries/<int:delivery_id>/retry")
 @web_login_required(Role.ADMIN.value)
 def retry(delivery_id: int):  # noqa: ANN201
-    """Send a failed delivery again."""
+    """Send a failed delivery again (queued to the workers like 立即发送)."""
     if retry_failed(db.session, delivery_id):
-        try:
-            send_delivery(db.session, _settings(), delivery_id)
-        except Exception:  # noqa: BLE001 - recorded on the row
-            pass
+        enqueue_task("worker.tasks.briefing_send", {"delivery_id": delivery_id})
     return redirect(url_for("briefing.deliveries"))
 
 

@@ -58,6 +58,10 @@ class BriefingDelivery(db.Model):
     sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # A failed row is sent again by the sweep from this time on (the back-off doubles per
+    # attempt from BRIEFING_RETRY_SECONDS); None when it failed for good (a refused
+    # recipient, or BRIEFING_MAX_ATTEMPTS reached): then only an admin's 重新发送 helps.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         UniqueConstraint(
@@ -68,6 +72,29 @@ class BriefingDelivery(db.Model):
             name="uq_briefing_deliveries_key",
         ),
         Index("ix_briefing_deliveries_status", "status", "updated_at"),
+    )
+
+
+class BriefingRender(db.Model):
+    """A period's briefing e-mail of one district (or the city), rendered once.
+
+    The first send of a period computes every briefing of that period in one pass and
+    stores them here; every recipient's mail is then this text with their own
+    unsubscribe link put in (`UNSUBSCRIBE_MARK`), so 21 mails cost one computation and
+    all recipients of a period read the same numbers.
+    """
+
+    __tablename__ = "briefing_renders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    district: Mapped[str] = mapped_column(String(12))
+    period_kind: Mapped[str] = mapped_column(String(10))
+    period_start: Mapped[date] = mapped_column(Date)
+    subject: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    __table_args__ = (
+        UniqueConstraint("district", "period_kind", "period_start", name="uq_briefing_renders_key"),
     )
 
 

@@ -184,7 +184,7 @@ def _filtered_figures(
             figs[district_id].cadres_active = n
 
     # Problems of the narrowed visits: raised when their visit took place (as briefings do).
-    undated = visit_conditions(f, dated=False)
+    undated = visit_conditions(f, dated=False, of_children=True)
     pbase = (
         select()
         .select_from(Problem)

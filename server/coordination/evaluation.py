@@ -70,7 +70,7 @@ def evaluate(
     standard = standard or load_standard()
     targets = vocabulary()["targets"]
     figs = district_figures(session, f)
-    checks = district_stats(session, f.district_ids)
+    checks = district_stats(session, f.district_ids, f)
     timely = _timely_counts(session, f, standard["record_days"])
     credit = standard["doubtful_credit"]
     out = []

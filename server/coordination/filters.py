@@ -16,6 +16,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import ColumnElement
 
+from server.counting import visit_not_deleted
 from server.models import (
     ENTERPRISE_FOCUS_TAGS,
     ENTERPRISE_TYPE_TAGS,
@@ -116,9 +117,15 @@ def tag_condition(tags: tuple[str, ...], visit: Any = Visit) -> Any:
     )
 
 
-def visit_conditions(f: Filters, visit: Any = Visit, dated: bool = True) -> list[Any]:
-    """SQL conditions selecting the live visits inside the filters (`dated=False`: any day)."""
-    conds = live(visit)
+def visit_conditions(
+    f: Filters, visit: Any = Visit, dated: bool = True, of_children: bool = False
+) -> list[Any]:
+    """SQL conditions selecting the live visits inside the filters (`dated=False`: any day).
+
+    `of_children`: the conditions on the visit of counted problems and home visits
+    (server/counting.py: only a deleted visit hides them; a merged one does not).
+    """
+    conds = [visit_not_deleted(visit)] if of_children else live(visit)
     if dated:
         start, end = f.bounds()
         conds += [visit.visited_at >= start, visit.visited_at < end]

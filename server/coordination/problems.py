@@ -12,6 +12,7 @@ from sqlalchemy import distinct, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from server.coordination.filters import live
+from server.counting import visit_not_deleted
 from server.models import (
     OPEN_STAGES,
     DistrictUnit,
@@ -116,7 +117,10 @@ def list_problems(
     if f.recurring_only:
         conds.append(Problem.category.in_(sorted(recurring) or [""]))
     base = (
-        select().select_from(Problem).outerjoin(Visit, Visit.id == Problem.visit_id).where(*conds)
+        select()
+        .select_from(Problem)
+        .outerjoin(Visit, Visit.id == Problem.visit_id)
+        .where(*conds, visit_not_deleted(Visit))
     )
     total = session.scalar(base.add_columns(func.count())) or 0
     order = (opened.asc() if oldest_first else opened.desc(), Problem.id)

@@ -145,7 +145,8 @@ def district_stats(
     """Per district: visits, visits sampled, visits checked, check rate, findings.
 
     The check rate is distinct checked visits over the district's live visits (under the
-    filters' period when given), so checking one visit twice does not inflate it.
+    filters' period when given), so checking one visit twice does not inflate it. With
+    filters, only items whose visit took place in their period are counted.
     """
     vq = select(Visit.district_id, func.count()).where(*live(Visit))
     if f is not None:
@@ -163,6 +164,14 @@ def district_stats(
     )
     if district_ids is not None:
         sq = sq.where(SpotCheckItem.district_id.in_(sorted(district_ids)))
+    if f is not None:
+        # Only findings on visits of the period: a check of last quarter's records says
+        # nothing about this month's. A checked visit deleted since still counts (a
+        # record found untrue and then removed must not clear the finding).
+        start, end = f.bounds()
+        sq = sq.join(Visit, Visit.id == SpotCheckItem.visit_id).where(
+            Visit.visited_at >= start, Visit.visited_at < end
+        )
     out: dict[int, dict[str, Any]] = {}
     for district_id, sampled, checked, *found in session.execute(
         sq.group_by(SpotCheckItem.district_id)

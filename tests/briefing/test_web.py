@@ -12,8 +12,17 @@ from server.models_briefing import BriefingRecipient
 from tests.briefing.fixture_data import WEEK, A, B, seed
 from tests.conftest import PASSWORD, Phone, create_user
 from worker.briefing import mail
+from worker.briefing.deliver import plan_deliveries
 
 Q = {"period": "week", "start": WEEK.isoformat()}
+
+
+def _week():
+    from datetime import date
+
+    from worker.briefing.compute import period_containing
+
+    return period_containing("week", WEEK, date(2026, 1, 1))
 
 
 def _login(client, username: str) -> None:
@@ -118,6 +127,13 @@ def test_admin_recipients_send_and_outbox(client, app, db_session):
         data={"csrf_token": token, "period": "week", "start": WEEK.isoformat()},
     )
     assert r.status_code == 302
+    deliveries = client.get("/briefings/admin/deliveries").get_data(as_text=True)
+    assert "head@a.example" in deliveries and "pending" in deliveries
+    # 立即发送 only queued: the worker sends (here its plain function, as its task does).
+    from worker.briefing.deliver import send_delivery
+
+    for i in plan_deliveries(db.session, app.config["FV"], _week()).to_send:
+        assert send_delivery(db.session, app.config["FV"], i) == "sent"
     deliveries = client.get("/briefings/admin/deliveries").get_data(as_text=True)
     assert "head@a.example" in deliveries and "sent" in deliveries
     outbox = client.get("/briefings/admin/outbox").get_data(as_text=True)

@@ -4,8 +4,9 @@ Every figure is an SQL aggregate grouped by district unit, so building the 20 di
 briefings and the city-wide one costs a fixed handful of queries, however many visits
 there are; the period and its comparison period are read in the same pass. Statistics
 read only canonical, live records: a record merged into another by dedup
-(`canonical_id` set) or deleted is not counted, and an enterprise is counted by
-`coalesce(canonical_id, id)` so two records of one enterprise count once.
+(`canonical_id` set) or deleted is not counted, a problem or home visit of a deleted
+visit neither (server/counting.py, the rule the dashboard shares), and an enterprise is
+counted by `coalesce(canonical_id, id)` so two records of one enterprise count once.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from config.settings import ROOT
+from server.counting import visit_not_deleted
 from server.models import (
     ENTERPRISE_TYPE_TAGS,
     FOCUS_GROUPS,
@@ -549,13 +551,15 @@ def compute_periods(
     _problem_figures(session, all_figs, bounds, span, sqlite)
 
     hv_at = _plain(HomeVisit.visited_at) if sqlite else HomeVisit.visited_at
+    hvv = aliased(Visit)
     hv_cols = []
     for b in bounds:
         fl = _flag(hv_at, b)
         hv_cols += [func.sum(fl), func.sum(fl * HomeVisit.amount_cents)]
     for district_id, *sums in session.execute(
         select(HomeVisit.district_id, *hv_cols)
-        .where(*_live(HomeVisit, sqlite), hv_at >= span[0], hv_at < span[1])
+        .outerjoin(hvv, hvv.id == HomeVisit.visit_id)
+        .where(*_live(HomeVisit, sqlite), visit_not_deleted(hvv), hv_at >= span[0], hv_at < span[1])
         .group_by(HomeVisit.district_id)
     ):
         for i, figs in enumerate(all_figs):
@@ -582,7 +586,7 @@ def _problem_figures(
         select()
         .select_from(Problem)
         .outerjoin(pv, pv.id == Problem.visit_id)
-        .where(*_live(Problem, sqlite))
+        .where(*_live(Problem, sqlite), visit_not_deleted(pv))
     )
     if sqlite:
         # Each problem's visit date from the (id, visited_at) index, without reading the
@@ -603,10 +607,13 @@ def _problem_figures(
             f.problems_by_category[category] = f.problems_by_category.get(category, 0) + n
             f.problems_by_stage[stage] = f.problems_by_stage.get(stage, 0) + n
     resolved_at = _plain(Problem.resolved_at) if sqlite else Problem.resolved_at
+    rv = aliased(Visit)
     for district_id, *counts in session.execute(
         select(Problem.district_id, *(func.sum(_flag(resolved_at, b)) for b in bounds))
+        .outerjoin(rv, rv.id == Problem.visit_id)
         .where(
             *_live(Problem, sqlite),
+            visit_not_deleted(rv),
             Problem.stage == "resolved",
             resolved_at >= span[0],
             resolved_at < span[1],

@@ -10,6 +10,15 @@ A worker that dies between 2 and 3 leaves the row `sending`; after
 BRIEFING_STALE_SECONDS another attempt takes it over and sends again with the same
 Message-ID (with the file outbox it sees the file and just marks the row sent). See
 docs/briefings.md for the remaining window.
+
+A row that failed on a transient error (SMTP down, 4xx) gets `next_attempt_at`: the
+sweep sends it again every BRIEFING_RETRY_SECONDS for BRIEFING_GIVE_UP_HOURS after the
+row was planned, long after the task's own quick retries ran out. A refused recipient
+(5xx) or a row past that window keeps `next_attempt_at` empty: failed for good, listed
+on the ops page until an admin sends it again.
+
+A period's briefings are computed once (`ensure_renders`, table briefing_renders) and
+every delivery of the period is that stored text with its recipient's unsubscribe link.
 """
 
 from __future__ import annotations
@@ -23,7 +32,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from server.models_briefing import CITY_SCOPE, BriefingDelivery, BriefingRecipient
+from server.models_briefing import (
+    CITY_SCOPE,
+    BriefingDelivery,
+    BriefingRecipient,
+    BriefingRender,
+)
 from worker.briefing import mail
 from worker.briefing.compute import Period, build_all, period_containing
 from worker.briefing.render import render_city_email, render_district_email
@@ -119,9 +133,20 @@ def _claim(session: Session, delivery_id: int, now: datetime, stale: timedelta) 
     return result.rowcount == 1
 
 
-def _finish(session: Session, delivery_id: int, status: str, error: str | None = None) -> None:
+def _finish(
+    session: Session,
+    delivery_id: int,
+    status: str,
+    error: str | None = None,
+    next_attempt_at: datetime | None = None,
+) -> None:
     now = datetime.now(UTC)
-    values: dict[str, object] = {"status": status, "last_error": error, "updated_at": now}
+    values: dict[str, object] = {
+        "status": status,
+        "last_error": error,
+        "updated_at": now,
+        "next_attempt_at": next_attempt_at,
+    }
     if status == "sent":
         values["sent_at"] = now
     session.execute(
@@ -133,26 +158,91 @@ def _finish(session: Session, delivery_id: int, status: str, error: str | None =
     session.commit()
 
 
+# Put into the stored text where each recipient's own unsubscribe URL goes. URL-safe
+# characters only, so HTML escaping leaves it as it is.
+UNSUBSCRIBE_MARK = "https://unsubscribe.invalid/FV-UNSUBSCRIBE-MARK"
+
+
+def ensure_renders(
+    session: Session, settings: Settings, period: Period, now: datetime | None = None
+) -> dict[str, BriefingRender]:
+    """Every briefing e-mail of a period, keyed by district code (and CITY_SCOPE).
+
+    Computed once per period: the first caller builds all of them in one pass and
+    stores them; later callers (the other deliveries, a second beat, a resend) read
+    them. Two workers racing both compute, and the unique key keeps the first.
+    """
+    key = (
+        BriefingRender.period_kind == period.kind,
+        BriefingRender.period_start == period.key_date,
+    )
+    stored = {r.district: r for r in session.scalars(select(BriefingRender).where(*key))}
+    if stored:
+        return stored
+    city, by_code = build_all(session, period, now)
+    rendered = {
+        CITY_SCOPE: render_city_email(
+            city, mail.web_url(settings, CITY_SCOPE, period), UNSUBSCRIBE_MARK
+        )
+    }
+    for code, briefing in by_code.items():
+        rendered[code] = render_district_email(
+            briefing, mail.web_url(settings, code, period), UNSUBSCRIBE_MARK
+        )
+    for code, (subject, text, html) in rendered.items():
+        try:
+            with session.begin_nested():
+                session.add(
+                    BriefingRender(
+                        district=code,
+                        period_kind=period.kind,
+                        period_start=period.key_date,
+                        subject=subject,
+                        text=text,
+                        html=html,
+                    )
+                )
+        except IntegrityError:
+            pass  # another worker stored this period first: its text wins
+    session.commit()
+    return {r.district: r for r in session.scalars(select(BriefingRender).where(*key))}
+
+
+def _without_unsubscribe(text: str) -> str:
+    """The stored text for a recipient with no subscription row (deleted): no link."""
+    return "\n".join(line for line in text.split("\n") if UNSUBSCRIBE_MARK not in line)
+
+
 def render_for(
     session: Session, settings: Settings, row: BriefingDelivery, recipient: BriefingRecipient | None
 ) -> tuple[str, str, str, str | None]:
-    """(subject, text, html, unsubscribe URL) of a delivery."""
+    """(subject, text, html, unsubscribe URL) of a delivery, from the period's renders."""
     period = period_of(row, settings)
-    unsubscribe = (
-        mail.unsubscribe_url(settings, recipient.id, recipient.email)
-        if recipient is not None
-        else None
+    stored = ensure_renders(session, settings, period).get(row.district)
+    if stored is None:
+        raise mail.PermanentSendError(f"unknown district {row.district}")
+    if recipient is None:
+        return (
+            stored.subject,
+            _without_unsubscribe(stored.text),
+            _without_unsubscribe(stored.html),
+            None,
+        )
+    unsubscribe = mail.unsubscribe_url(settings, recipient.id, recipient.email)
+    return (
+        stored.subject,
+        stored.text.replace(UNSUBSCRIBE_MARK, unsubscribe),
+        stored.html.replace(UNSUBSCRIBE_MARK, unsubscribe),
+        unsubscribe,
     )
-    url = mail.web_url(settings, row.district, period)
-    city, by_code = build_all(session, period)
-    if row.district == CITY_SCOPE:
-        subject, text, html = render_city_email(city, url, unsubscribe)
-    else:
-        briefing = by_code.get(row.district)
-        if briefing is None:
-            raise mail.PermanentSendError(f"unknown district {row.district}")
-        subject, text, html = render_district_email(briefing, url, unsubscribe)
-    return subject, text, html, unsubscribe
+
+
+def retry_time(settings: Settings, row_created: datetime, now: datetime) -> datetime | None:
+    """When a transiently failed row is tried again; None once the give-up window ended."""
+    at = now + timedelta(seconds=settings.BRIEFING_RETRY_SECONDS)
+    if at > row_created + timedelta(hours=settings.BRIEFING_GIVE_UP_HOURS):
+        return None
+    return at
 
 
 def send_delivery(
@@ -176,6 +266,7 @@ def send_delivery(
     row = session.get(BriefingDelivery, delivery_id)
     assert row is not None and row.message_id
     session.refresh(row)
+    planned_at = row.created_at
     recipient = session.get(BriefingRecipient, row.recipient_id) if row.recipient_id else None
     if recipient is not None and (recipient.unsubscribed_at is not None or not recipient.active):
         _finish(session, delivery_id, "skipped", "recipient unsubscribed before sending")
@@ -204,7 +295,13 @@ def send_delivery(
         return "failed"
     except Exception as exc:
         session.rollback()
-        _finish(session, delivery_id, "failed", f"{type(exc).__name__}: {exc}"[:2000])
+        _finish(
+            session,
+            delivery_id,
+            "failed",
+            f"{type(exc).__name__}: {exc}"[:2000],
+            retry_time(settings, planned_at, now),
+        )
         raise
     _finish(session, delivery_id, "sent")
     log.info("briefing sent", extra={"delivery_id": delivery_id, "via": where})
@@ -214,7 +311,8 @@ def send_delivery(
 def due_for_sending(
     session: Session, settings: Settings, now: datetime | None = None, pending_age: float = 120
 ) -> list[int]:
-    """Rows a sweep should (re-)enqueue: pending a while (a lost task) or stale sending."""
+    """Rows a sweep should (re-)enqueue: pending a while (a lost task), stale sending,
+    or failed on a transient error and due again (`next_attempt_at` passed)."""
     now = now or datetime.now(UTC)
     stale = timedelta(seconds=settings.BRIEFING_STALE_SECONDS)
     return list(
@@ -226,6 +324,8 @@ def due_for_sending(
                     & (BriefingDelivery.created_at < now - timedelta(seconds=pending_age)),
                     (BriefingDelivery.status == "sending")
                     & (BriefingDelivery.sending_at < now - stale),
+                    (BriefingDelivery.status == "failed")
+                    & (BriefingDelivery.next_attempt_at <= now),
                 )
             )
             .order_by(BriefingDelivery.id)
@@ -239,7 +339,7 @@ def retry_failed(session: Session, delivery_id: int) -> bool:
     result = session.execute(
         update(BriefingDelivery)
         .where(BriefingDelivery.id == delivery_id, BriefingDelivery.status == "failed")
-        .values(status="pending", updated_at=datetime.now(UTC))
+        .values(status="pending", next_attempt_at=None, updated_at=datetime.now(UTC))
         .execution_options(synchronize_session=False)
     )
     session.commit()

@@ -24,6 +24,11 @@ from config.settings import Settings
 from worker.briefing.compute import Period
 
 UNSUBSCRIBE_SALT = "briefing-unsubscribe"
+# RFC 5322 allows 998 characters a line. With the SMTP policy's 78 the email package
+# cannot fold the List-Unsubscribe URL (no spaces in it) and RFC 2047-encodes it instead,
+# which mail apps do not read as a URL: no one-click unsubscribe. Non-ASCII headers
+# (the Subject) are still encoded, only on longer lines.
+MAIL_POLICY = SMTP_POLICY.clone(max_line_length=998)
 
 
 class PermanentSendError(Exception):
@@ -85,7 +90,7 @@ def build_message(
     """multipart/alternative: plain text first, HTML last (the preferred part)."""
     from datetime import UTC, datetime
 
-    msg = EmailMessage(policy=SMTP_POLICY)
+    msg = EmailMessage(policy=MAIL_POLICY)
     msg["Subject"] = subject  # the policy encodes non-ASCII per RFC 2047
     msg["From"] = formataddr(("基层走访简报", settings.MAIL_FROM))
     msg["To"] = to
@@ -93,6 +98,8 @@ def build_message(
     msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"
     if unsubscribe:
+        # RFC 2369 / RFC 8058: the HTTPS URL in angle brackets, as plain ASCII, and the
+        # one-click marker; the URL takes a POST with no cookie or token (briefing_web).
         msg["List-Unsubscribe"] = f"<{unsubscribe}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(text, subtype="plain", charset="utf-8")

@@ -121,7 +121,7 @@ def briefing_context(
             "category": labels("categories").get(o.category, o.category),
             "stage": stages.get(o.stage, o.stage),
             "days": o.days_open,
-            "opened": o.opened_at.date().isoformat(),
+            "opened": o.opened_at.astimezone(ZoneInfo(b.period.tz)).date().isoformat(),
         }
     return {
         "b": b,

@@ -14,7 +14,13 @@ from flask import current_app
 
 from server.extensions import db
 from worker.briefing.compute import PERIOD_KINDS, last_completed, period_containing
-from worker.briefing.deliver import DeliveryBusy, due_for_sending, plan_deliveries, send_delivery
+from worker.briefing.deliver import (
+    DeliveryBusy,
+    due_for_sending,
+    ensure_renders,
+    plan_deliveries,
+    send_delivery,
+)
 from worker.celery_app import TASK_DEFAULTS
 
 log = logging.getLogger(__name__)
@@ -34,12 +40,20 @@ def briefings_scheduled(kind: str = "week", day: str | None = None) -> dict:
         else last_completed(kind, datetime.now(UTC), campaign, settings.TIMEZONE)
     )
     result = plan_deliveries(db.session, settings, period)
+    if result.to_send:
+        # The period's briefings computed once, here, before any send needs them.
+        ensure_renders(db.session, settings, period)
     # Enqueued only after plan_deliveries committed, so a send never misses its row.
     for delivery_id in result.to_send:
         briefing_send.delay(delivery_id)
+    # `extra` keys must not be LogRecord attributes ("created" is one: a KeyError).
     log.info(
         "briefings planned",
-        extra={"period": period.label, "created": result.created, "enqueued": len(result.to_send)},
+        extra={
+            "period": period.label,
+            "rows_created": result.created,
+            "enqueued": len(result.to_send),
+        },
     )
     return {
         "period": period.key_date.isoformat(),
