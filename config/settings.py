@@ -111,6 +111,13 @@ SETTINGS: list[Setting] = [
         "When the scheduled full dedup pass runs (cron, Asia/Shanghai).",
     ),
     Setting(
+        "SYNC_SILENT_DAYS",
+        3,
+        int,
+        "A phone with no successful sync for this many days is 'silent' on the sync-health "
+        "page, and its district's figures are marked as possibly incomplete.",
+    ),
+    Setting(
         "OUTBOX_MAX_ATTEMPTS",
         5,
         int,
@@ -311,6 +318,7 @@ def validate(settings: Settings) -> None:
         "SYNC_DATE_DAYS_BEFORE_CAMPAIGN",
         "OUTBOX_MAX_ATTEMPTS",
         "OUTBOX_RETRY_SECONDS",
+        "SYNC_SILENT_DAYS",
     ):
         if v[name] < 1:
             raise SettingsError(f"{name}={v[name]}: must be at least 1")

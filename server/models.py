@@ -460,5 +460,6 @@ ENTITY_RANK = {"enterprise": 0, "visit": 1, "problem": 2, "home_visit": 3}
 from server import (  # noqa: E402
     models_briefing,  # noqa: F401
     models_dedup,  # noqa: F401
+    models_health,  # noqa: F401
     models_supervision,  # noqa: F401
 )

@@ -13,3 +13,4 @@ def register_blueprints(app: Flask) -> None:
     __import__("server.review", fromlist=["register"]).register(app)  # dedup review queue
     __import__("server.coordination.web", fromlist=["register"]).register(app)  # coordination
     __import__("server.ops_web", fromlist=["register"]).register(app)  # background work
+    __import__("server.sync_health_web", fromlist=["register"]).register(app)  # sync health
