@@ -104,6 +104,32 @@ def by_family(pred: dict[str, str], rows: list[tuple[str, str, dict]]) -> dict:
     return {"recall_by_family": recall, "wrong_pairs_by_kind": dict(wrong.most_common())}
 
 
+def reachable(rows: list[tuple[str, str, dict]]) -> dict:
+    """Share of true pairs whose records share at least one blocking key (the pairs the
+    matcher can compare at all), overall and by variation family."""
+    from worker.dedup import blocking_keys, prepare
+
+    keys = {}
+    for rid, _, f in rows:
+        p = prepare({"record_id": rid, **{k: f[k] for k in HEADER[1:]}})
+        keys[rid] = set(blocking_keys(p))
+    fams = {rid: f.get("families", ()) for rid, _, f in rows}
+    truth: dict[str, list[str]] = {}
+    for rid, eid, _ in rows:
+        truth.setdefault(eid, []).append(rid)
+    total: Counter = Counter()
+    hit: Counter = Counter()
+    for members in truth.values():
+        for x in range(len(members)):
+            for y in range(x + 1, len(members)):
+                a, b = members[x], members[y]
+                ok = not keys[a].isdisjoint(keys[b])
+                for fam in ("all", *(set(fams[a]) | set(fams[b]))):
+                    total[fam] += 1
+                    hit[fam] += ok
+    return {fam: round(hit[fam] / total[fam], 4) for fam in sorted(total, key=lambda f: -total[f])}
+
+
 def run_cli(inp: Path, out: Path, review: Path) -> dict[str, float]:
     """Run the CSV command in a child process; wall time and its own peak RSS."""
     cmd = [
@@ -139,7 +165,9 @@ def read_pairs(path: Path, a: str, b: str) -> dict[str, str]:
         return {row[a]: row[b] for row in csv.DictReader(fh)}
 
 
-def bench_size(n: int, rows: list[tuple[str, str, dict]], workdir: Path) -> dict:
+def bench_size(
+    n: int, rows: list[tuple[str, str, dict]], workdir: Path, reach: bool = True
+) -> dict:
     """Quality, time and memory of the CSV command on n generated records."""
     inp, out, rev = workdir / f"in{n}.csv", workdir / f"out{n}.csv", workdir / f"review{n}.csv"
     write_csv(inp, rows)
@@ -148,6 +176,8 @@ def bench_size(n: int, rows: list[tuple[str, str, dict]], workdir: Path) -> dict
     truth = {rid: eid for rid, eid, _ in rows}
     res.update(pairwise(pred, truth))
     res.update(by_family(pred, rows))
+    if reach:
+        res["reachable_true_pairs"] = reachable(rows)
     res["records"] = n
     res["true_enterprises"] = len(set(truth.values()))
     res["predicted_clusters"] = len(set(pred.values()))
@@ -232,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workdir", default="/tmp/dedup-bench")
     ap.add_argument(
+        "--no-reach", action="store_true", help="skip the share of true pairs sharing a key"
+    )
+    ap.add_argument(
         "--extended",
         action="store_true",
         help="generate with the variation families of issue 14 (dedup_generate --extended)",
@@ -246,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = args.new if n == max(sizes) else 0
         rows = generate(n + extra, seed=args.seed + i, extended=args.extended)
         existing, new = rows[:n], rows[n:]
-        res = bench_size(n, existing, workdir)
+        res = bench_size(n, existing, workdir, reach=not args.no_reach)
         report["csv_command"].append(res)
         print(json.dumps(res, ensure_ascii=False), file=sys.stderr)
         if extra:

@@ -225,3 +225,24 @@ def test_weak_short_likeness_is_not_queued():
         rec("a", "鑫旭达装饰有限公司", district=""), rec("b", "欣旭达装饰有限公司", district="")
     )
     assert longer.decision == REVIEW
+
+
+def test_related_businesses_of_one_category_need_more_than_the_district():
+    # 汽车配件 and 汽车销售 are one category but two businesses: a same-sound name and the
+    # district are not enough...
+    ps = score_pair(rec("a", "玉华汽车配件有限公司"), rec("b", "宇华汽车销售有限公司"))
+    assert ps.decision != AUTO and ps.features["subindustry"] == "汽车配件/汽车销售"
+    # ...while a truncated word of one business is the same business.
+    same = score_pair(rec("a", "玉华汽车销售有限公司"), rec("b", "宇华汽车有限公司"))
+    assert same.decision == AUTO
+    # and an agreeing address still merges related words
+    addr = score_pair(
+        rec("a", "玉华汽车配件有限公司", address="红星路88号"),
+        rec("b", "宇华汽车销售有限公司", address="红星路88号"),
+    )
+    assert addr.decision == AUTO
+
+
+def test_generic_words_of_one_brand_are_not_merged_unseen():
+    ps = score_pair(rec("a", "华兴科技有限公司"), rec("b", "华兴实业有限公司"))
+    assert ps.decision != AUTO and ps.features["industry"] == "generic"

@@ -7,6 +7,7 @@ representatives themselves match automatically, never through one loose link.
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -334,6 +335,15 @@ def _demote_ambiguous(
     # two established spellings that are merely similar (安明岸 / 安名岸) are two firms,
     # whereas a one-off spelling next to an established one is a typo of it.
     established = set()
+    # A spelling that several records of one business and district carry is established
+    # too, merged or not (a typo is a one-off).
+    spelling = Counter((p.parts.core, p.parts.industry, p.district) for p in items)
+    for _, i, j, rule in auto_pairs:
+        if rule == "name_similar_corroborated":
+            for k in (i, j):
+                p = items[k]
+                if spelling[(p.parts.core, p.parts.industry, p.district)] > 1:
+                    established.add(k)
     for _, i, j, rule in auto_pairs:
         if rule == "name_exact":
             established.add(i)

@@ -282,6 +282,15 @@ def decide_pair(
     ):
         # 华兴科技 / 华兴实业: one brand's two generic words are often two companies.
         ind = "generic"
+    related = (
+        ind == "same"
+        and pa.subindustry != pb.subindustry
+        and bool(pa.subindustry and pb.subindustry)
+        and not pa.industry_words.startswith(pb.industry_words)
+        and not pb.industry_words.startswith(pa.industry_words)
+    )
+    if feats is not None and related:
+        feats["subindustry"] = f"{pa.industry_words}/{pb.industry_words}"
     if feats is not None:
         feats["industry"] = ind
     if ind == "conflict":
@@ -385,6 +394,7 @@ def decide_pair(
             strong
             or (
                 district not in ("differ", "differ_weak")
+                and not related
                 and (ind == "same" or corroborated)
                 and not any(c not in ("district", "district_weak") for c in contradicted)
             )
@@ -395,6 +405,7 @@ def decide_pair(
         or (
             corroborated
             and ind == "same"
+            and not related  # 玉华汽车配件 / 宇华汽车销售: two businesses, two firms
             and (min(len(pa.core), len(pb.core)) > 2 or not contradicted)
         )
     ):

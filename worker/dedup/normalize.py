@@ -64,24 +64,28 @@ for _form, _canon in list(_LEGAL_FORMS.items()):
 # Industry words → category. Kept apart from the trade name because 华兴机械 and
 # 华兴食品 are different enterprises, while 华兴机械 and 华兴机械制造 are one.
 _INDUSTRY: dict[str, str] = {}
+# Within a category, "|" separates businesses that are related but not one (汽车销售 /
+# 汽车配件): two similar names of different sub-businesses are not merged unseen.
+_SUBINDUSTRY: dict[str, str] = {}
 for _cat, _words in {
-    "机械": "机械 机械制造 机械设备 机械加工 机械工程 机电 机电设备 重工 机床 精密机械 精密",
-    "电子": "电子 电子科技 电子技术 电子设备 电器 电气 光电 电子信息 微电子 数码 数码科技",
+    "机械": "机械 机械制造 机械加工 机械工程 精密机械 精密 | 机械设备 | 机电 机电设备"
+    " | 重工 | 机床",
+    "电子": "电子 电子科技 电子技术 电子设备 电子信息 微电子 | 电器 电气 | 光电 | 数码 数码科技",
     "信息": "信息技术 信息科技 网络科技 网络技术 软件 软件开发 软件技术 数据科技 智能科技 计算机"
     " 网络 信息 软件科技 数字科技 网络信息",
-    "食品": "食品 食品加工 食品科技 调味品 肉类加工 粮油 冷冻食品 休闲食品 食品工业",
-    "餐饮": "餐饮 餐饮管理 餐饮服务 火锅 饮食文化 饮食",
+    "食品": "食品 食品加工 食品科技 冷冻食品 休闲食品 食品工业 | 调味品 | 肉类加工 | 粮油",
+    "餐饮": "餐饮 餐饮管理 餐饮服务 饮食文化 饮食 | 火锅",
     "酒店": "酒店 酒店管理 宾馆 旅馆",
-    "建筑": "建筑 建筑工程 建设工程 建设 工程建设 土木工程 路桥 市政工程 钢结构",
-    "建材": "建材 建筑材料 水泥 玻璃 陶瓷 石材 混凝土",
+    "建筑": "建筑 建筑工程 建设工程 建设 工程建设 土木工程 | 路桥 市政工程 | 钢结构",
+    "建材": "建材 建筑材料 | 水泥 混凝土 | 玻璃 | 陶瓷 | 石材",
     "装饰": "装饰 装饰工程 装修 装饰设计 建筑装饰",
     "物业": "物业 物业管理 物业服务",
-    "物流": "物流 运输 货运 仓储 快递 供应链 供应链管理",
-    "贸易": "贸易 商贸 工贸 进出口 经贸",
-    "房地产": "房地产 房地产开发 置业 地产",
-    "医药": "医药 药业 制药 医疗器械 医疗 生物医药 生物制药 中药",
+    "物流": "物流 | 运输 货运 | 仓储 | 快递 | 供应链 供应链管理",
+    "贸易": "贸易 商贸 工贸 经贸 | 进出口",
+    "房地产": "房地产 房地产开发 地产 | 置业",
+    "医药": "医药 药业 制药 生物医药 生物制药 中药 | 医疗器械 医疗",
     "生物": "生物 生物科技 生物技术",
-    "化工": "化工 化学 化工原料 涂料 塑料 塑料制品 塑胶 橡胶",
+    "化工": "化工 化学 化工原料 | 涂料 | 塑料 塑料制品 塑胶 | 橡胶",
     # Neighbouring businesses are kept apart (a 服装 and a 纺织 firm of one brand are two).
     "服装": "服装 服饰 制衣 时装 童装",
     "纺织": "纺织 纺织品 织造 家纺 针织",
@@ -89,28 +93,30 @@ for _cat, _words in {
     "皮具": "皮具 皮革 箱包",
     "印刷": "印务 印刷 彩印 印刷品",
     "包装": "包装 包装材料 包装制品 纸业 纸品",
-    "汽车": "汽车 汽车销售 汽车服务 汽车配件 汽配 汽车维修 车业",
-    "家具": "家具 家居 木业",
-    "农业": "农业 农业科技 农业开发 种植 养殖 畜牧 农牧 果业 茶业 茶叶",
-    "环保": "环保 环保科技 环境工程 环境科技 节能 节能科技 水务",
-    "能源": "能源 电力 新能源 燃气 石油 天然气 煤业",
+    "汽车": "汽车 汽车销售 车业 | 汽车服务 汽车维修 | 汽车配件 汽配",
+    "家具": "家具 家居 | 木业",
+    "农业": "农业 农业科技 农业开发 种植 | 养殖 畜牧 农牧 | 果业 | 茶业 茶叶",
+    "环保": "环保 环保科技 环境工程 环境科技 | 节能 节能科技 | 水务",
+    "能源": "能源 新能源 | 电力 | 燃气 天然气 | 石油 | 煤业",
     "通信": "通信 通讯 通信技术 通信设备",
-    "文化": "文化 文化传播 文化传媒 传媒 广告 影视 文化艺术 出版",
+    "文化": "文化 文化传播 文化传媒 传媒 文化艺术 | 广告 | 影视 | 出版",
     "教育": "教育 教育咨询 培训 教育科技 职业培训",
-    "咨询": "咨询 管理咨询 企业管理 商务咨询 财务咨询 会计 税务",
-    "人力": "劳务 人力资源 劳务派遣 人才服务",
+    "咨询": "咨询 管理咨询 企业管理 | 商务咨询 | 财务咨询 会计 税务",
+    "人力": "劳务 劳务派遣 | 人力资源 人才服务",
     "保安": "保安 保安服务",
-    "家政": "家政 家政服务 清洁 清洁服务 保洁",
-    "五金": "五金 五金机电 金属 金属制品 钢材 钢铁 铸造 模具 有色金属",
+    "家政": "家政 家政服务 | 清洁 清洁服务 保洁",
+    "五金": "五金 五金机电 | 金属 金属制品 有色金属 | 钢材 钢铁 | 铸造 | 模具",
     "酒业": "酒业 酿酒 酒类 饮料 啤酒 白酒",
-    "投资": "投资 投资管理 资产管理 金融 担保 融资租赁",
+    "投资": "投资 投资管理 资产管理 | 金融 | 担保 | 融资租赁",
     "旅游": "旅游 旅行社 国际旅行社 景区",
     "百货": "百货 超市 商场 连锁",
     # Generic words say little about the business: compatible with any other industry.
     "*": "科技 实业 发展 技术 科技发展 实业发展 产业 企业 工业 商务 服务 管理 开发",
 }.items():
-    for _w in _words.split():
-        _INDUSTRY[_w] = _cat
+    for _k, _group in enumerate(_words.split("|")):
+        for _w in _group.split():
+            _INDUSTRY[_w] = _cat
+            _SUBINDUSTRY[_w] = f"{_cat}{_k}"
 GENERIC_INDUSTRY = "*"
 # An industry word of three or more characters is also recognised with one character
 # missing (机械制造 → 机械制, 房地产 → 房产), unless that spelling is another word already.
@@ -119,7 +125,8 @@ for _w, _cat in _EXACT_INDUSTRY.items():
     if len(_w) >= 3:
         for _v in _one_dropped(_w):
             if _v not in _EXACT_INDUSTRY and _v not in _LEGAL_FORMS:
-                _INDUSTRY.setdefault(_v, _cat)
+                if _INDUSTRY.setdefault(_v, _cat) == _cat:
+                    _SUBINDUSTRY.setdefault(_v, _SUBINDUSTRY[_w])
 
 # Branch markers at the end of a name: a branch is its own record, never its parent.
 _BRANCH_RE = re.compile(r"(分公司|分公|分司|分厂|分店|营业部|办事处|分部|分中心|分社|分行|支行)$")
@@ -287,6 +294,7 @@ class NameParts:
     core: str  # trade name (字号), the identity-bearing part
     industry: str  # industry category ("" unknown, "*" generic)
     industry_words: str
+    subindustry: str  # the business inside the category ("" unknown)
     legal: str  # canonical legal form ("" when absent)
     branch: str  # "" for a head office, else qualifier|kind (e.g. "锦江|分公司", "#2|分公司")
     region: str  # region words found and removed
@@ -423,12 +431,18 @@ def normalize_name(raw: str) -> NameParts:
     specific = [c for c in cats if c != GENERIC_INDUSTRY]
     # The word nearest the trade name is the most specific (华兴机械制造 → 机械).
     industry = specific[-1] if specific else (GENERIC_INDUSTRY if cats else "")
+    sub = ""
+    for w in reversed(ind_words):
+        if _INDUSTRY[w] == industry:
+            sub = _SUBINDUSTRY.get(w, "")
+            break
     # Small repeated values are interned: at city scale there are millions of them.
     intern = sys.intern
     return NameParts(
         core=text,
         industry=intern(industry),
         industry_words=intern("".join(reversed(ind_words))),
+        subindustry=intern(sub),
         legal=intern(legal),
         branch=intern(branch),
         region=intern("".join(found)),
