@@ -10,6 +10,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, jsonify
 
 from server.api.auth import LoginSchema, UserSchema
+from sync.health import DeviceStateSchema
 from sync.schemas import EnterpriseFields, HomeVisitFields, ProblemFields, PushSchema, VisitFields
 
 bp = Blueprint("openapi", __name__)
@@ -125,6 +126,7 @@ def build_spec() -> dict[str, Any]:
         ("VisitFields", VisitFields),
         ("ProblemFields", ProblemFields),
         ("HomeVisitFields", HomeVisitFields),
+        ("DeviceState", DeviceStateSchema),
     ):
         spec.components.schema(name, schema=schema)
     page = [_q("page", "integer"), _q("per_page", "integer"), _q("district")]
@@ -205,6 +207,15 @@ def build_spec() -> dict[str, Any]:
                 "Make a dead or failing outbox row due now (admin)",
                 params=[_p("outbox_id", "integer")],
                 errors=(401, 403, 404),
+            )
+        },
+        "/api/sync-health": {
+            "get": _op(
+                "Devices' last sync, entries waiting, errors and versions, in the caller's "
+                "scope (city staff, district heads, group leaders); the push body's "
+                "device_state and the pull's X-Device-State header carry a DeviceState",
+                params=[_q("district"), _q("work_group"), _q("status"), _q("sort")],
+                errors=(400, 401, 403),
             )
         },
         "/api/openapi.json": {"get": _op("This document", auth=False, errors=())},
