@@ -105,6 +105,14 @@ export class Store {
     return keys.size;
   }
 
+  /** Entries waiting and the oldest one's save time (what the phone reports to the server). */
+  async waiting() {
+    const all = await this.b.tx(['outbox'], 'readonly', (t) => t.all('outbox'));
+    const keys = new Set(all.map((e) => e.entry || (e.fields?.visit_id ? e.fields.visit_id : e.id)));
+    const oldest = all.reduce((min, e) => (e.saved_at && (!min || e.saved_at < min) ? e.saved_at : min), null);
+    return { pending: keys.size, oldest_pending_at: oldest };
+  }
+
   async outboxAll() {
     return this.b.tx(['outbox'], 'readonly', (t) => t.all('outbox'));
   }

@@ -32,8 +32,10 @@ export class SyncEngine {
    */
   constructor({ store, fetch = globalThis.fetch.bind(globalThis), base = '', random = Math.random,
     setTimer = (f, ms) => setTimeout(f, ms), clearTimer = (h) => clearTimeout(h),
-    lock = defaultLock, timeoutMs = 60000, compress = true } = {}) {
-    Object.assign(this, { store, fetch, base, random, setTimer, clearTimer, lock, timeoutMs, compress });
+    lock = defaultLock, timeoutMs = 60000, compress = true, appVersion = globalThis.FV_VERSION ?? null,
+    storage = globalThis.navigator?.storage } = {}) {
+    Object.assign(this, { store, fetch, base, random, setTimer, clearTimer, lock, timeoutMs, compress,
+      appVersion, storage });
     this.batchSize = 50;
     this.attempt = 0;
     this.timer = null;
@@ -49,10 +51,35 @@ export class SyncEngine {
     for (const fn of this.listeners) { try { fn(this.status); } catch { /* a listener must not stop sync */ } }
   }
 
-  async request(method, path, { body, gz } = {}) {
+  /**
+   * What the phone says about itself with every push and pull (docs/sync-protocol.md,
+   * "Device state"): entries waiting, the oldest one's age, the last error's code, the
+   * app's version and storage. Never the content of an entry; never fails the sync.
+   */
+  async deviceState({ pushedOk = false } = {}) {
+    const state = {};
+    try {
+      Object.assign(state, await this.store.waiting());
+      // The pull after a push that went through reports the error of the last round as
+      // over; the push itself still reports it (the server learns what went wrong).
+      const err = pushedOk ? null : await this.store.getMeta('last_error');
+      const code = err?.code ? String(err.code).toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 40) : null;
+      state.last_error = code;
+      if (this.appVersion) state.app_version = String(this.appVersion).replace(/[^0-9A-Za-z.+_-]/g, '').slice(0, 40) || undefined;
+      if (this.storage?.estimate) {
+        const est = await this.storage.estimate();
+        if (Number.isSafeInteger(est?.usage)) state.storage_used = est.usage;
+        if (Number.isSafeInteger(est?.quota)) state.storage_quota = est.quota;
+      }
+      if (this.storage?.persisted) state.persisted = Boolean(await this.storage.persisted());
+    } catch { /* a report is a courtesy: whatever failed is left out */ }
+    return state;
+  }
+
+  async request(method, path, { body, gz, headers: extra } = {}) {
     const token = await this.store.getMeta('token');
     if (!token) throw new HttpError(401, { error: { code: 'auth_required', message: 'not signed in' } });
-    const headers = { Authorization: `Bearer ${token}`, Accept: 'application/json' };
+    const headers = { Authorization: `Bearer ${token}`, Accept: 'application/json', ...(extra || {}) };
     let payload;
     if (body !== undefined) {
       const text = JSON.stringify(body);
@@ -124,8 +151,9 @@ export class SyncEngine {
       if (!batch.length) break;
       let answer;
       try {
+        const deviceState = await this.deviceState();
         answer = await this.request('POST', '/api/sync/push',
-          { body: { protocol: PROTOCOL, device_id: deviceId, mutations: batch }, gz: true });
+          { body: { protocol: PROTOCOL, device_id: deviceId, mutations: batch, device_state: deviceState }, gz: true });
       } catch (err) {
         if (err.status === 413 && this.batchSize > 1) { this.batchSize = Math.max(1, Math.floor(this.batchSize / 2)); continue; }
         if (!err.status) this.batchSize = nextBatchSize(this.batchSize, false);
@@ -149,7 +177,9 @@ export class SyncEngine {
     for (let page = 0; page < 10000; page++) {
       const cursor = await this.store.getMeta('cursor');
       const q = `?protocol=${PROTOCOL}&limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-      const answer = await this.request('GET', `/api/sync/pull${q}`);
+      const state = page === 0 ? await this.deviceState({ pushedOk: true }) : null;
+      const answer = await this.request('GET', `/api/sync/pull${q}`,
+        state ? { headers: { 'X-Device-State': JSON.stringify(state) } } : {});
       total += await this.store.applyPull(answer);
       if (!answer.has_more) break;
     }

@@ -191,3 +191,35 @@ test('a stage change carries base_version and a conflict is kept on the record',
   assert.equal(rec.conflict.server_value, 'source');
   assert.equal(await store.outboxCount(), 0);
 });
+
+test('every push and the first pull page report the device state, never the content', async () => {
+  const server = new FakeServer();
+  const store = new Store(new MemoryBackend());
+  await store.setMeta('token', 'tok');
+  await store.setMeta('device_id', DEV);
+  const pulls = [];
+  const fetch = (url, init = {}) => {
+    if (String(url).includes('/api/sync/pull')) pulls.push(init.headers['X-Device-State']);
+    return server.fetch(url, init);
+  };
+  const storage = { estimate: async () => ({ usage: 1234, quota: 99999 }), persisted: async () => true };
+  const engine = new SyncEngine({ store, fetch, lock: (f) => f(), random: () => 0.5, appVersion: '2026.03.15',
+    storage, setTimer: () => 1, clearTimer: () => {} });
+  for (let i = 0; i < 3; i++) await store.save([{ entity: 'visit', id: uuid(), data: visit('秘密内容') }]);
+  // the last round failed: the next push says so, the pull after it says it is over
+  await store.setMeta('last_error', { code: 'Network', message: 'x' });
+  const r = await engine.sync();
+  assert.equal(r.ok, true);
+  const state = server.pushes[0].device_state;
+  assert.equal(state.pending, 3);
+  assert.match(state.oldest_pending_at, /^\d{4}-\d\d-\d\dT/);
+  assert.equal(state.last_error, 'network');
+  assert.deepEqual([state.app_version, state.storage_used, state.storage_quota, state.persisted],
+    ['2026.03.15', 1234, 99999, true]);
+  assert.ok(!JSON.stringify(state).includes('秘密'), 'no content in the report');
+  assert.equal(pulls.length >= 1, true);
+  const pulled = JSON.parse(pulls[0]);
+  assert.equal(pulled.pending, 0);
+  assert.equal(pulled.last_error, null);
+  assert.equal(pulled.oldest_pending_at, null);
+});
