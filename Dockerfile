@@ -1,5 +1,5 @@
 # The fieldvisit app image: one image for web (gunicorn), worker, beat and the migrate job.
-FROM python:3.11-slim
+FROM python:3.11.9-slim-bookworm
 
 # tini reaps the worker's children and forwards signals so `docker stop` lets Celery
 # finish the task in hand. No fonts: the server renders nothing to images or PDFs (charts

@@ -18,11 +18,22 @@ from config.settings import SETTINGS
 from tests.deploy.conftest import REPO
 
 APP_SERVICES = ("migrate", "web", "worker", "beat")
-ALL_SERVICES = {"web", "worker", "beat", "redis", "postgres", "mailpit", "migrate"}
+ALL_SERVICES = {"web", "worker", "beat", "redis", "postgres", "mailpit", "migrate", "proxy"}
 SETTING_NAMES = {s.name for s in SETTINGS}
 SECRET_SETTINGS = {"SECRET_KEY", "ID_HASH_KEY"}
 # Variables the compose file itself reads that are not fieldvisit settings.
-COMPOSE_ONLY = {"POSTGRES_PASSWORD", "WEB_WORKERS", "WORKER_CONCURRENCY"}
+COMPOSE_ONLY = {
+    "POSTGRES_PASSWORD",
+    "WEB_WORKERS",
+    "WORKER_CONCURRENCY",
+    "FIELDVISIT_TAG",
+    "HTTP_PORT",
+    "HTTPS_PORT",
+    "LOG_MAX_SIZE",
+    "LOG_MAX_FILES",
+}
+# Settings the compose file fixes rather than reads: the volume's mount point.
+FIXED = {"DATA_DIR": "/data"}
 INTERPOLATION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::?[-?+][^}]*)?\}")
 
 
@@ -132,18 +143,9 @@ def test_app_environment_names_only_settings(compose: dict) -> None:
         unknown = set(env) - SETTING_NAMES
         assert not unknown, f"{name}: not settings of config/settings.py: {unknown}"
     env = services["web"]["environment"]
-    assert env["FIELDVISIT_ENV"] == "production"
-    assert env["DATABASE_URL"].startswith("postgresql+psycopg://")
-    assert env["DATABASE_URL"].endswith("@postgres:5432/fieldvisit")
-    assert env["REDIS_URL"].startswith("redis://redis:6379/")
-    assert (env["SMTP_HOST"], str(env["SMTP_PORT"]), env["SMTP_SECURITY"]) == (
-        "mailpit",
-        "1025",
-        "none",
-    )
-    assert "PUBLIC_URL" in env
     # every app service gets the same settings: one anchor, no drift
     assert all(services[n]["environment"] == env for n in APP_SERVICES)
+    assert all(services[n]["env_file"] == ".env" for n in APP_SERVICES)
 
 
 def test_every_interpolated_variable_is_known(compose_text: str) -> None:
@@ -162,10 +164,14 @@ def test_secrets_come_only_from_the_environment(compose: dict, compose_text: str
         r"\$\{POSTGRES_PASSWORD:\?[^}]+\}",
         compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"],
     )
-    # no default (`:-`) for any secret setting anywhere in the file
-    secret_names = {s.name for s in SETTINGS if s.secret} | {"POSTGRES_PASSWORD"}
-    for name in secret_names:
+    # no default (`:-`) for a key or a password anywhere in the file
+    for name in ("SECRET_KEY", "ID_HASH_KEY", "POSTGRES_PASSWORD", "SMTP_PASSWORD"):
         assert not re.search(r"\$\{" + name + r":?-", compose_text), name
+    # the URLs' defaults hold no password of their own: only the required variable
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        default = interpolate(env[name], {"POSTGRES_PASSWORD": "<pw>"})
+        assert re.sub(r"//[^:/@]+:<pw>@", "//user@", default).count(":") <= 2, default
+        assert "@" not in default or ":<pw>@" in default, default
     # the example .env ships the names without values
     example = (REPO / ".env.example").read_text()
     for name in SECRET_SETTINGS | {"POSTGRES_PASSWORD"}:
@@ -176,7 +182,8 @@ def test_dockerfile(dockerfile: list[tuple[str, str]]) -> None:
     by = {}
     for word, rest in dockerfile:
         by.setdefault(word, []).append(rest)
-    assert by["FROM"] == ["python:3.11-slim"]
+    (base,) = by["FROM"]
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base), base  # a release, pinned
     runs = " ".join(by["RUN"])
     assert "fonts-" not in runs  # see test_no_font_needed_in_the_image
     assert re.search(r"pip install (--no-deps )?\.", runs)
@@ -251,3 +258,150 @@ def test_dockerignore_keeps_what_the_image_needs() -> None:
     for secret_or_bulk in (".env", ".git", ".venv", "instance"):
         assert secret_or_bulk in ignored
     assert Path(REPO / "pwa" / "index.html").exists()
+
+
+class Missing(Exception):
+    """A `${VAR:?message}` whose variable is unset or empty: compose refuses to start."""
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's interpolation of one value: ${VAR}, ${VAR:-default}, ${VAR:?err}, nesting."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif text.startswith("${", i):
+            depth, j = 0, i
+            while True:
+                if text.startswith("${", j):
+                    depth, j = depth + 1, j + 2
+                    continue
+                if text[j] == "}":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                j += 1
+            name, op, arg = re.fullmatch(
+                r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])(.*))?", text[i + 2 : j], re.S
+            ).groups()
+            value = env.get(name)
+            if op in (":-", "-"):
+                given = value if op == "-" else value or None
+                out.append(given if given is not None else interpolate(arg, env))
+            elif op in (":?", "?"):
+                if value is None or (op == ":?" and value == ""):
+                    raise Missing(f"{name}: {arg}")
+                out.append(value)
+            else:
+                out.append(value or "")
+            i = j + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def container_env(service: dict, dotenv: dict[str, str]) -> dict[str, str]:
+    """What the app sees: the env_file's lines, then `environment:` interpolated over them."""
+    env = dict(dotenv) if service.get("env_file") == ".env" else {}
+    env.update({k: interpolate(str(v), dotenv) for k, v in service["environment"].items()})
+    return env
+
+
+MINIMAL_DOTENV = {
+    "SECRET_KEY": "0123456789abcdef0123456789abcdef",
+    "ID_HASH_KEY": "fedcba9876543210fedcba9876543210",
+    "POSTGRES_PASSWORD": "pgpass0123",
+    "PUBLIC_URL": "https://fieldvisit.example.org",
+}
+
+
+def test_every_setting_is_reachable_from_dotenv(compose: dict) -> None:
+    """A line in .env for any setting of config/settings.py reaches every app container."""
+    dotenv = {**MINIMAL_DOTENV, **{s.name: f"from-dotenv-{s.name.lower()}" for s in SETTINGS}}
+    for name in APP_SERVICES:
+        env = container_env(compose["services"][name], dotenv)
+        unreachable = {
+            s.name: env.get(s.name)
+            for s in SETTINGS
+            if s.name not in FIXED and env.get(s.name) != dotenv[s.name]
+        }
+        assert not unreachable, f"{name}: .env does not reach {unreachable}"
+        assert {k: env[k] for k in FIXED} == FIXED
+
+
+def test_the_compose_defaults_are_a_valid_production_configuration(compose: dict) -> None:
+    """Only the secrets and PUBLIC_URL in .env: the settings the app then loads."""
+    from config.settings import load_settings
+
+    env = container_env(compose["services"]["web"], MINIMAL_DOTENV)
+    settings = load_settings(env)
+    assert settings.is_production
+    assert (
+        settings.DATABASE_URL
+        == "postgresql+psycopg://fieldvisit:pgpass0123@postgres:5432/fieldvisit"
+    )
+    assert settings.REDIS_URL == "redis://redis:6379/0"
+    assert (settings.SMTP_HOST, settings.SMTP_PORT, settings.SMTP_SECURITY) == (
+        "mailpit",
+        1025,
+        "none",
+    )
+    assert settings.PUBLIC_URL == "https://fieldvisit.example.org"
+    # and a deployer's relay replaces the mail catcher without editing the compose file
+    relay = {"SMTP_HOST": "smtp.example.org", "SMTP_PORT": "465", "SMTP_SECURITY": "tls"}
+    relay |= {"SMTP_USER": "fv", "SMTP_PASSWORD": "relay-secret"}
+    settings = load_settings(container_env(compose["services"]["worker"], MINIMAL_DOTENV | relay))
+    assert (settings.SMTP_HOST, settings.SMTP_PORT, settings.SMTP_SECURITY) == (
+        "smtp.example.org",
+        465,
+        "tls",
+    )
+    assert (settings.SMTP_USER, settings.SMTP_PASSWORD) == ("fv", "relay-secret")
+
+
+@pytest.mark.parametrize("secret", sorted(MINIMAL_DOTENV))
+def test_compose_refuses_to_start_without_a_secret_or_the_public_url(
+    compose: dict, secret: str
+) -> None:
+    dotenv = {k: v for k, v in MINIMAL_DOTENV.items() if k != secret}
+    with pytest.raises(Missing, match=secret):
+        container_env(compose["services"]["web"], dotenv)
+
+
+def test_images_are_pinned_releases(compose: dict) -> None:
+    for name, service in compose["services"].items():
+        image = interpolate(service["image"], {})
+        repo, _, tag = image.rpartition(":")
+        assert repo and tag, f"{name}: {image} has no tag"
+        assert tag != "latest", f"{name}: {image}"
+        if name not in APP_SERVICES:  # off-the-shelf images: a numbered release
+            assert re.match(r"v?\d+\.\d+(\.\d+)?(-|$)", tag), f"{name}: {image} is not a release"
+
+
+def test_every_service_rotates_its_log(compose: dict) -> None:
+    for name, service in compose["services"].items():
+        logging = service.get("logging")
+        assert logging and logging["driver"] == "json-file", name
+        options = {k: interpolate(str(v), {}) for k, v in logging["options"].items()}
+        assert re.fullmatch(r"\d+[kmg]", options["max-size"]), name
+        assert int(options["max-file"]) >= 2, name
+
+
+def test_web_scales_behind_the_proxy(compose: dict) -> None:
+    services = compose["services"]
+    # a fixed host port would make `--scale web=2` fail on the second container
+    assert "ports" not in services["web"]
+    assert all("ports" not in services[n] for n in APP_SERVICES)
+    published = [interpolate(p, {}) for p in services["proxy"]["ports"]]
+    assert "80:80" in published and "443:443" in published
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in services["proxy"]["volumes"]}
+    caddyfile = (REPO / mounts["/etc/caddy/Caddyfile"]).read_text()
+    site = [line for line in caddyfile.splitlines() if line and not line.startswith("#")][0]
+    assert site == "{$PUBLIC_URL} {"  # the certificate is for PUBLIC_URL's host
+    # every replica of `web` is an upstream: the service name looked up as A records
+    assert re.search(r"dynamic a \{\s*name web\s*port 8000", caddyfile)
+    assert "PUBLIC_URL" in services["proxy"]["environment"]
+    assert "/data" in mounts  # the certificates survive a restart
+    assert not services["proxy"]["healthcheck"].get("disable")
