@@ -413,8 +413,30 @@ def dashboard_page():  # noqa: ANN201
     ctx = _page_ctx(user, "dashboard")
     chart = progress_svg(series, ctx["t"]["chart_v"], ctx["t"]["chart_w"])
     return render_template(
-        "coordination/dashboard.html", **ctx, data=data, f=f, chart=chart, qs=_qs
+        "coordination/dashboard.html",
+        **ctx,
+        data=data,
+        f=f,
+        chart=chart,
+        qs=_qs,
+        freshness=freshness_by_code(),
     )
+
+
+def freshness_by_code(iso: bool = False) -> dict[str, dict[str, Any]]:
+    """Per district code: as of when its figures are and whether phones are silent
+    (sync/health.py, the same figures as the sync-health page)."""
+    from sync.health import district_freshness
+
+    codes = dict(db.session.execute(select(DistrictUnit.id, DistrictUnit.code)).all())
+    fresh = district_freshness(db.session, silent_days=_settings().SYNC_SILENT_DAYS)
+    out = {}
+    for district_id, info in fresh.items():
+        if district_id in codes:
+            if iso and info["as_of"] is not None:
+                info = {**info, "as_of": info["as_of"].isoformat()}
+            out[codes[district_id]] = info
+    return out
 
 
 @bp.get("/api/dashboard")
@@ -422,7 +444,9 @@ def dashboard_api():  # noqa: ANN201
     """GET /api/dashboard?from=&to=&group=&tag=&sort=&dir= : rows, total, weekly series."""
     user = _api_user()
     f, data, series = _dashboard_data(user)
-    return jsonify({**data, "series": series})
+    shown = {r["code"] for r in data["rows"]}
+    fresh = {c: v for c, v in freshness_by_code(iso=True).items() if c in shown}
+    return jsonify({**data, "series": series, "freshness": fresh})
 
 
 @bp.get("/dashboard/<code>")
