@@ -138,7 +138,12 @@ function render() {
 
 async function renderNow() {
   const [route, arg] = location.hash.replace(/^#\/?/, '').split('/');
-  if (S.form && route !== 'visit') await flushDraft();
+  if (S.form && (route !== 'visit' || arg !== S.form.visitId)) {
+    // Leaving the form: its draft is written (if it was touched) and the form is let go,
+    // so a later tab change cannot write it again (a discarded draft would come back).
+    await flushDraft();
+    S.form = null;
+  }
   const prev = S.routeKey;
   S.routeKey = location.hash;
   S.route = route || 'home';
@@ -328,7 +333,13 @@ async function viewHome() {
       ${todays.length ? `<ul class="list">${todays.map(entryRow).join('')}</ul>` : `<p class="muted">${t('none_today')}</p>`}</section>
     ${st && st.persisted === false ? `<p class="warn small" data-testid="persist">${t('not_persisted')}</p>` : ''}`;
   main().querySelectorAll('[data-discard]').forEach((b) => {
-    b.onclick = async () => { await store.delDraft(b.dataset.discard); viewHome(); };
+    b.onclick = async () => {
+      const id = b.dataset.discard;
+      if (S.form?.visitId === id) { clearTimeout(draftTimer); S.form = null; }
+      await draftWriting; // a write already under way lands first, then the delete
+      await store.delDraft(id);
+      viewHome();
+    };
   });
 }
 
@@ -337,9 +348,10 @@ async function viewNew() {
   main().innerHTML = `<h1>${t('choose_method')}</h1><div class="methods">${vocab('methods')
     .map(([c, l]) => `<button class="btn method" data-m="${c}">${h(l)}</button>`).join('')}</div>`;
   main().querySelectorAll('[data-m]').forEach((b) => {
-    b.onclick = async () => {
+    b.onclick = () => {
+      // Held in memory only: a form nobody touched leaves no draft behind.
       const id = uuid();
-      await store.putDraft({ id, form: blankForm(id, b.dataset.m) });
+      S.form = blankForm(id, b.dataset.m);
       go(`#/visit/${id}`);
     };
   });
@@ -381,16 +393,29 @@ async function formFromRecords(id) {
 }
 
 // ---------- visit form (new and edit) ----------------------------------------------------
+// Drafts: written 300 ms after a change, and when the form is left or the page hides.
+// Never for a form nobody touched; never once saving has begun (the save drops the
+// draft in its own transaction, after any draft write already under way has landed).
 let draftTimer = null;
+let draftWriting = Promise.resolve();
 function scheduleDraft() {
+  if (S.form) S.form.touched = true;
   clearTimeout(draftTimer);
   draftTimer = setTimeout(flushDraft, 300);
 }
-async function flushDraft() {
+function flushDraft() {
   clearTimeout(draftTimer);
   const F = S.form;
-  if (!F || F.saved) return;
-  await store.putDraft({ id: F.visitId, form: structuredClone(F) }).catch(() => {});
+  if (!F || F.saved || F.saving || !F.touched) return draftWriting;
+  const form = structuredClone(F);
+  draftWriting = draftWriting.then(() => store.putDraft({ id: F.visitId, form })).catch(() => {});
+  return draftWriting;
+}
+/** Saving begins: no draft is written from now on, and a write under way lands first. */
+async function beginSave(F) {
+  clearTimeout(draftTimer);
+  F.saving = true;
+  await draftWriting;
 }
 
 function allEnterprises() {
@@ -423,8 +448,9 @@ const stepper = (name, value, lbl, big = false) => `<div class="stepper${big ? '
 
 async function viewVisit(id) {
   await loadEnterprises();
-  const draft = await store.getDraft(id);
-  let F = draft?.form;
+  // The form in memory is the newest (a new one, or one being redrawn); else the draft.
+  const draft = S.form?.visitId === id && !S.form.saved ? null : await store.getDraft(id);
+  let F = S.form?.visitId === id && !S.form.saved ? S.form : draft?.form;
   if (!F) F = await formFromRecords(id);
   if (!F) { go('#/home'); return; }
   S.form = F;
@@ -597,6 +623,7 @@ function bindForm() {
   form.querySelector('[data-f="method"]').onchange = async (e) => {
     F.method = e.target.value;
     if (F.method === 'home_visit' && !F.home) F.home = blankHome();
+    F.touched = true;
     await flushDraft();
     viewVisit(F.visitId);
   };
@@ -633,6 +660,7 @@ function bindForm() {
       if (!confirm(t('confirm_delete'))) return;
       const kids = (await store.list()).filter((r) => r.data.visit_id === F.visitId);
       const changes = [...kids.map((k) => ({ entity: k.entity, id: k.id, del: true })), { entity: 'visit', id: F.visitId, del: true }];
+      await beginSave(F);
       F.saved = true;
       await store.save(changes, { dropDrafts: [F.visitId] });
       S.form = null;
@@ -649,6 +677,7 @@ function bindForm() {
 /** Turn the form into record changes; written with their outbox entries in one transaction. */
 async function saveForm() {
   const F = S.form;
+  if (!F || F.saving || F.saved) return; // a second tap while the first one saves
   const missing = [];
   if (!F.visited_at) missing.push('[data-f="visited_at"]');
   if (F.newEnt && !F.newEnt.name.trim()) missing.push('[data-f="newEnt.name"]');
@@ -661,6 +690,7 @@ async function saveForm() {
     toast(t('required'));
     return;
   }
+  await beginSave(F);
   const u = S.user;
   const district = u.district_code || S.ref?.work_groups?.find((g) => g.code === u.work_group_code)?.district_codes?.[0];
   const when = withOffset(F.visited_at);
@@ -693,6 +723,7 @@ async function saveForm() {
   try {
     await store.save(changes, { dropDrafts: [F.visitId] });
   } catch (e) {
+    F.saving = false;
     // Quota errors can be silent elsewhere: this one is not.
     toast(`${t('storage_full')} (${e.name})`);
     checkStorage();

@@ -56,7 +56,7 @@ def test_rejected_new_enterprise_rejects_its_entry_and_is_fixed_from_the_phone(
         and "bad" in c["data"]["notes"]
     ]
     # The form shows the reason and the enterprise as a new one, its code marked to fix.
-    entry.click()
+    page.click(f"[data-testid=entry][data-id='{bad}']")  # the list may redraw
     page.wait_for_selector("[data-testid=form-reason]")
     assert "统一社会信用代码" in page.inner_text("[data-testid=form-reason]")
     assert page.input_value("[data-f='newEnt.name']") == name

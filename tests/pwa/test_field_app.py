@@ -295,7 +295,7 @@ def test_rejected_entry_is_shown_does_not_block_others_and_can_be_fixed(
     assert entry.query_selector("[data-testid=reason]").get_attribute("data-field") == "id_number"
     assert "身份证号" in entry.inner_text()
     shot(page, "07-entries-needs-attention")
-    entry.click()
+    page.click(f"[data-testid=entry][data-id='{bad}']")  # the list may redraw
     page.wait_for_selector("[data-testid=form-reason]")
     # The rejected value is still there to correct (it leaves the phone only once accepted).
     assert page.input_value("[data-f='home.id_number']") == BAD_RIC
