@@ -113,8 +113,9 @@ def page_arg(name: str = "page") -> int:
 
 
 def per_page_arg(default: int = 50) -> int:
-    """Rows per page, at most the API_PAGE_MAX setting."""
-    return int_arg("per_page", default, 1, current_app.config["FV"].API_PAGE_MAX)
+    """Rows per page: `default` when absent, never more than the API_PAGE_MAX setting."""
+    most = current_app.config["FV"].API_PAGE_MAX
+    return int_arg("per_page", min(default, most), 1, most)
 
 
 def date_window() -> tuple[date, date]:
