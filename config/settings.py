@@ -108,7 +108,7 @@ SETTINGS: list[Setting] = [
         "DEDUP_FULL_PASS_CRON",
         "30 2 * * *",
         str,
-        "When the scheduled full dedup pass runs (cron, Asia/Shanghai).",
+        "When the scheduled full dedup pass runs (cron, in TIMEZONE).",
     ),
     Setting(
         "SYNC_SILENT_DAYS",
@@ -135,7 +135,7 @@ SETTINGS: list[Setting] = [
         "BRIEFING_CRON",
         "0 8 * * 1",
         str,
-        "When weekly briefings are built and sent (cron, Asia/Shanghai).",
+        "When weekly briefings are built and sent (cron, in TIMEZONE).",
     ),
     Setting("TIMEZONE", "Asia/Shanghai", str, "Time zone of schedules and report periods."),
     Setting(

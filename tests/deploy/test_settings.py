@@ -125,3 +125,24 @@ def test_serve_refuses_before_starting_gunicorn(tmp_path) -> None:
     done = _run_cli(tmp_path, "serve", "--port", "1", "--workers", "1", FIELDVISIT_ENV="production")
     assert done.returncode != 0
     assert "SECRET_KEY" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_the_schedules_follow_the_timezone_setting(tmp_path) -> None:
+    """The beat reads every cron setting in TIMEZONE, and the docs say so."""
+    from celery.schedules import crontab
+
+    from config.settings import SETTINGS, load_settings
+    from worker.celery_app import make_celery
+
+    crons = [s for s in SETTINGS if s.name.endswith("_CRON")]
+    assert crons
+    for setting in crons:
+        assert "in TIMEZONE" in setting.doc and "Asia/Shanghai" not in setting.doc, setting
+    app = make_celery(load_settings({"DATA_DIR": str(tmp_path), "TIMEZONE": "Europe/Berlin"}))
+    assert app.conf.timezone == "Europe/Berlin"
+    schedules = [e["schedule"] for e in app.conf.beat_schedule.values()]
+    nightly = [s for s in schedules if isinstance(s, crontab)]
+    assert len(nightly) == len(crons)
+    for schedule in nightly:
+        schedule.app = app
+        assert str(schedule.tz) == "Europe/Berlin"
