@@ -14,8 +14,10 @@ from tests.coordination.conftest import web_login
 def test_dashboard_as_of_and_stale_mark(client, campaign, db_session):
     from server.models_health import DeviceHealth
 
-    # every fixture phone pushed: district A's two phones are fresh; cadre_c's phone
-    # last synced 10 days ago (silent past SYNC_SILENT_DAYS)
+    # district A's two phones sync now (the app pulls right after sign-in); cadre_c's
+    # phone last synced 10 days ago (silent past SYNC_SILENT_DAYS)
+    for name in ("cadre_a", "cadre_a2"):
+        assert campaign.phones[name].get("/api/sync/pull").status_code == 200
     silent = campaign.phones["cadre_c"].device_id
     db_session.execute(
         update(DeviceHealth)
