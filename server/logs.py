@@ -36,6 +36,39 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """LOG_JSON=false: one readable line, with the same fields as the JSON line.
+
+    `time LEVEL logger message key=value ...`: a request line reads
+    `... fieldvisit.http request method=POST path=/api/sync/push status=200 ms=41.2
+    request_id=...`, so nothing the JSON line has is lost.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        fields = [
+            f"{key}={_text_value(value)}"
+            for key, value in vars(record).items()
+            if key not in _STANDARD and not key.startswith("_")
+        ]
+        request_id = request_id_var.get()
+        if request_id and "request_id" not in vars(record):
+            fields.append(f"request_id={_text_value(request_id)}")
+        line = super().formatMessage(record)
+        return f"{line} {' '.join(fields)}" if fields else line
+
+
+def _text_value(value: object) -> str:
+    text = value if isinstance(value, str) else str(value)
+    return (
+        json.dumps(text, ensure_ascii=False)
+        if not text or any(c in text for c in ' "=\n')
+        else text
+    )
+
+
 def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
     """Install one stderr handler on the root logger (idempotent)."""
     root = logging.getLogger()
@@ -44,10 +77,6 @@ def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     handler._fieldvisit = True  # type: ignore[attr-defined]
-    handler.setFormatter(
-        JsonFormatter()
-        if as_json
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if as_json else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level)
