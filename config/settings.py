@@ -162,6 +162,16 @@ SETTINGS: list[Setting] = [
         "First day of the campaign (YYYY-MM-DD): start of campaign-to-date briefings.",
     ),
     Setting(
+        "CAMPAIGN_END",
+        "2026-12-31",
+        str,
+        "Last day of the campaign (YYYY-MM-DD). Dates in URLs (dashboard, exports, "
+        "problems, evaluation, briefings, record lists) must lie between "
+        "SYNC_DATE_DAYS_BEFORE_CAMPAIGN days before CAMPAIGN_START and "
+        "DATE_MAX_DAYS_AHEAD days after the earlier of this day and today; others answer "
+        "400, so no request can ask for decades of weeks.",
+    ),
+    Setting(
         "SYNC_DATE_DAYS_BEFORE_CAMPAIGN",
         366,
         int,
@@ -186,6 +196,21 @@ SETTINGS: list[Setting] = [
         366,
         int,
         "How many days after today a date in a URL may lie; later ones answer 400.",
+    ),
+    Setting(
+        "DASHBOARD_CACHE_BYTES",
+        8 * 1024 * 1024,
+        int,
+        "Most bytes (the answers' JSON size) the dashboard cache keeps per web process; "
+        "the least recently used answers go first.",
+    ),
+    Setting(
+        "EXPORT_MAX_ROWS",
+        20000,
+        int,
+        "Most rows of a visits, problems or enterprises export for roles below city "
+        "coordinator (district heads); a larger one answers 400 naming `from` (narrow "
+        "the dates) or `kind`. City staff export without this limit.",
     ),
     Setting(
         "BRIEFING_STALE_SECONDS",
@@ -298,12 +323,16 @@ def validate(settings: Settings) -> None:
         raise SettingsError(
             "DEDUP_REVIEW_THRESHOLD and DEDUP_AUTO_THRESHOLD: need 0 < review <= auto <= 1"
         )
-    for name in ("CAMPAIGN_START", "DATE_MIN"):
+    for name in ("CAMPAIGN_START", "CAMPAIGN_END", "DATE_MIN"):
         try:
             date.fromisoformat(v[name])
         except ValueError:
             raise SettingsError(f"{name}={v[name]!r}: expected YYYY-MM-DD") from None
+    if date.fromisoformat(v["CAMPAIGN_END"]) < date.fromisoformat(v["CAMPAIGN_START"]):
+        raise SettingsError("CAMPAIGN_END: must not be before CAMPAIGN_START")
     for name in (
+        "DASHBOARD_CACHE_BYTES",
+        "EXPORT_MAX_ROWS",
         "SYNC_MAX_BATCH",
         "SYNC_MAX_BODY",
         "SYNC_PULL_MAX",

@@ -5,7 +5,8 @@ Every read of `request.args` in server/ goes through these helpers, so bad input
 400 that names the parameter (JSON under /api, a 400 page elsewhere: see
 server/errors.py), never a 5xx from the database or a template. An empty value means
 the parameter was not given (HTML forms send empty fields). Dates are accepted only
-inside a plausible window (settings DATE_MIN and DATE_MAX_DAYS_AHEAD).
+inside the campaign's window (date_window: settings CAMPAIGN_START, CAMPAIGN_END,
+SYNC_DATE_DAYS_BEFORE_CAMPAIGN, DATE_MIN and DATE_MAX_DAYS_AHEAD).
 """
 
 from __future__ import annotations
@@ -119,13 +120,23 @@ def per_page_arg(default: int = 50) -> int:
 
 
 def date_window() -> tuple[date, date]:
-    """The dates a URL may name: DATE_MIN up to today + DATE_MAX_DAYS_AHEAD (settings)."""
+    """The dates a URL may name: the campaign's (settings).
+
+    From the earliest day a record may carry (SYNC_DATE_DAYS_BEFORE_CAMPAIGN days before
+    CAMPAIGN_START, never before DATE_MIN) to DATE_MAX_DAYS_AHEAD days after the earlier
+    of today and CAMPAIGN_END. So a range spans at most the campaign and a year on each
+    side: a dashboard of "every week since the year 1000" cannot be asked for.
+    """
     settings = current_app.config["FV"]
     today = datetime.now(ZoneInfo(settings.TIMEZONE)).date()
-    return (
+    start = date.fromisoformat(settings.CAMPAIGN_START)
+    end = date.fromisoformat(settings.CAMPAIGN_END)
+    low = max(
         date.fromisoformat(settings.DATE_MIN),
-        today + timedelta(days=settings.DATE_MAX_DAYS_AHEAD),
+        start - timedelta(days=settings.SYNC_DATE_DAYS_BEFORE_CAMPAIGN),
     )
+    high = min(today, end) + timedelta(days=settings.DATE_MAX_DAYS_AHEAD)
+    return low, max(low, high)
 
 
 def _in_window(name: str, day: date) -> date:

@@ -19,7 +19,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
 from server.coordination.dashboard import dashboard
@@ -52,6 +52,31 @@ def _when(value: datetime | None, zone: ZoneInfo) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
+def _visit_stmt(f: Filters) -> Select:
+    return (
+        select(
+            Visit.id,
+            DistrictUnit.name,
+            WorkGroup.name,
+            Visit.method,
+            Visit.visited_at,
+            Enterprise.name,
+            Enterprise.uscc,
+            Visit.place,
+            Visit.workers_met,
+            Visit.workers_by_group,
+            Visit.materials,
+            Visit.consultations,
+            Visit.created_at,
+        )
+        .join(DistrictUnit, DistrictUnit.id == Visit.district_id)
+        .outerjoin(WorkGroup, WorkGroup.id == Visit.work_group_id)
+        .outerjoin(Enterprise, Enterprise.id == Visit.enterprise_id)
+        .where(*visit_conditions(f))
+        .order_by(Visit.visited_at, Visit.id)
+    )
+
+
 def visit_rows(session: Session, f: Filters) -> Iterator[list[Any]]:
     """The visits under the filters: a header row, then one row per visit."""
     methods, places = (
@@ -81,30 +106,7 @@ def visit_rows(session: Session, f: Filters) -> Iterator[list[Any]]:
         "政策法规咨询(人次)",
         "录入时间",
     ]
-    stmt = (
-        select(
-            Visit.id,
-            DistrictUnit.name,
-            WorkGroup.name,
-            Visit.method,
-            Visit.visited_at,
-            Enterprise.name,
-            Enterprise.uscc,
-            Visit.place,
-            Visit.workers_met,
-            Visit.workers_by_group,
-            Visit.materials,
-            Visit.consultations,
-            Visit.created_at,
-        )
-        .join(DistrictUnit, DistrictUnit.id == Visit.district_id)
-        .outerjoin(WorkGroup, WorkGroup.id == Visit.work_group_id)
-        .outerjoin(Enterprise, Enterprise.id == Visit.enterprise_id)
-        .where(*visit_conditions(f))
-        .order_by(Visit.visited_at, Visit.id)
-        .execution_options(yield_per=BATCH)
-    )
-    for r in session.execute(stmt):
+    for r in session.execute(_visit_stmt(f).execution_options(yield_per=BATCH)):
         groups = r[9] or {}
         yield [
             r[0],
@@ -121,6 +123,44 @@ def visit_rows(session: Session, f: Filters) -> Iterator[list[Any]]:
             r[11],
             _when(r[12], zone),
         ]
+
+
+def _problem_stmt(pf: ProblemFilters) -> Select:
+    conds = live(Problem)
+    if pf.district_ids is not None:
+        conds.append(Problem.district_id.in_(sorted(pf.district_ids)))
+    for attr, column in (
+        ("district_id", Problem.district_id),
+        ("category", Problem.category),
+        ("tag", Problem.tag),
+    ):
+        if getattr(pf, attr):
+            conds.append(column == getattr(pf, attr))
+    if pf.stage == "open":
+        conds.append(Problem.stage.in_(PROBLEM_STAGES[:3]))
+    elif pf.stage:
+        conds.append(Problem.stage == pf.stage)
+    return (
+        select(
+            Problem.id,
+            DistrictUnit.name,
+            Enterprise.name,
+            Problem.category,
+            Problem.tag,
+            Problem.description,
+            Problem.stage,
+            Problem.stage_note,
+            Problem.resolution,
+            func.coalesce(Visit.visited_at, Problem.created_at),
+            Problem.resolved_at,
+            Problem.visit_id,
+        )
+        .join(DistrictUnit, DistrictUnit.id == Problem.district_id)
+        .outerjoin(Visit, Visit.id == Problem.visit_id)
+        .outerjoin(Enterprise, Enterprise.id == Visit.enterprise_id)
+        .where(*conds)
+        .order_by(Problem.created_at, Problem.id)
+    )
 
 
 def problem_rows(session: Session, pf: ProblemFilters, tz: str) -> Iterator[list[Any]]:
@@ -141,42 +181,7 @@ def problem_rows(session: Session, pf: ProblemFilters, tz: str) -> Iterator[list
         "解决/关闭时间",
         "走访记录编号",
     ]
-    conds = live(Problem)
-    if pf.district_ids is not None:
-        conds.append(Problem.district_id.in_(sorted(pf.district_ids)))
-    for attr, column in (
-        ("district_id", Problem.district_id),
-        ("category", Problem.category),
-        ("tag", Problem.tag),
-    ):
-        if getattr(pf, attr):
-            conds.append(column == getattr(pf, attr))
-    if pf.stage == "open":
-        conds.append(Problem.stage.in_(PROBLEM_STAGES[:3]))
-    elif pf.stage:
-        conds.append(Problem.stage == pf.stage)
-    stmt = (
-        select(
-            Problem.id,
-            DistrictUnit.name,
-            Enterprise.name,
-            Problem.category,
-            Problem.tag,
-            Problem.description,
-            Problem.stage,
-            Problem.stage_note,
-            Problem.resolution,
-            func.coalesce(Visit.visited_at, Problem.created_at),
-            Problem.resolved_at,
-            Problem.visit_id,
-        )
-        .join(DistrictUnit, DistrictUnit.id == Problem.district_id)
-        .outerjoin(Visit, Visit.id == Problem.visit_id)
-        .outerjoin(Enterprise, Enterprise.id == Visit.enterprise_id)
-        .where(*conds)
-        .order_by(Problem.created_at, Problem.id)
-        .execution_options(yield_per=BATCH)
-    )
+    stmt = _problem_stmt(pf).execution_options(yield_per=BATCH)
     from worker.briefing.compute import _as_datetime
 
     for r in session.execute(stmt):
@@ -196,26 +201,7 @@ def problem_rows(session: Session, pf: ProblemFilters, tz: str) -> Iterator[list
         ]
 
 
-def enterprise_rows(
-    session: Session, district_ids: frozenset[int] | None, tz: str
-) -> Iterator[list[Any]]:
-    """Canonical enterprises in scope, with how often they were visited."""
-    types, focus = labels("enterprise_type_tags"), labels("enterprise_focus_tags")
-    zone = ZoneInfo(tz)
-    yield [
-        "企业编号",
-        "企业名称",
-        "统一社会信用代码",
-        "代码校验",
-        "区(市)县",
-        "地址",
-        "企业类型",
-        "重点企业类型",
-        "职工人数",
-        "是否建立工会",
-        "走访次数",
-        "录入时间",
-    ]
+def _enterprise_stmt(district_ids: frozenset[int] | None) -> Select:
     ent = aliased(Enterprise)
     visits = (
         select(func.coalesce(ent.canonical_id, ent.id).label("eid"), func.count().label("n"))
@@ -243,10 +229,33 @@ def enterprise_rows(
         .outerjoin(visits, visits.c.eid == Enterprise.id)
         .where(*live(Enterprise))
         .order_by(DistrictUnit.code, Enterprise.name, Enterprise.id)
-        .execution_options(yield_per=BATCH)
     )
     if district_ids is not None:
         stmt = stmt.where(Enterprise.district_id.in_(sorted(district_ids)))
+    return stmt
+
+
+def enterprise_rows(
+    session: Session, district_ids: frozenset[int] | None, tz: str
+) -> Iterator[list[Any]]:
+    """Canonical enterprises in scope, with how often they were visited."""
+    types, focus = labels("enterprise_type_tags"), labels("enterprise_focus_tags")
+    zone = ZoneInfo(tz)
+    yield [
+        "企业编号",
+        "企业名称",
+        "统一社会信用代码",
+        "代码校验",
+        "区(市)县",
+        "地址",
+        "企业类型",
+        "重点企业类型",
+        "职工人数",
+        "是否建立工会",
+        "走访次数",
+        "录入时间",
+    ]
+    stmt = _enterprise_stmt(district_ids).execution_options(yield_per=BATCH)
     yes_no = {True: "是", False: "否", None: ""}
     for r in session.execute(stmt):
         yield [
@@ -351,6 +360,19 @@ def file_chunks(handle: IO[bytes], size: int = 64 * 1024) -> Iterator[bytes]:
             yield chunk
     finally:
         handle.close()
+
+
+def count_rows(session: Session, kind: str, f: Filters, pf: ProblemFilters | None = None) -> int:
+    """How many data rows an export of `kind` would hold (the dashboard's: a few)."""
+    if kind == "visits":
+        stmt = _visit_stmt(f)
+    elif kind == "problems":
+        stmt = _problem_stmt(pf or ProblemFilters(district_ids=f.district_ids))
+    elif kind == "enterprises":
+        stmt = _enterprise_stmt(f.district_ids)
+    else:
+        return 0
+    return session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
 
 
 def export_rows(

@@ -10,7 +10,10 @@ cadres and group leaders are refused.
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from collections import OrderedDict
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -59,6 +62,7 @@ from server.params import (
     choice_arg,
     choices_arg,
     date_arg,
+    date_window,
     flag_arg,
     int_arg,
     page_arg,
@@ -247,7 +251,7 @@ def _filters(user: User, enterprise_tags: bool = True) -> Filters:
     it passes enterprise_tags=False.
     """
     start = date_arg("from", date.fromisoformat(_settings().CAMPAIGN_START))
-    end = date_arg("to", max(start, _today()))
+    end = date_arg("to", max(start, min(_today(), date_window()[1])))
     if end < start:
         raise ParamError("to", "must not be before from")
     group_id = None
@@ -352,29 +356,77 @@ def _pct0(value: float | None) -> str:
 CACHE_SECONDS = 60
 
 
+class AnswerCache:
+    """Computed answers kept for CACHE_SECONDS, bounded in bytes (each answer counted by
+    the size of its JSON), the least recently used dropped first. One per web process;
+    gunicorn's threads share it under a lock."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[tuple, tuple[float, int, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, now: float) -> Any:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is None:
+                return None
+            if now - hit[0] >= CACHE_SECONDS:
+                self._drop(key)
+                return None
+            self._items.move_to_end(key)
+            return hit[2]
+
+    def put(self, key: tuple, value: Any, now: float) -> None:
+        size = len(json.dumps(value, default=str, ensure_ascii=False).encode())
+        with self._lock:
+            if key in self._items:
+                self._drop(key)
+            if size > self.max_bytes:
+                return  # larger than the whole cache: answered, never kept
+            while self._items and self.bytes + size > self.max_bytes:
+                self._drop(next(iter(self._items)))
+            self._items[key] = (now, size, value)
+            self.bytes += size
+
+    def _drop(self, key: tuple) -> None:
+        self.bytes -= self._items.pop(key)[1]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def answer_cache() -> AnswerCache:
+    """This app's cache (created on first use, sized by DASHBOARD_CACHE_BYTES)."""
+    cache = current_app.extensions.get("coordination.cache")
+    if cache is None:
+        cache = current_app.extensions.setdefault(
+            "coordination.cache", AnswerCache(_settings().DASHBOARD_CACHE_BYTES)
+        )
+    return cache
+
+
 def _cached(key: tuple, compute: Any) -> Any:
     """A result computed at most once a minute per key and per state of the synced data.
 
     The key includes the global sync version and the database epoch: every change a
     phone, the API or the dedup workers make bumps the version, so an answer is never
     older than the data it summarises; the minute bounds what the version does not see
-    (a new cadre account). Kept per app (each gunicorn process has its own).
+    (a new cadre account). Kept per app (each gunicorn process has its own), at most
+    DASHBOARD_CACHE_BYTES of it.
     """
     from server.models import SyncState
 
     state = db.session.execute(select(SyncState.version, SyncState.epoch)).first()
     key = (*key, *(state or (None, None)))
-    cache: dict[tuple, tuple[float, Any]] = current_app.extensions.setdefault(
-        "coordination.cache", {}
-    )
+    cache = answer_cache()
     now = time.monotonic()
-    hit = cache.get(key)
-    if hit is not None and now - hit[0] < CACHE_SECONDS:
-        return hit[1]
+    hit = cache.get(key, now)
+    if hit is not None:
+        return hit
     value = compute()
-    if len(cache) >= 256:
-        cache.clear()
-    cache[key] = (now, value)
+    cache.put(key, value, now)
     return value
 
 
@@ -923,6 +975,18 @@ def export(kind: str, fmt: str):  # noqa: ANN201
     user = current_web_user()
     f = _filters(user, enterprise_tags=kind != "problems")
     pf = _problem_filters(user)[0] if kind == "problems" else None
+    if user.role not in CITY_ROLES:
+        # Below the city staff (a district head) a heavy export is bounded in rows, so one
+        # request cannot keep a worker busy for minutes; counted before any is written.
+        limit = _settings().EXPORT_MAX_ROWS
+        rows = exports.count_rows(db.session, kind, f, pf)
+        if rows > limit:
+            field = "kind" if kind == "enterprises" else "from"
+            raise ParamError(
+                field,
+                f"this export would hold {rows} rows; your role may export at most {limit}"
+                + (" (narrow the dates)" if field == "from" else ""),
+            )
     name = f"{exports.KIND_NAMES[kind]}-{f.date_from.isoformat()}-{f.date_to.isoformat()}"
     if fmt == "csv":
         body = stream_with_context(exports.csv_stream(exports.export_rows(db.session, kind, f, pf)))
