@@ -8,6 +8,12 @@ precision/recall/F1 against the truth. The incremental pass indexes the largest 
 records with their clusters and matches 1,000 further records from the same universe.
 
     python bench/dedup_bench.py [--sizes 50000,500000] [--new 1000] [--workdir /tmp/dedup-bench]
+                                [--extended] [--seed 7] [--no-reach]
+
+--extended generates the variation families and hard negatives of issue 14 (see
+dedup_generate.py). Each size also reports recall by variation family, wrong pairs by
+hard-negative kind, the review share of records and the share of true pairs that share a
+blocking key (reachable_true_pairs).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.dedup.fs import FSModel, pair_levels
 from worker.dedup.match import (
     AUTO,
     NO,
@@ -28,6 +29,11 @@ from worker.dedup.match import (
 )
 from worker.dedup.normalize import GENERIC_INDUSTRY
 
+# Rules that settle a pair whatever the weights say: not part of the learned mixture.
+_VETOES = frozenset(("uscc_equal", "uscc_conflict", "branch_mismatch", "industry_conflict"))
+# Review rules the learned weights may settle (the others name a conflict to look at).
+_LEARNABLE = frozenset(("name_exact_conflicting", "name_similar_uncertain"))
+
 
 @dataclass
 class DedupResult:
@@ -37,6 +43,7 @@ class DedupResult:
     merges: list[PairScore]  # the automatic decisions that joined clusters
     review: list[PairScore]  # uncertain pairs between different clusters
     stats: dict[str, int] = field(default_factory=dict)
+    model: FSModel | None = None  # the weights learned on the batch (None: not learned)
 
     def clusters(self) -> dict[str, list[str]]:
         """cluster_id → member record ids."""
@@ -179,6 +186,8 @@ def _cluster(
     auto_pairs: list[tuple[float, int, int, str]] = []
     review_pairs: list[tuple[int, int, float, str, str]] = []
     compared = 0
+    learn = th.learned_auto is not None
+    patterns: Counter = Counter()
     # A block over max_block records is split, not skipped: its records are sorted (by
     # district, address and name) and each is compared with its max_block nearest
     # neighbours in that order (a sorted neighbourhood), so cost stays linear and every
@@ -210,6 +219,8 @@ def _cluster(
                 seen.add(j)
                 decision, score, rule = decide_pair(a, items[j], th)
                 compared += 1
+                if learn and rule not in _VETOES:
+                    patterns[pair_levels(a, items[j])] += 1
                 if decision == AUTO:
                     auto_pairs.append((score, i, j, rule))
                 elif decision == REVIEW:
@@ -223,6 +234,23 @@ def _cluster(
         progress(step)
     del blocks_of
 
+    model = None
+    learned = 0
+    if learn:
+        # Weights learned on this roster's own candidate pairs decide the review pairs
+        # they are sure of (see worker/dedup/fs.py).
+        model = FSModel.fit(patterns)
+        kept_review = []
+        for t in review_pairs:
+            i, j, score, rule, _ = t
+            if rule in _LEARNABLE and model.posterior(pair_levels(items[i], items[j])) >= (
+                th.learned_auto
+            ):
+                auto_pairs.append((score, i, j, "learned_weights"))
+                learned += 1
+            else:
+                kept_review.append(t)
+        review_pairs = kept_review
     auto_pairs = _demote_ambiguous(items, auto_pairs, review_pairs)
     uf = _Clusters(items)
     merges: list[PairScore] = []
@@ -296,8 +324,11 @@ def _cluster(
         "review_not_queued": not_queued,
         "pairs_compared": compared,
         "oversized_blocks_split": len(windows),
+        "learned_merges": learned,
     }
-    return DedupResult(cluster_of=cluster_of, merges=merges, review=review, stats=stats)
+    return DedupResult(
+        cluster_of=cluster_of, merges=merges, review=review, stats=stats, model=model
+    )
 
 
 def _demote_ambiguous(

@@ -288,6 +288,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.review,
         help=f"score for sending a pair to review (default {defaults.review})",
     )
+    ap.add_argument(
+        "--learned",
+        type=float,
+        default=None,
+        metavar="P",
+        help="also merge review pairs whose probability of being one firm, by weights "
+        "learned on the file (Fellegi-Sunter, EM), is at least P (default: off)",
+    )
     return ap
 
 
@@ -312,6 +320,9 @@ def _main(argv: Sequence[str] | None) -> int:
     def warn(msg: str) -> None:
         print(msg, file=err)
 
+    if args.learned is not None and not 0.5 <= args.learned <= 1:
+        warn("error: need 0.5 <= --learned <= 1")
+        return EXIT_BAD_INPUT
     if not 0 <= args.review_threshold <= args.auto <= 1:
         warn("error: need 0 <= --review-threshold <= --auto <= 1")
         return EXIT_BAD_INPUT
@@ -327,7 +338,12 @@ def _main(argv: Sequence[str] | None) -> int:
         warn(f"error: cannot read {args.input}: {exc}")
         return EXIT_BAD_INPUT
 
-    th = replace(DedupThresholds(), auto=args.auto, review=args.review_threshold)
+    th = replace(
+        DedupThresholds(),
+        auto=args.auto,
+        review=args.review_threshold,
+        learned_auto=args.learned,
+    )
     bar = None
     if err.isatty():
         import shutil

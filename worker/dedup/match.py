@@ -42,6 +42,10 @@ class DedupThresholds:
     max_candidates: int = 200  # incremental: candidates scored per new record at most
     # batch: the review list holds at most this share of the records (None: no cap)
     review_share: float | None = 0.02
+    # batch: a review pair whose probability of being one firm, by Fellegi–Sunter weights
+    # learned on the batch itself (EM), reaches this merges (None: off, the default: on the
+    # extended generator it cost precision, see docs/dedup.md)
+    learned_auto: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
