@@ -2,11 +2,16 @@
 
 Prints one JSON object:
   shell_bytes, shell_gzip_bytes - HTML + JS + CSS of the app shell, before / after gzip
-  offline_form_ms  - navigation to a usable new-visit form, offline, 4x CPU throttling
+  offline_form_ms  - navigation to a usable new-visit form, offline, CPU throttled
   save_ms          - tap "save" to the entry being in IndexedDB (and the UI back home)
-  weak_sync_500_ms - 500 queued visits to reach the server over 400 kbit/s, 400 ms RTT
+  recording_waits_ms - the app's own waits while recording one visit (form ready + save
+                     back home), target <= 1.5 s at CPU x4
+  weak_sync_500_ms - 500 queued visits to reach the server over 400 kbit/s, 400 ms RTT,
+                     CPU throttled (target <= 6 s at x4); weak_sync_round_with_pull_ms too
 
-Usage: .venv/bin/python bench/pwa_bench.py [--visits 500] [--runs 5]
+Usage: .venv/bin/python bench/pwa_bench.py [--visits 500] [--runs 5] [--cpu 4]
+CPU throttling (Chrome DevTools Emulation.setCPUThrottlingRate) is x4 by default: the
+cheap Android phones of the field; --cpu 1 measures the machine unthrottled.
 Starts its own server (fieldvisit init-db / load-demo / serve) in a temporary DATA_DIR.
 """
 
@@ -143,7 +148,7 @@ def sign_in(page, url: str) -> None:  # noqa: ANN001
     )
 
 
-def bench_offline(p, url: str, runs: int) -> dict:  # noqa: ANN001
+def bench_offline(p, url: str, runs: int, cpu: float) -> dict:  # noqa: ANN001
     ctx = p.chromium.launch_persistent_context(
         tempfile.mkdtemp(prefix="fv-bench-"),
         executable_path=CHROMIUM,
@@ -156,7 +161,7 @@ def bench_offline(p, url: str, runs: int) -> dict:  # noqa: ANN001
         page.wait_for_function("navigator.serviceWorker.controller !== null")
         ctx.set_offline(True)
         cdp = ctx.new_cdp_session(page)
-        cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
+        cdp.send("Emulation.setCPUThrottlingRate", {"rate": cpu})
         form, saves, save_ui = [], [], []
         for i in range(runs):
             page.goto("about:blank")
@@ -179,14 +184,15 @@ def bench_offline(p, url: str, runs: int) -> dict:  # noqa: ANN001
             "offline_form_ms_max": round(max(form)),
             "save_ms": round(statistics.median(saves), 1),
             "save_to_home_ms": round(statistics.median(save_ui)),
-            "cpu_throttling": 4,
+            "recording_waits_ms": round(statistics.median(form) + statistics.median(save_ui)),
+            "cpu_throttling": cpu,
             "runs": runs,
         }
     finally:
         ctx.close()
 
 
-def bench_weak_sync(p, url: str, n: int) -> dict:  # noqa: ANN001
+def bench_weak_sync(p, url: str, n: int, cpu: float) -> dict:  # noqa: ANN001
     # Service workers are blocked here so every request is the page's own and goes through
     # the emulated network (a worker's Background Sync would bypass the page's throttling).
     ctx = p.chromium.launch_persistent_context(
@@ -226,6 +232,7 @@ def bench_weak_sync(p, url: str, n: int) -> dict:  # noqa: ANN001
         cdp = ctx.new_cdp_session(page)
         cdp.send("Network.enable")
         cdp.send("Network.emulateNetworkConditions", WEAK)
+        cdp.send("Emulation.setCPUThrottlingRate", {"rate": cpu})
         t0 = time.perf_counter()
         # Start the round without awaiting it (evaluate would wait for the pull as well).
         page.evaluate("void window.fieldvisit.engine.sync('bench')")  # what "send now" does
@@ -246,6 +253,7 @@ def bench_weak_sync(p, url: str, n: int) -> dict:  # noqa: ANN001
             "weak_sync_push_requests": len(pushes),
             "weak_sync_push_bytes_gzip": sum(pushes),
             "weak_network": "400 kbit/s down and up, 400 ms RTT",
+            "weak_sync_cpu_throttling": cpu,
         }
     finally:
         ctx.close()
@@ -255,6 +263,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--visits", type=int, default=500)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--cpu", type=float, default=4, help="CPU throttling rate (default 4)")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -263,15 +272,16 @@ def main() -> None:
     proc, url = start_server(data_dir)
     try:
         with sync_playwright() as p:
-            out.update(bench_offline(p, url, args.runs))
-            out.update(bench_weak_sync(p, url, args.visits))
+            out.update(bench_offline(p, url, args.runs, args.cpu))
+            out.update(bench_weak_sync(p, url, args.visits, args.cpu))
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         shutil.rmtree(data_dir, ignore_errors=True)
     out["targets_met"] = {
         "shell_le_150kb": out["shell_bytes"] <= 150 * 1024,
-        "weak_sync_500_le_10s": out["weak_sync_500_ms"] <= 10_000,
+        "weak_sync_500_le_6s": out["weak_sync_500_ms"] <= 6_000,
+        "recording_waits_le_1500ms": out["recording_waits_ms"] <= 1_500,
         "all_on_server_once": out["weak_sync_on_server"] == args.visits,
     }
     print(json.dumps(out, ensure_ascii=False, indent=1))

@@ -128,12 +128,13 @@ export class Store {
       // A few past the limit: an entry that straddles it is finished in this batch.
       const head = await t.all('outbox', { limit: (opts.maxCount || 100) + 50 });
       const batch = cutBatch(head, opts);
-      const keys = new Set(batch.map((e) => rkey(e.entity, e.id)));
-      for (const key of keys) {
-        const rec = await t.get('records', key);
-        if (rec) await t.put('records', { ...rec, sending: true });
-      }
-      for (const e of batch) if (!e.sent) await t.put('outbox', { ...e, sent: true });
+      // Requests issued together, not one awaited at a time (see applyPush).
+      const keys = [...new Set(batch.map((e) => rkey(e.entity, e.id)))];
+      const recs = await Promise.all(keys.map((key) => t.get('records', key)));
+      await Promise.all([
+        ...recs.filter(Boolean).map((rec) => t.put('records', { ...rec, sending: true })),
+        ...batch.filter((e) => !e.sent).map((e) => t.put('outbox', { ...e, sent: true })),
+      ]);
       if (batch.length) await t.put('meta', { k: 'inflight', v: { mids: batch.map((e) => e.mid), device_id: deviceId } });
       return batch.map(wireMutation);
     });
@@ -158,6 +159,14 @@ export class Store {
       const counts = { done: 0, rejected: 0, conflict: 0, retry: 0, reused: 0, renumbered: 0 };
       const byMid = new Map(sent.map((m) => [m.mid, m]));
       let gap = false;
+      // The batch's records are read at once, changed in memory and written once each: a
+      // few rounds of requests instead of three awaited ones per mutation (on a slow phone
+      // every await costs; 500 entries took ~5 s at CPU x4 here alone).
+      const keys = [...new Set(sent.map((m) => rkey(m.entity, m.id)))];
+      const found = await Promise.all(keys.map((k) => t.get('records', k)));
+      const recs = new Map(keys.map((k, i) => [k, found[i] || null]));
+      const removed = new Set();
+      const writes = [];
       for (const r of answer.results || []) {
         const m = byMid.get(r.mid);
         if (!m) continue;
@@ -167,14 +176,13 @@ export class Store {
         // the entry stays and is numbered again after the server's counter below.
         if (res.outcome === 'reused') continue;
         if (res.outcome === 'retry') { if (res.code === 'gap') gap = true; continue; }
-        await t.del('outbox', r.mid);
+        writes.push(t.del('outbox', r.mid));
         const key = rkey(m.entity, m.id);
-        const rec = await t.get('records', key);
+        const rec = recs.get(key);
         if (!rec) continue;
         rec.pending = (rec.pending || []).filter((x) => x !== r.mid);
         if (m.op === 'delete') {
-          if (!rec.pending.length) await t.del('records', key);
-          else await t.put('records', rec);
+          if (!rec.pending.length) { recs.set(key, null); removed.add(key); }
           continue;
         }
         if (res.outcome === 'done' || res.outcome === 'conflict') {
@@ -189,14 +197,13 @@ export class Store {
         }
         if (res.outcome === 'rejected') rec.error = { ...res.error, mid: r.mid, op: m.op, at: this.now() };
         if (res.outcome === 'conflict') rec.conflict = res.conflict;
-        if (!rec.pending.length) rec.sending = false;
-        await t.put('records', rec);
       }
-      for (const m of sent) {
-        // Anything still queued from this batch is no longer in flight.
-        const rec = await t.get('records', rkey(m.entity, m.id));
-        if (rec?.sending) await t.put('records', { ...rec, sending: false });
+      // Nothing of this batch is in flight any more, answered or still queued.
+      for (const [key, rec] of recs) {
+        if (removed.has(key)) writes.push(t.del('records', key));
+        else if (rec) writes.push(t.put('records', { ...rec, sending: false }));
       }
+      await Promise.all(writes);
       if (answer.last_mid != null) await t.put('meta', { k: 'server_last_mid', v: answer.last_mid });
       // A gap (the server's counter is behind the queue: a restored server, a lost batch)
       // or a reused mid (it is ahead: a reinstall that kept the device id): either way
@@ -308,28 +315,38 @@ export class Store {
           if (!rec.pending?.length && !rec.error) await t.del('records', rec.key);
         }
       }
-      for (const ch of page.changes || []) {
+      // The page's records and their pending entries are read at once, the changes laid
+      // over them in memory in order, and each record written once (see applyPush).
+      const changes = page.changes || [];
+      const keys = [...new Set(changes.map((ch) => rkey(ch.entity, ch.id)))];
+      const found = await Promise.all(keys.map((k) => t.get('records', k)));
+      const recs = new Map(keys.map((k, i) => [k, found[i] || null]));
+      const mids = [...new Set(found.flatMap((rec) => (rec?.pending || []).filter((mid) => mid > lastMid)))];
+      const entries = await Promise.all(mids.map((mid) => t.get('outbox', mid)));
+      const queued = new Map(mids.map((mid, i) => [mid, entries[i]]));
+      const touched = new Set();
+      for (const ch of changes) {
         const key = rkey(ch.entity, ch.id);
-        const rec = await t.get('records', key);
-        const pending = [];
-        for (const mid of rec?.pending || []) {
-          if (mid <= lastMid) continue;
-          const e = await t.get('outbox', mid);
-          if (e) pending.push(e);
-        }
+        const rec = recs.get(key);
+        const pending = (rec?.pending || []).filter((mid) => mid > lastMid).map((mid) => queued.get(mid)).filter(Boolean);
+        touched.add(key);
         if (ch.deleted) {
-          if (rec && (pending.length || rec.error)) await t.put('records', { ...rec, remote_deleted: true });
-          else if (rec) await t.del('records', key);
+          if (rec && (pending.length || rec.error)) recs.set(key, { ...rec, remote_deleted: true });
+          else recs.set(key, null);
           continue;
         }
         const { data, deleted } = overlay(ch.data || {}, pending);
         // Keep the write-only ID number while its mutation is still queued.
         if (rec?.data?.id_number && pending.length) data.id_number = rec.data.id_number;
-        await t.put('records', {
+        recs.set(key, {
           ...(rec || { key, entity: ch.entity, id: ch.id, pending: [], mine: false }),
           data, version: ch.version, known: true, deleted: deleted || false,
         });
       }
+      await Promise.all([...touched].map((key) => {
+        const rec = recs.get(key);
+        return rec ? t.put('records', rec) : t.del('records', key);
+      }));
       await t.put('meta', { k: 'cursor', v: page.cursor ?? null });
       await t.put('meta', { k: 'server_last_mid', v: lastMid });
       return (page.changes || []).length;

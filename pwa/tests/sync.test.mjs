@@ -29,7 +29,7 @@ test('the outbox drains in small batches and records become synced', async () =>
   assert.equal(server.count('visit'), 120);
   assert.equal(await store.outboxCount(), 0);
   assert.ok(server.pushes.length >= 2, 'more than one batch');
-  assert.ok(server.pushes[0].mutations.length <= 50);
+  assert.ok(server.pushes[0].mutations.length <= 100);
   for (const id of ids) assert.equal(recordState(await store.get('visit', id)), 'synced');
 });
 
