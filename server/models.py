@@ -461,5 +461,6 @@ from server import (  # noqa: E402
     models_briefing,  # noqa: F401
     models_dedup,  # noqa: F401
     models_health,  # noqa: F401
+    models_nonreporters,  # noqa: F401
     models_supervision,  # noqa: F401
 )

@@ -91,6 +91,11 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "kwargs": {"kind": "week"},
             },
             "briefings-sweep": {"task": "worker.tasks.briefings_sweep", "schedule": 300.0},
+            # 催报 reminders a click queued and a broker outage or a dead worker left.
+            "report-reminders-sweep": {
+                "task": "worker.tasks.report_reminders_send",
+                "schedule": 300.0,
+            },
         },
         beat_schedule_filename=f"{settings.DATA_DIR}/celerybeat-schedule",
     )

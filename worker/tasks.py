@@ -37,4 +37,5 @@ def dedup_full_pass() -> dict:
     return stats
 
 
+from worker import nonreporters as _nonreporter_tasks  # noqa: E402,F401  (registers 催报 tasks)
 from worker.briefing import tasks as _briefing_tasks  # noqa: E402,F401  (registers briefing tasks)
