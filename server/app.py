@@ -49,6 +49,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from server.api import register_blueprints
 
     register_blueprints(app)
+    from server import security
+
+    security.install(app)  # CSP, nosniff, no framing, no-store... on every answer
     _pwa_routes(app)
     app.extensions["fieldvisit.outbox_kick"] = _outbox_kick(settings)
     return app
