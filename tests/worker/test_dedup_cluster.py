@@ -140,3 +140,26 @@ def test_review_list_is_capped_and_ranked():
     # first: the pair whose acceptance joins the most record pairs (a0 with b0, c0, c1)
     top = capped.review[0]
     assert "a0" in (top.a, top.b) and {top.a, top.b} & {"b0", "c0", "c1"}
+
+
+def test_a_crowded_sound_needs_more_than_the_district():
+    # Four spellings of one sound in one business and district: four firms more likely
+    # than typos of one, so the district alone does not merge them.
+    names = [
+        "鑫旭装饰工程有限公司",
+        "欣旭装饰工程有限公司",
+        "新旭装饰工程有限公司",
+        "馨旭装饰工程有限公司",
+    ]
+    recs = [EnterpriseRecord(f"r{k}", n, "锦江区") for k, n in enumerate(names)]
+    res = cluster_records(recs)
+    assert len(set(res.cluster_of.values())) == 4
+    assert {r.rule for r in res.review} == {"crowded_sound"}
+    # two spellings only (a firm and a typo of it): merged on the district
+    pair = cluster_records(recs[:2])
+    assert len(set(pair.cluster_of.values())) == 1
+    # an agreeing address merges even in a crowded sound
+    recs[1] = EnterpriseRecord("r1", names[1], "锦江区", address="红星路88号")
+    recs.append(EnterpriseRecord("r9", names[0], "锦江区", address="红星路88号"))
+    res = cluster_records(recs)
+    assert res.cluster_of["r1"] == res.cluster_of["r9"] == res.cluster_of["r0"]

@@ -379,6 +379,14 @@ def _demote_ambiguous(
         if rule == "name_exact":
             established.add(i)
             established.add(j)
+    # A sound that many spellings share in one business and district (鑫旭, 欣旭, 新旭 …)
+    # is crowded: the more firms a city holds, the more often two of them sound alike, so
+    # there a same-sound pair needs an agreeing address, code or size, not the district
+    # alone (the weight of a value falls with its frequency, as in Splink's term
+    # frequencies). A typo makes one spelling next to its firm's, rarely two.
+    sounds: dict[tuple[str, str, str], set[str]] = {}
+    for p in items:
+        sounds.setdefault((p.parts.py, p.parts.industry, p.district), set()).add(p.parts.core)
     kept = []
     for t in auto_pairs:
         score, i, j, rule = t
@@ -392,9 +400,26 @@ def _demote_ambiguous(
             review_pairs.append((i, j, score, "ambiguous_district", rule))
         elif rule == "name_similar_corroborated" and i in established and j in established:
             review_pairs.append((i, j, score, "two_established_spellings", rule))
+        elif rule == "name_similar_corroborated" and _crowded_sound(items[i], items[j], sounds):
+            review_pairs.append((i, j, score, "crowded_sound", rule))
         else:
             kept.append(t)
     return kept
+
+
+CROWDED_SPELLINGS = 4
+
+
+def _crowded_sound(a: Prepared, b: Prepared, sounds: dict) -> bool:
+    """Same sound, other spelling, in a crowded sound, and nothing but the district agrees."""
+    pa, pb = a.parts, b.parts
+    if pa.py != pb.py or pa.core == pb.core:
+        return False
+    if len(sounds.get((pa.py, pa.industry, a.district), ())) < CROWDED_SPELLINGS:
+        return False
+    feats: dict[str, Any] = {}
+    decide_pair(a, b, DedupThresholds(), feats)
+    return not any(c != "district" for c in feats.get("corroborated_by", ()))
 
 
 def _relabel(ps: PairScore, decision: str, rule: str) -> PairScore:
