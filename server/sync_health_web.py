@@ -30,7 +30,7 @@ from sqlalchemy import select
 from server.auth import roles_required
 from server.extensions import db
 from server.models import Device, DistrictUnit, Role, User, WorkGroup
-from server.params import ParamError, choice_arg, text_arg
+from server.params import ParamError, choice_arg, int_arg, text_arg
 from server.web import current_web_user, web_login_required
 from sync.health import STATUSES, DeviceRow, device_rows, summarise
 
@@ -79,7 +79,11 @@ def _scope(user: User) -> tuple[frozenset[int] | None, int | None]:
     return frozenset({user.district_id} if user.district_id else ()), None
 
 
-def health_view(user: User) -> dict[str, Any]:
+PER_PAGE = 200  # the page: a screenful to act on, the rest a click away
+PER_PAGE_MAX = 5000
+
+
+def health_view(user: User, per_page_default: int = PER_PAGE) -> dict[str, Any]:
     """Rows and summaries for `user`, filtered and sorted by the query parameters."""
     districts, group = _scope(user)
     district_code = text_arg("district", max_len=12)
@@ -100,6 +104,8 @@ def health_view(user: User) -> dict[str, Any]:
         group = wg.id
     status = choice_arg("status", STATUSES)
     sort = choice_arg("sort", SORTS, "district")
+    page = int_arg("page", 1, 1, 100_000)
+    per_page = int_arg("per_page", per_page_default, 1, PER_PAGE_MAX)
     settings = current_app.config["FV"]
     rows = device_rows(
         db.session, districts, silent_days=settings.SYNC_SILENT_DAYS, work_group_id=group
@@ -110,7 +116,11 @@ def health_view(user: User) -> dict[str, Any]:
     shown = [r for r in rows if status is None or r.status == status]
     shown.sort(key=SORTS[sort])
     return {
-        "rows": shown,
+        "rows": shown[(page - 1) * per_page : page * per_page],
+        "matching": len(shown),
+        "page": page,
+        "pages": max(1, -(-len(shown) // per_page)),
+        "per_page": per_page,
         "summary": summary,
         "districts": by_district,
         "work_groups": by_group,
@@ -124,11 +134,14 @@ def health_view(user: User) -> dict[str, Any]:
 @roles_required(*VIEW_ROLES)
 def api():  # noqa: ANN201
     """Devices with their last sync, entries waiting, errors and versions (scoped)."""
-    view = health_view(g.user)
+    view = health_view(g.user, per_page_default=1000)
     db.session.rollback()
     return jsonify(
         {
             "devices": [r.as_json() for r in view["rows"]],
+            "matching": view["matching"],
+            "page": view["page"],
+            "pages": view["pages"],
             "summary": view["summary"],
             "districts": view["districts"],
             "work_groups": view["work_groups"],
@@ -190,7 +203,7 @@ def export():  # noqa: ANN201
 
     from server.spreadsheet import xlsx_row
 
-    view = health_view(current_web_user())
+    view = health_view(current_web_user(), per_page_default=PER_PAGE_MAX)
     wb = Workbook()
     ws = wb.active
     ws.title = "同步状态"

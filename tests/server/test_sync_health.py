@@ -196,6 +196,9 @@ def test_health_per_role_and_scope(app):
     r = health(Phone(client, "coord"), status="bogus")
     assert r.status_code == 400 and r.json["error"]["field"] == "status"
     assert health(p104).status_code == 403
+    paged = health(Phone(client, "coord"), per_page=2, page=2, sort="last_sync").json
+    assert len(paged["devices"]) == 2 and paged["page"] == 2 and paged["matching"] >= 7
+    assert health(Phone(client, "coord"), per_page=0).status_code == 400
 
     body = health(Phone(client, "coord")).json
     d105 = next(d for d in body["districts"] if d["code"] == "510105")
