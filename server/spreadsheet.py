@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Any
 
 # ASCII starts that spreadsheet apps read as a formula, the full-width forms a Chinese
@@ -31,10 +32,21 @@ _XLSX_ILLEGAL = re.compile(r"[\000-\010\013\014\016-\037]")
 ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
 
 
+class Percent(float):
+    """A share (0.8889) that a spreadsheet shows as a percentage (88.9%)."""
+
+
 def csv_text(value: Any) -> Any:
-    """A CSV cell's value: text that could start a formula gets an apostrophe first."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
+    """A CSV cell's value: text that could start a formula gets an apostrophe first;
+    times are written as `YYYY-MM-DD HH:MM`, dates as `YYYY-MM-DD`, shares as `88.9%`."""
+    if isinstance(value, str):
+        return "'" + value if value.startswith(FORMULA_START) else value
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Percent):
+        return f"{value * 100:.1f}%"
     return value
 
 

@@ -2,10 +2,12 @@
 
 Rows come from the database in batches (`yield_per`: a server-side cursor on
 PostgreSQL), so memory does not grow with the number of records: CSV is streamed
-straight to the client, XLSX is written by openpyxl in write-only mode to a temporary
-file that is then streamed. Headers are Chinese; CSV starts with a UTF-8 BOM so that
-Excel and WPS open it as UTF-8. Home visits (needy workers' personal data) are never
-exported: the statistics need only counts and sums, which the dashboard gives.
+straight to the client, XLSX is written by server/xlsx_stream.py (header bold, frozen and
+filterable, column widths fitted to Chinese text, times and dates as date cells in
+TIMEZONE, shares as percentages) to a temporary file that is then streamed. Headers are
+Chinese; CSV starts with a UTF-8 BOM so that Excel and WPS open it as UTF-8. Home visits
+(needy workers' personal data) are never exported: the statistics need only counts and
+sums, which the dashboard gives.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from datetime import datetime
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
+from server import xlsx_stream
 from server.coordination.dashboard import dashboard
 from server.coordination.filters import Filters, live, visit_conditions
 from server.coordination.problems import ProblemFilters
@@ -35,7 +37,7 @@ from server.models import (
     Visit,
     WorkGroup,
 )
-from server.spreadsheet import csv_row, xlsx_row
+from server.spreadsheet import Percent, csv_row
 from worker.briefing.compute import labels
 
 KINDS = ("visits", "problems", "enterprises", "dashboard")
@@ -48,8 +50,9 @@ KIND_NAMES = {
 BATCH = 2000
 
 
-def _when(value: datetime | None, zone: ZoneInfo) -> str:
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else ""
+def _when(value: datetime | None, zone: ZoneInfo) -> datetime | None:
+    """A local wall-clock time (a date cell in XLSX, `YYYY-MM-DD HH:MM` in CSV)."""
+    return value.astimezone(zone).replace(tzinfo=None, microsecond=0) if value else None
 
 
 def _visit_stmt(f: Filters) -> Select:
@@ -125,8 +128,13 @@ def visit_rows(session: Session, f: Filters) -> Iterator[list[Any]]:
         ]
 
 
-def _problem_stmt(pf: ProblemFilters) -> Select:
+def _problem_stmt(pf: ProblemFilters, raised: tuple[datetime, datetime] | None = None) -> Select:
+    """The tracker's problems under its filters; `raised`: [start, end) of the time the
+    problem was raised (its visit's time, else when it was recorded)."""
     conds = live(Problem)
+    raised_at = func.coalesce(Visit.visited_at, Problem.created_at)
+    if raised is not None:
+        conds += [raised_at >= raised[0], raised_at < raised[1]]
     if pf.district_ids is not None:
         conds.append(Problem.district_id.in_(sorted(pf.district_ids)))
     for attr, column in (
@@ -151,7 +159,7 @@ def _problem_stmt(pf: ProblemFilters) -> Select:
             Problem.stage,
             Problem.stage_note,
             Problem.resolution,
-            func.coalesce(Visit.visited_at, Problem.created_at),
+            raised_at,
             Problem.resolved_at,
             Problem.visit_id,
         )
@@ -163,8 +171,13 @@ def _problem_stmt(pf: ProblemFilters) -> Select:
     )
 
 
-def problem_rows(session: Session, pf: ProblemFilters, tz: str) -> Iterator[list[Any]]:
-    """Every problem under the tracker's filters (scope included)."""
+def problem_rows(
+    session: Session,
+    pf: ProblemFilters,
+    tz: str,
+    raised: tuple[datetime, datetime] | None = None,
+) -> Iterator[list[Any]]:
+    """Every problem under the tracker's filters (scope included), raised in `raised`."""
     cats, tags, stages = labels("categories"), labels("problem_tags"), labels("stages")
     zone = ZoneInfo(tz)
     yield [
@@ -181,7 +194,7 @@ def problem_rows(session: Session, pf: ProblemFilters, tz: str) -> Iterator[list
         "解决/关闭时间",
         "走访记录编号",
     ]
-    stmt = _problem_stmt(pf).execution_options(yield_per=BATCH)
+    stmt = _problem_stmt(pf, raised).execution_options(yield_per=BATCH)
     from worker.briefing.compute import _as_datetime
 
     for r in session.execute(stmt):
@@ -297,18 +310,21 @@ def dashboard_rows(session: Session, f: Filters) -> Iterator[list[Any]]:
         "进度得分",
     ]
     data = dashboard(session, f)
-    for r in [*data["rows"], data["total"]] if data["rows"] else []:
+    total = data["total"]
+    for r in [*data["rows"], total] if data["rows"] else []:
         part = r.get("participation")
         yield [
             r["code"],
             r["name"],
             r["visits"],
             r["enterprises"],
-            r["enterprise_types"],
+            # How many of the enterprise types a district reached: the districts' counts
+            # do not add up to the city's (five types each are not a hundred types).
+            None if r is total else r["enterprise_types"],
             r["workers_met"],
             r["cadres_active"],
             r["cadres_total"],
-            "" if part is None else round(part, 4),
+            None if part is None else Percent(part),
             *(r[f"method_{m}"] for m in VISIT_METHODS),
             r["problems_raised"],
             *(r[f"stage_{s}"] for s in PROBLEM_STAGES),
@@ -337,18 +353,16 @@ def csv_stream(rows: Iterator[list[Any]], lines_per_chunk: int = 500) -> Iterato
 
 
 def write_xlsx(rows: Iterator[list[Any]], title: str) -> IO[bytes]:
-    """A write-only workbook of the rows in an anonymous temporary file, rewound.
-
-    Write-only mode streams each row to disk, so memory stays flat however many rows.
-    Text is stored as text, never as a formula (server/spreadsheet.py).
+    """A workbook of the rows (the first is the header) in an anonymous temporary file,
+    rewound. Each row goes to disk as it comes, so memory stays flat however many rows.
+    Text is stored as text, never as a formula (server/xlsx_stream.py).
     """
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title[:31])
-    ws.freeze_panes = "A2"
-    for row in rows:
-        ws.append(xlsx_row(ws, row))
     tmp = tempfile.TemporaryFile(suffix=".xlsx")
-    wb.save(tmp)
+    try:
+        xlsx_stream.write(tmp, title, rows)
+    except BaseException:
+        tmp.close()
+        raise
     tmp.seek(0)
     return tmp
 
@@ -367,7 +381,7 @@ def count_rows(session: Session, kind: str, f: Filters, pf: ProblemFilters | Non
     if kind == "visits":
         stmt = _visit_stmt(f)
     elif kind == "problems":
-        stmt = _problem_stmt(pf or ProblemFilters(district_ids=f.district_ids))
+        stmt = _problem_stmt(pf or ProblemFilters(district_ids=f.district_ids), f.bounds())
     elif kind == "enterprises":
         stmt = _enterprise_stmt(f.district_ids)
     else:
@@ -382,7 +396,8 @@ def export_rows(
     if kind == "visits":
         return visit_rows(session, f)
     if kind == "problems":
-        return problem_rows(session, pf or ProblemFilters(district_ids=f.district_ids), f.tz)
+        pf = pf or ProblemFilters(district_ids=f.district_ids)
+        return problem_rows(session, pf, f.tz, f.bounds())
     if kind == "enterprises":
         return enterprise_rows(session, f.district_ids, f.tz)
     if kind == "dashboard":

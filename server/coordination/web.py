@@ -987,10 +987,16 @@ def export(kind: str, fmt: str):  # noqa: ANN201
                 f"this export would hold {rows} rows; your role may export at most {limit}"
                 + (" (narrow the dates)" if field == "from" else ""),
             )
-    name = f"{exports.KIND_NAMES[kind]}-{f.date_from.isoformat()}-{f.date_to.isoformat()}"
+    # Named after what it holds: the enterprise roster is every enterprise in scope (no
+    # dates), the others the dates they were filtered to.
+    if kind == "enterprises":
+        today = datetime.now(ZoneInfo(f.tz)).date()
+        name = f"{exports.KIND_NAMES[kind]}-{today.isoformat()}"
+    else:
+        name = f"{exports.KIND_NAMES[kind]}-{f.date_from.isoformat()}-{f.date_to.isoformat()}"
     if fmt == "csv":
         body = stream_with_context(exports.csv_stream(exports.export_rows(db.session, kind, f, pf)))
-        mimetype = "text/csv; charset=utf-8"
+        mimetype = "text/csv"  # Flask adds "; charset=utf-8" to text types
     else:
         handle = exports.write_xlsx(
             exports.export_rows(db.session, kind, f, pf), exports.KIND_NAMES[kind]
