@@ -220,6 +220,46 @@ SETTINGS: list[Setting] = [
         "the same Message-ID; keep it above the task time limit.",
     ),
     Setting(
+        "DEADLINE_DAYS",
+        "enterprise=15,government=30,source=90",
+        str,
+        "Handling period in days of each open ladder stage (with the enterprise, with the "
+        "government, at the source); the clock starts when the problem reaches the stage.",
+    ),
+    Setting(
+        "DEADLINE_DAYS_BY_CATEGORY",
+        "safety.enterprise=7,safety.government=15,wages.enterprise=10",
+        str,
+        "Per category and stage (`category.stage=days`, comma-separated): replaces "
+        "DEADLINE_DAYS for problems of that category.",
+    ),
+    Setting(
+        "DEADLINE_DAYS_BY_TAG",
+        "urgent.enterprise=5,urgent.government=10,urgent.source=45",
+        str,
+        "Per tag and stage (`tag.stage=days`; tags hope, urgent 最急, worry, resent); when "
+        "a category's and a tag's period both apply, the shorter wins.",
+    ),
+    Setting(
+        "DEADLINE_NEAR_DAYS",
+        3,
+        int,
+        "Blue (临近): the due date is at most this many days away.",
+    ),
+    Setting(
+        "DEADLINE_BEHIND_SHARE",
+        0.5,
+        float,
+        "Yellow (滞后): at least this share of the stage's period has passed and nothing "
+        "was recorded on the problem since the stage started. Red (超期): past the due date.",
+    ),
+    Setting(
+        "REMINDER_INTERVAL_SECONDS",
+        3600,
+        int,
+        "How often the beat plans deadline reminders and sends the per-user digests.",
+    ),
+    Setting(
         "BRIEFING_RETRY_SECONDS",
         900,
         int,
@@ -342,6 +382,8 @@ def validate(settings: Settings) -> None:
         "BRIEFING_STALE_SECONDS",
         "BRIEFING_RETRY_SECONDS",
         "BRIEFING_GIVE_UP_HOURS",
+        "DEADLINE_NEAR_DAYS",
+        "REMINDER_INTERVAL_SECONDS",
         "DATE_MAX_DAYS_AHEAD",
         "SYNC_DATE_DAYS_AHEAD",
         "SYNC_DATE_DAYS_BEFORE_CAMPAIGN",
@@ -351,6 +393,14 @@ def validate(settings: Settings) -> None:
     ):
         if v[name] < 1:
             raise SettingsError(f"{name}={v[name]}: must be at least 1")
+    if not 0 < v["DEADLINE_BEHIND_SHARE"] <= 1:
+        raise SettingsError("DEADLINE_BEHIND_SHARE: need 0 < share <= 1")
+    from server.deadlines import DeadlineRules, DeadlineSettingsError
+
+    try:
+        DeadlineRules.from_settings(settings)
+    except DeadlineSettingsError as exc:
+        raise SettingsError(str(exc)) from None
     if settings.is_production:
         if v["SECRET_KEY"] == DEFAULT_SECRET or len(v["SECRET_KEY"]) < 16:
             raise SettingsError("SECRET_KEY: production needs a random key of 16+ characters")

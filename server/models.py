@@ -8,7 +8,7 @@ flag (tombstones) and `canonical_id` (set when dedup merged the record into anot
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -331,12 +332,21 @@ class Problem(SyncedMixin, db.Model):
         order_by="ProblemStageChange.id", back_populates="problem"
     )
     __table_args__ = (
+    # The deadline of the current stage (server/deadlines.py): when the stage's clock
+    # started, the local day it is due, who must act, and the last follow-up recorded
+    # in this stage (a changed stage_note or resolution).
+    stage_started_at: Mapped[datetime | None] = mapped_column(_ts())
+    due_date: Mapped[date | None] = mapped_column(Date)
+    owner_level: Mapped[str | None] = mapped_column(String(12))
+    owner_work_group_id: Mapped[int | None] = mapped_column(ForeignKey("work_groups.id"))
+    progress_at: Mapped[datetime | None] = mapped_column(_ts())
         Index("ix_problems_sync", "version", "id"),
         # SQLite only, as the visits' statistics indexes above.
         Index(
             "ix_problems_stats",
             "district_id",
             "category",
+        Index("ix_problems_due", "stage", "due_date"),
             "stage",
             "canonical_id",
             "deleted",
@@ -464,3 +474,4 @@ from server import (  # noqa: E402
     models_nonreporters,  # noqa: F401
     models_supervision,  # noqa: F401
 )
+    models_deadlines,  # noqa: F401

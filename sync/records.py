@@ -17,6 +17,7 @@ from pypinyin import Style, lazy_pinyin
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server import deadlines
 from server.identifiers import (
     clean_code,
     phone_normalise,
@@ -281,6 +282,11 @@ def apply_change(
         stale = base_version is None or base_version < last_stage_version
         if not stale and not replayed:
             _check_ladder(obj.stage, values["stage"], values.get("stage_note"))
+            _check_outcome(
+                values["stage"],
+                values.get("resolution", obj.resolution),
+                values.get("stage_note"),
+            )
         if stale and not replayed:
             conflict = {
                 "code": "stage_conflict",
@@ -304,8 +310,11 @@ def apply_change(
             )
             values.pop("stage")
             values.pop("stage_note", None)
+    if creating and entity == "problem" and values.get("stage") in ("resolved", "closed"):
+        _check_outcome(values["stage"], values.get("resolution"), values.get("stage_note"))
     changes: dict[str, Any] = {}
     kept: list[str] = []
+    moved = creating
     for key, value in values.items():
         old = None if creating else getattr(obj, key)
         if not creating and old == value:
@@ -356,6 +365,7 @@ def apply_change(
                 values.get("stage_note"),
             )
             obj.resolved_at = datetime.now(UTC) if value not in OPEN_STAGES else None
+            moved = True
         setattr(obj, key, value)
         changes[key] = (
             "***" if key in _SENSITIVE or key == "id_hash" else [_jsonable(old), _jsonable(value)]
@@ -363,6 +373,19 @@ def apply_change(
     if creating and entity == "problem" and "stage" not in values:
         obj.stage = "enterprise"
         _stage_change(session, actor, record_id, None, "enterprise", None)
+    if entity == "problem":
+        if moved:
+            # A new stage (or a new problem) starts the stage's clock: server/deadlines.py.
+            visit = ref.local.get((Visit, obj.visit_id)) or session.get(Visit, obj.visit_id)
+            deadlines.start_clock(
+                obj,
+                obj.stage,
+                datetime.now(UTC),
+                deadlines.current_rules(),
+                visit.work_group_id if visit is not None else None,
+            )
+        elif "stage_note" in changes or "resolution" in changes:
+            obj.progress_at = datetime.now(UTC)  # a follow-up recorded in this stage
     for key, value in extra.items():
         if creating or getattr(obj, key) != value:
             setattr(obj, key, value)
@@ -417,6 +440,25 @@ def _check_ladder(old: str | None, new: str, note: str | None) -> None:
         raise Rejected(
             "stage_reason_required",
             f"stage_note: moving a problem back from {old} to {new} needs a reason",
+            "stage_note",
+        )
+
+
+def _check_outcome(new: str, resolution: str | None, note: str | None) -> None:
+    """Resolving needs what was done (`resolution`); closing unresolved needs that and
+    why (`stage_note`)."""
+    if new not in ("resolved", "closed"):
+        return
+    if not (resolution or "").strip():
+        raise Rejected(
+            "required",
+            f"resolution: moving a problem to {new} needs what was done",
+            "resolution",
+        )
+    if new == "closed" and not (note or "").strip():
+        raise Rejected(
+            "required",
+            "stage_note: closing a problem unresolved needs the reason",
             "stage_note",
         )
 
@@ -695,6 +737,11 @@ def serialize(
             stage_note=obj.stage_note,
             resolution=obj.resolution,
             resolved_at=_jsonable(obj.resolved_at),
+            # The deadline of the current stage; the colour changes with the day, so the
+            # app reads it from GET /api/problems/deadlines (server/deadlines.py).
+            stage_started_at=_jsonable(obj.stage_started_at),
+            due_date=obj.due_date.isoformat() if obj.due_date else None,
+            owner_level=obj.owner_level,
         )
     elif entity == "home_visit":
         out.update(

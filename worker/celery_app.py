@@ -96,6 +96,11 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "task": "worker.tasks.report_reminders_send",
                 "schedule": 300.0,
             },
+            # Deadline reminders and digests (server/reminders.py); idempotent.
+            "deadline-reminders": {
+                "task": "worker.tasks.deadline_reminders",
+                "schedule": float(settings.REMINDER_INTERVAL_SECONDS),
+            },
         },
         beat_schedule_filename=f"{settings.DATA_DIR}/celerybeat-schedule",
     )

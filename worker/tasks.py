@@ -37,5 +37,36 @@ def dedup_full_pass() -> dict:
     return stats
 
 
+@shared_task(name="worker.tasks.deadline_reminders", **TASK_DEFAULTS)
+def deadline_reminders() -> dict:
+    """Plan deadline reminders once per problem and state, gather per-user digests and
+    enqueue their sends (beat, every REMINDER_INTERVAL_SECONDS); safe to fire twice."""
+    from flask import current_app
+
+    from server.reminders import run_beat
+
+    result = run_beat(db.session, current_app.config["FV"])
+    for digest_id in result["to_send"]:
+        reminder_digest_send.delay(digest_id)
+    log.info(
+        "reminders planned",
+        extra={"reminders": result["created"], "digests": len(result["to_send"])},
+    )
+    return {**result, "to_send": len(result["to_send"])}
+
+
+@shared_task(name="worker.tasks.reminder_digest_send", bind=True, **TASK_DEFAULTS)
+def reminder_digest_send(self, digest_id: int) -> str:  # noqa: ANN001
+    """Send one reminder digest exactly once (as briefings are sent)."""
+    from flask import current_app
+
+    from server.reminders import DigestBusy, send_digest
+
+    try:
+        return send_digest(db.session, current_app.config["FV"], digest_id)
+    except DigestBusy as busy:
+        raise self.retry(countdown=busy.retry_in, exc=busy) from None
+
+
 from worker import nonreporters as _nonreporter_tasks  # noqa: E402,F401  (registers 催报 tasks)
 from worker.briefing import tasks as _briefing_tasks  # noqa: E402,F401  (registers briefing tasks)

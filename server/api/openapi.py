@@ -328,6 +328,22 @@ def build_spec() -> dict[str, Any]:
                 errors=(400, 401, 403, 404, 409),
             )
         },
+        "/api/reminders": {
+            "get": _op("The signed-in user's deadline reminders (督办提醒), newest first")
+        },
+        "/api/reminders/{reminder_id}/ack": {
+            "post": _op(
+                "Acknowledge one of the user's reminders",
+                params=[_p("reminder_id", "integer")],
+                errors=(401, 404),
+            )
+        },
+        "/api/problems/deadlines": {
+            "get": _op(
+                "Open problems in the user's scope with due date, owner and colour "
+                "(red overdue, yellow behind, blue near) today"
+            )
+        },
         "/healthz": {"get": _op("Process is up", auth=False, errors=())},
         "/readyz": {"get": _op("Database up and migrated; broker reported", auth=False, errors=())},
     }

@@ -50,6 +50,7 @@ from worker.briefing.compute import (
     _json_array_values,
     _rank,
     compute_figures,
+    deadline_figures,
     vocabulary,
 )
 
@@ -234,6 +235,7 @@ def _filtered_figures(
         if district_id in figs:
             figs[district_id].home_visits, figs[district_id].condolence_cents = n, int(cents)
 
+    deadline_figures(session, [figs], [f.date_to])
     _rank(figs, vocabulary()["targets"])
     return figs
 
@@ -262,6 +264,10 @@ def row_dict(fig: DistrictFigures, targets: dict[str, Any]) -> dict[str, Any]:
         "score": fig.score,
         "progress": fig.progress(targets),
     }
+    # Open problems by deadline colour (server/deadlines.py): red overdue, yellow
+    # behind, blue near.
+    for colour in ("red", "yellow", "blue"):
+        row[f"deadline_{colour}"] = (fig.deadline_colours or {}).get(colour, 0)
     row["targets_met"] = (
         fig.enterprises >= targets["enterprises"]
         and fig.enterprise_types >= targets["enterprise_types"]

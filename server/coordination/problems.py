@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import distinct, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
+from server import deadlines
 from server.coordination.filters import live
 from server.counting import visit_not_deleted
 from server.models import (
@@ -136,6 +137,11 @@ def list_problems(
             Enterprise.name,
             opened.label("opened"),
             age.label("age"),
+            Problem.stage_started_at,
+            Problem.due_date,
+            Problem.progress_at,
+            Problem.owner_level,
+            Problem.owner_work_group_id,
         )
         .outerjoin(DistrictUnit, DistrictUnit.id == Problem.district_id)
         .outerjoin(Enterprise, Enterprise.id == Visit.enterprise_id)
@@ -143,6 +149,8 @@ def list_problems(
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
+    rules = deadlines.current_rules()
+    on = deadlines.today(now, rules.tz)
     items = [
         {
             "id": r[0],
@@ -157,6 +165,9 @@ def list_problems(
             "days_open": int(float(r[9] or 0)),
             "open": r[3] in OPEN_STAGES,
             "source_candidate": r[1] in recurring and r[3] in ("enterprise", "government"),
+            # server/deadlines.py: due date, colour and owner of the current stage
+            "deadline": deadlines.state(r[3], r[11], r[10], r[12], on, rules).as_dict(),
+            "owner": deadlines.owner_name(session, r[13], r[14]),
         }
         for r in rows
     ]

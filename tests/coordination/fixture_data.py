@@ -221,7 +221,12 @@ def build(client, db_session) -> Campaign:  # noqa: ANN001
                 "update",
                 "problem",
                 pid,
-                {"stage": stage, "stage_note": f"转{stage}"},
+                {
+                    "stage": stage,
+                    "stage_note": f"转{stage}",
+                    # an outcome needs what was done (and, closed, why: the note)
+                    **({"resolution": "已协调处理"} if stage in ("resolved", "closed") else {}),
+                },
                 base_version=versions[pid],
             )
         )

@@ -202,6 +202,10 @@ class DistrictFigures:
     oldest_open: OldestOpen | None = None
     home_visits: int = 0
     condolence_cents: int = 0
+    # Open problems by deadline colour at the period's last day (server/deadlines.py),
+    # and the overdue ones, longest overdue first: no description (it may name people).
+    deadline_colours: dict[str, int] = field(default_factory=dict)
+    red_list: list[dict[str, Any]] = field(default_factory=list)
     score: float = 0.0
     rank: int = 0
 
@@ -549,6 +553,7 @@ def compute_periods(
                 figs[district_id].cadres_active = int(count or 0)
 
     _problem_figures(session, all_figs, bounds, span, sqlite)
+    deadline_figures(session, all_figs, [p.last_day for p in periods])
 
     hv_at = _plain(HomeVisit.visited_at) if sqlite else HomeVisit.visited_at
     hvv = aliased(Visit)
@@ -665,6 +670,62 @@ def _problem_figures(
                 f.oldest_open = OldestOpen(
                     row.id, row.category, row.stage, at, max(0, (end - at).days)
                 )
+
+
+def deadline_figures(
+    session: Session, all_figs: list[dict[int, DistrictFigures]], days: list[date]
+) -> None:
+    """Each district's open problems by colour and its red list, as they stand on each
+    of `days` (a period's last day; never later than today). The colours are
+    server/deadlines.py's; the open problems are read once for every period."""
+    from server import deadlines
+
+    rules = deadlines.current_rules(_settings_for_rules())
+    now_day = deadlines.today(None, rules.tz)
+    problems = deadlines.open_problems(session, rules, now_day)
+    owners: dict[tuple[Any, Any], str] = {}
+    for figs, day in zip(all_figs, days, strict=True):
+        on = min(day, now_day)
+        for f in figs.values():
+            f.deadline_colours = dict.fromkeys(deadlines.COLOURS, 0)
+            f.red_list = []
+        for p in problems:
+            f = figs.get(p.district_id)
+            if f is None:
+                continue
+            st = deadlines.state(
+                p.stage, p.state.due_date, p.stage_started_at, p.progress_at, on, rules
+            )
+            if st.colour:
+                f.deadline_colours[st.colour] += 1
+            if st.colour == "red":
+                key = (p.owner_level, p.owner_work_group_id)
+                if key not in owners:
+                    owners[key] = deadlines.owner_name(session, *key)
+                f.red_list.append(
+                    {
+                        "problem_id": p.id,
+                        "category": p.category,
+                        "tag": p.tag,
+                        "stage": p.stage,
+                        "owner": owners[key],
+                        "due_date": st.due_date.isoformat() if st.due_date else None,
+                        "days_overdue": st.days_overdue,
+                    }
+                )
+        for f in figs.values():
+            f.red_list.sort(key=lambda r: (-r["days_overdue"], r["problem_id"]))
+
+
+def _settings_for_rules() -> Any:
+    """The running app's settings, or the environment's outside an app (scripts)."""
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        return current_app.config["FV"]
+    from config.settings import load_settings
+
+    return load_settings()
 
 
 def _oldest_open_ranked(

@@ -86,13 +86,14 @@ def build_message(
     html: str,
     message_id: str,
     unsubscribe: str | None = None,
+    sender: str = "基层走访简报",
 ) -> EmailMessage:
     """multipart/alternative: plain text first, HTML last (the preferred part)."""
     from datetime import UTC, datetime
 
     msg = EmailMessage(policy=MAIL_POLICY)
     msg["Subject"] = subject  # the policy encodes non-ASCII per RFC 2047
-    msg["From"] = formataddr(("基层走访简报", settings.MAIL_FROM))
+    msg["From"] = formataddr((sender, settings.MAIL_FROM))
     msg["To"] = to
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = message_id

@@ -17,6 +17,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from worker.briefing.compute import CityBriefing, DistrictBriefing, labels
 
+RED_LIST_MAX = 10  # overdue problems listed in a district's mail; the page has them all
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -137,6 +139,16 @@ def briefing_context(
         "stages": bar_rows(cur.problems_by_stage, stages),
         "types": bar_rows(cur.enterprises_by_type, labels("enterprise_type_tags")),
         "oldest": oldest,
+        "dl": {c: (cur.deadline_colours or {}).get(c, 0) for c in ("red", "yellow", "blue")},
+        "red_list": [
+            {
+                **r,
+                "category": labels("categories").get(r["category"], r["category"]),
+                "stage": stages.get(r["stage"], r["stage"]),
+            }
+            for r in cur.red_list[:RED_LIST_MAX]
+        ],
+        "red_more": max(0, len(cur.red_list) - RED_LIST_MAX),
         "web_url": web_url,
         "unsubscribe_url": unsubscribe_url,
         "rank_delta": (b.previous.rank - cur.rank) if b.previous.rank else None,
@@ -171,6 +183,7 @@ def city_context(
             "f": r,
             "prev_rank": c.previous[r.district_id].rank,
             "width": round(100 * r.workers_met / top),
+            "red": (r.deadline_colours or {}).get("red", 0),
         }
         for r in c.rows
     ]
@@ -180,6 +193,7 @@ def city_context(
         "rows": rows,
         "web_url": web_url,
         "unsubscribe_url": unsubscribe_url,
+        "totals_red": sum((r.deadline_colours or {}).get("red", 0) for r in c.rows),
         "totals": {
             name: c.total(name)
             for name in (
