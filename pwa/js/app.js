@@ -447,7 +447,8 @@ const stepper = (name, value, lbl, big = false) => `<div class="stepper${big ? '
   <button type="button" class="btn step" data-step="${name}" data-d="1" aria-label="+">＋</button></div>`;
 
 async function viewVisit(id) {
-  await loadEnterprises();
+  // The enterprise list is needed only once the cadre searches: it loads meanwhile.
+  S.entLoading = loadEnterprises();
   // The form in memory is the newest (a new one, or one being redrawn); else the draft.
   const draft = S.form?.visitId === id && !S.form.saved ? null : await store.getDraft(id);
   let F = S.form?.visitId === id && !S.form.saved ? S.form : draft?.form;
@@ -455,7 +456,8 @@ async function viewVisit(id) {
   if (!F) { go('#/home'); return; }
   S.form = F;
   const rec = await store.get('visit', id);
-  const kids = (await store.list()).filter((r) => r.data.visit_id === id);
+  // A form never saved has no records yet: no need to read them all for its children.
+  const kids = rec ? (await store.list()).filter((r) => r.data.visit_id === id) : [];
   const errRec = [rec, ...kids].find((r) => r?.error);
   const ent = F.enterprise_id ? await resolveEnterprise(F.enterprise_id) : null;
   if (ent && ent.id !== F.enterprise_id) F.enterprise_id = ent.id;
@@ -547,7 +549,8 @@ function renderEntBox(ent) {
   box.innerHTML = `<input type="search" id="entq" placeholder="${t('search_ent')}" autocomplete="off" data-testid="ent-search">
     <ul class="list picks" id="entres"></ul><button type="button" class="btn block" id="entnew">＋ ${t('new_ent')}</button>`;
   const q = $('#entq');
-  const showResults = () => {
+  const showResults = async () => {
+    await S.entLoading;
     const res = searchEnterprises(allEnterprises(), q.value, 20);
     $('#entres').innerHTML = q.value ? res.map((e) => `<li><button type="button" class="pick" data-ent="${h(e.id)}">${h(e.name)}</button></li>`).join('') : '';
     $('#entres').querySelectorAll('[data-ent]').forEach((b) => {
