@@ -30,6 +30,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
         MAX_CONTENT_LENGTH=settings.SYNC_MAX_BODY,
+        # The web pages' session cookie: never readable by scripts, not sent on
+        # cross-site subrequests or posts, and only over HTTPS in production.
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False
@@ -52,6 +57,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from server import security
 
     security.install(app)  # CSP, nosniff, no framing, no-store... on every answer
+    from server import users_web
+
+    users_web.register(app)  # /admin/users: disable an account, ending its sessions
     _pwa_routes(app)
     app.extensions["fieldvisit.outbox_kick"] = _outbox_kick(settings)
     return app

@@ -55,6 +55,7 @@ def sign_in(
         device = Device(id=device_id or str(uuid.uuid4()), user_id=user.id, name=device_name[:100])
         session.add(device)
     device.token_hash = _token_hash(token)
+    device.session_generation = user.session_generation or 0
     device.last_seen_at = datetime.now(UTC)
     return token, device
 
@@ -83,6 +84,10 @@ def authenticate(session: Session) -> tuple[User, Device]:
     user = device.user
     if not user.active:
         raise ApiError(401, "user_disabled", "this account is disabled")
+    if device.session_generation != (user.session_generation or 0):
+        # The user logged out, had the password reset or was disabled since this token
+        # was issued (server/sessions.py): every older token has ended.
+        raise ApiError(401, "auth_required", "signed out: sign in again")
     seen = (
         device.last_seen_at
         if device.last_seen_at.tzinfo

@@ -99,9 +99,43 @@ def create_user(
     user.district = district_obj
     user.work_group = group_obj
     user.email = email
+    if user.id is not None:
+        from server.sessions import end_sessions
+
+        end_sessions(user)  # a password reset ends every session and token of the user
     user.password_hash = hash_password(password)
     db.session.commit()
     click.echo(f"user {username} ({role}) saved")
+
+
+@main.command("disable-user")
+@click.argument("username")
+@with_appcontext
+def disable_user_cmd(username: str) -> None:
+    """Disable an account: it cannot sign in, and every session and token of it ends."""
+    from server.sessions import disable_user
+
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.BadParameter(f"no user {username!r}", param_hint="USERNAME")
+    disable_user(user)
+    db.session.commit()
+    click.echo(f"user {username} disabled; every session and device token ended")
+
+
+@main.command("enable-user")
+@click.argument("username")
+@with_appcontext
+def enable_user_cmd(username: str) -> None:
+    """Let a disabled account sign in again (old sessions stay ended)."""
+    from server.sessions import enable_user
+
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.BadParameter(f"no user {username!r}", param_hint="USERNAME")
+    enable_user(user)
+    db.session.commit()
+    click.echo(f"user {username} enabled")
 
 
 def _lookup(model, code: str | None, hint: str):  # noqa: ANN001, ANN202

@@ -157,6 +157,9 @@ class User(db.Model):
     email: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(_ts(), default=utcnow)
+    # Raised by logout, a password reset and disabling (server/sessions.py): every web
+    # session and device token issued under an older value no longer signs anyone in.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     district: Mapped[DistrictUnit | None] = relationship()
     work_group: Mapped[WorkGroup | None] = relationship()
@@ -174,6 +177,8 @@ class Device(db.Model):
     created_at: Mapped[datetime] = mapped_column(_ts(), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(_ts(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(_ts())
+    # The user's session_generation when this token was issued.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     user: Mapped[User] = relationship()
 
@@ -327,11 +332,6 @@ class Problem(SyncedMixin, db.Model):
     stage_note: Mapped[str | None] = mapped_column(Text)
     resolution: Mapped[str | None] = mapped_column(Text)
     resolved_at: Mapped[datetime | None] = mapped_column(_ts())
-
-    history: Mapped[list[ProblemStageChange]] = relationship(
-        order_by="ProblemStageChange.id", back_populates="problem"
-    )
-    __table_args__ = (
     # The deadline of the current stage (server/deadlines.py): when the stage's clock
     # started, the local day it is due, who must act, and the last follow-up recorded
     # in this stage (a changed stage_note or resolution).
@@ -340,13 +340,18 @@ class Problem(SyncedMixin, db.Model):
     owner_level: Mapped[str | None] = mapped_column(String(12))
     owner_work_group_id: Mapped[int | None] = mapped_column(ForeignKey("work_groups.id"))
     progress_at: Mapped[datetime | None] = mapped_column(_ts())
+
+    history: Mapped[list[ProblemStageChange]] = relationship(
+        order_by="ProblemStageChange.id", back_populates="problem"
+    )
+    __table_args__ = (
         Index("ix_problems_sync", "version", "id"),
+        Index("ix_problems_due", "stage", "due_date"),
         # SQLite only, as the visits' statistics indexes above.
         Index(
             "ix_problems_stats",
             "district_id",
             "category",
-        Index("ix_problems_due", "stage", "due_date"),
             "stage",
             "canonical_id",
             "deleted",
@@ -469,9 +474,9 @@ ENTITY_RANK = {"enterprise": 0, "visit": 1, "problem": 2, "home_visit": 3}
 # The other model modules register their tables when this one is imported.
 from server import (  # noqa: E402
     models_briefing,  # noqa: F401
+    models_deadlines,  # noqa: F401
     models_dedup,  # noqa: F401
     models_health,  # noqa: F401
     models_nonreporters,  # noqa: F401
     models_supervision,  # noqa: F401
 )
-    models_deadlines,  # noqa: F401

@@ -38,7 +38,11 @@ def current_web_user() -> User | None:
     user_id = session.get("uid")
     if user_id is not None:
         user = db.session.get(User, user_id)
-        if user is not None and not user.active:
+        # A cookie issued before the user's last logout, password reset or disabling
+        # (server/sessions.py) signs nobody in, even a copy kept from before.
+        if user is not None and (
+            not user.active or session.get("gen") != (user.session_generation or 0)
+        ):
             user = None
     g.web_user = user
     return user
@@ -146,6 +150,7 @@ def login():  # noqa: ANN201
         if user is not None and user.active and verify_password(user, password):
             session.clear()
             session["uid"] = user.id
+            session["gen"] = user.session_generation or 0
             session["lang"] = lang
             session.permanent = False
             return redirect(next_url or url_for("web.start"))
@@ -157,6 +162,13 @@ def login():  # noqa: ANN201
 
 @bp.post("/logout")
 def logout():  # noqa: ANN201
-    """Sign out (退出登录)."""
+    """Sign out (退出登录): ends every session and device token of the user."""
+    from server.sessions import end_sessions
+
+    user = current_web_user()
+    if user is not None:
+        end_sessions(user)
+        db.session.commit()
     session.clear()
+    g.pop("web_user", None)
     return redirect(url_for("web.login"))

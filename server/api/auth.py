@@ -67,7 +67,11 @@ def login():  # noqa: ANN201
 @bp.post("/auth/logout")
 @login_required
 def logout():  # noqa: ANN201
+    """Sign out: ends this token and every other token and web session of the user."""
+    from server.sessions import end_sessions
+
     g.device.token_hash = None
+    end_sessions(g.user)
     db.session.commit()
     return jsonify({"ok": True})
 
