@@ -130,6 +130,11 @@ def health_view(user: User, per_page_default: int = PER_PAGE) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _iso(summary: dict[str, Any]) -> dict[str, Any]:
+    at = summary["last_sync_at"]
+    return {**summary, "last_sync_at": at.isoformat() if at else None}
+
+
 @bp.get("/api/sync-health")
 @roles_required(*VIEW_ROLES)
 def api():  # noqa: ANN201
@@ -143,8 +148,8 @@ def api():  # noqa: ANN201
             "page": view["page"],
             "pages": view["pages"],
             "summary": view["summary"],
-            "districts": view["districts"],
-            "work_groups": view["work_groups"],
+            "districts": [_iso(d) for d in view["districts"]],
+            "work_groups": [_iso(w) for w in view["work_groups"]],
             "silent_days": view["silent_days"],
         }
     )

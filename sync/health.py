@@ -302,11 +302,7 @@ def summarise(rows: list[DeviceRow], key: str) -> list[dict[str, Any]]:
             g["last_sync_at"] = _latest(g["last_sync_at"], r.last_sync_at)
         if r.app_version:
             g["versions"][r.app_version] = g["versions"].get(r.app_version, 0) + 1
-    out = sorted(groups.values(), key=lambda g: (g["code"] is None, g["code"] or ""))
-    for g in out:
-        if g["last_sync_at"] is not None:
-            g["last_sync_at"] = g["last_sync_at"].isoformat()
-    return out
+    return sorted(groups.values(), key=lambda g: (g["code"] is None, g["code"] or ""))
 
 
 def district_freshness(

@@ -127,7 +127,11 @@ FUZZ_PHONES: dict = {}  # one sign-in per app for the generated cases (argon2 is
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     state=st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)  # JSON has neither
+        | st.text(),
         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=20), inner),
         max_leaves=8,
     )
