@@ -273,6 +273,19 @@ SETTINGS: list[Setting] = [
         "... until this many hours after it was planned; then it stays failed (shown on "
         "/briefings/admin/deliveries) until an admin sends it again.",
     ),
+    Setting(
+        "STATUS_LOOKUPS_PER_WINDOW",
+        10,
+        int,
+        "Public status page (查询码): most lookups per client address in ...",
+    ),
+    Setting(
+        "STATUS_LOOKUP_WINDOW_SECONDS",
+        600,
+        int,
+        "... this many seconds; more answer 429 (codes have about 59 bits, so guessing "
+        "stays hopeless).",
+    ),
     Setting("LOG_LEVEL", "INFO", str, "Log level of the web app and workers."),
     Setting("LOG_JSON", True, bool, "Structured (JSON) log lines."),
 ]
@@ -384,6 +397,8 @@ def validate(settings: Settings) -> None:
         "BRIEFING_GIVE_UP_HOURS",
         "DEADLINE_NEAR_DAYS",
         "REMINDER_INTERVAL_SECONDS",
+        "STATUS_LOOKUPS_PER_WINDOW",
+        "STATUS_LOOKUP_WINDOW_SECONDS",
         "DATE_MAX_DAYS_AHEAD",
         "SYNC_DATE_DAYS_AHEAD",
         "SYNC_DATE_DAYS_BEFORE_CAMPAIGN",

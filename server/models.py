@@ -340,6 +340,10 @@ class Problem(SyncedMixin, db.Model):
     owner_level: Mapped[str | None] = mapped_column(String(12))
     owner_work_group_id: Mapped[int | None] = mapped_column(ForeignKey("work_groups.id"))
     progress_at: Mapped[datetime | None] = mapped_column(_ts())
+    # 查询码 (server/status_codes.py): the keyed hash of the public status code, never
+    # the code, and when it was revoked.
+    status_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    status_code_revoked_at: Mapped[datetime | None] = mapped_column(_ts())
 
     history: Mapped[list[ProblemStageChange]] = relationship(
         order_by="ProblemStageChange.id", back_populates="problem"

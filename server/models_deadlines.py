@@ -1,5 +1,6 @@
 """Tables of the deadline reminders (督办提醒): one row per reminder owed, a per-user
-digest mail that carries them, and the recipients' acknowledgements.
+digest mail that carries them, and the recipients' acknowledgements; and the lookups
+of the public status page (查询码), for its rate limit.
 
 Imported at the end of server/models.py so the tables register with the shared metadata.
 """
@@ -76,3 +77,14 @@ class ReminderDigest(db.Model):
     sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     __table_args__ = (Index("ix_reminder_digests_status", "status", "created_at"),)
+
+
+class StatusLookup(db.Model):
+    """One lookup of the public status page (查询码), by a keyed hash of the client's
+    address, kept for the rate limit's window only."""
+
+    __tablename__ = "status_lookups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    __table_args__ = (Index("ix_status_lookups_client", "client", "at"),)

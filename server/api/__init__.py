@@ -16,3 +16,4 @@ def register_blueprints(app: Flask) -> None:
     __import__("server.sync_health_web", fromlist=["register"]).register(app)  # sync health
     __import__("server.nonreporters_web", fromlist=["register"]).register(app)  # 催报
     __import__("server.reminders_web", fromlist=["register"]).register(app)  # 督办 reminders
+    __import__("server.status_web", fromlist=["register"]).register(app)  # 查询码 page

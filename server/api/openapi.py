@@ -344,6 +344,19 @@ def build_spec() -> dict[str, Any]:
                 "(red overdue, yellow behind, blue near) today"
             )
         },
+        "/api/problems/{problem_id}/status-code": {
+            "post": _op(
+                "A new public status code (查询码) for a problem, shown once; the old one "
+                "stops working",
+                params=[_p("problem_id")],
+                errors=(401, 404),
+            )
+        },
+        "/api/problems/{problem_id}/status-code/revoke": {
+            "post": _op(
+                "Revoke a problem's status code", params=[_p("problem_id")], errors=(401, 404)
+            )
+        },
         "/healthz": {"get": _op("Process is up", auth=False, errors=())},
         "/readyz": {"get": _op("Database up and migrated; broker reported", auth=False, errors=())},
     }
