@@ -12,7 +12,9 @@ const cacheName = () => `fv-shell-${version()}`;
 const SHELL = [
   '/', '/offline.html', '/app.css', '/manifest.webmanifest',
   '/js/app.js', '/js/db.js', '/js/store.js', '/js/sync.js', '/js/outbox.js', '/js/i18n.js', '/js/uscc.js',
-  '/js/search.js', '/js/bg.js',
+  '/js/search.js', '/js/bg.js', '/js/ui.js', '/js/status.js', '/js/router.js', '/js/form.js', '/js/entry-view.js',
+  '/js/screen-login.js', '/js/screen-home.js', '/js/screen-new.js', '/js/screen-visit.js', '/js/screen-entries.js',
+  '/js/screen-problems.js', '/js/screen-settings.js', '/js/updates.js',
   '/icons/icon-32.png', '/icons/icon-192.png', '/icons/icon-512.png', '/icons/maskable-512.png', '/icons/apple-touch-icon.png',
 ];
 
