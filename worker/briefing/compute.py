@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -47,6 +48,7 @@ from server.models import (
     OPEN_STAGES,
     PROBLEM_CATEGORIES,
     PROBLEM_STAGES,
+    PROBLEM_TAGS,
     VISIT_METHODS,
     DistrictUnit,
     Enterprise,
@@ -198,6 +200,9 @@ class DistrictFigures:
     problems_by_category: dict[str, int] = field(default_factory=dict)
     problems_by_stage: dict[str, int] = field(default_factory=dict)
     problems_resolved: int = 0
+    # Median days from raising to resolving, over the problems resolved in the period.
+    median_days_to_resolve: float | None = None
+    problems_by_tag: dict[str, int] = field(default_factory=dict)
     problems_open: int = 0
     oldest_open: OldestOpen | None = None
     home_visits: int = 0
@@ -208,6 +213,13 @@ class DistrictFigures:
     red_list: list[dict[str, Any]] = field(default_factory=list)
     score: float = 0.0
     rank: int = 0
+
+    @property
+    def resolution_rate(self) -> float | None:
+        """Problems resolved in the period over those resolved plus those still open at
+        its end; None when there were neither."""
+        base = self.problems_resolved + self.problems_open
+        return self.problems_resolved / base if base else None
 
     @property
     def participation(self) -> float | None:
@@ -227,6 +239,7 @@ class DistrictFigures:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["participation"] = self.participation
+        out["resolution_rate"] = self.resolution_rate
         if self.oldest_open is not None:
             out["oldest_open"]["opened_at"] = self.oldest_open.opened_at.isoformat()
         return out
@@ -278,6 +291,28 @@ class CityBriefing:
 
     def total(self, name: str) -> int:
         return sum(getattr(r, name) for r in self.rows)
+
+    def by_resolution(self) -> list[tuple[int, DistrictFigures]]:
+        """The circular's second ranking: by resolution rate (resolved in the period over
+        resolved plus still open), then problems resolved; districts with no problems
+        last. Ties share a rank."""
+        ordered = sorted(
+            self.rows,
+            key=lambda f: (
+                f.resolution_rate is None,
+                -(f.resolution_rate or 0),
+                -f.problems_resolved,
+                f.code,
+            ),
+        )
+        out: list[tuple[int, DistrictFigures]] = []
+        previous: tuple[Any, int] | None = None
+        for i, f in enumerate(ordered, start=1):
+            key = (f.resolution_rate, f.problems_resolved)
+            rank = previous[1] if previous and previous[0] == key else i
+            out.append((rank, f))
+            previous = (key, rank)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -347,6 +382,7 @@ def _new_figures(districts: list[DistrictUnit]) -> dict[int, DistrictFigures]:
             enterprises_by_type=dict.fromkeys(ENTERPRISE_TYPE_TAGS, 0),
             problems_by_category=dict.fromkeys(PROBLEM_CATEGORIES, 0),
             problems_by_stage=dict.fromkeys(PROBLEM_STAGES, 0),
+            problems_by_tag=dict.fromkeys(PROBLEM_TAGS, 0),
         )
         for d in districts
     }
@@ -599,10 +635,10 @@ def _problem_figures(
         # statistics. Problems are read from ix_problems_stats (see server/models.py).
         base = base.with_hint(pv, "INDEXED BY ix_visits_id_visited_at", "sqlite")
     raised = [func.sum(_flag(opened, b)) for b in bounds]
-    for district_id, category, stage, *counts in session.execute(
-        base.add_columns(Problem.district_id, Problem.category, Problem.stage, *raised)
+    for district_id, category, stage, tag, *counts in session.execute(
+        base.add_columns(Problem.district_id, Problem.category, Problem.stage, Problem.tag, *raised)
         .where(opened >= span[0], opened < span[1])
-        .group_by(Problem.district_id, Problem.category, Problem.stage)
+        .group_by(Problem.district_id, Problem.category, Problem.stage, Problem.tag)
     ):
         for figs, n in zip(all_figs, counts, strict=True):
             f = figs.get(district_id)
@@ -611,10 +647,19 @@ def _problem_figures(
             f.problems_raised += n
             f.problems_by_category[category] = f.problems_by_category.get(category, 0) + n
             f.problems_by_stage[stage] = f.problems_by_stage.get(stage, 0) + n
+            if tag in f.problems_by_tag:
+                f.problems_by_tag[tag] += n
+    # Resolved in a period (resolved_at inside it), and the median days from raising to
+    # resolving over those: one row per resolved problem of the span.
     resolved_at = _plain(Problem.resolved_at) if sqlite else Problem.resolved_at
     rv = aliased(Visit)
-    for district_id, *counts in session.execute(
-        select(Problem.district_id, *(func.sum(_flag(resolved_at, b)) for b in bounds))
+    durations: list[dict[int, list[float]]] = [{} for _ in bounds]
+    for district_id, raised_at, done_at in session.execute(
+        select(
+            Problem.district_id,
+            func.coalesce(rv.visited_at, Problem.created_at),
+            Problem.resolved_at,
+        )
         .outerjoin(rv, rv.id == Problem.visit_id)
         .where(
             *_live(Problem, sqlite),
@@ -623,11 +668,17 @@ def _problem_figures(
             resolved_at >= span[0],
             resolved_at < span[1],
         )
-        .group_by(Problem.district_id)
     ):
-        for figs, n in zip(all_figs, counts, strict=True):
+        done = _as_datetime(done_at)
+        took = max(0.0, (done - _as_datetime(raised_at)).total_seconds() / 86400)
+        for per, (start, end) in zip(durations, bounds, strict=True):
+            if start <= done < end:
+                per.setdefault(district_id, []).append(took)
+    for figs, per in zip(all_figs, durations, strict=True):
+        for district_id, days in per.items():
             if district_id in figs:
-                figs[district_id].problems_resolved = int(n or 0)
+                figs[district_id].problems_resolved = len(days)
+                figs[district_id].median_days_to_resolve = round(statistics.median(days), 1)
     # Open at the end of a period = raised before its end and not yet resolved or closed
     # (the stage is today's: the ladder keeps no per-day snapshot). One query gives each
     # district's open counts (window sums) on the row of its oldest open problem; that

@@ -149,6 +149,8 @@ def briefing_context(
             for r in cur.red_list[:RED_LIST_MAX]
         ],
         "red_more": max(0, len(cur.red_list) - RED_LIST_MAX),
+        "tags": bar_rows(cur.problems_by_tag or {}, labels("problem_tags")),
+        "median_days": cur.median_days_to_resolve,
         "web_url": web_url,
         "unsubscribe_url": unsubscribe_url,
         "rank_delta": (b.previous.rank - cur.rank) if b.previous.rank else None,
@@ -194,6 +196,9 @@ def city_context(
         "web_url": web_url,
         "unsubscribe_url": unsubscribe_url,
         "totals_red": sum((r.deadline_colours or {}).get("red", 0) for r in c.rows),
+        "by_resolution": [
+            {"rank": rank, "f": f, "rate": pct(f.resolution_rate)} for rank, f in c.by_resolution()
+        ],
         "totals": {
             name: c.total(name)
             for name in (
