@@ -20,15 +20,12 @@ RUN groupadd --system --gid 10001 fieldvisit \
     && useradd --system --uid 10001 --gid fieldvisit --home-dir /app --shell /usr/sbin/nologin fieldvisit
 
 WORKDIR /app
-# Dependencies first: this layer is reused while only the code changes. constraints.txt
-# is the lock (scripts/lock): every build installs the same versions.
-COPY pyproject.toml constraints.txt ./
-COPY server/__init__.py server/__init__.py
-COPY sync/__init__.py sync/__init__.py
-COPY worker/__init__.py worker/__init__.py
-COPY config/__init__.py config/__init__.py
+# Dependencies first: this layer is reused while only the code changes. The lock
+# (scripts/lock): requirements.lock pins every runtime package with the sha256 of its
+# file, so every build installs the same files or fails; constraints.txt pins pip.
+COPY pyproject.toml constraints.txt requirements.lock ./
 RUN pip install --constraint constraints.txt pip \
-    && pip install --constraint constraints.txt .
+    && pip install --require-hashes --no-deps -r requirements.lock
 COPY . .
 RUN pip install --no-deps . \
     && rm -rf build ./*.egg-info \

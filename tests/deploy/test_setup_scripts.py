@@ -78,11 +78,32 @@ def test_setup_and_the_image_install_from_the_lock() -> None:
     installs = [line for line in setup.splitlines() if "pip install" in line]
     assert len(installs) == 2 and all("-c constraints.txt" in line for line in installs)
     dockerfile = (REPO / "Dockerfile").read_text()
-    assert re.search(r"^COPY pyproject\.toml constraints\.txt \./$", dockerfile, re.M)
-    for line in re.findall(r"pip install [^\\&\n]*", dockerfile):
+    assert re.search(
+        r"^COPY pyproject\.toml constraints\.txt requirements\.lock \./$", dockerfile, re.M
+    )
+    installs = re.findall(r"pip install [^\\&\n]*", dockerfile)
+    assert "pip install --require-hashes --no-deps -r requirements.lock" in [
+        i.strip() for i in installs
+    ]
+    for line in installs:
         assert "--constraint constraints.txt" in line or "--no-deps" in line, line
     ignored = (REPO / ".dockerignore").read_text().split()
     assert "constraints.txt" not in ignored and "*.txt" not in ignored
+
+
+def test_the_image_lock_pins_every_runtime_package_with_a_hash() -> None:
+    """requirements.lock: the runtime closure, same versions as constraints.txt, hashed."""
+    text = (REPO / "requirements.lock").read_text()
+    entries = re.findall(
+        r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+) \\\n    --hash=sha256:([0-9a-f]{64})$", text, re.M
+    )
+    body = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert len(body) == 2 * len(entries), "every package on two lines: pin, then hash"
+    locked = {_norm(name): version for name, version, _ in entries}
+    runtime = needed(extras=())
+    assert set(locked) == runtime, (sorted(runtime - set(locked)), sorted(set(locked) - runtime))
+    constraints = pins()
+    assert {n: v for n, v in locked.items() if constraints[n] != v} == {}
 
 
 FAKE_PYTHON = """#!/bin/sh
