@@ -213,6 +213,15 @@ SETTINGS: list[Setting] = [
         "the dates) or `kind`. City staff export without this limit.",
     ),
     Setting(
+        "HOME_VISIT_RETENTION_DAYS",
+        30,
+        int,
+        "A deleted home visit keeps its needy worker's personal fields (name, phone, ID "
+        "digits, hardship, notes) this many days, then they are erased (every 6 hours, and "
+        "`fieldvisit erase-personal`); its amount, date and district stay for the "
+        "statistics.",
+    ),
+    Setting(
         "BRIEFING_STALE_SECONDS",
         900,
         int,
@@ -386,6 +395,7 @@ def validate(settings: Settings) -> None:
     for name in (
         "DASHBOARD_CACHE_BYTES",
         "EXPORT_MAX_ROWS",
+        "HOME_VISIT_RETENTION_DAYS",
         "SYNC_MAX_BATCH",
         "SYNC_MAX_BODY",
         "SYNC_PULL_MAX",

@@ -99,9 +99,11 @@ def _outbox_kick(settings: Settings) -> Any:
 
 
 def _engine_options(url: str) -> dict[str, Any]:
+    # hide_parameters: an error's text never carries the statement's values (a needy
+    # worker's name or phone would otherwise reach the log with the SQL).
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+        return {"connect_args": {"timeout": 30}, "hide_parameters": True}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "hide_parameters": True}
 
 
 @event.listens_for(Engine, "connect")

@@ -123,6 +123,21 @@ def disable_user_cmd(username: str) -> None:
     click.echo(f"user {username} disabled; every session and device token ended")
 
 
+@main.command("erase-personal")
+@with_appcontext
+def erase_personal_cmd() -> None:
+    """Erase the personal fields of home visits deleted more than
+    HOME_VISIT_RETENTION_DAYS ago (the beat does it every 6 hours); amounts and dates stay."""
+    from flask import current_app
+
+    from server.privacy import erase_deleted_home_visits
+
+    days = current_app.config["FV"].HOME_VISIT_RETENTION_DAYS
+    erased = erase_deleted_home_visits(db.session, days)
+    db.session.commit()
+    click.echo(f"erased the personal fields of {erased} home visits deleted over {days} days ago")
+
+
 @main.command("enable-user")
 @click.argument("username")
 @with_appcontext

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from flask import Flask, jsonify, request
@@ -114,7 +115,18 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):  # noqa: ANN202
         db.session.rollback()
-        log.exception("unexpected error")
+        # The error's class and where it happened, never its message: a database error's
+        # text can quote the values of the row (a needy worker's name, a phone).
+        log.error(
+            "unexpected error: %s",
+            type(err).__name__,
+            extra={
+                "path": request.path,
+                "record_id": (request.view_args or {}).get("record_id")
+                or (request.view_args or {}).get("visit_id"),
+                "where": "".join(traceback.format_tb(err.__traceback__)[-3:]),
+            },
+        )
         return _json_error(
             {"error": {"code": "server_error", "message": "unexpected server error"}}, 500
         )

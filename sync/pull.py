@@ -72,9 +72,16 @@ def _participants(session: Session, visit_ids: list[str]) -> dict[str, list[str]
 
 
 def pull(
-    session: Session, *, scope: Scope, last_mid: int, cursor: str | None, limit: int
+    session: Session,
+    *,
+    scope: Scope,
+    last_mid: int,
+    cursor: str | None,
+    limit: int,
+    mask_personal: bool = False,
 ) -> dict[str, Any]:
-    """One page of changes after `cursor` within `scope`.
+    """One page of changes after `cursor` within `scope`; with `mask_personal` (city
+    staff: server/privacy.py) needy workers' details come masked.
 
     `last_mid` must be read before this call (see docs/sync-protocol.md: a page may then
     reflect more of the device's mutations than last_mid says, never fewer).
@@ -127,7 +134,11 @@ def pull(
         }
         if not row.deleted:
             change["data"] = serialize(
-                entity, row, ref, participants.get(rid, []) if entity == "visit" else None
+                entity,
+                row,
+                ref,
+                participants.get(rid, []) if entity == "visit" else None,
+                mask_personal=mask_personal and entity == "home_visit",
             )
         changes.append(change)
     if page:

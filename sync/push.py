@@ -544,7 +544,7 @@ def _apply_one(
         log.warning(
             "entry rejected by the database: %s",
             type(exc).__name__,
-            extra={"mid": mid, "entity": m["entity"]},
+            extra={"mid": mid, "entity": m["entity"], "record_id": m["id"]},
         )
         return {
             "mid": mid,

@@ -38,6 +38,7 @@ from server.models import (
     Visit,
     WorkGroup,
 )
+from server.privacy import PERSONAL_FIELDS, masked_home_visit
 from server.scope import Scope
 from sync.schemas import FIELD_SCHEMAS, PARTIAL_SCHEMAS, outside_window
 from sync.versioning import NewRecord, add_new_record, defer_insert, queued_new_records
@@ -327,8 +328,8 @@ def apply_change(
                     record_id=record_id,
                     field=key,
                     kind="replayed",
-                    server_value=_shown(key, old),
-                    client_value=_shown(key, value),
+                    server_value=_shown(entity, key, old),
+                    client_value=_shown(entity, key, value),
                     device_id=actor.device_id,
                     user_id=actor.user.id,
                     mid=actor.mid,
@@ -348,8 +349,8 @@ def apply_change(
                     record_id=record_id,
                     field=key,
                     kind="overwritten",
-                    server_value=_shown(key, old),
-                    client_value=_shown(key, value),
+                    server_value=_shown(entity, key, old),
+                    client_value=_shown(entity, key, value),
                     device_id=actor.device_id,
                     user_id=actor.user.id,
                     mid=actor.mid,
@@ -367,9 +368,7 @@ def apply_change(
             obj.resolved_at = datetime.now(UTC) if value not in OPEN_STAGES else None
             moved = True
         setattr(obj, key, value)
-        changes[key] = (
-            "***" if key in _SENSITIVE or key == "id_hash" else [_jsonable(old), _jsonable(value)]
-        )
+        changes[key] = "***" if _hidden(entity, key) else [_jsonable(old), _jsonable(value)]
     if creating and entity == "problem" and "stage" not in values:
         obj.stage = "enterprise"
         _stage_change(session, actor, record_id, None, "enterprise", None)
@@ -384,8 +383,12 @@ def apply_change(
                 deadlines.current_rules(),
                 visit.work_group_id if visit is not None else None,
             )
-        elif "stage_note" in changes or "resolution" in changes:
-            obj.progress_at = datetime.now(UTC)  # a follow-up recorded in this stage
+        else:
+            if "stage_note" in changes or "resolution" in changes:
+                obj.progress_at = datetime.now(UTC)  # a follow-up recorded in this stage
+            if "category" in changes or "tag" in changes:
+                # Another category or tag has another period: same clock, new due date.
+                deadlines.reschedule(obj, deadlines.current_rules())
     for key, value in extra.items():
         if creating or getattr(obj, key) != value:
             setattr(obj, key, value)
@@ -425,9 +428,17 @@ def apply_change(
     )
 
 
-def _shown(key: str, value: Any) -> Any:
+def _hidden(entity: str, key: str) -> bool:
+    """True for a field the audit trail and the conflict log never keep in clear: ID
+    numbers and phones anywhere, every personal field of a home visit (server/privacy.py)."""
+    return (
+        key in _SENSITIVE or key == "id_hash" or (entity == "home_visit" and key in PERSONAL_FIELDS)
+    )
+
+
+def _shown(entity: str, key: str, value: Any) -> Any:
     """A value as the conflict log keeps it: personal data never in clear."""
-    return "***" if key in _SENSITIVE or key == "id_hash" else _jsonable(value)
+    return "***" if _hidden(entity, key) else _jsonable(value)
 
 
 def _check_ladder(old: str | None, new: str, note: str | None) -> None:
@@ -488,7 +499,7 @@ def keep_lost_edit(
 ) -> None:
     """Keep an edit that arrived after the record was deleted, for a person to see."""
     safe = (
-        {k: v for k, v in (fields_in or {}).items() if k not in _SENSITIVE}
+        {k: v for k, v in (fields_in or {}).items() if not _hidden(entity, k)}
         if isinstance(fields_in, dict)
         else None
     )
@@ -682,9 +693,14 @@ _BUILDERS = {
 
 
 def serialize(
-    entity: str, obj: Any, ref: Reference, participants: list[str] | None = None
+    entity: str,
+    obj: Any,
+    ref: Reference,
+    participants: list[str] | None = None,
+    mask_personal: bool = False,
 ) -> dict[str, Any]:
-    """A record as phones and the API see it (never an ID number in clear).
+    """A record as phones and the API see it (never an ID number in clear; with
+    `mask_personal`, a home visit's personal fields masked: server/privacy.py).
 
     `obj` is an ORM object or a Core row of the entity's table (pull reads rows: no ORM
     overhead); for a row, a visit's `participants` (usernames) are passed in.
@@ -754,4 +770,6 @@ def serialize(
             amount_cents=obj.amount_cents,
             notes=obj.notes,
         )
+        if mask_personal:
+            return masked_home_visit(out)
     return out

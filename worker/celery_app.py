@@ -96,6 +96,12 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "task": "worker.tasks.report_reminders_send",
                 "schedule": 300.0,
             },
+            # Retention (server/privacy.py): deleted home visits' personal fields erased
+            # four times a day (idempotent; the period is in days).
+            "erase-personal-data": {
+                "task": "worker.tasks.erase_personal_data",
+                "schedule": 6 * 3600.0,
+            },
             # Deadline reminders and digests (server/reminders.py); idempotent.
             "deadline-reminders": {
                 "task": "worker.tasks.deadline_reminders",

@@ -37,6 +37,23 @@ def dedup_full_pass() -> dict:
     return stats
 
 
+@shared_task(name="worker.tasks.erase_personal_data", **TASK_DEFAULTS)
+def erase_personal_data() -> int:
+    """Empty the personal fields of home visits deleted more than
+    HOME_VISIT_RETENTION_DAYS ago (beat, every 6 hours; server/privacy.py); idempotent."""
+    from flask import current_app
+
+    from server.privacy import erase_deleted_home_visits
+
+    erased = erase_deleted_home_visits(
+        db.session, current_app.config["FV"].HOME_VISIT_RETENTION_DAYS
+    )
+    db.session.commit()
+    if erased:
+        log.info("personal data of deleted home visits erased", extra={"records": erased})
+    return erased
+
+
 @shared_task(name="worker.tasks.deadline_reminders", **TASK_DEFAULTS)
 def deadline_reminders() -> dict:
     """Plan deadline reminders once per problem and state, gather per-user digests and

@@ -25,6 +25,7 @@ from server.models import (
     Visit,
 )
 from server.params import choice_arg, datetime_arg, flag_arg, text_arg
+from server.privacy import mask_changes, mask_conflict_value
 from sync.records import Reference, serialize
 
 bp = Blueprint("records", __name__, url_prefix="/api")
@@ -145,8 +146,9 @@ def _conflicts(entity: str, record_id: str) -> list[dict[str, Any]]:
         {
             "field": c.field,
             "kind": c.kind,
-            "server_value": c.server_value,
-            "client_value": c.client_value,
+            # Personal data of needy workers masked, in older rows too (server/privacy.py).
+            "server_value": mask_conflict_value(entity, c.field, c.server_value),
+            "client_value": mask_conflict_value(entity, c.field, c.client_value),
             "device_id": c.device_id,
             "at": c.created_at.isoformat(),
             "resolved": c.resolved_at is not None,
@@ -170,7 +172,7 @@ def record_history(entity: str, record_id: str):  # noqa: ANN201
             "audit": [
                 {
                     "action": a.action,
-                    "changes": a.changes,
+                    "changes": mask_changes(entity, a.changes),
                     "user_id": a.user_id,
                     "device_id": a.device_id,
                     "source": a.source,

@@ -13,6 +13,7 @@ from server.errors import ApiError
 from server.extensions import db
 from server.messages import localize_results, prefers_chinese
 from server.params import int_arg, text_arg
+from server.privacy import sees_home_visit_details
 from sync.health import HEADER as HEALTH_HEADER
 from sync.health import parse_header, parse_state
 from sync.health import record as record_health
@@ -132,7 +133,12 @@ def pull():  # noqa: ANN201
     cursor = text_arg("cursor", max_len=CURSOR_MAX)
     last_mid = g.device.last_mid  # read before the page: see sync/pull.py
     answer = pull_changes(
-        db.session, scope=g.scope, last_mid=last_mid, cursor=cursor or None, limit=limit
+        db.session,
+        scope=g.scope,
+        last_mid=last_mid,
+        cursor=cursor or None,
+        limit=limit,
+        mask_personal=not sees_home_visit_details(g.user),
     )
     state, state_error = parse_header(request.headers.get(HEALTH_HEADER))
     record_health(db.session, g.device.id, state, "pull")

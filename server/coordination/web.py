@@ -15,6 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
@@ -69,6 +70,7 @@ from server.params import (
     parse_date,
     text_arg,
 )
+from server.privacy import mask_changes, mask_conflict_value
 from server.scope import scope_of
 from server.web import _csrf_ok, current_web_user, page_lang, web_login_required
 from worker.briefing.compute import vocabulary
@@ -569,6 +571,26 @@ def _visit_or_abort(user: User, visit_id: str, api: bool = False) -> dict[str, A
         if api:
             raise ApiError(404, "not_found", "no such visit")
         abort(404)
+    # Needy workers' personal data stays masked here as everywhere on the page, also in
+    # audit entries and conflicts written before the log masked them (server/privacy.py).
+    detail["audit"] = [
+        {**a, "changes": mask_changes(a["entity"], a["changes"])} for a in detail["audit"]
+    ]
+    detail["conflicts"] = [
+        SimpleNamespace(
+            id=c.id,
+            entity=c.entity,
+            record_id=c.record_id,
+            field=c.field,
+            kind=c.kind,
+            created_at=c.created_at,
+            user_id=c.user_id,
+            resolved_at=c.resolved_at,
+            server_value=mask_conflict_value(c.entity, c.field, c.server_value),
+            client_value=mask_conflict_value(c.entity, c.field, c.client_value),
+        )
+        for c in detail["conflicts"]
+    ]
     return detail
 
 
