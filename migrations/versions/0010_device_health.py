@@ -32,7 +32,9 @@ def upgrade():
         sa.Column("last_pull_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_sync_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["device_id"], ["devices.id"], name="fk_device_health_device_id_devices",
+            ["device_id"],
+            ["devices.id"],
+            name="fk_device_health_device_id_devices",
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("device_id", name="pk_device_health"),
