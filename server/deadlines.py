@@ -166,6 +166,13 @@ def start_clock(
         problem.due_date = None
 
 
+def reschedule(problem: Any, rules: DeadlineRules) -> None:
+    """The due date again for the running clock (the category or tag changed)."""
+    if problem.stage in OPEN_STAGES and problem.stage_started_at is not None:
+        days = rules.handling_days(problem.stage, problem.category, problem.tag)
+        problem.due_date = local_day(problem.stage_started_at, rules.tz) + timedelta(days=days)
+
+
 @dataclass(frozen=True)
 class DeadlineState:
     """Where a problem stands against its deadline on the local day `today`."""

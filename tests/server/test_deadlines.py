@@ -136,19 +136,21 @@ def test_sync_starts_each_stage_clock_and_needs_what_was_done(client, cadre):
     def push(fields: dict, base: int) -> dict:
         return phone.push([phone.mutation("update", "problem", pid, fields, base_version=base)])
 
-    # A follow-up note in the same stage records progress, the clock stays.
-    answer = push({"stage_note": "已约谈企业负责人"}, version).json["results"][0]
+    # A follow-up note in the same stage records progress, the clock stays; another
+    # tag has another period on the same clock.
+    answer = push({"stage_note": "已约谈企业负责人", "tag": "hope"}, version).json["results"][0]
     db.session.expire_all()
     p = db.session.get(Problem, pid)
     assert p.progress_at is not None and p.stage_started_at == first_clock
-    # Moving on starts the next clock: 10 days with the government, the district owns it.
+    assert p.due_date == today + timedelta(days=10)  # wages at the enterprise, not 最急
+    # Moving on starts the next clock: 30 days with the government, the district owns it.
     answer = push({"stage": "government", "stage_note": "企业无力解决"}, answer["version"])
     answer = answer.json["results"][0]
     assert answer["status"] == "applied", answer
     db.session.expire_all()
     p = db.session.get(Problem, pid)
     assert p.stage_started_at > first_clock and p.owner_level == "district"
-    assert p.due_date == today + timedelta(days=10) and p.owner_work_group_id is None
+    assert p.due_date == today + timedelta(days=30) and p.owner_work_group_id is None
     # Resolved needs what was done; closed unresolved needs that and why.
     bad = push({"stage": "resolved"}, answer["version"]).json["results"][0]
     assert (bad["status"], bad["code"], bad["field"]) == ("rejected", "required", "resolution")
