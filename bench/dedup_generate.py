@@ -16,6 +16,7 @@ import argparse
 import csv
 import json
 import random
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,21 @@ ROAD_A = (
 )
 CN_NUM = "一二三四五六七八九十"
 FULL_WIDTH = str.maketrans({**{chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)}, " ": "\u3000"})
+
+
+def _cn_numeral(n: int) -> str:
+    """1..999 in Chinese numerals (八十八, 一百零五)."""
+    digits = "零一二三四五六七八九"
+    h, rest = divmod(n, 100)
+    ten, one = divmod(rest, 10)
+    out = digits[h] + "百" if h else ""
+    if ten:
+        out += ("" if ten == 1 and not h else digits[ten]) + "十"
+    elif h and one:
+        out += "零"
+    if one:
+        out += digits[one]
+    return out or "零"
 
 
 def load_districts() -> list[dict]:
@@ -322,6 +338,27 @@ class Generator:
         i = self.rnd.randrange(len(word))
         return word[:i] + word[i + 1 :]
 
+    def _address_format(self, address: str) -> str:
+        """The same address written another way (extended profile)."""
+        rnd = self.rnd
+        r = rnd.random()
+        m = re.search(r"(\d+)号", address)
+        if r < 0.3 and m:
+            # house number in Chinese numerals (八十八号)
+            return address[: m.start()] + _cn_numeral(int(m.group(1))) + "号" + address[m.end() :]
+        if r < 0.5:
+            return address + rnd.choice(["附1号", "附近", "旁", "对面", "（临街）"])
+        if r < 0.7 and m:
+            # 88-1号, 88号1栋
+            return (
+                address[: m.end() - 1]
+                + rnd.choice(["-1号", "号1栋", "号附2号"])
+                + address[m.end() :]
+            )
+        if r < 0.85:
+            return address + rnd.choice(["华兴大厦", "创业园", "科技园B座", "商务中心"])
+        return address.replace("路", "").replace("街", "")
+
     def render(self, e: Entity, first: bool) -> dict:
         """One record of e as a cadre might have typed it."""
         rnd = self.rnd
@@ -429,6 +466,9 @@ class Generator:
                 address = d["name"] + address
             if rnd.random() < 0.1:
                 address += f"{rnd.randint(1, 30)}楼"
+            if self.extended and not first and rnd.random() < 0.25:
+                address = self._address_format(address)
+                fam.append("address_format")
         headcount = ""
         if rnd.random() < 0.3:
             headcount = str(max(1, int(e.headcount * rnd.uniform(0.9, 1.1))))

@@ -246,3 +246,16 @@ def test_related_businesses_of_one_category_need_more_than_the_district():
 def test_generic_words_of_one_brand_are_not_merged_unseen():
     ps = score_pair(rec("a", "华兴科技有限公司"), rec("b", "华兴实业有限公司"))
     assert ps.decision != AUTO and ps.features["industry"] == "generic"
+
+
+def test_one_road_and_house_number_is_one_address():
+    from worker.dedup.match import address_key
+
+    assert address_key("红星路88号附1号") == address_key("红星路88号5楼") == "红星路#88"
+    assert address_key("红星路12号") != address_key("红星路88号")
+    # 附1号, a floor or a building's name after the number still corroborate
+    ps = score_pair(
+        rec("a", "华兴达机械有限公司", district="", address="人中大道24号5楼"),
+        rec("b", "华星达机械有限公司", district="", address="四川省成都市人中大道二十四号附1号"),
+    )
+    assert ps.features["address_sim"] == 1.0 and ps.decision == AUTO

@@ -19,9 +19,13 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from rapidfuzz.distance import Indel
-
-from worker.dedup.match import Prepared, industry_relation, name_similarity, uscc_relation
+from worker.dedup.match import (
+    Prepared,
+    address_similarity,
+    industry_relation,
+    name_similarity,
+    uscc_relation,
+)
 
 # Comparison levels per feature; the last level of each is "missing" (no weight).
 FEATURES = ("name", "district", "address", "code", "headcount", "industry", "legal")
@@ -79,7 +83,7 @@ def pair_levels(a: Prepared, b: Prepared) -> tuple[int, ...]:
     else:
         district = 1
     if a.address and b.address:
-        asim = Indel.normalized_similarity(a.address, b.address)
+        asim = address_similarity(a, b)
         address = 0 if asim >= 0.85 else 1 if asim >= 0.5 else 2
     else:
         address = 3

@@ -6,6 +6,7 @@ looked at, so that the database layer can record what decided a merge and why.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -93,6 +94,7 @@ class Prepared:
         "uscc",
         "uscc_valid",
         "address",
+        "address_key",
         "headcount",
     )
 
@@ -125,7 +127,28 @@ class Prepared:
         self.dists = tuple(dict.fromkeys(d for _, d in claims if d))
         self.dstrong = tuple(dict.fromkeys(d for s, d in claims[:2] if d))
         self.address = normalize_address(rec.address)
+        self.address_key = address_key(self.address)
         self.headcount = rec.headcount
+
+
+_ADDRESS_KEY_RE = re.compile(r"^(.+?(?:大道|路|街|巷|道))(\d+)号")
+
+
+def address_key(address: str) -> str:
+    """Road and house number of a normalised address (红星路88号附1号 → 红星路#88), or "".
+
+    What follows the number (a floor, 附1号, 1栋, a building's name, 旁, 附近) is written
+    in many ways for one place; the road and the number are what locate it.
+    """
+    m = _ADDRESS_KEY_RE.match(address)
+    return f"{m.group(1)}#{m.group(2)}" if m else ""
+
+
+def address_similarity(a: Prepared, b: Prepared) -> float:
+    """Similarity of two addresses in [0, 1]; one road and house number count as the same."""
+    if a.address_key and a.address_key == b.address_key:
+        return 1.0
+    return Indel.normalized_similarity(a.address, b.address)
 
 
 def prepare(rec: EnterpriseRecord | Mapping[str, Any] | Prepared) -> Prepared:
@@ -334,7 +357,7 @@ def decide_pair(
 
     asim = None
     if a.address and b.address:
-        asim = Indel.normalized_similarity(a.address, b.address)
+        asim = address_similarity(a, b)
         if asim >= 0.85:
             score += 0.06
             corroborated.append("address")
