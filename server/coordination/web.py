@@ -68,6 +68,7 @@ from server.params import (
     int_arg,
     page_arg,
     parse_date,
+    per_page_arg,
     text_arg,
 )
 from server.privacy import mask_changes, mask_conflict_value
@@ -548,7 +549,7 @@ def district_api(code: str):  # noqa: ANN201
     f = Filters(f.date_from, f.date_to, f.work_group_id, f.tags, frozenset({unit.id}), f.tz)
     data = dash.dashboard(db.session, f)
     page = page_arg()
-    visits, total = dash.visits_page(db.session, f, unit.id, page, PER_PAGE)
+    visits, total = dash.visits_page(db.session, f, unit.id, page, per_page_arg(PER_PAGE))
     for v in visits:
         v["visited_at"] = v["visited_at"].isoformat()
     return jsonify(
@@ -694,7 +695,7 @@ def _settings_recur() -> int:
     return int(ev.load_standard().get("recurring_min_enterprises", problems.DEFAULT_RECUR_MIN))
 
 
-def _problem_data(user: User) -> dict[str, Any]:
+def _problem_data(user: User, per_page: int = PER_PAGE) -> dict[str, Any]:
     pf, n = _problem_filters(user)
     page = page_arg()
     return problems.list_problems(
@@ -702,7 +703,7 @@ def _problem_data(user: User) -> dict[str, Any]:
         pf,
         datetime.now(UTC),
         page,
-        PER_PAGE,
+        per_page,
         n,
         oldest_first=choice_arg("sort", ("age",)) == "age",
     )
@@ -728,7 +729,8 @@ def problems_page():  # noqa: ANN201
 @bp.get("/api/problem-tracker")
 def problems_api():  # noqa: ANN201
     """GET /api/problem-tracker?category=&tag=&stage=&min_days=&district=&n=&recurring=1&page="""
-    data = _problem_data(_api_user())
+    # the API's page follows per_page (at most API_PAGE_MAX); the web page shows 50
+    data = _problem_data(_api_user(), per_page_arg(PER_PAGE))
     for item in data["items"]:
         item["opened_at"] = item["opened_at"].isoformat() if item["opened_at"] else None
     return jsonify(data)

@@ -62,3 +62,35 @@ def test_the_default_page_below_the_setting_is_unchanged(app, phone) -> None:
     page = phone.get("/api/enterprises")
     assert page.json["per_page"] == 50 and len(page.json["items"]) == 7
     assert phone.get("/api/enterprises?per_page=200").status_code == 200
+
+
+def test_the_problem_tracker_and_district_apis_follow_the_setting(app, client) -> None:
+    from tests.conftest import visit_fields
+
+    create_user("cadre2", "field_cadre", "510104", "WG01")
+    cadre = Phone(client, "cadre2")
+    visits = [str(uuid.uuid4()) for _ in range(5)]
+    mutations = [cadre.mutation("create", "visit", v, visit_fields()) for v in visits]
+    mutations += [
+        cadre.mutation(
+            "create",
+            "problem",
+            str(uuid.uuid4()),
+            {"visit_id": v, "category": "wages", "description": "工资问题", "tag": "urgent"},
+        )
+        for v in visits
+    ]
+    answer = cadre.push(mutations)
+    assert {r["status"] for r in answer.json["results"]} == {"applied"}, answer.json
+    create_user("coord1", "city_coordinator")
+    coord = Phone(client, "coord1")
+    page_max(app, 3)
+    tracker = coord.get("/api/problem-tracker")
+    assert tracker.status_code == 200, tracker.json
+    assert len(tracker.json["items"]) == 3 and tracker.json["per_page"] == 3
+    assert len(coord.get("/api/problem-tracker?per_page=2").json["items"]) == 2
+    assert coord.get("/api/problem-tracker?per_page=4").status_code == 400
+    period = "from=2026-01-01&to=2026-12-31"
+    district = coord.get(f"/api/dashboard/510104?{period}")
+    assert district.status_code == 200, district.json
+    assert len(district.json["visits"]) == 3 and district.json["total"] == 5
