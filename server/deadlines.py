@@ -223,6 +223,11 @@ def state(
     return DeadlineState(colour, due, left, period)
 
 
+def overdue_condition(on: date) -> Any:
+    """SQL for "red on day `on`": open and past its due date (the rule of `state`)."""
+    return (Problem.stage.in_(OPEN_STAGES)) & (Problem.due_date < on)
+
+
 def state_of(problem: Any, on: date, rules: DeadlineRules) -> DeadlineState:
     return state(
         problem.stage, problem.due_date, problem.stage_started_at, problem.progress_at, on, rules

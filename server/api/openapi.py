@@ -261,6 +261,7 @@ def build_spec() -> dict[str, Any]:
                     _q("district"),
                     _q("n", "integer"),
                     _q("recurring"),
+                    _q("overdue"),
                     _q("sort"),
                     _q("page", "integer"),
                 ],

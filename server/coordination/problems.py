@@ -39,6 +39,7 @@ class ProblemFilters:
     stage: str | None = None  # a ladder stage, or "open" for any open stage
     min_days: int | None = None
     recurring_only: bool = False
+    overdue_only: bool = False  # red: open and past the due date (server/deadlines.py)
 
 
 def opened_at() -> Any:
@@ -115,6 +116,10 @@ def list_problems(
         conds.append(Problem.stage == f.stage)
     if f.min_days:
         conds.append(age >= f.min_days)
+    rules = deadlines.current_rules()
+    on = deadlines.today(now, rules.tz)
+    if f.overdue_only:
+        conds.append(deadlines.overdue_condition(on))
     if f.recurring_only:
         conds.append(Problem.category.in_(sorted(recurring) or [""]))
     base = (
@@ -149,8 +154,6 @@ def list_problems(
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
-    rules = deadlines.current_rules()
-    on = deadlines.today(now, rules.tz)
     items = [
         {
             "id": r[0],

@@ -688,6 +688,7 @@ def _problem_filters(user: User) -> tuple[problems.ProblemFilters, int]:
         stage=stage,
         min_days=min_days or None,
         recurring_only=flag_arg("recurring"),
+        overdue_only=flag_arg("overdue"),
     ), max(2, recur_n)
 
 

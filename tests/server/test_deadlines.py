@@ -225,6 +225,11 @@ def test_colours_on_the_api_tracker_dashboard_and_briefing(client, app, cadre):
     page = web.get("/problems?stage=open").get_data(as_text=True)
     assert page.count('class="dl dl-red"') == 1 and page.count('class="dl dl-yellow"') == 1
     assert page.count('class="dl dl-blue"') == 1 and "超期5天" in page
+    only_red = web.get("/problems?overdue=1").get_data(as_text=True)
+    assert only_red.count('class="dl dl-') == 1 and 'class="dl dl-red"' in only_red
+    api = web.get("/api/problem-tracker?overdue=1").json
+    assert [i["id"] for i in api["items"]] == [red]
+    assert api["items"][0]["deadline"]["colour"] == "red"
     detail = web.get(f"/problems/{red}").get_data(as_text=True)
     assert "办理期限" in detail and "超期5天" in detail and "区(市)县总工会" in detail
     # The dashboard per district and the briefing count them.
