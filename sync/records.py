@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from marshmallow import ValidationError
-from pypinyin import Style, lazy_pinyin
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -40,6 +38,7 @@ from server.models import (
 )
 from server.privacy import PERSONAL_FIELDS, masked_home_visit
 from server.scope import Scope
+from sync.pinyin import initials, initials_any
 from sync.schemas import FIELD_SCHEMAS, PARTIAL_SCHEMAS, outside_window
 from sync.versioning import NewRecord, add_new_record, defer_insert, queued_new_records
 
@@ -130,19 +129,6 @@ class Outcome:
     changed: bool = True
     conflict: dict[str, Any] | None = None
     warnings: list[dict[str, str]] = field(default_factory=list)
-
-
-@lru_cache(maxsize=65536)
-def _initial(char: str) -> str:
-    if char.isascii():
-        return char.lower() if char.isalnum() else ""
-    letters = lazy_pinyin(char, style=Style.FIRST_LETTER)
-    return letters[0][:1].lower() if letters and letters[0].isascii() else ""
-
-
-def initials(name: str) -> str:
-    """Pinyin initials of a Chinese name ("成都华兴机械" → "cdhxjx"), for offline search."""
-    return "".join(_initial(c) for c in name)
 
 
 def _jsonable(value: Any) -> Any:
@@ -724,6 +710,7 @@ def serialize(
             head_count=obj.head_count,
             has_union=obj.has_union,
             initials=initials(obj.name),
+            initials_any=initials_any(obj.name),
         )
     elif entity == "visit":
         if participants is None:

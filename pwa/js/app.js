@@ -1,6 +1,7 @@
 // The field app: starts the screens, the sync triggers and the service worker.
 
 import { getLang, setLang, setReference } from './i18n.js';
+import { setInitialsTable } from './search.js';
 import { bc, engine, S, store } from './ui.js';
 import { checkStorage, refreshReference, refreshStatus, syncNow } from './status.js';
 import { render, renderChrome } from './router.js';
@@ -14,7 +15,7 @@ async function start() {
   await store.clearSending().catch(() => {});
   S.user = await store.getMeta('user');
   S.ref = await store.getMeta('reference');
-  if (S.ref) setReference(S.ref);
+  if (S.ref) { setReference(S.ref); setInitialsTable(S.ref.initials_table); }
   engine.on(() => { refreshStatus(); if (['home', 'entries', 'problems'].includes(S.route) && !engine.status.running) render(); });
   window.addEventListener('hashchange', render);
   window.addEventListener('online', () => { refreshStatus(); syncNow('online'); });

@@ -1,6 +1,7 @@
 // The sync bar, sync triggers, reference refresh and storage checks.
 
 import { errorText, setReference, t } from './i18n.js';
+import { setInitialsTable } from './search.js';
 import { $, api, engine, fmtTime, h, S, store } from './ui.js';
 import { render } from './router.js';
 
@@ -51,6 +52,7 @@ export async function refreshReference(force = false) {
   await store.setMeta('reference', ref);
   S.ref = ref;
   setReference(ref);
+  setInitialsTable(ref.initials_table); // pinyin for enterprises made on this phone
   if (prog) await store.setMeta('progress', { ...prog, at: new Date().toISOString() });
   if (S.route === 'home') render();
 }

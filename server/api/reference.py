@@ -13,6 +13,7 @@ from config.settings import ROOT
 from server.auth import login_required
 from server.extensions import db
 from server.models import DistrictUnit, Enterprise, Visit, WorkGroup
+from sync.pinyin import initials_table
 from sync.records import Reference, serialize
 
 bp = Blueprint("reference", __name__, url_prefix="/api")
@@ -64,6 +65,9 @@ def reference():  # noqa: ANN201
                 )
             },
             "enterprises": [serialize("enterprise", e, ref) for e in db.session.scalars(query)],
+            # letter -> common characters read with it: the phone indexes the enterprises
+            # it creates itself with this (every reading of a polyphonic character).
+            "initials_table": initials_table(),
         }
     )
 

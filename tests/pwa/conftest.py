@@ -144,6 +144,9 @@ def launch(playwright_instance, chromium_path: str, tmp_path: Path) -> Iterator[
             locale="zh-CN",
             timezone_id="Asia/Shanghai",
             accept_downloads=True,
+            # The server's CSP (script-src 'self') refuses eval, which Playwright's
+            # wait_for_function needs for its string predicates; the app uses none.
+            bypass_csp=True,
             **kw,
         )
         ctx.set_default_timeout(20000)
