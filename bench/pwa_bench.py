@@ -154,6 +154,7 @@ def bench_offline(p, url: str, runs: int, cpu: float) -> dict:  # noqa: ANN001
         executable_path=CHROMIUM,
         args=ARGS,
         viewport={"width": 360, "height": 740},
+        bypass_csp=True,  # the CSP refuses eval; Playwright string predicates need it
     )
     try:
         page = ctx.pages[0] if ctx.pages else ctx.new_page()
@@ -200,6 +201,7 @@ def bench_weak_sync(p, url: str, n: int, cpu: float) -> dict:  # noqa: ANN001
         executable_path=CHROMIUM,
         args=ARGS,
         viewport={"width": 360, "height": 740},
+        bypass_csp=True,  # the CSP refuses eval; Playwright string predicates need it
         service_workers="block",
     )
     marker = f"bench-{uuid.uuid4().hex[:8]}"
