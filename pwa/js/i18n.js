@@ -123,6 +123,8 @@ const E = {
   method_not_allowed: ['服务器不接受这种请求，请更新应用', 'The server does not accept this request: update the app'],
   unsupported_media_type: ['服务器不接受这种内容，请更新应用', 'The server does not accept this content: update the app'],
   error: ['请求出错，稍后自动重试', 'The request failed: retrying later'],
+  too_many_attempts: ['登录失败次数过多，请稍等几分钟再试', 'Too many failed sign-ins: wait a few minutes and try again'],
+  busy: ['服务器繁忙，请稍后再试', 'The server is busy: try again shortly'],
 };
 
 export function errorText(code) {
