@@ -100,6 +100,9 @@ def record(
     The caller commits; a phone's clock is never trusted for the stamps, only for the
     age of its oldest entry (and never later than now)."""
     now = now or datetime.now(UTC)
+    existing = session.get(DeviceHealth, device_id)
+    if existing is not None and _unchanged(existing, state, event, now):
+        return  # no write: a replayed push or a later pull page stays read-only
     values: dict[str, Any] = {}
     if event == "push":
         values["last_push_at"] = values["last_sync_at"] = now
@@ -133,6 +136,29 @@ def record(
         .on_conflict_do_update(index_elements=["device_id"], set_=values)
     )
     session.execute(statement)
+
+
+STAMP_EVERY = timedelta(seconds=60)
+_REPORTED = ("pending", "app_version", "storage_used", "storage_quota", "persisted", "last_error")
+
+
+def _unchanged(row: DeviceHealth, state: dict[str, Any] | None, event: str, now: datetime) -> bool:
+    """True when writing would only move a stamp by less than STAMP_EVERY: the same
+    report again (or none) from a device that synced just now."""
+    stamp = _aware(row.last_push_at if event == "push" else row.last_pull_at)
+    if stamp is None or now - stamp >= STAMP_EVERY:
+        return False
+    if state is None:
+        return True
+    for name in _REPORTED:
+        if name in state and (state[name] or None) != (getattr(row, name) or None):
+            return False
+    if "oldest_pending_at" in state:
+        oldest = state["oldest_pending_at"]
+        oldest = min(oldest, now) if oldest is not None else None
+        if oldest != _aware(row.oldest_pending_at):
+            return False
+    return True
 
 
 # --- reading: the health page, the API, the dashboard and the briefings -------------------
