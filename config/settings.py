@@ -85,6 +85,35 @@ SETTINGS: list[Setting] = [
     Setting(
         "TOKEN_TTL_DAYS", 90, int, "A device stays signed in this many days after its last use."
     ),
+    Setting(
+        "SIGNIN_MAX_FAILURES",
+        5,
+        int,
+        "Failed sign-ins of one account within SIGNIN_WINDOW_SECONDS after which its "
+        "sign-ins answer 429 too_many_attempts (right password or not) until the window "
+        "passes; trying while refused starts the window again.",
+    ),
+    Setting(
+        "SIGNIN_MAX_FAILURES_PER_ADDRESS",
+        50,
+        int,
+        "The same for one client address, whatever the accounts (an office behind one "
+        "address has many cadres).",
+    ),
+    Setting(
+        "SIGNIN_WINDOW_SECONDS",
+        900,
+        int,
+        "How long failed sign-ins are counted (kept in Redis when REDIS_URL is set, else "
+        "in the web process's memory).",
+    ),
+    Setting(
+        "SIGNIN_MAX_CONCURRENT_HASHES",
+        2,
+        int,
+        "Most password checks (argon2, 64 MiB and a core each) running at once per web "
+        "process; a sign-in that cannot start one within 5 s answers 503 busy.",
+    ),
     Setting("SYNC_MIN_PROTOCOL", 1, int, "Oldest sync protocol version the server accepts."),
     Setting("SYNC_MAX_BATCH", 500, int, "Most mutations in one push."),
     Setting(
@@ -396,6 +425,10 @@ def validate(settings: Settings) -> None:
         "DASHBOARD_CACHE_BYTES",
         "EXPORT_MAX_ROWS",
         "HOME_VISIT_RETENTION_DAYS",
+        "SIGNIN_MAX_FAILURES",
+        "SIGNIN_MAX_FAILURES_PER_ADDRESS",
+        "SIGNIN_WINDOW_SECONDS",
+        "SIGNIN_MAX_CONCURRENT_HASHES",
         "SYNC_MAX_BATCH",
         "SYNC_MAX_BODY",
         "SYNC_PULL_MAX",

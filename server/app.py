@@ -57,7 +57,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from server import security
 
     security.install(app)  # CSP, nosniff, no framing, no-store... on every answer
-    from server import users_web
+    from server import signin, users_web
+
+    signin.install(app)  # sign-in limits and the bound on concurrent password hashing
 
     users_web.register(app)  # /admin/users: disable an account, ending its sessions
     _pwa_routes(app)

@@ -77,7 +77,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):  # noqa: ANN202
         db.session.rollback()
-        return _json_error(err.body(), err.status)
+        response, status = _json_error(err.body(), err.status)
+        if "retry_after" in err.extra:  # 429 too_many_attempts, 503 busy
+            response.headers["Retry-After"] = str(err.extra["retry_after"])
+        return response, status
 
     @app.errorhandler(ValidationError)
     def _validation(err: ValidationError):  # noqa: ANN202

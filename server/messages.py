@@ -60,6 +60,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "required": ("必填项未填写", "a required field is missing"),
     "server_error": ("服务器出错，请稍后重试", "unexpected server error"),
+    "busy": ("服务器繁忙，请稍后重试", "the server is busy: try again"),
     "stage_conflict": ("处理阶段已被他人改动", "the stage was changed by someone else"),
     "stage_reason_required": ("退回处理阶段需要填写原因", "moving a stage back needs a note"),
     "token_expired": (
@@ -67,6 +68,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "signed out after a long time unused",
     ),
     "too_large": ("内容太大", "the request is too large"),
+    "too_many_attempts": (
+        "登录失败次数过多，请稍后再试",
+        "too many failed sign-ins: wait and try again",
+    ),
     "unavailable": ("服务器暂时不可用，请稍后重试", "the database is unavailable; try again later"),
     "unknown_district": ("区县代码不存在", "no such district unit"),
     "unknown_field": ("含有无法识别的字段", "unknown field"),

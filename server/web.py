@@ -138,7 +138,8 @@ def login():  # noqa: ANN201
     """The sign-in form (登录)."""
     from sqlalchemy import select
 
-    from server.auth import verify_password
+    from server.errors import ApiError
+    from server.signin import sign_in_check
 
     lang = page_lang()
     error = None
@@ -147,7 +148,15 @@ def login():  # noqa: ANN201
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
         user = db.session.scalar(select(User).where(User.username == username))
-        if user is not None and user.active and verify_password(user, password):
+        try:
+            # Rate-limited, equal work for unknown users (server/signin.py).
+            ok = sign_in_check(username, user, password)
+        except ApiError as refused:  # too many failures, or every hashing slot busy
+            response = render_template(
+                "web/login.html", error=refused.code, next_url=next_url or "", lang=lang
+            )
+            return response, refused.status, {"Retry-After": str(refused.extra["retry_after"])}
+        if ok:
             session.clear()
             session["uid"] = user.id
             session["gen"] = user.session_generation or 0

@@ -6,10 +6,11 @@ from flask import Blueprint, current_app, g, jsonify
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from server.auth import login_required, sign_in, token_expires_at, verify_password
+from server.auth import login_required, sign_in, token_expires_at
 from server.errors import ApiError
 from server.extensions import db
 from server.models import User
+from server.signin import sign_in_check
 
 bp = Blueprint("auth", __name__, url_prefix="/api")
 
@@ -46,7 +47,9 @@ def login():  # noqa: ANN201
 
     data = _login.load(json_body())
     user = db.session.scalar(select(User).where(User.username == data["username"]))
-    if user is None or not user.active or not verify_password(user, data["password"]):
+    # Rate-limited, the same work and the same answer whether the user exists or not
+    # (server/signin.py).
+    if not sign_in_check(data["username"], user, data["password"]):
         raise ApiError(401, "bad_credentials", "wrong user name or password")
     token, device = sign_in(db.session, user, data["device_id"], data["device_name"])
     db.session.commit()
