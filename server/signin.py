@@ -65,30 +65,43 @@ class MemoryCounter:
 
 
 class RedisCounter:
-    """Failure counts in Redis, shared by every web process."""
+    """Failure counts in Redis, shared by every web process. While Redis is down the
+    counts are kept in this process (sign-in goes on: pushes work without Redis too)."""
 
     def __init__(self, url: str) -> None:
         import redis
 
+        self._errors = (redis.RedisError, OSError)
         self._redis = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        self._local = MemoryCounter()
 
     def get(self, key: str) -> tuple[int, float]:
-        pipe = self._redis.pipeline()
-        pipe.get(key)
-        pipe.pttl(key)
-        raw, ttl = pipe.execute()
+        try:
+            pipe = self._redis.pipeline()
+            pipe.get(key)
+            pipe.pttl(key)
+            raw, ttl = pipe.execute()
+        except self._errors:
+            return self._local.get(key)
         if raw is None or ttl is None or ttl <= 0:
             return 0, 0.0
         return int(raw), ttl / 1000
 
     def hit(self, key: str, window: int) -> None:
-        pipe = self._redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, window)
-        pipe.execute()
+        try:
+            pipe = self._redis.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, window)
+            pipe.execute()
+        except self._errors:
+            self._local.hit(key, window)
 
     def clear(self, key: str) -> None:
-        self._redis.delete(key)
+        self._local.clear(key)
+        try:
+            self._redis.delete(key)
+        except self._errors:
+            pass
 
 
 class SignInGuard:
