@@ -9,10 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from server.messages import MESSAGES, localize, prefers_chinese
-from tests.conftest import PASSWORD, Phone, create_user, visit_fields
+from tests.conftest import PASSWORD, Phone, create_user, service_missing, visit_fields
 
 ROOT = Path(__file__).resolve().parents[2]
 # Statuses of /readyz, not errors.
@@ -64,7 +62,7 @@ def test_every_server_code_has_a_chinese_and_an_english_message():
 def test_every_server_code_has_the_apps_own_text_in_both_languages():
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed")
+        service_missing("node (Debian's nodejs)")
     script = """
     import { errorText, t, setLang } from './pwa/js/i18n.js';
     globalThis.document = { documentElement: {} };
