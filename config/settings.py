@@ -42,15 +42,18 @@ SETTINGS: list[Setting] = [
         "SECRET_KEY",
         DEFAULT_SECRET,
         str,
-        "Signs sessions; production refuses the default.",
+        "Signs sessions; production refuses the default and weak keys (under 16 "
+        "characters, a placeholder such as change-me, one character or a short pattern "
+        "repeated, a run like 0123456789abcdef) and a key equal to ID_HASH_KEY.",
         secret=True,
     ),
     Setting(
         "ID_HASH_KEY",
         "dev-id-hash-key",
         str,
-        "Key of the HMAC that stores ID numbers as keyed hashes; production refuses "
-        "the default. Changing it breaks matching of earlier hashes.",
+        "Key of the HMAC that stores ID numbers and the dedup keys of phone numbers "
+        "as keyed hashes; production refuses the default and weak keys as for "
+        "SECRET_KEY. Changing it breaks matching of earlier hashes.",
         secret=True,
     ),
     Setting("DEBUG", False, bool, "Flask debug mode; production refuses it."),
@@ -401,6 +404,83 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
     return settings
 
 
+# The long keys production checks for strength (weak_key_reason).
+KEY_SETTINGS = ("SECRET_KEY", "ID_HASH_KEY")
+# Well-known placeholders: a key containing one was copied from an example, not generated.
+KEY_PLACEHOLDERS = (
+    "change-me",
+    "changeme",
+    "change_me",
+    "replace-me",
+    "replaceme",
+    "placeholder",
+    "your-secret",
+    "your_secret",
+    "dev-secret",
+    "dev-id-hash-key",
+    "insecure",
+    "notsecret",
+    "not-secret",
+)
+
+
+def weak_key_reason(key: str) -> str | None:
+    """Why `key` is too weak for production (too short, a placeholder, one character,
+    a short repeating pattern, a run of neighbouring characters), or None.
+
+    Not a measure of true randomness (nothing can tell that from one string): it refuses
+    what people type instead of generating a key. A key from `openssl rand -hex 32` or
+    `secrets.token_hex(32)` always passes.
+    """
+    if len(key) < 16:
+        return f"has {len(key)} characters"
+    lowered = key.lower()
+    for placeholder in KEY_PLACEHOLDERS:
+        if placeholder in lowered:
+            return f"contains the placeholder {placeholder!r}"
+    if len(set(key)) == 1:
+        return "is one character repeated"
+    # The shortest period: "abcabcabc..." repeats "abc". A random key of 16+ characters
+    # never repeats within its first half.
+    for period in range(1, len(key) // 2 + 1):
+        if all(key[i] == key[i % period] for i in range(len(key))):
+            return f"repeats a pattern of {period} characters"
+    if len(set(key)) < 5:
+        return f"uses only {len(set(key))} different characters"
+    # Neighbouring characters (same, next or previous code point): "0123456789abcdef",
+    # "aaaabbbb", "zyxw...". In random hex about one step in five is one, so three in
+    # four is never chance.
+    steps = [abs(ord(b) - ord(a)) <= 1 for a, b in zip(key, key[1:], strict=False)]
+    if sum(steps) * 4 >= len(steps) * 3:
+        return "is mostly a run of neighbouring characters"
+    return None
+
+
+def _validate_attachments(v: dict[str, Any]) -> None:
+    """The attachment settings: a known storage, positive sizes, chunks under the body."""
+    if v["ATTACHMENTS_STORAGE"] not in ("local", "s3"):
+        raise SettingsError(
+            f"ATTACHMENTS_STORAGE={v['ATTACHMENTS_STORAGE']!r}: expected local or s3"
+        )
+    for name in (
+        "UPLOAD_MAX_BYTES",
+        "UPLOAD_CHUNK_MAX",
+        "UPLOAD_EXPIRE_HOURS",
+        "ATTACHMENT_MAX_PIXELS",
+        "ATTACHMENT_FULL_MAX_PX",
+        "ATTACHMENT_THUMB_PX",
+        "ATTACHMENT_FAR_METERS",
+        "ATTACHMENT_LATE_HOURS",
+        "ATTACHMENT_RETENTION_DAYS",
+    ):
+        if v[name] < 1:
+            raise SettingsError(f"{name}={v[name]}: must be at least 1")
+    if v["UPLOAD_CHUNK_MAX"] > v["SYNC_MAX_BODY"]:
+        raise SettingsError("UPLOAD_CHUNK_MAX: must not exceed SYNC_MAX_BODY")
+    if v["ATTACHMENTS_STORAGE"] == "s3" and not v["S3_BUCKET"]:
+        raise SettingsError("S3_BUCKET: the s3 attachment storage needs a bucket")
+
+
 def validate(settings: Settings) -> None:
     """Refuse settings that would run unsafely or not at all; say which and why."""
     v = settings.values
@@ -460,10 +540,18 @@ def validate(settings: Settings) -> None:
     except DeadlineSettingsError as exc:
         raise SettingsError(str(exc)) from None
     if settings.is_production:
-        if v["SECRET_KEY"] == DEFAULT_SECRET or len(v["SECRET_KEY"]) < 16:
-            raise SettingsError("SECRET_KEY: production needs a random key of 16+ characters")
-        if v["ID_HASH_KEY"] == "dev-id-hash-key" or len(v["ID_HASH_KEY"]) < 16:
-            raise SettingsError("ID_HASH_KEY: production needs a random key of 16+ characters")
+        for name in KEY_SETTINGS:
+            why = weak_key_reason(v[name])
+            if why:
+                raise SettingsError(
+                    f"{name}: production needs a random key of 16+ characters "
+                    f"(openssl rand -hex 32); this one {why}"
+                )
+        if v["SECRET_KEY"] == v["ID_HASH_KEY"]:
+            raise SettingsError(
+                "SECRET_KEY: must differ from ID_HASH_KEY (one key must not both sign "
+                "sessions and hash ID numbers)"
+            )
         if v["DEBUG"]:
             raise SettingsError("DEBUG: production refuses debug mode")
         if settings.database_url.startswith("sqlite") and not v["ALLOW_SQLITE_IN_PRODUCTION"]:

@@ -164,11 +164,20 @@ def _lookup(model, code: str | None, hint: str):  # noqa: ANN001, ANN202
 
 @main.command("load-demo")
 @click.option("--visits", default=60, show_default=True, help="How many demo visits.")
+@click.option(
+    "--allow-production",
+    is_flag=True,
+    help="Load it even with FIELDVISIT_ENV=production (a throw-away demo server only).",
+)
 @with_appcontext
-def load_demo_cmd(visits: int) -> None:
+def load_demo_cmd(visits: int, allow_production: bool) -> None:
     """Load fictional demo users, enterprises and visits (idempotent) and print the login."""
-    from server.demo import DEMO_PASSWORD, load_demo
+    from server.demo import DEMO_PASSWORD, DemoRefused, load_demo, refuse_in_production
 
+    try:
+        refuse_in_production(current_app.config["FV"], allow_production)
+    except DemoRefused as exc:
+        raise click.ClickException(str(exc)) from None
     summary = load_demo(db.session, visits=visits)
     db.session.commit()
     click.echo(f"demo data: {summary}")
@@ -226,8 +235,11 @@ def run_all(host: str, port: int) -> None:
 
     ensure_port_free(host, port)
     upgrade_database()
-    load_demo(db.session)
-    db.session.commit()
+    if current_app.config["FV"].is_production:
+        click.echo("production configuration: no demo data loaded")
+    else:
+        load_demo(db.session)
+        db.session.commit()
     data_dir = current_app.config["FV"].DATA_DIR
     db.session.remove()
     env = dict(os.environ, DATA_DIR=data_dir)
@@ -259,10 +271,11 @@ def run_all(host: str, port: int) -> None:
             )
         if children.wait_listening(host, port, timeout=60):
             click.echo(f"\nfieldvisit is running at http://{host}:{port}/")
-            click.echo(
-                f"demo login: user 'demo' password '{DEMO_PASSWORD}'  "
-                f"(coordinator: 'coordinator' / '{DEMO_PASSWORD}')"
-            )
+            if not current_app.config["FV"].is_production:
+                click.echo(
+                    f"demo login: user 'demo' password '{DEMO_PASSWORD}'  "
+                    f"(coordinator: 'coordinator' / '{DEMO_PASSWORD}')"
+                )
             click.echo("Ctrl-C (or SIGTERM) stops everything.\n")
             children.watch()
     failed = children.failed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -72,6 +73,21 @@ def _uuid(*parts: object) -> str:
 def _uscc(rng: random.Random, region: str) -> str:
     body = "91" + region + "".join(rng.choice(USCC_CHARSET) for _ in range(9))
     return body + uscc_check_char(body)
+
+
+class DemoRefused(Exception):
+    """Demo data (users with a published password) asked for on a production setup."""
+
+
+def refuse_in_production(settings: Any, allow_production: bool = False) -> None:
+    """Raise DemoRefused on a production configuration unless explicitly allowed: the
+    demo accounts (admin, coordinator...) share one published password."""
+    if settings.is_production and not allow_production:
+        raise DemoRefused(
+            "FIELDVISIT_ENV=production: demo data creates accounts with a published "
+            "password (admin/demo-2012) and is refused on a production configuration; "
+            "pass --allow-production only on a throw-away demo server"
+        )
 
 
 def load_demo(session: Session, visits: int = 60, seed: int = 2012) -> str:

@@ -310,8 +310,9 @@ def container_env(service: dict, dotenv: dict[str, str]) -> dict[str, str]:
 
 
 MINIMAL_DOTENV = {
-    "SECRET_KEY": "0123456789abcdef0123456789abcdef",
-    "ID_HASH_KEY": "fedcba9876543210fedcba9876543210",
+    # as `openssl rand -hex 16` makes them (a sequence like 0123...cdef is refused)
+    "SECRET_KEY": "9c41e07b5fd2a8306e1b7d94c2f0a5e3",
+    "ID_HASH_KEY": "3b8e5f1ad07c92e46a0f3d1c8b75e290",
     "POSTGRES_PASSWORD": "pgpass0123",
     "PUBLIC_URL": "https://fieldvisit.example.org",
 }
