@@ -456,31 +456,6 @@ def weak_key_reason(key: str) -> str | None:
     return None
 
 
-def _validate_attachments(v: dict[str, Any]) -> None:
-    """The attachment settings: a known storage, positive sizes, chunks under the body."""
-    if v["ATTACHMENTS_STORAGE"] not in ("local", "s3"):
-        raise SettingsError(
-            f"ATTACHMENTS_STORAGE={v['ATTACHMENTS_STORAGE']!r}: expected local or s3"
-        )
-    for name in (
-        "UPLOAD_MAX_BYTES",
-        "UPLOAD_CHUNK_MAX",
-        "UPLOAD_EXPIRE_HOURS",
-        "ATTACHMENT_MAX_PIXELS",
-        "ATTACHMENT_FULL_MAX_PX",
-        "ATTACHMENT_THUMB_PX",
-        "ATTACHMENT_FAR_METERS",
-        "ATTACHMENT_LATE_HOURS",
-        "ATTACHMENT_RETENTION_DAYS",
-    ):
-        if v[name] < 1:
-            raise SettingsError(f"{name}={v[name]}: must be at least 1")
-    if v["UPLOAD_CHUNK_MAX"] > v["SYNC_MAX_BODY"]:
-        raise SettingsError("UPLOAD_CHUNK_MAX: must not exceed SYNC_MAX_BODY")
-    if v["ATTACHMENTS_STORAGE"] == "s3" and not v["S3_BUCKET"]:
-        raise SettingsError("S3_BUCKET: the s3 attachment storage needs a bucket")
-
-
 def validate(settings: Settings) -> None:
     """Refuse settings that would run unsafely or not at all; say which and why."""
     v = settings.values
