@@ -1,4 +1,4 @@
 // Classic service worker for browsers without module workers (they lack Background
 // Sync too): the shell only; the page's own triggers send the outbox.
-self.FV_VERSION = '2026.03.21';
+self.FV_VERSION = '2026.12.03-photos';
 importScripts('/sw-shell.js');

@@ -7,6 +7,7 @@ import { checkStorage, refreshReference, refreshStatus, syncNow } from './status
 import { render, renderChrome } from './router.js';
 import { flushDraft } from './form.js';
 import { registerSW } from './updates.js';
+import { startPhotos } from './photos.js';
 
 async function start() {
   setLang(getLang());
@@ -17,6 +18,7 @@ async function start() {
   S.ref = await store.getMeta('reference');
   if (S.ref) { setReference(S.ref); setInitialsTable(S.ref.initials_table); }
   engine.on(() => { refreshStatus(); if (['home', 'entries', 'problems'].includes(S.route) && !engine.status.running) render(); });
+  startPhotos(refreshStatus); // photos go up after each good sync round
   window.addEventListener('hashchange', render);
   window.addEventListener('online', () => { refreshStatus(); syncNow('online'); });
   window.addEventListener('offline', refreshStatus);

@@ -11,8 +11,12 @@ export const STORES = {
   outbox: 'mid', // pending mutations, in the sync protocol's format
   drafts: 'id', // unsaved forms, autosaved while typing
   meta: 'k', // device, auth, cursor, counters, reference data
+  photos: 'id', // photo and signature metadata, upload state and thumbnail (issue 18)
+  photo_data: 'id', // the photo's bytes until the server has them all, then dropped
 };
-const DB_VERSION = 1;
+// 2: photos and photo_data. Upgrades only add stores: an install with queued entries
+// keeps every row (tests/pwa/test_photos.py opens a version-1 database with data).
+const DB_VERSION = 2;
 
 const reqP = (req) =>
   new Promise((resolve, reject) => {
@@ -31,7 +35,7 @@ export class IdbBackend {
   open() {
     if (this.conn) return this.conn;
     this.conn = new Promise((resolve, reject) => {
-      const req = indexedDB.open(this.name, DB_VERSION);
+      const req = this.anyVersion ? indexedDB.open(this.name) : indexedDB.open(this.name, DB_VERSION);
       // Only additive upgrades: an app update must never lose queued entries.
       req.onupgradeneeded = () => {
         const db = req.result;
@@ -47,7 +51,13 @@ export class IdbBackend {
         db.onversionchange = () => { db.close(); this.conn = null; };
         resolve(db);
       };
-      req.onerror = () => { this.conn = null; reject(req.error); };
+      req.onerror = () => {
+        this.conn = null;
+        // An older copy of the app (a tab left open across an update) meets a newer
+        // database: open whatever version is there rather than fail every save.
+        if (req.error?.name === 'VersionError' && !this.anyVersion) { this.anyVersion = true; resolve(this.open()); return; }
+        reject(req.error);
+      };
       req.onblocked = () => {}; // another tab holds the old version; it closes on versionchange
     });
     return this.conn;

@@ -5,6 +5,7 @@ import { $, fmtBytes, h, main, S, store, toast } from './ui.js';
 import { afterSave, checkStorage } from './status.js';
 import { go, render, renderChrome } from './router.js';
 import { swVersion } from './updates.js';
+import { bindPhotoSettings, photoSettingsCard } from './photos.js';
 
 // ---------- settings ---------------------------------------------------------------------------
 export async function viewSettings() {
@@ -18,9 +19,11 @@ export async function viewSettings() {
       <p class="small muted">${t('export_hint')}</p>
       <button class="btn block" id="exp" data-testid="export">${t('export')}</button>
       <label class="btn block filebtn">${t('import')}<input type="file" id="imp" accept=".json,application/json" data-testid="import"></label></section>
+    ${await photoSettingsCard(st)}
     <section class="card"><p class="small muted">${t('version')}: <span data-testid="version">${h(version)}</span> · ${h(S.user?.display_name || S.user?.username || '')}</p>
       <button class="btn block" id="signout">${t('signout')}</button></section>`;
   main().querySelectorAll('[data-lang]').forEach((b) => { b.onclick = () => { setLang(b.dataset.lang); renderChrome(); render(); }; });
+  bindPhotoSettings(main());
   $('#exp').onclick = exportUnsent;
   $('#imp').onchange = async (e) => {
     try {

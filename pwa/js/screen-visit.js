@@ -10,6 +10,7 @@ import { go } from './router.js';
 import { beginSave, flushDraft, getPath, scheduleDraft, setPath, stepper } from './form.js';
 import { errField, reasonHtml } from './entry-view.js';
 import { blankHome } from './screen-new.js';
+import { mountPhotos, photoSlot, photosForSave } from './photos.js';
 
 /** Form of an existing entry, from the records on this phone. */
 async function formFromRecords(id) {
@@ -96,6 +97,7 @@ export async function viewVisit(id) {
     <fieldset class="card"><legend>${t('problems_raised')}</legend><div id="probs"></div>
       <button type="button" class="btn block" id="addprob">${t('add_problem')}</button></fieldset>
     <label>${t('notes')}<textarea data-f="notes" rows="3">${h(F.notes)}</textarea></label>
+    <fieldset class="card"><legend>${t('photos')}</legend>${photoSlot('visit', F.visitId)}</fieldset>
     <div class="row"><button type="button" class="btn" id="geo">${t('add_location')}</button><span id="geost" class="small muted">${F.lat != null ? `${F.lat.toFixed(4)}, ${F.lng.toFixed(4)}` : ''}</span></div>
     ${rec ? `<button type="button" class="btn danger block" id="del">${t('delete')}</button>` : ''}
     <div class="savebar"><button class="btn primary block big" type="submit" id="save" data-testid="save">${t('save')}</button></div>
@@ -104,6 +106,7 @@ export async function viewVisit(id) {
   renderProblems();
   bindForm();
   homeChecks();
+  mountPhotos(main());
   const bad = errField(errRec?.error);
   if (bad) {
     const els = main().querySelectorAll(`[data-f="${CSS.escape(bad)}"], [data-f$=".${CSS.escape(bad)}"]`);
@@ -122,7 +125,7 @@ function homeBlock(H) {
     <p class="small warn" id="ricst" aria-live="polite"></p>
     <label>${t('hardship')}<input data-f="home.hardship" value="${h(H.hardship)}"></label>
     <label>${t('amount')}<input type="number" inputmode="decimal" min="0" step="0.01" data-f="home.amount" value="${h(H.amount)}"></label>
-    <label>${t('notes')}<textarea data-f="home.notes" rows="2">${h(H.notes)}</textarea></label></fieldset>`;
+    <label>${t('notes')}<textarea data-f="home.notes" rows="2">${h(H.notes)}</textarea></label>${photoSlot('home_visit', H.id, true)}</fieldset>`;
 }
 
 /** Live hints for what the server would reject, so the cadre fixes it on the spot. */
@@ -202,13 +205,14 @@ function renderProblems() {
     <label>${t('category')}<select data-p="category">${vocab('categories').map(([c, l]) => `<option value="${c}"${c === p.category ? ' selected' : ''}>${h(l)}</option>`).join('')}</select></label>
     <div class="seg" role="group">${vocab('problem_tags').map(([c, l]) => `<button type="button" class="btn segb${p.tag === c ? ' on' : ''}" data-tagp="${c}" aria-pressed="${p.tag === c}">${h(l)}</button>`).join('')}</div>
     <label>${t('description')} *<textarea data-p="description" rows="2">${h(p.description)}</textarea></label>
-    <button type="button" class="btn small danger" data-rm="${i}">${t('remove')}</button></div>`).join('');
+    ${photoSlot('problem', p.id)}<button type="button" class="btn small danger" data-rm="${i}">${t('remove')}</button></div>`).join('');
   $('#probs').querySelectorAll('.prob').forEach((el) => {
     const p = F.problems[Number(el.dataset.i)];
     el.querySelectorAll('[data-p]').forEach((inp) => { inp.oninput = () => { p[inp.dataset.p] = inp.value; scheduleDraft(); }; });
     el.querySelectorAll('[data-tagp]').forEach((b) => { b.onclick = () => { p.tag = p.tag === b.dataset.tagp ? null : b.dataset.tagp; renderProblems(); scheduleDraft(); }; });
     el.querySelector('[data-rm]').onclick = () => { F.removed.push(p.id); F.problems.splice(Number(el.dataset.i), 1); renderProblems(); scheduleDraft(); };
   });
+  mountPhotos($('#probs'));
 }
 
 /** Every [data-f] input writes its value into the form state and the autosaved draft. */
@@ -332,7 +336,7 @@ async function saveForm() {
   }
   const t0 = performance.now();
   try {
-    await store.save(changes, { dropDrafts: [F.visitId] });
+    await store.save(changes, { dropDrafts: [F.visitId], photos: photosForSave(F, changes) });
   } catch (e) {
     F.saving = false;
     // Quota errors can be silent elsewhere: this one is not.

@@ -4,6 +4,7 @@ import { errorText, setReference, t } from './i18n.js';
 import { setInitialsTable } from './search.js';
 import { $, api, engine, fmtTime, h, S, store } from './ui.js';
 import { render } from './router.js';
+import { photosWaiting } from './uploads.js';
 
 // ---------- sync status bar (always visible) ---------------------------------
 export async function refreshStatus() {
@@ -19,7 +20,8 @@ export async function refreshStatus() {
   const bar = $('#syncbar');
   bar.className = `syncbar ${online ? 'on' : 'off'}${err && !netOnly && !engine.status.running ? ' serr' : ''}`;
   let msg = engine.status.running ? t('syncing') : S.waiting ? `${S.waiting} ${t('waiting')}` : t('all_sent');
-  let sub = `${t('last_sync')} ${fmtTime(last)}`;
+  const photos = (await photosWaiting(store)).count;
+  let sub = `${t('last_sync')} ${fmtTime(last)}${photos ? ` · <span data-testid="photos-waiting">${t('ph_waiting', { n: photos })}</span>` : ''}`;
   if (err && !engine.status.running) {
     // The banner below says the long version of a sign-in problem.
     const code = err.code === 'device_revoked' ? 'device_revoked_short' : err.code;

@@ -53,8 +53,8 @@ export class Store {
    * Save changes atomically: [{entity, id, data, del?}] plus draft ids to drop.
    * Returns the mids written. Nothing is written if any part fails.
    */
-  save(changes, { dropDrafts = [] } = {}) {
-    return this.b.tx(['records', 'outbox', 'meta', 'drafts'], 'readwrite', async (t) => {
+  save(changes, { dropDrafts = [], photos = [] } = {}) {
+    return this.b.tx(['records', 'outbox', 'meta', 'drafts', 'photos', 'photo_data'], 'readwrite', async (t) => {
       const counter = await t.get('meta', 'next_mid');
       let mid = counter ? counter.v : 1;
       const mids = [];
@@ -86,6 +86,11 @@ export class Store {
       }
       await t.put('meta', { k: 'next_mid', v: mid });
       for (const d of dropDrafts) await t.del('drafts', d);
+      // Photos go in with their entry: both are on the phone, or neither (js/uploads.js).
+      for (const { bytes, ...meta } of photos) {
+        await t.put('photos', meta);
+        await t.put('photo_data', { id: meta.id, bytes });
+      }
       return mids;
     });
   }
