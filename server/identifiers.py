@@ -90,3 +90,11 @@ def phone_normalise(phone: str | None) -> str:
     if re.fullmatch(r"1[3-9]\d{9}", digits):
         return "+86" + digits
     return ""
+
+
+def keyed_hash(purpose: str, value: str, key: str) -> str:
+    """HMAC-SHA256 of `value` for one purpose ("phone", "name"...): equal values give
+    equal hashes (so matching works), nothing readable is kept, and a purpose's hashes
+    never collide with another's or with ric_keyed_hash's."""
+    message = f"{purpose}\x00{value}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()

@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +37,7 @@ from rapidfuzz.distance import Indel
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session, scoped_session
 
+from server.identifiers import keyed_hash, phone_normalise
 from server.models import DistrictUnit, Enterprise, HomeVisit, OutboxMessage, Visit
 from server.models_dedup import DedupKey
 from worker.dedup import DedupIndex, DedupThresholds, blocking_keys, prepare
@@ -90,6 +92,14 @@ class DedupContext:
                 session.execute(select(DistrictUnit.id, DistrictUnit.code)).all()
             )
         return self._districts.get(district_id, "") if district_id is not None else ""
+
+    @cached_property
+    def id_hash_key(self) -> str:
+        """ID_HASH_KEY of the current app: a needy worker's phone and name are kept in
+        dedup_keys only as its HMAC, like ID numbers."""
+        from flask import current_app
+
+        return current_app.config["FV"].ID_HASH_KEY
 
 
 # --- serialising concurrent workers ---------------------------------------------------
@@ -153,7 +163,9 @@ def record_lock_names(
         return ["visit:" + "|".join(map(str, ident))] if ident is not None else []
     if entity == "home_visit":
         h = session.get(HomeVisit, record_id)
-        return ["home_visit:" + k for k in home_visit_keys(h)] if h is not None else []
+        if h is None:
+            return []
+        return ["home_visit:" + k for k in home_visit_keys(h, ctx.id_hash_key)]
     return []
 
 
@@ -441,16 +453,25 @@ def _pinyin(name: str) -> str:
     return "".join(lazy_pinyin("".join(name.split()))).lower()
 
 
-def home_visit_keys(h: HomeVisit) -> list[str]:
-    """Blocking keys of a home visit: the ID hash, the phone, the name's sound + district."""
+def home_visit_keys(h: HomeVisit, key: str) -> list[str]:
+    """Blocking keys of a home visit: the ID hash, the phone, the name's sound + district.
+
+    The phone and the name are personal data: kept as keyed hashes (HMAC with
+    ID_HASH_KEY, as ID numbers), so equal numbers and sounds still share a key while
+    dedup_keys holds nothing readable (migration 0016 rewrote older clear keys)."""
     keys = []
     if h.id_hash:
         keys.append("h:" + h.id_hash)
     if h.phone:
-        keys.append("p:" + h.phone)
+        keys.append("p:" + phone_key(h.phone, key))
     if h.worker_name:
-        keys.append(f"n:{_pinyin(h.worker_name)}|{h.district_id}")
+        keys.append("n:" + keyed_hash("name", f"{_pinyin(h.worker_name)}|{h.district_id}", key))
     return keys
+
+
+def phone_key(phone: str, key: str) -> str:
+    """A stored phone number's dedup key: the keyed hash of its E.164 form."""
+    return keyed_hash("phone", phone_normalise(phone) or phone, key)
 
 
 def score_home_visits(
@@ -489,7 +510,7 @@ def dedup_home_visit(session: Session, ctx: DedupContext, home_visit_id: str) ->
     h = session.get(HomeVisit, home_visit_id)
     if h is None:
         return "missing"
-    keys = home_visit_keys(h)
+    keys = home_visit_keys(h, ctx.id_hash_key)
     lock_keys(session, ["home_visit:" + k for k in keys])
     if h.deleted:
         return _release_deleted(session, ctx, "home_visit", h)
@@ -650,6 +671,7 @@ __all__ = [
     "full_pass",
     "handle_dedup",
     "home_visit_keys",
+    "phone_key",
     "lock_keys",
     "lock_records",
     "LockBusy",
