@@ -143,6 +143,14 @@ SETTINGS: list[Setting] = [
         "When the scheduled full dedup pass runs (cron, in TIMEZONE).",
     ),
     Setting(
+        "DEDUP_VISIT_WINDOW_MINUTES",
+        120,
+        int,
+        "Visits of one work group at one enterprise by one method, recorded by different "
+        "cadres at most this many minutes apart, are one meeting and merge (one cadre's "
+        "two entries merge only when their content is the same).",
+    ),
+    Setting(
         "SYNC_SILENT_DAYS",
         3,
         int,
@@ -503,6 +511,7 @@ def validate(settings: Settings) -> None:
         "OUTBOX_MAX_ATTEMPTS",
         "OUTBOX_RETRY_SECONDS",
         "SYNC_SILENT_DAYS",
+        "DEDUP_VISIT_WINDOW_MINUTES",
     ):
         if v[name] < 1:
             raise SettingsError(f"{name}={v[name]}: must be at least 1")

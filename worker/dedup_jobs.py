@@ -10,8 +10,9 @@ Per entity (docs/dedup.md):
   otherwise name, district, address and head count); certain pairs merge, uncertain ones
   go to review. Candidates come from the `dedup_keys` table, so a pass costs tens of
   comparisons per record, not a scan;
-- visits: the same work group, canonical enterprise, method and day (local time) are one
-  visit: merged automatically;
+- visits: records of one meeting by different cadres (one work group, canonical
+  enterprise and method, times within DEDUP_VISIT_WINDOW_MINUTES) merge automatically;
+  one cadre's two entries only when their content is the same;
 - home visits: never merged automatically; every match (the ID hash, or name + phone +
   district) goes to review.
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -46,6 +48,7 @@ from worker.merges import (
     cluster_ids,
     enterprise_cluster_ids,
     is_rejected,
+    members_of,
     merge,
     obsolete_reviews_of,
     propose_review,
@@ -60,24 +63,33 @@ log = logging.getLogger(__name__)
 # Two records of one home visit can carry dates a little apart (entered late, wrong day
 # picked); beyond this they are different visits to the same worker, not duplicates.
 HOME_VISIT_WINDOW_DAYS = 3
-VISIT_RULE = "same_group_enterprise_method_day"
+# Visits (docs/dedup.md): one meeting recorded by two cadres; one cadre's entry twice.
+VISIT_RULE_MEETING = "same_meeting_other_cadre"
+VISIT_RULE_ENTRY = "same_entry_same_cadre"
 
 
 class DedupContext:
     """What a dedup run needs besides the session: thresholds, time zone, district codes."""
 
-    def __init__(self, thresholds: DedupThresholds, timezone: str = "Asia/Shanghai") -> None:
+    def __init__(
+        self,
+        thresholds: DedupThresholds,
+        timezone: str = "Asia/Shanghai",
+        visit_window_minutes: int = 120,
+    ) -> None:
         self.th = thresholds
         self.tz = ZoneInfo(timezone)
+        self.visit_window = timedelta(minutes=visit_window_minutes)
         self._districts: dict[int, str] | None = None
 
     @classmethod
     def from_settings(cls, settings: Any) -> DedupContext:
-        """Thresholds from DEDUP_AUTO_THRESHOLD / DEDUP_REVIEW_THRESHOLD, zone from TIMEZONE."""
+        """Thresholds from DEDUP_AUTO_THRESHOLD / DEDUP_REVIEW_THRESHOLD, zone from TIMEZONE,
+        the visit window from DEDUP_VISIT_WINDOW_MINUTES."""
         th = DedupThresholds(
             auto=float(settings.DEDUP_AUTO_THRESHOLD), review=float(settings.DEDUP_REVIEW_THRESHOLD)
         )
-        return cls(th, settings.TIMEZONE)
+        return cls(th, settings.TIMEZONE, int(settings.DEDUP_VISIT_WINDOW_MINUTES))
 
     @classmethod
     def from_app(cls) -> DedupContext:
@@ -371,10 +383,11 @@ def dedup_enterprise(session: Session, ctx: DedupContext, enterprise_id: str) ->
 
 
 def _visit_identity(session: Session, ctx: DedupContext, v: Visit) -> tuple | None:
-    """(work group, canonical enterprise or district, method, local day), or None.
+    """(work group, canonical enterprise or district, method), or None.
 
     Without a work group, or without an enterprise (except hearing a district's report,
     where the district is the counterpart), two records cannot be told to be one visit.
+    The time is compared pair by pair (the window crosses midnight), not part of the key.
     """
     if v.work_group_id is None or v.visited_at is None:
         return None
@@ -385,12 +398,80 @@ def _visit_identity(session: Session, ctx: DedupContext, v: Visit) -> tuple | No
         where = f"d:{v.district_id}"
     else:
         return None
-    day = v.visited_at.astimezone(ctx.tz).date()
-    return (v.work_group_id, where, v.method, day)
+    return (v.work_group_id, where, v.method)
+
+
+def _utc(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+
+
+def normalize_notes(notes: str | None) -> str:
+    """Notes as compared: NFKC (full-width → half-width), case folded, without spaces,
+    punctuation or symbols (一次 重复录入。 = 一次重复录入)."""
+    text_ = unicodedata.normalize("NFKC", notes or "").casefold()
+    return "".join(ch for ch in text_ if unicodedata.category(ch)[0] not in "PZSC")
+
+
+def visit_content(session: Session, v: Visit) -> tuple:
+    """What one entry says: method, time (to the minute), counts and normalised notes.
+
+    A canonical visit's counts are the combination of its duplicates; its own entry is
+    the snapshot its first merge kept (MergeLink.before).
+    """
+    from server.models_dedup import MergeLink
+
+    counts: dict[str, Any] = {
+        "workers_met": v.workers_met or 0,
+        "materials": v.materials or 0,
+        "consultations": v.consultations or 0,
+        "workers_by_group": v.workers_by_group or {},
+    }
+    first = session.scalars(
+        select(MergeLink.before)
+        .where(
+            MergeLink.entity == "visit",
+            MergeLink.canonical_id == v.id,
+            MergeLink.before.is_not(None),
+        )
+        .order_by(MergeLink.id)
+        .limit(1)
+    ).first()
+    if first:
+        counts = {k: first.get(k, counts[k]) for k in counts}
+    by_group = tuple(
+        sorted((k, int(n)) for k, n in (counts["workers_by_group"] or {}).items() if n)
+    )
+    minute = _utc(v.visited_at).replace(second=0, microsecond=0)
+    return (
+        v.method,
+        minute,
+        int(counts["workers_met"] or 0),
+        int(counts["materials"] or 0),
+        int(counts["consultations"] or 0),
+        by_group,
+        normalize_notes(v.notes),
+    )
+
+
+def visit_pair(session: Session, ctx: DedupContext, a: Visit, b: Visit) -> str:
+    """How two visits of one work group, enterprise and method relate.
+
+    - ``meeting``: different cadres, times within the window: one meeting, two records;
+    - ``apart``: different cadres, further apart: two meetings;
+    - ``entry``: one cadre (or an unknown author), the same content: one entry twice;
+    - ``distinct``: one cadre, other content: two visits (a morning and an afternoon
+      symposium), never merged, not even through a third record.
+    """
+    if a.created_by_id is not None and b.created_by_id is not None:
+        if a.created_by_id != b.created_by_id:
+            near = abs(_utc(a.visited_at) - _utc(b.visited_at)) <= ctx.visit_window
+            return "meeting" if near else "apart"
+    return "entry" if visit_content(session, a) == visit_content(session, b) else "distinct"
 
 
 def dedup_visit(session: Session, ctx: DedupContext, visit_id: str) -> str:
-    """Merge visits of one work group at one enterprise, by one method, on one day."""
+    """Merge the records of one meeting (one work group, enterprise and method) by
+    different cadres within the window, and one cadre's identical entries."""
     v = session.get(Visit, visit_id)
     if v is None:
         return "missing"
@@ -407,42 +488,67 @@ def dedup_visit(session: Session, ctx: DedupContext, visit_id: str) -> str:
         return "already_merged"
     if ident is None:
         return "no_identity"
-    group, where, method, day = ident
-    start = datetime.combine(day, datetime.min.time(), tzinfo=ctx.tz)
+    group, where, method = ident
+    t = _utc(v.visited_at)
     query = select(Visit).where(
         Visit.work_group_id == group,
         Visit.method == method,
-        Visit.visited_at >= start,
-        Visit.visited_at < start + timedelta(days=1),
+        Visit.visited_at >= t - ctx.visit_window,
+        Visit.visited_at <= t + ctx.visit_window,
         Visit.deleted.is_(False),
-        Visit.canonical_id.is_(None),
         Visit.id != v.id,
     )
     if where.startswith("e:"):
         query = query.where(Visit.enterprise_id.in_(enterprise_cluster_ids(session, where[2:])))
     else:
         query = query.where(Visit.enterprise_id.is_(None), Visit.district_id == v.district_id)
-    others = list(session.scalars(query))
-    if not others:
+    near = list(session.scalars(query.order_by(Visit.visited_at, Visit.id)))
+    # The clusters the nearby records belong to (a merged record stands for its root's).
+    roots: dict[str, Visit] = {}
+    for o in near:
+        root = root_of(session, "visit", o.id)
+        if root is not None and root.id != v.id and not root.deleted:
+            roots.setdefault(root.id, root)
+    if not roots:
         return "new"
-    mine = cluster_ids(session, "visit", v.id)
-    others = [
-        o
-        for o in others
-        if not is_rejected(session, "visit", mine, cluster_ids(session, "visit", o.id))
-    ]
-    if not others:
-        return "rejected_before"
-    group_all = [v, *others]
-    canonical = group_all[0]
-    for o in group_all[1:]:
-        canonical = choose_canonical("visit", canonical, o)[0]
-    features = {"work_group_id": group, "where": where, "method": method, "day": day.isoformat()}
-    for o in group_all:
-        if o.id != canonical.id:
-            merge(
-                session, "visit", o.id, canonical.id, rule=VISIT_RULE, score=1.0, features=features
-            )
+
+    def live(root: Visit) -> list[Visit]:
+        return [root, *(m for m in members_of(session, "visit", root.id) if not m.deleted)]
+
+    mine = live(v)
+    joined: list[tuple[Visit, str]] = []
+    rejected = 0
+    for root in sorted(roots.values(), key=lambda r: (abs(_utc(r.visited_at) - t), r.id)):
+        theirs = live(root)
+        relations = {visit_pair(session, ctx, x, y) for x in mine for y in theirs}
+        if not relations or not relations <= {"meeting", "entry"}:
+            # One cadre's other visit is in one of them, or two of their records are
+            # further apart than the window: not one meeting (no chaining through a third).
+            continue
+        if is_rejected(session, "visit", [x.id for x in mine], [y.id for y in theirs]):
+            rejected += 1
+            continue
+        joined.append(
+            (root, VISIT_RULE_ENTRY if "meeting" not in relations else VISIT_RULE_MEETING)
+        )
+        mine = mine + theirs  # a later cluster must agree with everything joined so far
+    if not joined:
+        return "rejected_before" if rejected else "new"
+    canonical = v
+    for root, _ in joined:
+        canonical = choose_canonical("visit", canonical, root)[0]
+    for root, rule in [(v, joined[0][1]), *joined]:
+        if root.id == canonical.id:
+            continue
+        gap = abs(_utc(root.visited_at) - _utc(canonical.visited_at))
+        features = {
+            "work_group_id": group,
+            "where": where,
+            "method": method,
+            "minutes_apart": round(gap.total_seconds() / 60, 1),
+            "window_minutes": round(ctx.visit_window.total_seconds() / 60),
+        }
+        merge(session, "visit", root.id, canonical.id, rule=rule, score=1.0, features=features)
     return "merged"
 
 

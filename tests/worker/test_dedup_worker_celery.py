@@ -217,7 +217,7 @@ def test_real_worker_dedups_pushes_and_survives_a_broker_outage(redis_url, share
                         work_group_code="WG01",
                         enterprise_id=eid,
                         workers_met=9,
-                        visited_at="2026-03-09T15:00:00+08:00",
+                        visited_at="2026-03-09T11:00:00+08:00",  # within the window
                     ),
                 )
             ]

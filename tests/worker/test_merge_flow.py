@@ -115,14 +115,14 @@ def test_same_visit_by_two_cadres_counts_once(client, cadres):
                 v1,
                 visit_fields(
                     **base,
-                    visited_at="2026-03-05T09:00:00+08:00",
+                    visited_at="2026-03-05T23:30:00+08:00",
                     workers_met=30,
                     workers_by_group={"migrant": 10},
                 ),
             )
         ],
     )
-    # Same local day (00:30 in Shanghai is still 5 March there, 4 March in UTC).
+    # Another cadre, within DEDUP_VISIT_WINDOW_MINUTES (the window crosses midnight).
     push_ok(
         p2,
         [
@@ -132,12 +132,12 @@ def test_same_visit_by_two_cadres_counts_once(client, cadres):
                 v2,
                 visit_fields(
                     **base,
-                    visited_at="2026-03-05T00:30:00+08:00",
+                    visited_at="2026-03-06T00:30:00+08:00",
                     workers_met=25,
                     workers_by_group={"migrant": 12, "needy": 3},
                 ),
             ),
-            # The next day is another visit.
+            # Hours later is another visit.
             p2.mutation(
                 "create",
                 "visit",
