@@ -262,6 +262,85 @@ SETTINGS: list[Setting] = [
         "statistics.",
     ),
     Setting(
+        "ATTACHMENTS_STORAGE",
+        "local",
+        str,
+        "Where photos and signatures are kept: `local` (a folder, ATTACHMENTS_DIR) or "
+        "`s3` (S3-compatible object storage such as MinIO: the S3_* settings).",
+    ),
+    Setting(
+        "ATTACHMENTS_DIR",
+        "",
+        str,
+        "Folder of the `local` attachment storage; empty means DATA_DIR/attachments.",
+    ),
+    Setting("S3_ENDPOINT_URL", "", str, "S3 endpoint (`http://minio:9000`); empty means AWS."),
+    Setting("S3_BUCKET", "fieldvisit-attachments", str, "Bucket of the `s3` storage."),
+    Setting("S3_REGION", "us-east-1", str, "Region of the bucket."),
+    Setting("S3_ACCESS_KEY_ID", "", str, "Access key of the `s3` storage.", secret=True),
+    Setting("S3_SECRET_ACCESS_KEY", "", str, "Secret key of the `s3` storage.", secret=True),
+    Setting(
+        "S3_CREATE_BUCKET",
+        False,
+        bool,
+        "Create the bucket at the first use when it does not exist (development, MinIO).",
+    ),
+    Setting(
+        "UPLOAD_MAX_BYTES",
+        10 * 1024 * 1024,
+        int,
+        "Largest photo or signature upload (tus `Tus-Max-Size`); a larger Upload-Length "
+        "answers 413.",
+    ),
+    Setting(
+        "UPLOAD_CHUNK_MAX",
+        1024 * 1024,
+        int,
+        "Largest body of one upload PATCH (a chunk); a larger one answers 413. At most "
+        "SYNC_MAX_BODY.",
+    ),
+    Setting(
+        "UPLOAD_EXPIRE_HOURS",
+        168,
+        int,
+        "An upload not finished this many hours after its last chunk is removed with "
+        "what it received (the retention sweep).",
+    ),
+    Setting(
+        "ATTACHMENT_MAX_PIXELS",
+        50_000_000,
+        int,
+        "Largest image (width x height) the server decodes; a larger one is refused "
+        "(422 image_too_large) before it is decompressed.",
+    ),
+    Setting(
+        "ATTACHMENT_FULL_MAX_PX",
+        2048,
+        int,
+        "Longest edge of the stored full image (re-encoded without metadata).",
+    ),
+    Setting("ATTACHMENT_THUMB_PX", 320, int, "Longest edge of the stored thumbnail."),
+    Setting(
+        "ATTACHMENT_FAR_METERS",
+        1000,
+        int,
+        "Spot checks: a photo taken farther than this from the visit's position is highlighted.",
+    ),
+    Setting(
+        "ATTACHMENT_LATE_HOURS",
+        24,
+        int,
+        "Spot checks: a photo taken more than this many hours before or after the visit "
+        "is highlighted.",
+    ),
+    Setting(
+        "ATTACHMENT_RETENTION_DAYS",
+        30,
+        int,
+        "A deleted record's photos and signatures are removed this many days after the "
+        "deletion (with the personal-data sweep); a file shared with a live record stays.",
+    ),
+    Setting(
         "BRIEFING_STALE_SECONDS",
         900,
         int,
@@ -464,6 +543,31 @@ def weak_key_reason(key: str) -> str | None:
     return None
 
 
+def _validate_attachments(v: dict[str, Any]) -> None:
+    """The attachment settings: a known storage, positive sizes, chunks under the body."""
+    if v["ATTACHMENTS_STORAGE"] not in ("local", "s3"):
+        raise SettingsError(
+            f"ATTACHMENTS_STORAGE={v['ATTACHMENTS_STORAGE']!r}: expected local or s3"
+        )
+    for name in (
+        "UPLOAD_MAX_BYTES",
+        "UPLOAD_CHUNK_MAX",
+        "UPLOAD_EXPIRE_HOURS",
+        "ATTACHMENT_MAX_PIXELS",
+        "ATTACHMENT_FULL_MAX_PX",
+        "ATTACHMENT_THUMB_PX",
+        "ATTACHMENT_FAR_METERS",
+        "ATTACHMENT_LATE_HOURS",
+        "ATTACHMENT_RETENTION_DAYS",
+    ):
+        if v[name] < 1:
+            raise SettingsError(f"{name}={v[name]}: must be at least 1")
+    if v["UPLOAD_CHUNK_MAX"] > v["SYNC_MAX_BODY"]:
+        raise SettingsError("UPLOAD_CHUNK_MAX: must not exceed SYNC_MAX_BODY")
+    if v["ATTACHMENTS_STORAGE"] == "s3" and not v["S3_BUCKET"]:
+        raise SettingsError("S3_BUCKET: the s3 attachment storage needs a bucket")
+
+
 def validate(settings: Settings) -> None:
     """Refuse settings that would run unsafely or not at all; say which and why."""
     v = settings.values
@@ -523,6 +627,7 @@ def validate(settings: Settings) -> None:
         DeadlineRules.from_settings(settings)
     except DeadlineSettingsError as exc:
         raise SettingsError(str(exc)) from None
+    _validate_attachments(v)
     if settings.is_production:
         for name in KEY_SETTINGS:
             why = weak_key_reason(v[name])

@@ -477,6 +477,7 @@ ENTITY_OF: dict[type, str] = {model: name for name, model in SYNCED_MODELS.items
 ENTITY_RANK = {"enterprise": 0, "visit": 1, "problem": 2, "home_visit": 3}
 # The other model modules register their tables when this one is imported.
 from server import (  # noqa: E402
+    models_attachments,  # noqa: F401
     models_briefing,  # noqa: F401
     models_deadlines,  # noqa: F401
     models_dedup,  # noqa: F401

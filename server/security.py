@@ -61,9 +61,12 @@ def install(app: Flask) -> None:
             response.headers.setdefault(name, value)
         if production:
             response.headers.setdefault("Strict-Transport-Security", HSTS)
-        if request.endpoint not in PUBLIC_ENDPOINTS or response.status_code >= 400:
+        if (
+            request.endpoint not in PUBLIC_ENDPOINTS or response.status_code >= 400
+        ) and "no-store" not in response.headers.get("Cache-Control", ""):
             # Whatever the view chose (send_file says no-cache, which still lets a
-            # browser keep the file on disk): personal answers are never stored.
+            # browser keep the file on disk): personal answers are never stored. A
+            # view's own no-store stays (`private, no-store` of attachment files).
             response.headers["Cache-Control"] = "no-store"
         return response
 

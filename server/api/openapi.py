@@ -64,6 +64,10 @@ def _p(name: str, kind: str = "string") -> dict[str, Any]:
     return {"in": "path", "name": name, "required": True, "schema": {"type": kind}}
 
 
+def _h(name: str, required: bool = True) -> dict[str, Any]:
+    return {"in": "header", "name": name, "required": required, "schema": {"type": "string"}}
+
+
 @lru_cache(maxsize=1)
 def build_spec() -> dict[str, Any]:
     """The OpenAPI 3.0 document as a dict."""
@@ -188,6 +192,35 @@ def build_spec() -> dict[str, Any]:
                 "Pull changes after a cursor",
                 params=[_q("cursor"), _q("limit", "integer"), _q("protocol", "integer")],
                 errors=(400, 401, 426),
+            )
+        },
+        "/api/uploads": {
+            "post": _op(
+                "Create a photo or signature upload (tus 1.0.0 creation; docs/sync-protocol.md "
+                "Attachments): Upload-Length, Upload-Metadata (sha256, record_type, record_id, "
+                "kind, mime, captured_at, device_time, lat, lng, accuracy); Location and "
+                "Upload-Offset answered",
+                params=[_h("Upload-Length"), _h("Upload-Metadata"), _h("Tus-Resumable", False)],
+                errors=(400, 401, 403, 404, 409, 412, 413),
+                status=201,
+            )
+        },
+        "/api/uploads/{upload_id}": {
+            "patch": _op(
+                "Append a chunk at Upload-Offset (application/offset+octet-stream); the "
+                "last one completes the upload (checksum, image check, metadata stripped, "
+                "thumbnail); HEAD answers Upload-Offset and Upload-Length",
+                params=[_p("upload_id"), _h("Upload-Offset"), _h("Tus-Resumable", False)],
+                errors=(400, 401, 404, 409, 412, 413, 415, 422, 503),
+                status=204,
+            )
+        },
+        "/api/attachments": {
+            "get": _op(
+                "A record's photos and signatures (capture time, phone clock, place, sizes, "
+                "thumbnail and full URLs under /attachments/{id}/thumb|full)",
+                params=[_q("record_type"), _q("record_id")],
+                errors=(400, 401, 404),
             )
         },
         "/api/admin/devices": {"get": _op("Signed-in devices (admin)", errors=(401, 403))},
