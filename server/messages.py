@@ -40,8 +40,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "forbidden": ("没有权限", "your role may not do this"),
     "gap": ("请先发送之前的记录", "send the earlier mutations first"),
     "implausible_date": ("日期不在合理范围内", "the date is outside the plausible window"),
+    "implausible_value": (
+        "数值超出合理范围，请核对",
+        "the value is beyond what one visit can plausibly record",
+    ),
     "invalid": ("内容不符合要求", "invalid value"),
+    "invalid_participant": (
+        "参与人不在你能选择的人员中",
+        "not a user you can name as a participant",
+    ),
     "malformed": ("格式不对，服务器无法读取", "malformed request"),
+    "masked_value": (
+        "不能保存打星号的隐去内容，请填写完整或保持原样",
+        "a masked value cannot be stored: type it in full or leave it unchanged",
+    ),
     "method_not_allowed": ("不支持这种请求方式", "method not allowed"),
     "mid_reused": (
         "记录编号已被本机的另一条记录使用，将重新编号后发送",
@@ -54,6 +66,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "protocol_outdated": ("应用版本过旧，请更新", "this app is too old for the server: update it"),
     "protocol_unknown": ("应用版本比服务器新", "the app's protocol is newer than the server's"),
+    "reference_out_of_scope": (
+        "关联的记录超出你的权限范围",
+        "the linked record is outside your scope",
+    ),
     "replay_kept_newer": (
         "该记录已在服务器上被更新，保留了较新的内容，你的内容在冲突记录中",
         "the newer values were kept and yours are in the conflict log",

@@ -36,7 +36,14 @@ from server.models import (
     Visit,
     WorkGroup,
 )
-from server.privacy import PERSONAL_FIELDS, masked_home_visit
+from server.privacy import (
+    HIDDEN,
+    PERSONAL_FIELDS,
+    mask_name,
+    mask_phone,
+    masked_home_visit,
+    sees_home_visit_details,
+)
 from server.scope import Scope
 from sync.pinyin import initials, initials_any
 from sync.schemas import FIELD_SCHEMAS, PARTIAL_SCHEMAS, outside_window
@@ -648,8 +655,47 @@ def _problem(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
     return values, extra
 
 
+def _masked_echoes(actor: Actor, data: dict[str, Any], obj: Any) -> dict[str, Any]:
+    """A home visit's fields without the masked values a phone sends back unchanged.
+
+    City staff phones pull needy workers masked (王**, 138****5678, no ID digits,
+    hardship or notes: server/privacy.py). An edit of such a copy carries those values
+    back; they must never overwrite the real ones. A value that is the stored value's
+    masked form is dropped (the stored one stays); a masked value that is not (stars in
+    a phone or name, or in an ID number whose last four differ, or on a new record) is
+    refused as `masked_value`. A masked viewer's empty hardship, notes or ID are what it
+    was shown, not an erasure: dropped too."""
+    out = dict(data)
+    for key in ("worker_name", "phone", "id_number"):
+        value = out.get(key)
+        if not isinstance(value, str) or "*" not in value:
+            continue
+        if obj is not None and (
+            (key == "worker_name" and value == mask_name(obj.worker_name))
+            or (key == "phone" and value == mask_phone(obj.phone))
+            or (key == "id_number" and obj.id_last4 and value[-4:].upper() == obj.id_last4)
+        ):
+            out.pop(key)
+            continue
+        raise Rejected(
+            "masked_value",
+            f"{key}: a masked value (as a city staff phone shows it) cannot be stored; "
+            "type the full value or leave the field unchanged",
+            key,
+        )
+    if obj is not None and not sees_home_visit_details(actor.user):
+        for key, stored in (
+            ("hardship", obj.hardship),
+            ("notes", obj.notes),
+            ("id_number", obj.id_last4),
+        ):
+            if key in out and out[key] in (None, "", HIDDEN) and stored:
+                out.pop(key)
+    return out
+
+
 def _home_visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
-    values = dict(data)
+    values = _masked_echoes(actor, data, obj)
     extra: dict[str, Any] = {}
     if "district_code" in values:
         values["district_id"] = _district(ref, actor, values.pop("district_code"))

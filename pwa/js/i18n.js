@@ -104,6 +104,10 @@ const T = {
   rej_uscc_check: ['统一社会信用代码校验位不符，已按输入保存', 'The credit code’s check character does not match; kept as typed'],
   rej_malformed: ['格式不对，服务器无法读取', 'Malformed: the server could not read it'],
   rej_stage_conflict: ['处理阶段已被他人改动', 'Someone else changed the stage'],
+  rej_masked_value: ['不能保存打星号的隐去内容，请填写完整或保持原样', 'A masked value cannot be stored: type it in full or leave it unchanged'],
+  rej_reference_out_of_scope: ['关联的记录超出你的权限范围，请重新选择', 'The linked record is outside your scope: choose another'],
+  rej_implausible_value: ['数值超出合理范围，请核对', 'The number is implausible: check it'],
+  rej_invalid_participant: ['参与人不在你能选择的人员中，请核对用户名', 'Not a participant you can name: check the user name'],
 };
 
 /**
