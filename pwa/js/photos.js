@@ -62,9 +62,9 @@ export async function mountPhotos(root = document) {
         <img src="${url(p.thumb)}" alt="${h(p.kind === 'signature' ? t('photo_sign') : t('photos'))}">
         <figcaption>${h(stateText(p, uploader.progress.get(p.id)))}</figcaption>
         ${p.unsaved ? `<button type="button" class="phrm" data-rmph="${h(p.id)}" aria-label="${t('remove')}">×</button>` : ''}</figure>`).join('')}</div>
-      <div class="phbtns"><label class="btn small">📷 ${t('photo_take')}<input type="file" accept="image/*" capture="environment" hidden data-testid="photo-camera"></label>
-      <label class="btn small">🖼 ${t('photo_pick')}<input type="file" accept="image/*" multiple hidden data-testid="photo-gallery"></label>
-      ${slot.dataset.sign ? `<button type="button" class="btn small" data-testid="photo-sign" data-signbtn>✍ ${t('photo_sign')}</button>` : ''}</div>`;
+      <div class="phbtns"><label class="btn small">${t('photo_take')}<input type="file" accept="image/*" capture="environment" hidden data-testid="photo-camera"></label>
+      <label class="btn small">${t('photo_pick')}<input type="file" accept="image/*" multiple hidden data-testid="photo-gallery"></label>
+      ${slot.dataset.sign ? `<button type="button" class="btn small" data-testid="photo-sign" data-signbtn>${t('photo_sign')}</button>` : ''}</div>`;
     slot.querySelectorAll('input[type=file]').forEach((inp) => {
       inp.onchange = async () => {
         const files = [...inp.files];

@@ -16,7 +16,7 @@ export function signaturePad({ caption = '' } = {}) {
       <button type="button" class="btn primary" data-a="ok" data-testid="sig-ok">${t('sig_done')}</button></div></div>`;
     document.body.append(wrap);
     const cv = wrap.querySelector('canvas');
-    const w = Math.min(640, wrap.querySelector('.sigbox').clientWidth - 2);
+    const w = Math.min(640, wrap.querySelector('.sigbox').clientWidth - 26); // inside the box's padding
     const h = Math.round(w * 0.45);
     const dpr = Math.min(2, globalThis.devicePixelRatio || 1);
     cv.style.width = `${w}px`;
