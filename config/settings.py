@@ -158,6 +158,14 @@ SETTINGS: list[Setting] = [
         "page, and its district's figures are marked as possibly incomplete.",
     ),
     Setting(
+        "DUPLICATE_VISIT_DAYS",
+        7,
+        int,
+        "The field app warns of visits to the chosen enterprise from this many days back "
+        "(and offers to join one as a participant instead of recording it again); 0 turns "
+        "the warning off. Sent to phones with the reference data.",
+    ),
+    Setting(
         "OUTBOX_MAX_ATTEMPTS",
         5,
         int,
@@ -619,6 +627,8 @@ def validate(settings: Settings) -> None:
     ):
         if v[name] < 1:
             raise SettingsError(f"{name}={v[name]}: must be at least 1")
+    if not 0 <= v["DUPLICATE_VISIT_DAYS"] <= 366:
+        raise SettingsError("DUPLICATE_VISIT_DAYS: need 0 to 366 days")
     if not 0 < v["DEADLINE_BEHIND_SHARE"] <= 1:
         raise SettingsError("DEADLINE_BEHIND_SHARE: need 0 < share <= 1")
     from server.deadlines import DeadlineRules, DeadlineSettingsError

@@ -258,6 +258,9 @@ def apply_change(
         data = _validate(entity, fields_in or {}, partial=partial, window=actor.date_window)
     builder = _BUILDERS[entity]
     values, extra = builder(session, ref, actor, data, obj)
+    # Fields a builder merged with the stored value (a participant added): nothing of
+    # another edit is overwritten, so no conflict is recorded and a replay keeps them.
+    merged: set[str] = values.pop("_merged", set())
     creating = obj is None
     # A create for a record that exists (a replay under another mid or device, a queue
     # exported and re-imported) is merged like an update based on the record's first
@@ -313,7 +316,7 @@ def apply_change(
         old = None if creating else getattr(obj, key)
         if not creating and old == value:
             continue
-        if replayed and key in (obj.field_versions or {}):
+        if replayed and key in (obj.field_versions or {}) and key not in merged:
             kept.append(key)
             session.add(
                 Conflict(
@@ -332,6 +335,7 @@ def apply_change(
         if (
             not creating
             and base_version is not None
+            and key not in merged
             and (obj.field_versions or {}).get(key, 0) > base_version
         ):
             # Someone else changed this field after the device last saw it: arrival order
@@ -617,16 +621,25 @@ def _visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
             )
     if "workers_by_group" in values:
         values["workers_by_group"] = {k: v for k, v in sorted(groups.items()) if v}
-    if "participants" in values or obj is None:
-        names = list(dict.fromkeys(values.pop("participants", []) or []))
+    added = values.pop("participants_add", None)
+    if "participants" in values or obj is None or added:
+        if "participants" in values or obj is None:
+            names = list(dict.fromkeys(values.pop("participants", []) or []))
+        else:
+            # Only an addition: it starts from the participants as stored now (read under
+            # the visit's row lock), so a concurrent addition is never dropped.
+            names = [u.username for u in obj.participants]
+            values["_merged"] = {"participants"}
         # The author always stays among the participants.
         author = actor.user if obj is None else session.get(User, obj.created_by_id)
         if author is not None and author.username not in names:
             names.insert(0, author.username)
+        names += [n for n in dict.fromkeys(added or ()) if n not in names]
         users = ref.users(session, names)
         unknown = [n for n, u in users.items() if u is None]
         if unknown:
-            raise Rejected("unknown_user", f"participants: no user {unknown[0]!r}", "participants")
+            field = "participants_add" if unknown[0] in (added or ()) else "participants"
+            raise Rejected("unknown_user", f"{field}: no user {unknown[0]!r}", field)
         values["participants"] = [users[n] for n in names]
     return values, {}
 

@@ -141,6 +141,12 @@ class VisitFields(_Fields):
     participants = fields.List(
         fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(max=50)
     )
+    # Usernames added to the participants, never removing anyone: a cadre joining a
+    # visit another cadre recorded (docs/sync-protocol.md, "Joining a visit").
+    participants_add = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        validate=validate.Length(min=1, max=50),
+    )
     workers_met = _Int(validate=_count)
     workers_by_group = fields.Dict(
         keys=fields.String(validate=validate.OneOf(FOCUS_GROUPS)), values=_Int(validate=_count)

@@ -55,12 +55,16 @@ def transaction_version(session: Session) -> int:
     root = session.get_transaction()
     if cached is not None and cached[0] is root and root is not None and root.is_active:
         return cached[1]
-    result = session.execute(
-        update(SyncState)
-        .where(SyncState.id == 1)
-        .values(version=SyncState.version + 1)
-        .returning(SyncState.version)
-    ).scalar()
+    # No autoflush: a flush here (a push's updated records, while write_new_records asks
+    # for the version before inserting the batch's new ones) would write the deferred
+    # rows of new records (a new problem's stage change) before those records exist.
+    with session.no_autoflush:
+        result = session.execute(
+            update(SyncState)
+            .where(SyncState.id == 1)
+            .values(version=SyncState.version + 1)
+            .returning(SyncState.version)
+        ).scalar()
     if result is None:
         ensure_state(session)
         return transaction_version(session)
@@ -233,4 +237,8 @@ def _stamp_versions(session: Session, flush_context, instances) -> None:  # noqa
             key = attr.key
             if key not in _UNTRACKED and state.attrs[key].history.has_changes():
                 fields[key] = version
+        # A visit's participants are a collection, not a column: tracked too, so a stale
+        # full list that overwrites someone's addition lands in the conflict log.
+        if "participants" in state.attrs and state.attrs["participants"].history.has_changes():
+            fields["participants"] = version
         obj.field_versions = fields

@@ -6,13 +6,20 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from flask import Blueprint, g, jsonify
-from sqlalchemy import func, select
+from flask import Blueprint, current_app, g, jsonify
+from sqlalchemy import func, or_, select
 
 from config.settings import ROOT
 from server.auth import login_required
 from server.extensions import db
-from server.models import DistrictUnit, Enterprise, Visit, WorkGroup
+from server.models import (
+    DistrictUnit,
+    Enterprise,
+    User,
+    Visit,
+    WorkGroup,
+    work_group_districts,
+)
 from sync.pinyin import initials_table
 from sync.records import Reference, serialize
 
@@ -68,8 +75,24 @@ def reference():  # noqa: ANN201
             # letter -> common characters read with it: the phone indexes the enterprises
             # it creates itself with this (every reading of a polyphonic character).
             "initials_table": initials_table(),
+            # The duplicate-visit warning: how many days back, and who is who (a pulled
+            # visit names its participants by username).
+            "duplicate_visit_days": current_app.config["FV"].DUPLICATE_VISIT_DAYS,
+            "people": people_in_scope(g.scope.read),
         }
     )
+
+
+def people_in_scope(read: frozenset[int] | None) -> list[dict[str, str]]:
+    """Username and display name of everyone who may have recorded a visit the phone
+    pulls: users of the districts in scope and of the work groups serving them."""
+    query = select(User.username, User.display_name).order_by(User.username)
+    if read is not None:
+        groups = select(work_group_districts.c.work_group_id).where(
+            work_group_districts.c.district_id.in_(read)
+        )
+        query = query.where(or_(User.district_id.in_(read), User.work_group_id.in_(groups)))
+    return [{"username": u, "name": n} for u, n in db.session.execute(query)]
 
 
 def district_progress(district_id: int) -> dict[str, Any]:
