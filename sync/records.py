@@ -604,12 +604,14 @@ def _visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
     if ent_id and (obj is None or ent_id != obj.enterprise_id):
         # Never a visit pointing at an enterprise the server does not have (its creation
         # was rejected, or never sent): the cadre is told and fixes the entry.
-        if ref.find(session, SYNCED_MODELS["enterprise"], ent_id) is None:
+        enterprise = ref.find(session, SYNCED_MODELS["enterprise"], ent_id)
+        if enterprise is None:
             raise Rejected(
                 "enterprise_not_found",
                 "enterprise_id: the enterprise is not on the server (was its creation rejected?)",
                 "enterprise_id",
             )
+        _reference_in_scope(actor, enterprise, "enterprise_id", "the enterprise")
     met = values.get("workers_met", obj.workers_met if obj else 0) or 0
     groups = values.get("workers_by_group", obj.workers_by_group if obj else {}) or {}
     for group, count in groups.items():
@@ -644,6 +646,18 @@ def _visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
     return values, {}
 
 
+def _reference_in_scope(actor: Actor, target: Any, field: str, what: str) -> None:
+    """A record may point only at records its author may write (issue 13, item 4): a
+    link to another district's visit or enterprise would show that district's data on
+    pages of this one, and this record's on theirs."""
+    if not actor.scope.can_write(target.district_id):
+        raise Rejected(
+            "reference_out_of_scope",
+            f"{field}: {what} belongs to a district outside your scope",
+            field,
+        )
+
+
 def _parent_visit(session: Session, ref: Reference, visit_id: str) -> Any:
     visit = ref.find(session, Visit, visit_id)
     if visit is None:
@@ -662,8 +676,7 @@ def _problem(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
     extra: dict[str, Any] = {}
     if "visit_id" in values:
         visit = _parent_visit(session, ref, values["visit_id"])
-        if not actor.scope.can_write(visit.district_id):
-            raise Rejected("forbidden", "visit_id: the visit is outside your scope", "visit_id")
+        _reference_in_scope(actor, visit, "visit_id", "the visit")
         extra["district_id"] = visit.district_id
     return values, extra
 
@@ -713,7 +726,9 @@ def _home_visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
     if "district_code" in values:
         values["district_id"] = _district(ref, actor, values.pop("district_code"))
     if values.get("visit_id"):
-        _parent_visit(session, ref, values["visit_id"])
+        visit = _parent_visit(session, ref, values["visit_id"])
+        if obj is None or values["visit_id"] != obj.visit_id:
+            _reference_in_scope(actor, visit, "visit_id", "the visit")
     if "id_number" in values:
         number = values.pop("id_number")
         if number:

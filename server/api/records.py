@@ -75,9 +75,13 @@ def visits():  # noqa: ANN201
 def visit(record_id: str):  # noqa: ANN201
     ref = Reference.load(db.session)
     obj = _one("visit", record_id)
-    problems = db.session.scalars(
-        select(Problem).where(Problem.visit_id == obj.id, Problem.deleted.is_(False))
-    ).all()
+    problems = [
+        p
+        for p in db.session.scalars(
+            select(Problem).where(Problem.visit_id == obj.id, Problem.deleted.is_(False))
+        )
+        if g.scope.can_read(p.district_id)  # another district's problem stays theirs
+    ]
     return jsonify(
         {
             **serialize("visit", obj, ref),

@@ -430,25 +430,42 @@ def audit_trail(session: Session, records: list[tuple[str, str]]) -> list[dict[s
     ]
 
 
-def visit_detail(session: Session, visit_id: str) -> dict[str, Any] | None:
+def visit_detail(
+    session: Session, visit_id: str, read: frozenset[int] | None = None
+) -> dict[str, Any] | None:
     """A visit with its enterprise, problems (and their ladder history), home visits,
-    audit history, conflicts and spot checks; None when there is no such visit."""
+    audit history, conflicts and spot checks; None when there is no such visit.
+
+    `read` is the reader's districts (None: every district). Linked records of other
+    districts (a home visit, problem or enterprise written before links were kept in
+    scope, or by city staff) are left out with their audit entries and conflicts: the
+    page shows another district's data only to readers of that district."""
     visit = session.get(Visit, visit_id)
     if visit is None:
         return None
+
+    def readable(obj: Any) -> bool:
+        return read is None or obj.district_id in read
+
     enterprise = session.get(Enterprise, visit.enterprise_id) if visit.enterprise_id else None
-    problems = list(
-        session.scalars(
+    if enterprise is not None and not readable(enterprise):
+        enterprise = None
+    problems = [
+        p
+        for p in session.scalars(
             select(Problem)
             .where(Problem.visit_id == visit_id)
             .order_by(Problem.created_at, Problem.id)
         )
-    )
-    homes = list(
-        session.scalars(
+        if readable(p)
+    ]
+    homes = [
+        h
+        for h in session.scalars(
             select(HomeVisit).where(HomeVisit.visit_id == visit_id).order_by(HomeVisit.visited_at)
         )
-    )
+        if readable(h)
+    ]
     records = [
         ("visit", visit.id),
         *(("problem", p.id) for p in problems),

@@ -565,8 +565,8 @@ def district_api(code: str):  # noqa: ANN201
 
 
 def _visit_or_abort(user: User, visit_id: str, api: bool = False) -> dict[str, Any]:
-    detail = dash.visit_detail(db.session, visit_id)
     scope = _scope_ids(user)
+    detail = dash.visit_detail(db.session, visit_id, scope)
     if detail is None or (scope is not None and detail["visit"].district_id not in scope):
         # Out of scope answers 404 like a missing record: ids of other districts leak nothing.
         if api:
