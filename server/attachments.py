@@ -832,3 +832,21 @@ def delete_garbage(store: AttachmentStore, keys: list[str]) -> None:
     """Delete stored objects nothing points at any more (after the commit)."""
     for key in keys:
         store.delete(key)
+
+
+def run_retention(session: Session, store: AttachmentStore, settings: Any) -> Purged:
+    """The sweep the beat and `fieldvisit erase-personal` run: purge, commit, then delete
+    the files nothing points at, and chunks of uploads that no longer exist."""
+    result = purge_attachments(
+        session,
+        days=settings.ATTACHMENT_RETENTION_DAYS,
+        expire_hours=settings.UPLOAD_EXPIRE_HOURS,
+    )
+    session.commit()
+    delete_garbage(store, result.garbage)
+    live = set(session.scalars(select(Upload.id)))
+    for key in store.keys("uploads"):
+        parts = key.split("/")
+        if len(parts) == 3 and parts[1] not in live:
+            store.delete(key)
+    return result

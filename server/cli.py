@@ -136,6 +136,16 @@ def erase_personal_cmd() -> None:
     erased = erase_deleted_home_visits(db.session, days)
     db.session.commit()
     click.echo(f"erased the personal fields of {erased} home visits deleted over {days} days ago")
+    from server.attachments import run_retention
+    from server.attachments_store import store_from_settings
+
+    settings = current_app.config["FV"]
+    purged = run_retention(db.session, store_from_settings(settings), settings)
+    click.echo(
+        f"removed {purged.attachments} attachments of records deleted over "
+        f"{settings.ATTACHMENT_RETENTION_DAYS} days ago ({purged.blobs} stored files no "
+        f"longer used) and {purged.uploads} uploads"
+    )
 
 
 @main.command("enable-user")

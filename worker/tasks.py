@@ -51,6 +51,17 @@ def erase_personal_data() -> int:
     db.session.commit()
     if erased:
         log.info("personal data of deleted home visits erased", extra={"records": erased})
+    # The photos of deleted records follow the same sweep (ATTACHMENT_RETENTION_DAYS).
+    from server.attachments import run_retention
+    from server.attachments_store import store_from_settings
+
+    settings = current_app.config["FV"]
+    purged = run_retention(db.session, store_from_settings(settings), settings)
+    if purged.attachments or purged.uploads:
+        log.info(
+            "attachments of deleted records removed",
+            extra={"attachments": purged.attachments, "blobs": purged.blobs},
+        )
     return erased
 
 
