@@ -159,7 +159,10 @@ export class PhotoUploader {
         sha256: p.sha256, record_type: p.record_type, record_id: p.record_id, kind: p.kind, mime: p.mime,
         captured_at: p.captured_at, device_time: isoLocal(this.now()), lat: p.lat, lng: p.lng, accuracy: p.accuracy,
       },
-      onState: ({ url, offset }) => patchPhoto(this.store, p.id, { upload_url: url, offset, state: 'uploading' }),
+      onState: ({ url, offset }) => {
+        this.attempt = 0; // the link carries bytes again: the next cut is retried soon
+        return patchPhoto(this.store, p.id, { upload_url: url, offset, state: 'uploading' });
+      },
       onProgress: (offset, size) => this.emit({ id: p.id, state: 'uploading', offset, size }),
       // Records first: a sync round started meanwhile (a new entry saved) goes before the next chunk.
       beforeChunk: async () => { while (this.isBusy()) await sleep(200); },
