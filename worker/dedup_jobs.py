@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from pypinyin import lazy_pinyin
 from rapidfuzz.distance import Indel
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session, scoped_session
 
 from server.identifiers import keyed_hash, phone_normalise
@@ -311,21 +311,18 @@ def dedup_enterprise(session: Session, ctx: DedupContext, enterprise_id: str) ->
     )
     if not cands:
         return "new"
-    # Roots first: the engine takes a cluster's first member as its representative, and
-    # its chaining guard should compare against the record the cluster resolves to.
+    # The neighbourhood the batch would see (DedupIndex.match): the candidates and every
+    # live member of their clusters, in arrival order (the full pass's and a CSV's order).
     root_ids = {c.canonical_id or c.id for c in cands}
-    roots = {
-        r.id: r
-        for r in session.scalars(select(Enterprise).where(Enterprise.id.in_(root_ids)))
-        if not r.deleted
-    }
+    hood = session.scalars(
+        select(Enterprise)
+        .where(or_(Enterprise.id.in_(root_ids), Enterprise.canonical_id.in_(root_ids)))
+        .order_by(Enterprise.created_at, Enterprise.id)
+    )
     index = DedupIndex(ctx.th)
-    for root in sorted(roots.values(), key=lambda r: r.id):
-        index.add(enterprise_record(session, ctx, root), root.id)
-    for c in cands:
-        root_id = c.canonical_id or c.id
-        if c.id not in roots and root_id in roots:
-            index.add(enterprise_record(session, ctx, c), root_id)
+    for r in hood:
+        if not r.deleted and r.id != e.id:
+            index.add(enterprise_record(session, ctx, r), r.canonical_id or r.id)
     decision = index.match(record)
 
     if decision.action == "attach":
@@ -358,12 +355,12 @@ def dedup_enterprise(session: Session, ctx: DedupContext, enterprise_id: str) ->
             )
         ).all():
             dedup_visit(session, ctx, vid)
-        return "merged"
-    if decision.action == "review":
+    if decision.review:  # the pairs the batch would list (beside an attach too)
         queued = 0
+        mine_now = root_of(session, "enterprise", e.id) or e
         for ps in decision.review:
             other = root_of(session, "enterprise", ps.b)
-            if other is None or other.id == e.id:
+            if other is None or other.id == mine_now.id:
                 continue
             propose_review(
                 session,
@@ -375,8 +372,9 @@ def dedup_enterprise(session: Session, ctx: DedupContext, enterprise_id: str) ->
                 {**ps.features, "decision": ps.decision},
             )
             queued += 1
-        return "review" if queued else "new"
-    return "new"
+        if decision.action == "review":
+            return "review" if queued else "new"
+    return "merged" if decision.action == "attach" else "new"
 
 
 # --- visits -------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ representatives themselves match automatically, never through one loose link.
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import gc
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -110,7 +112,7 @@ def _asks_all_industries(p: Prepared) -> bool:
     return not ind or ind == GENERIC_INDUSTRY
 
 
-def _candidate_blocks(items: list[Prepared]) -> list[list[list[int]]]:
+def _candidate_blocks(items: list[Prepared], clear_cache: bool = True) -> list[list[list[int]]]:
     """Per record, the member lists of the blocks it belongs to (lists are shared, keys dropped).
 
     The industry-free "g:" blocks are kept only for records that name no specific industry:
@@ -132,7 +134,8 @@ def _candidate_blocks(items: list[Prepared]) -> list[list[list[int]]]:
         blocks_of.append(mine)
     # The keys are no longer needed, and blocks of one record lead nowhere: free both.
     index.clear()
-    _name_keys.cache_clear()
+    if clear_cache:
+        _name_keys.cache_clear()
     for i, mine in enumerate(blocks_of):
         blocks_of[i] = [lst for lst in mine if len(lst) > 1]
     return blocks_of
@@ -175,11 +178,13 @@ def _cluster(
     th: DedupThresholds,
     progress: Callable[[int], None] | None,
     explain_merges: bool,
+    local: bool = False,
 ) -> DedupResult:
-    """The body of cluster_records."""
+    """The body of cluster_records; local=True is the incremental path's run over one new
+    record's neighbourhood (keys cached across runs, review pairs not rescored)."""
     items = [prepare(r) for r in records]
     n = len(items)
-    blocks_of = _candidate_blocks(items)
+    blocks_of = _candidate_blocks(items, clear_cache=not local)
     asks = [_asks_all_industries(p) for p in items]
 
     # Compact tuples, not PairScore objects: features are rebuilt only for what is reported.
@@ -256,9 +261,12 @@ def _cluster(
     merges: list[PairScore] = []
     # Strongest evidence first, so that representatives are settled by certain links.
     auto_pairs.sort(key=lambda t: (-t[0], t[1], t[2]))
+    last = n - 1
     for score, i, j, rule in auto_pairs:
         ri, rj = uf.find(i), uf.find(j)
         if ri == rj:
+            if local and last in (i, j):
+                merges.append(score_pair(items[last], items[i + j - last], th))
             continue
         why = uf.conflict(ri, rj)
         if why == "industry_conflict_in_cluster" and rule == "uscc_equal":
@@ -279,7 +287,10 @@ def _cluster(
                 review_pairs.append((i, j, score, "representatives_disagree", rule))
                 continue
         uf.union(ri, rj)
-        if explain_merges:
+        if local:
+            if last in (i, j):  # the new record's own links, strongest first
+                merges.append(score_pair(items[last], items[i + j - last], th))
+        elif explain_merges:
             merges.append(score_pair(items[i], items[j], th))
 
     cluster_of: dict[str, str] = {}
@@ -311,6 +322,10 @@ def _cluster(
     not_queued = max(0, len(ranked) - cap)
     review: list[PairScore] = []
     for i, j, _score, rule, _pair_rule in ranked[:cap]:
+        if local:
+            if last not in (i, j):
+                continue  # the incremental path queues the new record's pairs only
+            i, j = last, i + j - last
         ps = score_pair(items[i], items[j], th)
         if rule != ps.rule:
             ps = _relabel(ps, REVIEW, rule)
@@ -441,25 +456,38 @@ class MatchDecision:
     rule: str
     candidate_id: str | None  # the existing record that decided (or needs review against)
     features: dict[str, Any] = field(default_factory=dict)
-    review: list[PairScore] = field(default_factory=list)  # uncertain candidates, best first
+    # uncertain candidates, best first (with "attach": pairs with other clusters to review)
+    review: list[PairScore] = field(default_factory=list)
     candidates_scored: int = 0
 
 
 class DedupIndex:
     """Blocking-key index over existing records, for matching new ones against tens of candidates.
 
-    The database layer can mirror it: store blocking_keys(prepare(rec)) per record in a table
-    and feed the candidates back; this in-memory form serves workers and the benchmark.
+    A new record gets the batch's answer (cluster_records, the CSV command): match runs the
+    batch clustering itself over the record's neighbourhood, i.e. the records sharing a
+    blocking key with it (in a block over max_block records, its max_block nearest in the
+    batch's sort order) and the other members of their clusters, so every batch rule applies
+    (crowded sounds, established spellings, ambiguous industry or district, the cluster-level
+    code and industry checks with a shared valid code's override, the cluster size cap and
+    the chaining guard). The database layer mirrors it: it stores blocking_keys(prepare(rec))
+    per record in a table and feeds the neighbourhood back (worker/dedup_jobs.py).
     """
 
     def __init__(self, thresholds: DedupThresholds | None = None) -> None:
         self.th = thresholds or DedupThresholds()
+        # the local runs keep every review pair of the new record (the cap is a batch rule
+        # over a whole list) and learn no weights from a neighbourhood of tens of pairs
+        self._local_th = dataclasses.replace(self.th, review_share=None, learned_auto=None)
         self.items: list[Prepared] = []
         self.by_id: dict[str, int] = {}
         self.cluster: list[str] = []
         self.rep_of: dict[str, int] = {}
+        self.members: dict[str, list[int]] = {}
         # key → record index, or list of indexes (most keys have one record: saves memory)
         self.keys: dict[str, int | list[int]] = {}
+        # oversized blocks in the batch's sort order: key → (size when sorted, sort keys, order)
+        self._sorted: dict[str, tuple[int, list[tuple[str, str, str]], list[int]]] = {}
 
     @classmethod
     def build(
@@ -501,6 +529,7 @@ class DedupIndex:
         self.items.append(p)
         self.by_id[p.record_id] = i
         self.cluster.append(cluster_id)
+        self.members.setdefault(cluster_id, []).append(i)
         rep = self.rep_of.get(cluster_id)
         if rep is None or (p.uscc_valid and not self.items[rep].uscc_valid):
             self.rep_of[cluster_id] = i
@@ -514,85 +543,105 @@ class DedupIndex:
             else:
                 cur.append(i)
 
+    def _window(self, key: str, lst: list[int], p: Prepared) -> list[int]:
+        """The max_block records of an oversized block nearest to p in the batch's order."""
+        cached = self._sorted.get(key)
+        if cached is None or cached[0] != len(lst):
+            order = sorted(lst, key=lambda k: _neighbourhood_key(self.items[k]))
+            cached = (len(lst), [_neighbourhood_key(self.items[k]) for k in order], order)
+            self._sorted[key] = cached
+        _, sort_keys, order = cached
+        x = bisect.bisect_right(sort_keys, _neighbourhood_key(p))
+        half = max(1, self.th.max_block // 2)
+        return order[max(0, x - half) : x + half]
+
     def candidates(self, p: Prepared) -> list[int]:
-        """Indexes of existing records sharing a blocking key with p (capped, newest first)."""
+        """Indexes of existing records sharing a blocking key with p, as the batch compares
+        them: every member of a block, in a block over max_block records its max_block
+        nearest neighbours; industry-free keys only for or with records naming no
+        specific industry. Capped at max_candidates (the nearest-key ones first)."""
         out: dict[int, None] = {}
+        asks = _asks_all_industries(p)
+        items = self.items
         for k in blocking_keys(p):
             cur = self.keys.get(k)
             if cur is None:
                 continue
-            if isinstance(cur, int):
-                out[cur] = None
-            else:
-                for j in reversed(cur[-self.th.max_block :]):
+            lst = [cur] if isinstance(cur, int) else cur
+            if len(lst) > self.th.max_block:
+                lst = self._window(k, lst, p)
+            general = k.startswith("g:") and not asks
+            for j in lst:
+                if general and not _asks_all_industries(items[j]):
+                    continue  # two specific industries: an industry conflict anyway
+                if items[j].record_id != p.record_id:
                     out[j] = None
         return list(out)[: self.th.max_candidates]
+
+    def neighbourhood(self, cand: list[int]) -> list[int]:
+        """The candidates and the other members of their clusters, in index order."""
+        local: dict[int, None] = dict.fromkeys(cand)
+        for j in cand:
+            for k in self.members.get(self.cluster[j], ()):
+                local[k] = None
+        return sorted(local)
 
     def match(
         self, record: EnterpriseRecord | Mapping[str, Any], add: bool = False
     ) -> MatchDecision:
-        """Decide attach / review / new for one record; with add=True also index it."""
+        """Decide attach / review / new for one record; with add=True also index it.
+
+        The batch clustering over the record's neighbourhood decides (see the class
+        docstring): attach to the cluster of the record it is linked to, queue the pairs the
+        batch would list for review, or a cluster of its own.
+        """
         p = prepare(record)
-        th = self.th
-        best_auto: tuple[float, PairScore, int] | None = None
-        reviews: list[PairScore] = []
         cand = self.candidates(p)
-        auto_inds: set[str] = set()
-        auto_dists: set[str] = set()
-        for j in cand:
-            ps = score_pair(p, self.items[j], th)
-            if ps.decision == AUTO:
-                if ps.rule != "uscc_equal":
-                    auto_inds.add(self.items[j].parts.industry)
-                    auto_dists.add(self.items[j].district)
-                if best_auto is None or ps.score > best_auto[0]:
-                    best_auto = (ps.score, ps, j)
-            elif ps.decision == REVIEW:
-                reviews.append(ps)
-        if (
-            best_auto is not None
-            and best_auto[1].rule != "uscc_equal"
-            and not p.parts.industry
-            and len(auto_inds - {""}) > 1
-        ):
-            # Naming no industry, it matches several businesses of one brand: ambiguous.
-            reviews.append(_relabel(best_auto[1], REVIEW, "ambiguous_industry"))
-            best_auto = None
-        if (
-            best_auto is not None
-            and best_auto[1].rule != "uscc_equal"
-            and not p.district
-            and len(auto_dists - {""}) > 1
-        ):
-            # Without a district, it matches firms of that name in several districts.
-            reviews.append(_relabel(best_auto[1], REVIEW, "ambiguous_district"))
-            best_auto = None
         decision: MatchDecision | None = None
-        if best_auto is not None:
-            _, ps, j = best_auto
-            cid = self.cluster[j]
-            rep = self.rep_of.get(cid, j)
-            guard_ok = True
-            if rep != j and ps.rule != "uscc_equal":
-                # Chaining guard: the cluster's representative must agree as well.
-                guard_ok = score_pair(p, self.items[rep], th).decision != NO
-            if guard_ok:
+        if cand:
+            local = [k for k in self.neighbourhood(cand) if self.items[k].record_id != p.record_id]
+            items = [self.items[k] for k in local]
+            items.append(p)
+            res = _cluster(items, self._local_th, None, False, local=True)
+            pos = {it.record_id: x for x, it in enumerate(items)}
+            mine = res.cluster_of[p.record_id]
+            mates = Counter(
+                self.cluster[local[x]]
+                for x, it in enumerate(items[:-1])
+                if res.cluster_of[it.record_id] == mine
+            )
+            if mates:
+                # The record's own strongest link into the stored cluster holding most of its
+                # batch cluster (the neighbourhood may join what is stored apart).
+                cid = max(mates, key=lambda c: (mates[c], -min(self.members[c])))
+                link = next(
+                    (ps for ps in res.merges if self.cluster[local[pos[ps.b]]] == cid), None
+                )
+                if link is None:  # joined through a neighbour: the best comparison explains
+                    link = max(
+                        (
+                            score_pair(p, self.items[k], self.th)
+                            for k in self.members[cid]
+                            if k in set(local)
+                        ),
+                        key=lambda ps: ps.score,
+                    )
+                # Pairs with other clusters the batch would list for review stay listed.
+                elsewhere = [ps for ps in res.review if self.cluster[local[pos[ps.b]]] != cid]
+                elsewhere.sort(key=lambda r: -r.score)
                 decision = MatchDecision(
                     p.record_id,
                     "attach",
                     cid,
-                    ps.score,
-                    ps.rule,
-                    self.items[j].record_id,
-                    ps.features,
-                    [],
+                    link.score,
+                    link.rule,
+                    link.b,
+                    link.features,
+                    elsewhere[:5],
                     len(cand),
                 )
-            else:
-                reviews.append(_relabel(ps, REVIEW, "representative_disagrees"))
-        if decision is None:
-            reviews.sort(key=lambda r: -r.score)
-            if reviews:
+            elif res.review:
+                reviews = sorted(res.review, key=lambda r: -r.score)
                 top = reviews[0]
                 decision = MatchDecision(
                     p.record_id,
@@ -605,18 +654,18 @@ class DedupIndex:
                     reviews[:5],
                     len(cand),
                 )
-            else:
-                decision = MatchDecision(
-                    p.record_id,
-                    "new",
-                    p.record_id,
-                    0.0,
-                    "no_candidate_matched",
-                    None,
-                    {},
-                    [],
-                    len(cand),
-                )
+        if decision is None:
+            decision = MatchDecision(
+                p.record_id,
+                "new",
+                p.record_id,
+                0.0,
+                "no_candidate_matched",
+                None,
+                {},
+                [],
+                len(cand),
+            )
         if add:
             self._add_prepared(p, decision.cluster_id)
         return decision
