@@ -15,7 +15,7 @@ const SHELL = [
   '/js/search.js', '/js/bg.js', '/js/ui.js', '/js/status.js', '/js/router.js', '/js/form.js', '/js/entry-view.js',
   '/js/screen-login.js', '/js/screen-home.js', '/js/screen-new.js', '/js/screen-visit.js', '/js/screen-entries.js',
   '/js/screen-problems.js', '/js/screen-settings.js', '/js/updates.js',
-  '/js/tus.js', '/js/uploads.js', '/js/imaging.js', '/js/photos.js', '/js/signature.js',
+  '/js/tus.js', '/js/uploads.js', '/js/imaging.js', '/js/photos.js', '/js/signature.js', '/js/visit-duplicates.js',
   '/icons/icon-32.png', '/icons/icon-192.png', '/icons/icon-512.png', '/icons/maskable-512.png', '/icons/apple-touch-icon.png',
 ];
 

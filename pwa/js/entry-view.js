@@ -9,6 +9,8 @@ function isMine(rec) {
   if (rec.mine) return true;
   const u = S.user;
   const by = rec.data?.created_by;
+  // A visit the cadre joined (the same meeting, recorded by another cadre) is theirs too.
+  if (u && (rec.data?.participants || []).includes(u.username)) return true;
   return !!u && by != null && (by === u.id || by === u.username);
 }
 

@@ -50,6 +50,18 @@ export function mutationFor(entity, id, rec, data, { del = false } = {}) {
   return { op: 'update', entity, id, fields, base_version: rec.version ?? null };
 }
 
+/**
+ * Joining a visit another cadre recorded (the same meeting): an update that only adds
+ * `username` to its participants. The server merges it with what it holds, so two
+ * cadres joining at once are both kept (docs/sync-protocol.md, "Joining a visit").
+ */
+export function joinMutation(id, rec, username) {
+  return { op: 'update', entity: 'visit', id, fields: { participants_add: [username] }, base_version: rec?.version ?? null };
+}
+
+/** Participants with `names` added (never removed), in order. */
+export const withParticipants = (list, names) => [...new Set([...(list || []), ...names])];
+
 function fieldsAll(entity, data) {
   const out = {};
   for (const f of WRITABLE[entity]) if (f in data && data[f] !== undefined) out[f] = data[f];
@@ -130,7 +142,11 @@ export function overlay(serverData, pending) {
   let deleted = false;
   for (const e of pending) {
     if (e.op === 'delete') deleted = true;
-    else data = { ...data, ...e.fields };
+    else {
+      const { participants_add: add, ...fields } = e.fields || {};
+      data = { ...data, ...fields };
+      if (add) data.participants = withParticipants(data.participants, add);
+    }
   }
   return { data, deleted };
 }

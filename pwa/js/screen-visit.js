@@ -11,6 +11,7 @@ import { beginSave, flushDraft, getPath, scheduleDraft, setPath, stepper } from 
 import { errField, reasonHtml } from './entry-view.js';
 import { blankHome } from './screen-new.js';
 import { mountPhotos, photoSlot, photosForSave } from './photos.js';
+import { askDuplicate, dupWarning, joinChanges } from './visit-duplicates.js';
 
 /** Form of an existing entry, from the records on this phone. */
 async function formFromRecords(id) {
@@ -163,6 +164,7 @@ function renderEntBox(ent) {
   if (ent) {
     box.innerHTML = `<div class="row"><b data-testid="chosen-ent">${h(ent.name)}</b><button type="button" class="btn small" id="entchg">${t('change')}</button></div>`;
     $('#entchg').onclick = () => { F.enterprise_id = null; renderEntBox(null); scheduleDraft(); };
+    dupWarning(box, ent.id);
     return;
   }
   box.innerHTML = `<input type="search" id="entq" placeholder="${t('search_ent')}" autocomplete="off" data-testid="ent-search">
@@ -305,6 +307,8 @@ async function saveForm() {
     toast(t('required'));
     return;
   }
+  const dup = await askDuplicate(F); // the same meeting another cadre recorded?
+  if (dup === 'cancel' || S.form !== F) return;
   await beginSave(F);
   const u = S.user;
   const district = u.district_code || S.ref?.work_groups?.find((g) => g.code === u.work_group_code)?.district_codes?.[0];
@@ -334,9 +338,10 @@ async function saveForm() {
     if (H.id_number) data.id_number = H.id_number.trim().toUpperCase();
     changes.push({ entity: 'home_visit', id: H.id, data });
   }
+  const joined = dup?.join ? joinChanges(F, changes, dup.join) : null;
   const t0 = performance.now();
   try {
-    await store.save(changes, { dropDrafts: [F.visitId], photos: photosForSave(F, changes) });
+    await store.save(joined?.changes || changes, { dropDrafts: [F.visitId], photos: photosForSave(joined?.form || F, joined?.changes || changes) });
   } catch (e) {
     F.saving = false;
     // Quota errors can be silent elsewhere: this one is not.
@@ -347,7 +352,7 @@ async function saveForm() {
   window.fieldvisit.lastSaveMs = performance.now() - t0;
   F.saved = true;
   S.form = null;
-  toast(t('saved'));
+  toast(t(joined ? 'dup_joined' : 'saved'));
   afterSave();
   go('#/home');
 }

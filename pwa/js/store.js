@@ -2,7 +2,7 @@
 // Every save writes the record and its outbox mutation in ONE transaction, with the
 // mutation counter (mid) advanced in that same transaction.
 
-import { mutationFor, readResult, overlay, cutBatch, wireMutation } from './outbox.js';
+import { joinMutation, mutationFor, readResult, overlay, cutBatch, wireMutation, withParticipants } from './outbox.js';
 
 const rkey = (entity, id) => `${entity}:${id}`;
 
@@ -51,6 +51,7 @@ export class Store {
 
   /**
    * Save changes atomically: [{entity, id, data, del?}] plus draft ids to drop.
+   * `{entity: 'visit', id, join: username}` adds the user to that visit's participants.
    * Returns the mids written. Nothing is written if any part fails.
    */
   save(changes, { dropDrafts = [], photos = [] } = {}) {
@@ -64,12 +65,13 @@ export class Store {
       for (const ch of changes) {
         const key = rkey(ch.entity, ch.id);
         const rec = await t.get('records', key);
-        const m = mutationFor(ch.entity, ch.id, rec, ch.data || {}, { del: !!ch.del });
+        const m = ch.join ? joinMutation(ch.id, rec, ch.join) : mutationFor(ch.entity, ch.id, rec, ch.data || {}, { del: !!ch.del });
         const next = rec ? { ...rec } : {
           key, entity: ch.entity, id: ch.id, data: {}, version: null, known: false,
           mine: true, pending: [], created_local: this.now(),
         };
         if (ch.data) next.data = { ...next.data, ...ch.data };
+        if (ch.join) next.data = { ...next.data, participants: withParticipants(next.data.participants, [ch.join]) };
         if (ch.del) next.deleted = true;
         next.updated_local = this.now();
         if (m) {
