@@ -228,6 +228,45 @@ def overdue_condition(on: date) -> Any:
     return (Problem.stage.in_(OPEN_STAGES)) & (Problem.due_date < on)
 
 
+def colour_condition(session: Session, colour: str | None, on: date, rules: DeadlineRules) -> Any:
+    """SQL for "has colour `colour` on day `on`" (`None`: open and on schedule, 正常) —
+    the rule of `state`, so the tracker and the dashboard can select and count by colour
+    in the database. tests/server/test_deadlines.py pins that both agree per problem."""
+    from sqlalchemy import Date, Float, case, cast, func, literal, not_
+
+    from server.coordination.filters import local_day
+
+    postgres = session.get_bind().dialect.name == "postgresql"
+
+    def days(a: Any, b: Any) -> Any:  # whole days from date a to date b
+        if postgres:
+            return cast(b, Date) - cast(a, Date)
+        return func.julianday(b) - func.julianday(a)
+
+    start = local_day(session, Problem.stage_started_at, rules.tz)
+    clocked = (
+        Problem.stage.in_(OPEN_STAGES)
+        & Problem.due_date.is_not(None)
+        & Problem.stage_started_at.is_not(None)
+    )
+    span = days(start, Problem.due_date)
+    period = case((span < 1, 1), else_=span)
+    behind = (
+        cast(days(start, literal(on, Date)), Float) / cast(period, Float) >= rules.behind_share
+    ) & (Problem.progress_at.is_(None) | (Problem.progress_at <= Problem.stage_started_at))
+    red = clocked & (Problem.due_date < on)
+    yellow = clocked & (Problem.due_date >= on) & behind
+    blue = (
+        clocked
+        & (Problem.due_date >= on)
+        & not_(behind)
+        & (Problem.due_date <= on + timedelta(days=rules.near_days))
+    )
+    if colour is None:
+        return Problem.stage.in_(OPEN_STAGES) & not_(red | yellow | blue)
+    return {"red": red, "yellow": yellow, "blue": blue}[colour]
+
+
 def state_of(problem: Any, on: date, rules: DeadlineRules) -> DeadlineState:
     return state(
         problem.stage, problem.due_date, problem.stage_started_at, problem.progress_at, on, rules

@@ -14,9 +14,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, distinct, func, select
+from sqlalchemy import and_, case, distinct, func, select
 from sqlalchemy.orm import Session, aliased
 
+from server import deadlines
 from server.coordination.filters import (
     Filters,
     as_date,
@@ -50,7 +51,6 @@ from worker.briefing.compute import (
     _json_array_values,
     _rank,
     compute_figures,
-    deadline_figures,
     vocabulary,
 )
 
@@ -84,8 +84,47 @@ def district_figures(session: Session, f: Filters) -> dict[int, DistrictFigures]
     """Every in-scope district's figures under the filters, keyed by district id."""
     districts = scoped_districts(session, f.district_ids)
     if not f.narrows_visits:
-        return compute_figures(session, f.period, districts)
-    return _filtered_figures(session, f, districts)
+        figs = compute_figures(session, f.period, districts)
+    else:
+        figs = _filtered_figures(session, f, districts)
+    for district_id, counts in deadline_colours(session, f).items():
+        if district_id in figs:
+            figs[district_id].deadline_colours = counts
+    return figs
+
+
+def deadline_colours(session: Session, f: Filters) -> dict[int, dict[str, int]]:
+    """Per district, the open problems under the filters by colour (server/deadlines.py)
+    on the period's last day (today at the latest): the problems the 未解决 column
+    counts — raised (their visit) before the period ends, of the work group's visits or
+    the tagged enterprises when those filters apply, still open."""
+    rules = deadlines.current_rules()
+    on = min(f.date_to, deadlines.today(None, rules.tz))
+    _, end = f.bounds()
+    sums = [
+        func.coalesce(
+            func.sum(case((deadlines.colour_condition(session, c, on, rules), 1), else_=0)), 0
+        )
+        for c in deadlines.COLOURS
+    ]
+    rows = session.execute(
+        select(Problem.district_id, *sums)
+        .select_from(Problem)
+        .outerjoin(Visit, Visit.id == Problem.visit_id)
+        .where(
+            *live(Problem),
+            *visit_conditions(f, dated=False, of_children=True),
+            func.coalesce(Visit.visited_at, Problem.created_at) < end,
+            Problem.stage.in_(OPEN_STAGES),
+        )
+        .group_by(Problem.district_id)
+    )
+    out = {
+        d.id: dict.fromkeys(deadlines.COLOURS, 0) for d in scoped_districts(session, f.district_ids)
+    }
+    for district_id, *counts in rows:
+        out[district_id] = {c: int(n) for c, n in zip(deadlines.COLOURS, counts, strict=True)}
+    return out
 
 
 def _blank(d: DistrictUnit) -> DistrictFigures:
@@ -235,7 +274,6 @@ def _filtered_figures(
         if district_id in figs:
             figs[district_id].home_visits, figs[district_id].condolence_cents = n, int(cents)
 
-    deadline_figures(session, [figs], [f.date_to])
     _rank(figs, vocabulary()["targets"])
     return figs
 

@@ -40,6 +40,11 @@ class ProblemFilters:
     min_days: int | None = None
     recurring_only: bool = False
     overdue_only: bool = False  # red: open and past the due date (server/deadlines.py)
+    # today's colour (server/deadlines.py): red, yellow, blue, or "none" (open, 正常)
+    colour: str | None = None
+
+
+COLOUR_FILTERS = (*deadlines.COLOURS, "none")
 
 
 def opened_at() -> Any:
@@ -120,6 +125,9 @@ def list_problems(
     on = deadlines.today(now, rules.tz)
     if f.overdue_only:
         conds.append(deadlines.overdue_condition(on))
+    if f.colour:
+        colour = None if f.colour == "none" else f.colour
+        conds.append(deadlines.colour_condition(session, colour, on, rules))
     if f.recurring_only:
         conds.append(Problem.category.in_(sorted(recurring) or [""]))
     base = (

@@ -689,6 +689,7 @@ def _problem_filters(user: User) -> tuple[problems.ProblemFilters, int]:
         min_days=min_days or None,
         recurring_only=flag_arg("recurring"),
         overdue_only=flag_arg("overdue"),
+        colour=choice_arg("colour", problems.COLOUR_FILTERS),
     ), max(2, recur_n)
 
 
@@ -729,7 +730,8 @@ def problems_page():  # noqa: ANN201
 
 @bp.get("/api/problem-tracker")
 def problems_api():  # noqa: ANN201
-    """GET /api/problem-tracker?category=&tag=&stage=&min_days=&district=&n=&recurring=1&page="""
+    """GET /api/problem-tracker?category=&tag=&stage=&colour=&min_days=&district=&n=
+    &recurring=1&page= (colour: red, yellow, blue or none)"""
     # the API's page follows per_page (at most API_PAGE_MAX); the web page shows 50
     data = _problem_data(_api_user(), per_page_arg(PER_PAGE))
     for item in data["items"]:
