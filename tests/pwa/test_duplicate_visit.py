@@ -148,6 +148,7 @@ def test_a_different_meeting_is_recorded_as_a_second_visit(fv_server, launch, ma
     # Now two visits, one of them B's own (marked), and the question names only A's.
     assert len(warn.query_selector_all("[data-testid=dup-visit]")) == 2
     page.click("[data-testid=save]")
+    page.wait_for_selector("[data-testid=dup-ask]")
     assert len(page.query_selector_all("[data-testid=dup-join]")) == 1
     page.click("[data-testid=dup-cancel]")
     assert page.query_selector("#vf") and not page.query_selector("[data-testid=dup-ask]")
