@@ -117,6 +117,63 @@ TEXT = {
 }
 
 
+# The dedup rules a candidate or merge names (worker/dedup/match.py, worker/dedup_jobs.py,
+# worker/merges.py), in words; "review_<rule>" is a reviewer's decision on that rule.
+RULES: dict[str, tuple[str, str]] = {
+    "name_exact": ("名称完全相同", "Same name"),
+    "name_exact_conflicting": ("名称相同，但其他信息矛盾", "Same name, other details conflict"),
+    "name_similar_corroborated": ("名称相近，另有信息佐证", "Similar names, corroborated"),
+    "name_similar_uncertain": ("名称相近，无法确定", "Similar names, uncertain"),
+    "uscc_equal": ("统一社会信用代码相同", "Same credit code"),
+    "uscc_unchecked_equal": ("信用代码相同（校验位未通过）", "Same credit code (check failed)"),
+    "uscc_conflict": ("信用代码不同", "Credit codes differ"),
+    "uscc_conflict_in_cluster": ("同组记录的信用代码冲突", "Credit codes conflict in the group"),
+    "industry_conflict": ("行业不同", "Industries differ"),
+    "industry_conflict_in_cluster": ("同组记录的行业冲突", "Industries conflict in the group"),
+    "branch_mismatch": ("分支机构不一致", "Branches differ"),
+    "district_conflict": ("区(市)县不同", "Districts differ"),
+    "contradicted": ("信息相互矛盾", "Details contradict"),
+    "weak_name_only": ("只有名称略相似", "Only weakly similar names"),
+    "below_review": ("相似度不足", "Below the review threshold"),
+    "id_hash_equal": ("身份证号相同", "Same ID number"),
+    "id_hash_differs": ("身份证号不同", "ID numbers differ"),
+    "name_phone_district": ("姓名、电话和区(市)县相近", "Name, phone and district match"),
+    "different_visit": ("属于不同的走访", "Different visits"),
+    "same_meeting_other_cadre": (
+        "同一次活动，不同干部各记了一次",
+        "One meeting, recorded by two cadres",
+    ),
+    "same_entry_same_cadre": ("同一干部重复录入", "The same entry twice by one cadre"),
+    "chain": ("随其所并入的记录一起合并", "Followed the record it was merged into"),
+    "merge_undone": ("撤销合并后重新审核", "Review again after an undone merge"),
+}
+STATUSES = {
+    LINK_ACTIVE: ("已合并", "merged"),
+    LINK_UNDONE: ("已撤销", "undone"),
+    LINK_SUPERSEDED: ("已被替代", "superseded"),
+}
+
+
+def rule_text(rule: str | None, lang: str) -> str:
+    """A dedup rule in words (never the code; an unknown rule says so)."""
+    i = 1 if lang == "en" else 0
+    if rule and rule.startswith("review_") and rule[7:] in RULES:
+        return ("人工审核确认：", "Confirmed in review: ")[i] + RULES[rule[7:]][i]
+    if rule in RULES:
+        return RULES[rule][i]
+    return ("其他规则", "another rule")[i]
+
+
+def vocab_text(kind: str, codes: list[str] | str | None, lang: str) -> str:
+    """Vocabulary codes (enterprise types, visit methods) as their names."""
+    from worker.briefing.compute import vocabulary
+
+    key = "name_en" if lang == "en" else "name"
+    names = {r["code"]: r.get(key) or r["name"] for r in vocabulary().get(kind, [])}
+    items = [codes] if isinstance(codes, str) else list(codes or [])
+    return ("、" if lang != "en" else ", ").join(names.get(c, c) for c in items)
+
+
 def register(app: Flask) -> None:
     """Attach the review pages and API (and the cookie sign-in if nobody did yet)."""
     from server import web
@@ -177,12 +234,12 @@ def record_values(entity: str, obj: Any, names: _Names) -> dict[str, str]:
             uscc=(obj.uscc or "") + ("" if obj.uscc_valid or not obj.uscc else " ⚠"),
             address=obj.address or "",
             head_count=str(obj.head_count or ""),
-            type_tags=", ".join(obj.type_tags or []),
+            type_tags=vocab_text("enterprise_type_tags", obj.type_tags, names.lang),
         )
     elif entity == "visit":
         ent = db.session.get(Enterprise, obj.enterprise_id) if obj.enterprise_id else None
         out.update(
-            method=obj.method,
+            method=vocab_text("methods", obj.method, names.lang),
             visited_at=names.when(obj.visited_at),
             work_group=names.groups.get(obj.work_group_id, ""),
             enterprise=ent.name if ent else "",
@@ -228,6 +285,7 @@ def candidate_view(row: ReviewCandidate, names: _Names) -> dict[str, Any] | None
         "status": row.status,
         "score": round(row.score or 0.0, 3),
         "rule": row.rule,
+        "rule_text": rule_text(row.rule, names.lang),
         "features": row.features,
         "a_id": row.a_id,
         "b_id": row.b_id,
@@ -260,7 +318,9 @@ def link_view(link: MergeLink, names: _Names) -> dict[str, Any]:
         "record_id": link.record_id,
         "canonical_id": link.canonical_id,
         "status": link.status,
+        "status_text": STATUSES.get(link.status, ("", ""))[1 if names.lang == "en" else 0],
         "rule": link.rule,
+        "rule_text": rule_text(link.rule, names.lang),
         "score": link.score,
         "features": link.features,
         "decided_by": link.decided_by,
@@ -306,6 +366,8 @@ def page():  # noqa: ANN201
         lang=lang,
         t=lambda key: _t(key, lang),
         entity_name=lambda e: ENTITY_NAMES[e][1 if lang == "en" else 0],
+        # worker/merges.py: "worker" is the dedup workers, otherwise a reviewer's name
+        by_text=lambda by: ("自动去重", "automatic dedup")[lang == "en"] if by == "worker" else by,
     )
 
 
