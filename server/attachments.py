@@ -608,23 +608,29 @@ def process_image(data: bytes, mime: str, limits: Limits) -> ProcessedImage:
             if img.format == "JPEG":
                 img.draft("RGB", (limits.full_px, limits.full_px))
             img.load()
-            img = ImageOps.exif_transpose(img)
+            ImageOps.exif_transpose(img, in_place=True)
             alpha = img.mode in ("RGBA", "LA", "PA") or (
                 img.mode == "P" and "transparency" in img.info
             )
             mode = "RGBA" if alpha and found != "image/jpeg" else "RGB"
             if img.mode == "L" and not alpha:
                 mode = "L"
-            img = img.convert(mode)
-            # Only the pixels cross over: a new image has no info, no EXIF, no ICC.
-            bare = Image.frombytes(mode, img.size, img.tobytes())
+            if img.mode != mode:
+                img = img.convert(mode)
+            # Only the pixels cross over: a new image has no info, no EXIF, no XMP, no ICC.
+            bare = Image.new(mode, img.size)
+            bare.paste(img, (0, 0))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _too_many_pixels(limits) from None
         except Exception as exc:  # noqa: BLE001 - a truncated or corrupt stream
             raise _unreadable(type(exc).__name__) from None
-    full_img = bare.copy()
-    if max(full_img.size) > limits.full_px:
-        full_img.thumbnail((limits.full_px, limits.full_px), Image.Resampling.LANCZOS)
+    full_img = bare
+    if max(bare.size) > limits.full_px:
+        scale = limits.full_px / max(bare.size)
+        size = (max(1, round(bare.width * scale)), max(1, round(bare.height * scale)))
+        # Bicubic: half the time of Lanczos on a 12-megapixel photo, no visible loss at
+        # this size; the phone sends 1600 px anyway, so this is the rare case.
+        full_img = bare.resize(size, Image.Resampling.BICUBIC)
     out = io.BytesIO()
     if found == "image/jpeg":
         full_img.save(out, "JPEG", quality=85)
@@ -632,7 +638,7 @@ def process_image(data: bytes, mime: str, limits: Limits) -> ProcessedImage:
         full_img.save(out, "PNG", compress_level=6)
     else:
         full_img.save(out, "WEBP", quality=80)
-    thumb_img = bare
+    thumb_img = full_img.copy()  # from the smaller image: cheaper, same result
     thumb_img.thumbnail((limits.thumb_px, limits.thumb_px), Image.Resampling.BILINEAR)
     if thumb_img.mode == "RGBA":
         white = Image.new("RGB", thumb_img.size, (255, 255, 255))
@@ -850,3 +856,31 @@ def run_retention(session: Session, store: AttachmentStore, settings: Any) -> Pu
         if len(parts) == 3 and parts[1] not in live:
             store.delete(key)
     return result
+
+
+def for_visits(
+    session: Session, user: User, scope: Scope, visits: list[Visit], checks: Checks
+) -> dict[str, list[dict[str, Any]]]:
+    """Per visit id: the attachments of the visit, of its problems and of its home visits
+    that `user` may see (described against that visit), oldest capture first."""
+    by_id = {v.id: v for v in visits}
+    out: dict[str, list[dict[str, Any]]] = {v.id: [] for v in visits}
+    if not by_id:
+        return out
+    owners: dict[tuple[str, str], Visit] = {}
+    for visit in visits:
+        if may_read(user, scope, "visit", visit):
+            owners[("visit", visit.id)] = visit
+    ids = list(by_id)
+    for record_type, model in (("problem", Problem), ("home_visit", HomeVisit)):
+        for record in session.scalars(select(model).where(model.visit_id.in_(ids))):
+            if may_read(user, scope, record_type, record):
+                owners[(record_type, record.id)] = by_id[record.visit_id]
+    for record_type in RECORD_TYPES:
+        wanted = [rid for (kind, rid) in owners if kind == record_type]
+        for att in attachments_of(session, record_type, wanted):
+            visit = owners[(record_type, att.record_id)]
+            out[visit.id].append(describe(att, visit, checks))
+    for items in out.values():
+        items.sort(key=lambda a: (a["captured_at"], a["id"]))
+    return out

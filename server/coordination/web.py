@@ -603,10 +603,14 @@ def visit_page(visit_id: str):  # noqa: ANN201
     detail = _visit_or_abort(user, visit_id)
     histories = {p.id: problems.problem_history(db.session, p.id) for p in detail["problems"]}
     names = {u.id: u.display_name for u in db.session.scalars(select(User))}
+    from server.attachments_pages import gallery
+
+    photos = gallery(db.session, user, [detail["visit"]], page_lang(), _settings())
     return render_template(
         "coordination/visit.html",
         **_page_ctx(user, "dashboard"),
         d=detail,
+        photos=photos[detail["visit"].id],
         histories=histories,
         names=names,
         district=db.session.get(DistrictUnit, detail["visit"].district_id),
@@ -860,11 +864,15 @@ def spot_check_page(sample_id: int):  # noqa: ANN201
         .where(SpotCheckItem.sample_id == sample_id)
         .order_by(DistrictUnit.code, SpotCheckItem.id)
     ).all()
+    from server.attachments_pages import gallery
+
     return render_template(
         "coordination/spotcheck.html",
         **_page_ctx(user, "spot"),
         sample=sample,
         rows=rows,
+        # beside each sampled visit: its photos with time, place and clock checks
+        photos=gallery(db.session, user, [r[1] for r in rows], page_lang(), _settings()),
         results=CHECK_RESULTS,
     )
 
