@@ -122,3 +122,44 @@ def test_address_numbers_in_chinese_numerals_are_digits():
     assert normalize_address("红星路八十八号") == normalize_address("成都市锦江区红星路88号")
     assert normalize_address("红星路一〇五号三楼") == "红星路105号3楼"
     assert normalize_address("一环路东一段") == "一环路东一段"  # a road's name is left alone
+
+
+def test_a_wrong_character_inside_the_legal_form_or_industry_word_still_parses():
+    from worker.dedup import normalize_name
+
+    plain = normalize_name("成都蓝光服饰有限公司")
+    for typed in (
+        "成都蓝光服饰有很公司",  # a look-alike inside the legal form
+        "成都蓝光服饰有限公同",
+        "成都蓝光服饰有限",  # cut short
+        "成都蓝光服饰责任有限公司",  # words swapped
+    ):
+        p = normalize_name(typed)
+        assert (p.core, p.industry, p.legal) == (plain.core, plain.industry, "ltd"), typed
+    # 务限责任公司 is 服务 + 限责任公司 (a dropped 有), not a replaced first character.
+    assert normalize_name("蓝光家政服务限责任公司").industry_words == "家政服务"
+    # an industry word typed by its sound (pinyin input) or with one character wrong
+    assert (
+        normalize_name("蓝光鞋叶有限公司").industry == normalize_name("蓝光鞋业有限公司").industry
+    )
+    assert normalize_name("蓝光机械制适有限公司").core == "蓝光"
+
+
+def test_names_in_latin_letters_read_as_pinyin_or_english():
+    from worker.dedup import normalize_name, prepare, score_pair
+
+    zh = normalize_name("成都蓝光印务有限公司")
+    for latin in (
+        "Chengdu Languang Printing Co., Ltd.",
+        "LANGUANGYINWU",
+        "成都Languang印务有限公司",
+    ):
+        p = normalize_name(latin)
+        assert p.py == zh.py and p.industry == zh.industry, latin
+    # one letter in a Chinese name stays a letter
+    assert normalize_name("成都E福源餐饮有限公司").core == "E福源"
+    a = prepare(
+        {"record_id": "a", "name": "Chengdu Languang Printing Co., Ltd.", "address": "红星路8号"}
+    )
+    b = prepare({"record_id": "b", "name": "成都蓝光印务有限公司", "address": "红星路8号"})
+    assert score_pair(a, b).decision == "auto"

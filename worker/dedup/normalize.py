@@ -45,6 +45,12 @@ _LEGAL_FORMS: dict[str, str] = {
     "门市部": "shop",
     "商店": "shop",
     "工作室": "studio",
+    # A name cut short or with its words swapped, as typed into rosters (成都华兴机械有限,
+    # 华兴机械责任有限公司).
+    "有限": "ltd",
+    "有限责任": "ltd",
+    "责任有限公司": "ltd",
+    "股份有限": "jsc",
 }
 
 
@@ -52,6 +58,17 @@ def _one_dropped(word: str) -> list[str]:
     """The spellings of word with one character left out (有限公司 → 有限司, 限公司 …)."""
     return [word[:i] + word[i + 1 :] for i in range(len(word))]
 
+
+# A character typed wrong inside a legal form (有恨公司: a look-alike; 有线公司: a same-sound
+# slip) leaves it recognisable: every legal form of four or more characters is also
+# recognised with one character replaced, except its first (务限责任公司 is 服务 + 限责任公司,
+# a dropped 有, not a replaced one).
+_WILD = "\0"
+_LEGAL_WILD: dict[str, str] = {}
+for _form, _canon in _LEGAL_FORMS.items():
+    if len(_form) >= 4:
+        for _i in range(1, len(_form)):
+            _LEGAL_WILD.setdefault(_form[:_i] + _WILD + _form[_i + 1 :], _canon)
 
 # A cadre drops a character anywhere, also inside the legal form (有限司, 有限责任公): every
 # legal form of four or more characters is also recognised with one character missing
@@ -127,6 +144,44 @@ for _w, _cat in _EXACT_INDUSTRY.items():
             if _v not in _EXACT_INDUSTRY and _v not in _LEGAL_FORMS:
                 if _INDUSTRY.setdefault(_v, _cat) == _cat:
                     _SUBINDUSTRY.setdefault(_v, _SUBINDUSTRY[_w])
+
+# An industry word typed by its sound (鞋野 for 鞋业, 齐车 for 汽车: pinyin input) or, from
+# three characters, with one character replaced (机械制适) is still that word; only where
+# the sound (or the pattern) belongs to one category and is no other word.
+_INDUSTRY_BY_SOUND: dict[str, str | None] = {}
+_INDUSTRY_WILD: dict[str, str | None] = {}
+
+
+def _sound(text: str) -> str:
+    return "-".join(char_pinyin(ch) for ch in text)
+
+
+def _build_fuzzy_industry() -> None:
+    """Fill the sound and pattern tables (on first use: char_pinyin needs its table)."""
+    for w, cat in _EXACT_INDUSTRY.items():
+        if len(w) >= 2:
+            key = _sound(w)
+            prev = _INDUSTRY_BY_SOUND.get(key, w)
+            _INDUSTRY_BY_SOUND[key] = w if prev is not None and _INDUSTRY[prev] == cat else None
+        if len(w) >= 3:
+            for i in range(len(w)):
+                pat = w[:i] + _WILD + w[i + 1 :]
+                prev = _INDUSTRY_WILD.get(pat, w)
+                _INDUSTRY_WILD[pat] = w if prev is not None and _INDUSTRY[prev] == cat else None
+
+
+def _fuzzy_industry(tail: str) -> str | None:
+    """The industry word `tail` was meant to be (same sound, or one character replaced)."""
+    if not _INDUSTRY_BY_SOUND:
+        _build_fuzzy_industry()
+    hit = _INDUSTRY_BY_SOUND.get(_sound(tail))
+    if hit is None and len(tail) >= 3:
+        for i in range(len(tail)):
+            hit = _INDUSTRY_WILD.get(tail[:i] + _WILD + tail[i + 1 :])
+            if hit is not None:
+                break
+    return hit
+
 
 # Branch markers at the end of a name: a branch is its own record, never its parent.
 _BRANCH_RE = re.compile(r"(分公司|分公|分司|分厂|分店|营业部|办事处|分部|分中心|分社|分行|支行)$")
@@ -327,7 +382,13 @@ def _strip_legal(text: str) -> tuple[str, str]:
         n = len(text)
         for ln in _LEGAL_LENGTHS:
             if n > ln:
-                canon = _LEGAL_FORMS.get(text[-ln:])
+                tail = text[-ln:]
+                canon = _LEGAL_FORMS.get(tail)
+                if canon is None and ln >= 4 and n - ln >= 2:
+                    for i in range(1, ln):
+                        canon = _LEGAL_WILD.get(tail[:i] + _WILD + tail[i + 1 :])
+                        if canon is not None:
+                            break
                 if canon is not None:
                     text = text[:-ln]
                     # The outermost suffix (seen first) is the legal form; inner ones are group
@@ -397,13 +458,201 @@ def _strip_industry(text: str) -> tuple[str, list[str]]:
                 text = text[:-ln]
                 changed = True
                 break
+        if not changed:
+            # Nothing exact: a word typed by its sound or with one character wrong.
+            for ln in _INDUSTRY_LENGTHS:
+                if ln >= 2 and n - ln >= 2:
+                    hit = _fuzzy_industry(text[-ln:])
+                    if hit is not None:
+                        words.append(hit)
+                        text = text[:-ln]
+                        changed = True
+                        break
     return text, words
+
+
+# --- names written in Latin letters: pinyin (Fazhangli, MEIYUAN) and English ------------
+# Words of English names as Chinese firms translate them (a general vocabulary, not a
+# list of any roster's names): legal forms go, industry and region words are translated,
+# the rest is read as pinyin and written as one character per syllable (a character of
+# that sound), so that 梅源 and MEIYUAN share a sound, a blocking key and a comparison.
+_EN_LEGAL = frozenset(
+    "CO LTD LIMITED LIABILITY COMPANY CORP CORPORATION INC LLC LP PLC GROUP HOLDINGS "
+    "PARTNERSHIP JOINT STOCK SHARE SHARES STUDIO FACTORY BRANCH".split()
+)
+_EN_STOP = frozenset("AND OF THE FOR".split())
+_EN_WORDS = {
+    "CHENGDU": "成都",
+    "SICHUAN": "四川",
+    "TECHNOLOGY": "科技",
+    "TECH": "科技",
+    "SCIENCE": "科技",
+    "INDUSTRIAL": "实业",
+    "INDUSTRY": "实业",
+    "DEVELOPMENT": "发展",
+    "TRADING": "贸易",
+    "TRADE": "贸易",
+    "COMMERCE": "商贸",
+    "IMPORT": "进出口",
+    "EXPORT": "进出口",
+    "MACHINERY": "机械",
+    "MACHINE": "机械",
+    "MECHANICAL": "机械",
+    "ELECTRONIC": "电子",
+    "ELECTRONICS": "电子",
+    "ELECTRIC": "电器",
+    "ELECTRICAL": "电气",
+    "POWER": "电力",
+    "ENERGY": "能源",
+    "SOFTWARE": "软件",
+    "NETWORK": "网络",
+    "INFORMATION": "信息",
+    "COMMUNICATION": "通信",
+    "COMMUNICATIONS": "通信",
+    "FOOD": "食品",
+    "FOODS": "食品",
+    "CATERING": "餐饮",
+    "RESTAURANT": "餐饮",
+    "HOTEL": "酒店",
+    "CONSTRUCTION": "建筑",
+    "ENGINEERING": "工程",
+    "DECORATION": "装饰",
+    "MATERIALS": "建材",
+    "PROPERTY": "物业",
+    "ESTATE": "房地产",
+    "REALTY": "房地产",
+    "LOGISTICS": "物流",
+    "TRANSPORT": "运输",
+    "TRANSPORTATION": "运输",
+    "PHARMACEUTICAL": "医药",
+    "PHARMACY": "医药",
+    "MEDICAL": "医疗",
+    "BIOTECHNOLOGY": "生物科技",
+    "CHEMICAL": "化工",
+    "CHEMICALS": "化工",
+    "GARMENT": "服装",
+    "GARMENTS": "服装",
+    "CLOTHING": "服装",
+    "APPAREL": "服饰",
+    "TEXTILE": "纺织",
+    "TEXTILES": "纺织",
+    "SHOES": "鞋业",
+    "PRINTING": "印刷",
+    "PACKAGING": "包装",
+    "AUTOMOBILE": "汽车",
+    "AUTO": "汽车",
+    "FURNITURE": "家具",
+    "AGRICULTURE": "农业",
+    "AGRICULTURAL": "农业",
+    "ENVIRONMENTAL": "环保",
+    "CULTURE": "文化",
+    "CULTURAL": "文化",
+    "MEDIA": "传媒",
+    "ADVERTISING": "广告",
+    "EDUCATION": "教育",
+    "TRAINING": "培训",
+    "CONSULTING": "咨询",
+    "CONSULTANCY": "咨询",
+    "MANAGEMENT": "管理",
+    "LABOUR": "劳务",
+    "LABOR": "劳务",
+    "DISPATCH": "派遣",
+    "SECURITY": "保安",
+    "CLEANING": "清洁",
+    "HOUSEKEEPING": "家政",
+    "HARDWARE": "五金",
+    "METAL": "金属",
+    "STEEL": "钢铁",
+    "INVESTMENT": "投资",
+    "TRAVEL": "旅游",
+    "TOURISM": "旅游",
+    "SUPERMARKET": "超市",
+    "SERVICE": "服务",
+    "SERVICES": "服务",
+    "SUPPLY": "供应链",
+    "CHAIN": "",
+    "WINE": "酒业",
+    "TEA": "茶业",
+    "COMPONENTS": "元器件",
+    "PARTS": "配件",
+    "EQUIPMENT": "设备",
+    "PRODUCTS": "制品",
+}
+_LATIN_RUN_RE = re.compile(r"[A-Za-z]+(?:[\s.,&'’()（）-]+[A-Za-z]+)*")
+_SYLLABLE_CHAR: dict[str, str] = {}
+
+
+def _syllable_chars() -> dict[str, str]:
+    """Toneless syllable → one character of that sound (the first in code point order)."""
+    if not _SYLLABLE_CHAR:
+        from pypinyin.constants import PINYIN_DICT
+
+        tones = str.maketrans(dict.fromkeys("\u0300\u0301\u030c\u0304"))
+        for cp in range(0x4E00, 0x9FA6):
+            reading = PINYIN_DICT.get(cp)
+            if reading:
+                syl = unicodedata.normalize("NFD", reading.split(",", 1)[0]).translate(tones)
+                syl = unicodedata.normalize("NFC", syl).replace("ü", "v")
+                if char_pinyin(chr(cp)) == syl:
+                    _SYLLABLE_CHAR.setdefault(syl, chr(cp))
+    return _SYLLABLE_CHAR
+
+
+def _pinyin_chars(word: str) -> str | None:
+    """A run of toneless pinyin (FAZHANGLI) as one character per syllable, fewest
+    syllables first; None when it is not pinyin."""
+    table = _syllable_chars()
+    w = word.lower().replace("ü", "v")
+    n = len(w)
+    best: list[list[str] | None] = [None] * (n + 1)
+    best[0] = []
+    for i in range(n):
+        if best[i] is None:
+            continue
+        for ln in range(1, min(6, n - i) + 1):
+            ch = table.get(w[i : i + ln])
+            if ch is not None:
+                cand = [*best[i], ch]
+                cur = best[i + ln]
+                if cur is None or len(cand) < len(cur):
+                    best[i + ln] = cand
+    return "".join(best[n]) if best[n] else None
+
+
+def _latin_run(run: str) -> str:
+    """One run of Latin words as the Chinese name parts it stands for."""
+    out: list[str] = []
+    legal = False
+    for word in re.findall(r"[A-Za-z]+", run):
+        up = word.upper()
+        if up in _EN_LEGAL:
+            legal = legal or up in ("CO", "LTD", "LIMITED", "COMPANY", "CORP", "INC", "LLC")
+        elif up in _EN_WORDS:
+            out.append(_EN_WORDS[up])
+        elif up in _EN_STOP or len(up) == 1:
+            continue  # and, of; the letters of L.P.
+        else:
+            chars = _pinyin_chars(word) if len(word) >= 2 else None
+            out.append(chars if chars is not None else up)
+    return "".join(out) + ("有限公司" if legal else "")
+
+
+def romanised(raw: str) -> str:
+    """A name with its Latin-letter runs of three or more letters read as pinyin or
+    English (成都市Fazhangli汽车销售服务 → 成都市<fa><zhang><li>汽车销售服务); short runs (an E
+    in 成都E福鑫) and names without Latin letters are returned as they are."""
+    if not re.search(r"[A-Za-z]{3}", raw):
+        return raw
+    return _LATIN_RUN_RE.sub(
+        lambda m: _latin_run(m.group(0)) if re.search(r"[A-Za-z]{3}", m.group(0)) else m.group(0),
+        raw,
+    )
 
 
 @lru_cache(maxsize=1 << 20)
 def normalize_name(raw: str) -> NameParts:
     """Split a raw enterprise name into region, trade name, industry, legal form and branch."""
-    text = clean_text(raw)
+    text = clean_text(romanised(unicodedata.normalize("NFKC", raw)))
     found: list[str] = []
     text, branch = _split_branch(text)
 
