@@ -11,7 +11,7 @@ import { beginSave, flushDraft, getPath, scheduleDraft, setPath, stepper } from 
 import { errField, reasonHtml } from './entry-view.js';
 import { blankHome } from './screen-new.js';
 import { mountPhotos, photoSlot, photosForSave } from './photos.js';
-import { askDuplicate, dupWarning, joinChanges } from './visit-duplicates.js';
+import { askDuplicate, dupWarning, joinChanges, joinedOnly } from './visit-duplicates.js';
 
 /** Form of an existing entry, from the records on this phone. */
 async function formFromRecords(id) {
@@ -100,7 +100,7 @@ export async function viewVisit(id) {
     <label>${t('notes')}<textarea data-f="notes" rows="3">${h(F.notes)}</textarea></label>
     <fieldset class="card"><legend>${t('photos')}</legend>${photoSlot('visit', F.visitId)}</fieldset>
     <div class="row"><button type="button" class="btn" id="geo">${t('add_location')}</button><span id="geost" class="small muted">${F.lat != null ? `${F.lat.toFixed(4)}, ${F.lng.toFixed(4)}` : ''}</span></div>
-    ${rec ? `<button type="button" class="btn danger block" id="del">${t('delete')}</button>` : ''}
+    ${rec && !joinedOnly(rec) ? `<button type="button" class="btn danger block" id="del">${t('delete')}</button>` : ''}
     <div class="savebar"><button class="btn primary block big" type="submit" id="save" data-testid="save">${t('save')}</button></div>
   </form>`;
   renderEntBox(ent);

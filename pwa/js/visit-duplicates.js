@@ -99,6 +99,10 @@ export async function askDuplicate(F) {
   });
 }
 
+/** A visit another cadre recorded and this cadre joined: theirs to delete, not ours. */
+export const joinedOnly = (rec) => !rec.mine && rec.data.created_by != null && rec.data.created_by !== S.user?.id
+  && (rec.data.participants || []).includes(S.user?.username);
+
 /**
  * The save of a form that joins visit `target`: no new visit; this cadre is added to the
  * target's participants, and what the form adds to the meeting (problems, a home visit,

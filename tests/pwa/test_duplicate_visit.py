@@ -119,6 +119,10 @@ def test_warning_offline_then_join_makes_one_visit_with_both(fv_server, launch, 
     page.goto(fv_server.url + "/#/entries")
     page.wait_for_selector(f"[data-testid=entry][data-id='{a_visit}'][data-state=synced]")
     shot(page, "duplicate-visit-joined-entries")
+    # Opened from there it is A's record: no delete button for the one who joined.
+    page.click(f"[data-testid=entry][data-id='{a_visit}']")
+    page.wait_for_selector("#vf")
+    assert page.query_selector("#del") is None
 
 
 def test_a_different_meeting_is_recorded_as_a_second_visit(fv_server, launch, marker):  # noqa: ANN001
