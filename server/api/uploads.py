@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -71,7 +72,8 @@ def _int_header(name: str) -> int:
     if raw is None:
         raise ApiError(400, "invalid", f"{name} is required", name)
     raw = raw.strip()
-    if not raw.isdigit() or len(raw) > 15:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+    if not re.fullmatch(r"[0-9]{1,15}", raw):
         raise ApiError(400, "invalid", f"{name}: expected a whole number of bytes", name)
     return int(raw)
 
