@@ -49,11 +49,26 @@ from server.params import (
     parse_date,
     text_arg,
 )
-from server.web import current_web_user, web_login_required
+from server.web import current_web_user, page_lang, web_login_required
 from worker.briefing import mail
-from worker.briefing.compute import PERIOD_KINDS, Period, build_all, labels, period_containing
+from worker.briefing.compute import (
+    PERIOD_KINDS,
+    Period,
+    build_all,
+    labels,
+    period_containing,
+    vocabulary,
+)
 from worker.briefing.deliver import plan_deliveries, retry_failed
-from worker.briefing.render import briefing_context, city_context, mask_name, pct, signed, yuan
+from worker.briefing.render import (
+    bar_rows,
+    briefing_context,
+    city_context,
+    mask_name,
+    pct,
+    signed,
+    yuan,
+)
 
 bp = Blueprint("briefing", __name__)
 
@@ -128,6 +143,8 @@ def district_page(code: str):  # noqa: ANN201
     if briefing is None:
         abort(404)
     ctx = briefing_context(briefing, request.url)
+    if page_lang() == "en":
+        ctx = _english_district(ctx)
     return render_template(
         "briefing/district.html", **ctx, kinds=_kinds(period, code), see_all=user.role in SEE_ALL
     )
@@ -139,9 +156,103 @@ def city_page():  # noqa: ANN201
         abort(403)
     period = _period_from_request()
     city = build_all(db.session, period)[0]
-    return render_template(
-        "briefing/city.html", **city_context(city, request.url), kinds=_kinds(period, CITY_SCOPE)
+    ctx = city_context(city, request.url)
+    if page_lang() == "en":
+        ctx.update(names_en=_district_names_en(), kind_en=KIND_EN, period_en=period_label_en)
+    return render_template("briefing/city.html", **ctx, kinds=_kinds(period, CITY_SCOPE))
+
+
+# ---------------------------------------------------------------------------- English
+# The briefing's figures are labelled in Chinese for the mails (worker/briefing/render.py);
+# the web pages follow the reader's language (?lang=en, remembered: server/web.page_lang)
+# and relabel them from the vocabulary's English names here.
+
+
+def _labels_en(kind: str) -> dict[str, str]:
+    return {r["code"]: r.get("name_en") or r["name"] for r in vocabulary()[kind]}
+
+
+def _district_names_en() -> dict[str, str]:
+    return dict(db.session.execute(select(DistrictUnit.code, DistrictUnit.name_en)).all())
+
+
+def period_label_en(period: Period) -> str:
+    """The period as an English reader names it: Week 10, 2026 (2 Mar – 8 Mar), March 2026."""
+    last = period.last_day
+    if period.kind == "week":
+        year, week, _ = period.start.isocalendar()
+        return f"Week {week}, {year} ({period.start:%-d %b} – {last:%-d %b})"
+    if period.kind == "month":
+        return f"{period.start:%B %Y}"
+    return f"Since the campaign began ({period.start:%Y.%m.%d} – {last:%Y.%m.%d})"
+
+
+KIND_EN = {"week": "weekly", "month": "monthly", "campaign": "to date"}
+TARGETS_EN = ("Enterprises visited", "Enterprise types", "Workers met face to face", "Cadres")
+
+
+def _english_district(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The district page's labels in English (the numbers are the same)."""
+    cur, t = ctx["cur"], ctx["b"].targets
+    out = dict(ctx)
+    out["name_en"] = _district_names_en().get(cur.code, cur.name)
+    out["period_label"] = period_label_en(ctx["period"])
+    out["kind_label"] = KIND_EN[ctx["period"].kind]
+    goals = (
+        f"≥{t['enterprises']}",
+        f"≥{t['enterprise_types']}",
+        f"≥{t['workers_met']}",
+        f"{round(t['cadre_participation'] * 100)}%",
     )
+    out["targets"] = [
+        {**row, "label": label, "target": goal, "unit": ""}
+        | ({"note": f"{cur.cadres_active}/{cur.cadres_total}"} if row.get("note") else {})
+        for row, label, goal in zip(ctx["targets"], TARGETS_EN, goals, strict=True)
+    ]
+    cats, stages = _labels_en("categories"), _labels_en("stages")
+    out["methods"] = bar_rows(cur.visits_by_method, _labels_en("methods"))
+    out["focus"] = bar_rows(cur.focus_groups, _labels_en("focus_groups"))
+    out["categories"] = bar_rows({k: v for k, v in cur.problems_by_category.items() if v}, cats)
+    out["stages"] = bar_rows(cur.problems_by_stage, stages)
+    out["types"] = bar_rows(cur.enterprises_by_type, _labels_en("enterprise_type_tags"))
+    out["tags"] = bar_rows(cur.problems_by_tag or {}, _labels_en("problem_tags"))
+    if cur.oldest_open is not None and ctx["oldest"]:
+        out["oldest"] = {
+            **ctx["oldest"],
+            "category": cats.get(cur.oldest_open.category, cur.oldest_open.category),
+            "stage": stages.get(cur.oldest_open.stage, cur.oldest_open.stage),
+        }
+    red = {r["problem_id"]: r for r in cur.red_list}
+    out["red_list"] = [
+        {
+            **r,
+            "category": cats.get(red[r["problem_id"]]["category"], r["category"]),
+            "stage": stages.get(red[r["problem_id"]]["stage"], r["stage"]),
+        }
+        for r in ctx["red_list"]
+    ]
+    return out
+
+
+def _lang_ctx() -> dict[str, Any]:
+    """The reader's language and the link that switches it (this page, other language)."""
+    lang = page_lang()
+    args = {**request.args.to_dict(), "lang": "zh" if lang == "en" else "en"}
+    return {
+        "lang": lang,
+        "other_lang": url_for(request.endpoint, **{**request.view_args, **args}),
+        "sg": signed_en if lang == "en" else signed,
+    }
+
+
+def signed_en(value: int | float | None) -> str:
+    """render.signed in English: +3, -2, +5 points (a share), unchanged."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        value = round(value * 100)
+        return f"{value:+d} points" if value else "unchanged"
+    return f"{value:+d}" if value else "unchanged"
 
 
 def _kinds(period: Period, code: str) -> list[dict[str, Any]]:
@@ -156,15 +267,16 @@ def _kinds(period: Period, code: str) -> list[dict[str, Any]]:
             period.tz,
         )
     links = [
-        ("上一期", period.kind, prev.key_date),
-        ("下一期", period.kind, nxt.key_date),
-        ("周报", "week", period.last_day),
-        ("月报", "month", period.last_day),
-        ("累计", "campaign", period.last_day),
+        (("上一期", "Previous"), period.kind, prev.key_date),
+        (("下一期", "Next"), period.kind, nxt.key_date),
+        (("周报", "Weekly"), "week", period.last_day),
+        (("月报", "Monthly"), "month", period.last_day),
+        (("累计", "To date"), "campaign", period.last_day),
     ]
+    en = page_lang() == "en"
     return [
         {
-            "label": label,
+            "label": label[1 if en else 0],
             "url": url_for("briefing.district_page", code=code, period=kind, start=day.isoformat()),
         }
         for label, kind, day in links
@@ -475,3 +587,8 @@ for _name, _fn in (("mask_name", mask_name), ("yuan", yuan), ("pct", pct), ("sig
 @bp.app_context_processor
 def _labels() -> dict[str, Any]:
     return {"vocab_labels": labels}
+
+
+@bp.context_processor
+def _language() -> dict[str, Any]:
+    return _lang_ctx() if request.endpoint else {}
