@@ -85,13 +85,19 @@ def reference():  # noqa: ANN201
 
 def people_in_scope(read: frozenset[int] | None) -> list[dict[str, str]]:
     """Username and display name of everyone who may have recorded a visit the phone
-    pulls: users of the districts in scope and of the work groups serving them."""
-    query = select(User.username, User.display_name).order_by(User.username)
-    if read is not None:
-        groups = select(work_group_districts.c.work_group_id).where(
-            work_group_districts.c.district_id.in_(read)
-        )
-        query = query.where(or_(User.district_id.in_(read), User.work_group_id.in_(groups)))
+    pulls: users of the districts in scope and of the work groups serving them. None for
+    roles that read the whole city: their phones hold only their own visits (sync/pull.py),
+    and the whole city's staff list would weigh on every reference download."""
+    if read is None:
+        return []
+    groups = select(work_group_districts.c.work_group_id).where(
+        work_group_districts.c.district_id.in_(read)
+    )
+    query = (
+        select(User.username, User.display_name)
+        .where(or_(User.district_id.in_(read), User.work_group_id.in_(groups)))
+        .order_by(User.username)
+    )
     return [{"username": u, "name": n} for u, n in db.session.execute(query)]
 
 
