@@ -163,3 +163,47 @@ def test_a_crowded_sound_needs_more_than_the_district():
     recs.append(EnterpriseRecord("r9", names[0], "锦江区", address="红星路88号"))
     res = cluster_records(recs)
     assert res.cluster_of["r1"] == res.cluster_of["r9"] == res.cluster_of["r0"]
+
+
+def test_a_business_named_by_both_joins_a_cluster_a_shared_code_made_of_two_names():
+    """A valid code joined 蓝光机械 and 蓝光电子 (the code decides); a third 蓝光机械 joins
+    them: the cluster-level industry check is for chains through a name without a business,
+    not for two records that both name theirs."""
+    recs = [
+        EnterpriseRecord("a", "成都蓝光机械有限公司", "锦江区", VALID, ""),
+        EnterpriseRecord("b", "成都蓝光电子有限公司", "锦江区", VALID, ""),
+        EnterpriseRecord("c", "蓝光机械有限公司", "锦江区", "", "红星路8号"),
+    ]
+    c = cluster_records(recs).cluster_of
+    assert c["a"] == c["b"] == c["c"]
+    # Through a name without a business it still stops: 蓝光 is 蓝光机械 or 蓝光食品.
+    recs = [
+        EnterpriseRecord("m", "蓝光机械有限公司", "锦江区", "", "红星路8号"),
+        EnterpriseRecord("x", "蓝光有限公司", "锦江区", "", "红星路8号"),
+        EnterpriseRecord("f", "蓝光食品有限公司", "锦江区", "", "红星路8号"),
+    ]
+    c = cluster_records(recs).cluster_of
+    assert c["m"] != c["f"]
+
+
+def test_identical_names_join_unless_the_representatives_contradict_each_other():
+    # A representative spelt too differently to compare (b0, joined to b1 by a shared code)
+    # does not stop two identical names from joining their clusters ...
+    recs = [
+        EnterpriseRecord("b0", "四川蓝先宏远机械有限公司", "锦江区", VALID, ""),
+        EnterpriseRecord("b1", "蓝光宏达机械有限公司", "锦江区", VALID, ""),
+        EnterpriseRecord("a1", "蓝光宏达机械有限公司", "锦江区", "", "红星路8号"),
+        EnterpriseRecord("a2", "蓝光宏达机械有限公司", "锦江区", "", ""),
+    ]
+    res = cluster_records(recs)
+    assert len(set(res.cluster_of.values())) == 1
+    # ... two addresses that disagree do: one name at two addresses are two firms, and
+    # address-less records of that name must not chain them.
+    recs = [
+        EnterpriseRecord("a1", "蓝光宏达机械有限公司", "锦江区", "", "红星路8号"),
+        EnterpriseRecord("a2", "蓝光宏达机械有限公司", "锦江区", "", ""),
+        EnterpriseRecord("b1", "蓝光宏达机械有限公司", "锦江区", "", "人民南路99号"),
+        EnterpriseRecord("b2", "蓝光宏达机械有限公司", "锦江区", "", ""),
+    ]
+    c = cluster_records(recs).cluster_of
+    assert c["a1"] != c["b1"]

@@ -33,6 +33,8 @@ from worker.dedup.normalize import GENERIC_INDUSTRY
 
 # Rules that settle a pair whatever the weights say: not part of the learned mixture.
 _VETOES = frozenset(("uscc_equal", "uscc_conflict", "branch_mismatch", "industry_conflict"))
+# Why two representatives can fail to match without contradicting each other.
+_LOOSE_ONLY = frozenset(("below_review", "weak_name_only"))
 # Review rules the learned weights may settle (the others name a conflict to look at).
 _LEARNABLE = frozenset(("name_exact_conflicting", "name_similar_uncertain"))
 
@@ -104,6 +106,12 @@ class _Clusters:
         ):
             return "industry_conflict_in_cluster"
         return ""
+
+
+def _names_industry(p: Prepared) -> bool:
+    """The record names a specific business (not none, not only a generic word)."""
+    ind = p.parts.industry
+    return bool(ind) and ind != GENERIC_INDUSTRY
 
 
 def _asks_all_industries(p: Prepared) -> bool:
@@ -269,8 +277,13 @@ def _cluster(
                 merges.append(score_pair(items[last], items[i + j - last], th))
             continue
         why = uf.conflict(ri, rj)
-        if why == "industry_conflict_in_cluster" and rule == "uscc_equal":
-            why = ""  # a shared valid credit code decides, whatever the names' industries say
+        if why == "industry_conflict_in_cluster" and (
+            rule == "uscc_equal" or (_names_industry(items[i]) and _names_industry(items[j]))
+        ):
+            # A shared valid credit code decides, whatever the names' industries say; and
+            # two records that both name their (one) business are no chain through a name
+            # without one (华兴机械 - 华兴 - 华兴食品), which is what the check is for.
+            why = ""
         if why:
             if rule != "uscc_equal" or why != "uscc_conflict_in_cluster":
                 review_pairs.append((i, j, score, why, rule))
@@ -282,8 +295,12 @@ def _cluster(
         if rule != "uscc_equal" and (rep_i, rep_j) != (i, j) and (rep_i, rep_j) != (j, i):
             # Chaining guard: the clusters' representatives must match each other too.
             # Review level suffices: the pair itself is certain, the representatives only
-            # have to be plausibly the same (a chain of loose links fails this).
-            if decide_pair(items[rep_i], items[rep_j], th)[0] == NO:
+            # have to be plausibly the same (a chain of loose links fails this). Joined by
+            # two identical trade names, only a contradiction between the representatives
+            # stops it (an address, code, size, district or business that disagrees), not
+            # spellings of theirs too far apart to compare.
+            decision, _, why = decide_pair(items[rep_i], items[rep_j], th)
+            if decision == NO and (rule != "name_exact" or why not in _LOOSE_ONLY):
                 review_pairs.append((i, j, score, "representatives_disagree", rule))
                 continue
         uf.union(ri, rj)
