@@ -54,8 +54,8 @@ const row = (v) => `<li data-testid="dup-visit" data-id="${h(v.id)}"><b>${h(v.wh
 /** Under the chosen enterprise: the visits to it the phone knows of (nothing when none). */
 export async function dupWarning(box, entId) {
   const F = S.form;
-  if (!box || !F || (await store.get('visit', F.visitId))) return; // a saved entry is not asked again
-  const list = await knownVisits(entId, F.visitId);
+  if (!box || !F || (await store.get('visit', F.visitId).catch(() => true))) return; // a saved entry is not asked again
+  const list = await knownVisits(entId, F.visitId).catch(() => []);
   if (!list.length || S.form !== F || F.enterprise_id !== entId) return;
   box.insertAdjacentHTML('beforeend', `<div class="dupwarn" data-testid="dup-warning" role="status">
     <p><b>⚠ ${t('dup_title', { n: days(), c: list.length })}</b></p><ul>${list.map(row).join('')}</ul>
@@ -68,8 +68,13 @@ export async function dupWarning(box, entId) {
  * {join: visit id}. Answered once per form: "different" is not asked again.
  */
 export async function askDuplicate(F) {
-  if (!F.enterprise_id || F.newEnt || F.dupAnswer === 'different' || (await store.get('visit', F.visitId))) return null;
-  const list = (await knownVisits(F.enterprise_id, F.visitId)).filter((v) => !v.joined);
+  let list;
+  try {
+    if (!F.enterprise_id || F.newEnt || F.dupAnswer === 'different' || (await store.get('visit', F.visitId))) return null;
+    list = (await knownVisits(F.enterprise_id, F.visitId)).filter((v) => !v.joined);
+  } catch {
+    return null; // a warning that cannot be read never keeps a visit from being saved
+  }
   if (!list.length) return null;
   if (asking) return 'cancel'; // a second tap on 保存 while the question is open
   asking = true;
