@@ -234,6 +234,28 @@ SETTINGS: list[Setting] = [
         "latest (phones' clocks drift); later ones are rejected as implausible_date.",
     ),
     Setting(
+        "PLAUSIBLE_SOFT",
+        "workers_met=500,workers_by_group=500,materials=2000,consultations=300,"
+        "amount_cents=500000,visits_per_day=8",
+        str,
+        "Soft plausibility limits (`field=limit`, comma-separated; a field left out keeps "
+        "its default): a "
+        "visit's workers_met, each workers_by_group count, materials, consultations, a "
+        "home visit's amount_cents (condolence money in fen: 500000 = 5,000 yuan) and "
+        "visits_per_day (visits one author records for one day). A record above one is "
+        "stored but held for the supervision team's review (/spot-checks) and counts in "
+        "no statistic, briefing or evaluation until accepted.",
+    ),
+    Setting(
+        "PLAUSIBLE_HARD",
+        "workers_met=5000,workers_by_group=5000,materials=20000,consultations=3000,"
+        "amount_cents=5000000,visits_per_day=30",
+        str,
+        "Hard plausibility limits, the same fields: a pushed record beyond one is rejected "
+        "as implausible_value naming the field and the limit. Each must be at least its "
+        "soft limit.",
+    ),
+    Setting(
         "DATE_MIN",
         "2000-01-01",
         str,
@@ -636,6 +658,12 @@ def validate(settings: Settings) -> None:
     try:
         DeadlineRules.from_settings(settings)
     except DeadlineSettingsError as exc:
+        raise SettingsError(str(exc)) from None
+    from server.plausibility import Limits, PlausibilitySettingsError
+
+    try:
+        Limits.from_settings(settings)
+    except PlausibilitySettingsError as exc:
         raise SettingsError(str(exc)) from None
     _validate_attachments(v)
     if settings.is_production:

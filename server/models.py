@@ -257,6 +257,9 @@ class Visit(SyncedMixin, db.Model):
     notes: Mapped[str | None] = mapped_column(Text)
     lat: Mapped[float | None] = mapped_column(Float)
     lng: Mapped[float | None] = mapped_column(Float)
+    # Above a soft plausibility limit and not (yet) accepted by the supervision team: the
+    # visit is stored but counts in no statistic (server/plausibility.py).
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     district: Mapped[DistrictUnit] = relationship()
     work_group: Mapped[WorkGroup | None] = relationship()
@@ -283,6 +286,7 @@ class Visit(SyncedMixin, db.Model):
             "enterprise_id",
             *(text(sqlite_focus_count(g)) for g in FOCUS_GROUPS),
             "workers_by_group",
+            "held",
         ).ddl_if(dialect="sqlite"),
         Index(
             "ix_visits_enterprise_stats",
@@ -291,6 +295,7 @@ class Visit(SyncedMixin, db.Model):
             "visited_at",
             "canonical_id",
             "deleted",
+            "held",
         ).ddl_if(dialect="sqlite"),
         # a problem's date is its visit's: looked up per problem without reading the row
         Index("ix_visits_id_visited_at", "id", "visited_at").ddl_if(dialect="sqlite"),
@@ -305,6 +310,7 @@ class Visit(SyncedMixin, db.Model):
             "work_group_id",
             "method",
             "enterprise_id",
+            "held",
         ).ddl_if(dialect="sqlite"),
         Index(
             "ix_visits_group_stats",
@@ -316,6 +322,7 @@ class Visit(SyncedMixin, db.Model):
             "deleted",
             "workers_met",
             "enterprise_id",
+            "held",
         ).ddl_if(dialect="sqlite"),
     )
 
@@ -401,6 +408,8 @@ class HomeVisit(SyncedMixin, db.Model):
     hardship: Mapped[str | None] = mapped_column(String(200))
     amount_cents: Mapped[int] = mapped_column(Integer, default=0)
     notes: Mapped[str | None] = mapped_column(Text)
+    # As Visit.held: above a soft limit, out of the statistics until accepted.
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     __table_args__ = (Index("ix_home_visits_sync", "version", "id"),)
 
 

@@ -61,3 +61,32 @@ class SpotCheckItem(db.Model):
         UniqueConstraint("sample_id", "visit_id", name="uq_spot_check_items_sample_visit"),
         Index("ix_spot_check_items_result", "district_id", "result"),
     )
+
+
+FLAG_PENDING = "pending"
+FLAG_ACCEPTED = "accepted"
+FLAG_REJECTED = "rejected"
+FLAG_OBSOLETE = "obsolete"  # the record was edited since: a newer flag (or none) applies
+
+
+class PlausibilityFlag(db.Model):
+    """A visit or home visit above a soft plausibility limit (server/plausibility.py),
+    held out of the statistics until the supervision team accepts it."""
+
+    __tablename__ = "plausibility_flags"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[str] = mapped_column(String(36))
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("district_units.id"))
+    # [{"field": "workers_met", "value": 1000, "limit": 500}, ...]
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(12), default=FLAG_PENDING)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        Index("ix_plausibility_flags_record", "entity", "record_id"),
+        Index("ix_plausibility_flags_queue", "status", "district_id"),
+    )

@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server import deadlines
+from server import deadlines, plausibility
 from server.identifiers import (
     clean_code,
     phone_normalise,
@@ -98,6 +98,9 @@ class Reference:
     _users: dict[str, User | None] = field(default_factory=dict)
     # Records created or loaded in this batch: found without a flush or a query.
     local: dict[tuple[type, str], Any] = field(default_factory=dict)
+    # (author id, local day's start) -> that author's visits of the day so far, this
+    # batch's included: the visits_per_day plausibility limit.
+    day_counts: dict[tuple[int | None, datetime], int] = field(default_factory=dict)
 
     def find(self, session: Session, model: type, record_id: str) -> Any:
         """A record by id: from this batch first, then the database."""
@@ -261,6 +264,9 @@ def apply_change(
     # Fields a builder merged with the stored value (a participant added): nothing of
     # another edit is overwritten, so no conflict is recorded and a replay keeps them.
     merged: set[str] = values.pop("_merged", set())
+    # Hard plausibility limits refuse here, before anything is written; soft ones hold
+    # the record for review below (server/plausibility.py).
+    reasons = _plausible(session, ref, actor, entity, values, obj)
     creating = obj is None
     # A create for a record that exists (a replay under another mid or device, a queue
     # exported and re-imported) is merged like an update based on the record's first
@@ -390,6 +396,13 @@ def apply_change(
         if creating or getattr(obj, key) != value:
             setattr(obj, key, value)
             changes[key] = "changed"
+    if reasons is not None:
+        was_held = bool(obj.held)
+        held = plausibility.hold(session, entity, obj, obj.district_id, reasons, actor.user.id)
+        if creating or held != was_held:
+            obj.held = held
+            if held != was_held:
+                changes["held"] = [was_held, held]
     if creating:
         if new_records:
             add_new_record(session, obj)
@@ -644,6 +657,53 @@ def _visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
             raise Rejected("unknown_user", f"{field}: no user {unknown[0]!r}", field)
         values["participants"] = [users[n] for n in names]
     return values, {}
+
+
+def _plausible(
+    session: Session, ref: Reference, actor: Actor, entity: str, values: dict[str, Any], obj: Any
+) -> list[dict[str, Any]] | None:
+    """The soft plausibility reasons of a visit or home visit after this change (None for
+    other entities); raise Rejected("implausible_value") beyond a hard limit."""
+    if entity not in plausibility.MODELS:
+        return None
+    limits = plausibility.current_limits()
+    try:
+        reasons = plausibility.check_values(limits, entity, obj, values)
+        at = values.get("visited_at")
+        if entity == "visit" and at is not None:
+            start, _ = plausibility.day_bounds(at, limits.tz)
+            same_day = (
+                obj is not None and plausibility.day_bounds(obj.visited_at, limits.tz)[0] == start
+            )
+            if not same_day:
+                author = obj.created_by_id if obj is not None else actor.user.id
+                key = (author, start)
+                count = ref.day_counts.get(key)
+                if count is None:
+                    count = plausibility.stored_visits_on(session, author, at, limits.tz)
+                reasons += plausibility.check_day_count(limits, count + 1)
+                ref.day_counts[key] = count + 1
+            elif obj.held:
+                # the day's count that held it still applies
+                reasons += _day_reason_kept(session, entity, obj)
+    except plausibility.Implausible as exc:
+        raise Rejected(
+            "implausible_value", str(exc), exc.field, limit=exc.limit, value=exc.value
+        ) from None
+    return reasons
+
+
+def _day_reason_kept(session: Session, entity: str, obj: Any) -> list[dict[str, Any]]:
+    """The visits_per_day reason of the record's latest flag, if it had one."""
+    from server.models_supervision import PlausibilityFlag
+
+    latest = session.scalars(
+        select(PlausibilityFlag.reasons)
+        .where(PlausibilityFlag.entity == entity, PlausibilityFlag.record_id == obj.id)
+        .order_by(PlausibilityFlag.id.desc())
+        .limit(1)
+    ).first()
+    return [r for r in latest or [] if r.get("field") == "visits_per_day"]
 
 
 def _reference_in_scope(actor: Actor, target: Any, field: str, what: str) -> None:

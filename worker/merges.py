@@ -157,7 +157,9 @@ def recompute_visit(session: Session, root: Visit) -> None:
     ).first()
     counts = dict(first.before) if first is not None else visit_counts(root)
     for member in members_of(session, "visit", root.id):
-        if not member.deleted:
+        # A member held as implausible (server/plausibility.py) adds nothing until the
+        # supervision team accepts it; accepting it recomputes its root.
+        if not member.deleted and not member.held:
             counts = combine_counts(counts, visit_counts(member))
     _apply_counts(session, root, counts)
 
@@ -268,6 +270,10 @@ def merge(
         {"canonical_id": [None, target.id], "rule": link.rule, "link": link.id},
         user,
     )
+    if entity == "visit" and dup.held:
+        # A report held as implausible adds nothing to the combined counts until the
+        # supervision team accepts it (server/plausibility.decide recomputes then).
+        recompute_visit(session, target)
     return link
 
 

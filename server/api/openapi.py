@@ -325,6 +325,20 @@ def build_spec() -> dict[str, Any]:
                 errors=(400, 401, 403, 404),
             )
         },
+        "/api/spot-checks/flags": {
+            "get": _op(
+                "Records held as implausible, waiting for the supervision team",
+                errors=(401, 403),
+            )
+        },
+        "/api/spot-checks/flags/{flag_id}": {
+            "post": _op(
+                "Decide a held record {decision: accept|reject, note}",
+                body="Body",
+                params=[_p("flag_id", "integer")],
+                errors=(400, 401, 403, 404),
+            )
+        },
         "/api/review/candidates": {
             "get": _op(
                 "Open dedup review candidates",

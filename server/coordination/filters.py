@@ -92,8 +92,14 @@ def _unindexed_sqlite(element: _Unindexed, compiler: Any, **kw: Any) -> str:
 
 
 def live(model: Any) -> list[Any]:
-    """Canonical, undeleted records only (a merged duplicate counts through its canonical)."""
-    return [_Unindexed(model.canonical_id).is_(None), model.deleted.is_(False)]
+    """Canonical, undeleted records only (a merged duplicate counts through its canonical);
+    a visit or home visit held for plausibility review counts once accepted
+    (server/plausibility.py)."""
+    conds = [_Unindexed(model.canonical_id).is_(None), model.deleted.is_(False)]
+    held = getattr(model, "held", None)
+    if held is not None:
+        conds.append(held.is_(False))
+    return conds
 
 
 def tag_condition(tags: tuple[str, ...], visit: Any = Visit) -> Any:

@@ -36,6 +36,7 @@ from flask import (
 )
 from sqlalchemy import func, select
 
+from server import plausibility
 from server.api.common import json_body
 from server.coordination import dashboard as dash
 from server.coordination import evaluation as ev
@@ -55,7 +56,12 @@ from server.models import (
     Visit,
     WorkGroup,
 )
-from server.models_supervision import CHECK_RESULTS, SpotCheckItem, SpotCheckSample
+from server.models_supervision import (
+    CHECK_RESULTS,
+    PlausibilityFlag,
+    SpotCheckItem,
+    SpotCheckSample,
+)
 from server.params import (
     ParamError,
     body_int,
@@ -802,7 +808,84 @@ def _spot_overview(user: User) -> dict[str, Any]:
         .order_by(SpotCheckSample.id.desc())
         .limit(50)
     ).all()
-    return {"stats": stats, "districts": districts, "samples": samples}
+    return {
+        "stats": stats,
+        "districts": districts,
+        "samples": samples,
+        "flags": _flag_rows(user),
+        "pt": plausibility.texts(page_lang()),
+    }
+
+
+def _flag_rows(user: User) -> list[dict[str, Any]]:
+    """The pending plausibility flags in the user's scope, with what the page shows."""
+    flags = plausibility.open_flags(db.session, _scope_ids(user))
+    names = dict(db.session.execute(select(User.id, User.display_name)).all()) if flags else {}
+    codes = dict(db.session.execute(select(DistrictUnit.id, DistrictUnit.code)).all())
+    rows = []
+    for f in flags:
+        record = db.session.get(plausibility.MODELS[f.entity], f.record_id)
+        visit_id = f.record_id if f.entity == "visit" else getattr(record, "visit_id", None)
+        rows.append(
+            {
+                "id": f.id,
+                "entity": f.entity,
+                "record_id": f.record_id,
+                "visit_id": visit_id,
+                "district": codes.get(f.district_id),
+                "visited_at": record.visited_at.isoformat() if record is not None else None,
+                "author": names.get(f.created_by_id, ""),
+                "reasons": f.reasons,
+                "created_at": f.created_at.isoformat(),
+            }
+        )
+    return rows
+
+
+def _decide_flag(user: User, flag_id: int, decision: str, note: str | None) -> PlausibilityFlag:
+    flag = db.session.get(PlausibilityFlag, flag_id)
+    scope = _scope_ids(user)
+    if flag is None or (scope is not None and flag.district_id not in scope):
+        raise ApiError(404, "not_found", "no such flag")
+    if decision not in ("accept", "reject"):
+        raise ParamError("decision", "must be accept or reject")
+    try:
+        plausibility.decide(db.session, flag, decision == "accept", user, note)
+    except ValueError as exc:
+        raise ApiError(400, "invalid", str(exc), "decision") from None
+    db.session.commit()
+    return flag
+
+
+@bp.post("/spot-checks/flags/<int:flag_id>")
+@web_login_required(*CHECK_ROLES)
+def plausibility_flag_decision(flag_id: int):  # noqa: ANN201
+    """A supervisor accepts (counts from now on) or rejects a record held as implausible."""
+    user = current_web_user()
+    note = body_text(request.form, "note", 2000, multiline=True)
+    _decide_flag(user, flag_id, body_text(request.form, "decision", 16) or "", note or None)
+    return redirect(url_for("coordination.spot_checks_page") + "#flags")
+
+
+@bp.get("/api/spot-checks/flags")
+def plausibility_flags_api():  # noqa: ANN201
+    """The pending plausibility flags in scope (records held out of the statistics)."""
+    user = _api_user(*CITY_ROLES)
+    return jsonify({"flags": _flag_rows(user)})
+
+
+@bp.post("/api/spot-checks/flags/<int:flag_id>")
+def plausibility_flag_api(flag_id: int):  # noqa: ANN201
+    """POST {decision: accept|reject, note}: decide a plausibility flag."""
+    user = _api_user(*CHECK_ROLES)
+    body = json_body()
+    flag = _decide_flag(
+        user,
+        flag_id,
+        body_text(body, "decision", 16) or "",
+        body_text(body, "note", 2000, multiline=True),
+    )
+    return jsonify({"id": flag.id, "status": flag.status})
 
 
 @bp.route("/spot-checks", methods=["GET", "POST"])

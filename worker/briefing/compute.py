@@ -350,7 +350,12 @@ def _live(model: Any, unindexed: bool = False) -> list[Any]:
     table through it; `unindexed` keeps SQLite off that index (see `_plain`).
     """
     canonical = _plain(model.canonical_id) if unindexed else model.canonical_id
-    return [canonical.is_(None), model.deleted.is_(False)]
+    conds = [canonical.is_(None), model.deleted.is_(False)]
+    # a visit or home visit held for plausibility review counts once accepted
+    held = getattr(model, "held", None)
+    if held is not None:
+        conds.append(held.is_(False))
+    return conds
 
 
 def _plain(column: Any) -> Any:
