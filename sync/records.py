@@ -651,10 +651,19 @@ def _visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
             names.insert(0, author.username)
         names += [n for n in dict.fromkeys(added or ()) if n not in names]
         users = ref.users(session, names)
-        unknown = [n for n, u in users.items() if u is None]
-        if unknown:
-            field = "participants_add" if unknown[0] in (added or ()) else "participants"
-            raise Rejected("unknown_user", f"{field}: no user {unknown[0]!r}", field)
+        # A name newly added must be someone the author works with (the people of their
+        # scope, as /api/reference lists them). Unknown and out-of-scope names answer
+        # alike, so a push cannot tell which user names exist elsewhere in the city.
+        kept = {u.username for u in obj.participants} if obj is not None else set()
+        kept.update(u.username for u in (author, actor.user) if u is not None)
+        refused = [n for n in names if n not in kept and not _nameable(actor, users[n])]
+        if refused:
+            field = "participants_add" if refused[0] in (added or ()) else "participants"
+            raise Rejected(
+                "invalid_participant",
+                f"{field}: {refused[0]!r} is not a user you can name as a participant",
+                field,
+            )
         values["participants"] = [users[n] for n in names]
     return values, {}
 
@@ -716,6 +725,18 @@ def _reference_in_scope(actor: Actor, target: Any, field: str, what: str) -> Non
             f"{field}: {what} belongs to a district outside your scope",
             field,
         )
+
+
+def _nameable(actor: Actor, user: User | None) -> bool:
+    """True when `user` is one of the people of the actor's scope: of a district it
+    reads, or of a work group serving one (server/api/reference.people_in_scope)."""
+    if user is None:
+        return False
+    read = actor.scope.read
+    if read is None or user.district_id in read:
+        return True
+    group = user.work_group
+    return group is not None and any(d.id in read for d in group.districts)
 
 
 def _parent_visit(session: Session, ref: Reference, visit_id: str) -> Any:

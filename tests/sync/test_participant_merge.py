@@ -162,7 +162,11 @@ def test_joining_with_an_unknown_user_or_outside_the_scope_is_refused(client, ca
     far = signed_in(client, "far")
     vid, version = recorded_visit(a)
     r = join(b, vid, version, ["nobody-here"]).json["results"][0]
-    assert (r["status"], r["code"], r["field"]) == ("rejected", "unknown_user", "participants_add")
+    assert (r["status"], r["code"], r["field"]) == (
+        "rejected",
+        "invalid_participant",
+        "participants_add",
+    )
     r = join(far, vid, version).json["results"][0]
     assert (r["status"], r["code"]) == ("rejected", "forbidden")
     r = b.push(
