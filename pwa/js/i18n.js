@@ -115,7 +115,7 @@ const T = {
   dup_ask: ['这是同一次走访吗？', 'Is this the same meeting?'],
   dup_ask_text: ['其他干部已记录了对该企业的走访。如果你也在场，选「是同一次」：你将作为参与人加入那条记录，不再新建一条，统计只算一次。', 'Another cadre already recorded a visit to this enterprise. If you were there, choose "Same meeting": you join that record as a participant instead of creating a new one, and it counts once.'],
   dup_kids: ['你填写的问题、照片会加到那条记录上；人数和备注以原记录为准。', 'Your problems and photos are added to that record; its counts and notes stay as recorded.'],
-  dup_join: ['是同一次：加入{who}的记录', 'Same meeting: join the record of {who}'],
+  dup_join: ['是同一次：加入{who}的记录', 'Same meeting: join {who}'],
   dup_different: ['不是，另记一条新的走访', 'No: record a separate visit'],
   dup_cancel: ['返回修改', 'Back to the form'],
   dup_joined: ['已加入该走访记录（已存本机）', 'Joined that visit (saved on this phone)'],
