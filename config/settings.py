@@ -123,6 +123,14 @@ SETTINGS: list[Setting] = [
         "SYNC_MAX_BODY", 2 * 1024 * 1024, int, "Largest push body in bytes, after decompression."
     ),
     Setting("SYNC_PULL_MAX", 2000, int, "Most changes in one pull page."),
+    Setting(
+        "SYNC_PULL_WINDOW_DAYS",
+        180,
+        int,
+        "A phone holds the visits and home visits of its scope from the last so many days "
+        "or from CAMPAIGN_START, whichever reaches further back, plus every open problem "
+        "with its visit; 0 keeps everything in scope.",
+    ),
     Setting("API_PAGE_MAX", 200, int, "Most rows in one page of an API list."),
     Setting(
         "DEDUP_AUTO_THRESHOLD",
@@ -651,6 +659,10 @@ def validate(settings: Settings) -> None:
             raise SettingsError(f"{name}={v[name]}: must be at least 1")
     if not 0 <= v["DUPLICATE_VISIT_DAYS"] <= 366:
         raise SettingsError("DUPLICATE_VISIT_DAYS: need 0 to 366 days")
+    if not 0 <= v["SYNC_PULL_WINDOW_DAYS"] <= 36600:
+        raise SettingsError(
+            f"SYNC_PULL_WINDOW_DAYS={v['SYNC_PULL_WINDOW_DAYS']}: need 0 (no window) to 36600 days"
+        )
     if not 0 < v["DEADLINE_BEHIND_SHARE"] <= 1:
         raise SettingsError("DEADLINE_BEHIND_SHARE: need 0 < share <= 1")
     from server.deadlines import DeadlineRules, DeadlineSettingsError

@@ -23,6 +23,41 @@ export function recordState(rec) {
   return rec.known ? 'synced' : 'local';
 }
 
+const OPEN_STAGES = new Set(['enterprise', 'government', 'source']);
+
+/**
+ * Drop the copies of records that left the phone's window (docs/sync-protocol.md, "What
+ * a phone holds"): visits and home visits dated before `start` that hold no open problem,
+ * and closed problems of visits no longer held. Anything pending, failed or never
+ * confirmed by the server stays. Runs once per window start day, at the end of a pull.
+ */
+async function pruneBefore(t, start, { force = false } = {}) {
+  const day = String(start).slice(0, 10);
+  const done = await t.get('meta', 'pruned_for');
+  if (!force && done?.v === day) return 0;
+  const cut = Date.parse(start);
+  const all = await t.all('records');
+  const keep = (rec) => rec.pending?.length || rec.error || !rec.known;
+  const openVisits = new Set(all
+    .filter((r) => r.entity === 'problem' && !r.deleted && OPEN_STAGES.has(r.data?.stage || 'enterprise'))
+    .map((r) => r.data?.visit_id));
+  const old = (rec) => Date.parse(rec.data?.visited_at) < cut;
+  const dropped = new Set();
+  for (const rec of all) {
+    if (keep(rec)) continue;
+    if ((rec.entity === 'visit' && old(rec) && !openVisits.has(rec.id))
+        || (rec.entity === 'home_visit' && old(rec))) dropped.add(rec.key);
+  }
+  const held = new Set(all.filter((r) => r.entity === 'visit' && !dropped.has(r.key)).map((r) => r.id));
+  for (const rec of all) {
+    if (rec.entity === 'problem' && !keep(rec) && !OPEN_STAGES.has(rec.data?.stage || 'enterprise')
+        && !held.has(rec.data?.visit_id)) dropped.add(rec.key);
+  }
+  await Promise.all([...dropped].map((key) => t.del('records', key)));
+  await t.put('meta', { k: 'pruned_for', v: day });
+  return dropped.size;
+}
+
 export class Store {
   constructor(backend, { now = () => new Date().toISOString() } = {}) {
     this.b = backend;
@@ -356,6 +391,7 @@ export class Store {
       }));
       await t.put('meta', { k: 'cursor', v: page.cursor ?? null });
       await t.put('meta', { k: 'server_last_mid', v: lastMid });
+      if (!page.has_more && page.window_start) await pruneBefore(t, page.window_start);
       return (page.changes || []).length;
     });
   }

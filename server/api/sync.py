@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import zlib
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, g, jsonify, request
 
@@ -17,6 +18,7 @@ from server.privacy import sees_home_visit_details
 from sync.health import HEADER as HEALTH_HEADER
 from sync.health import parse_header, parse_state
 from sync.health import record as record_health
+from sync.pull import PullView
 from sync.pull import pull as pull_changes
 from sync.push import PROTOCOL_VERSION, ProtocolError, PushLimits
 from sync.push import push as push_batch
@@ -101,6 +103,12 @@ def push():  # noqa: ANN201
     return response
 
 
+def campaign_start(settings) -> datetime:  # noqa: ANN001
+    """The campaign's first day, midnight in the campaign's time zone."""
+    day = date.fromisoformat(settings.CAMPAIGN_START)
+    return datetime.combine(day, time(0), ZoneInfo(settings.TIMEZONE))
+
+
 def _kick_outbox() -> None:
     """Ask the workers to drain the outbox now; if the broker is down, the beat will."""
     kick = current_app.extensions.get("fieldvisit.outbox_kick")
@@ -138,7 +146,14 @@ def pull():  # noqa: ANN201
         last_mid=last_mid,
         cursor=cursor or None,
         limit=limit,
-        mask_personal=not sees_home_visit_details(g.user),
+        view=PullView(
+            window_days=settings.SYNC_PULL_WINDOW_DAYS,
+            keep_from=campaign_start(settings),
+            # Roles that read the whole city hold only their own records on a phone;
+            # the districts' figures are on the dashboard.
+            own_user_id=g.user.id if g.scope.read is None else None,
+            mask_personal=not sees_home_visit_details(g.user),
+        ),
     )
     state, state_error = parse_header(request.headers.get(HEALTH_HEADER))
     record_health(db.session, g.device.id, state, "pull")
