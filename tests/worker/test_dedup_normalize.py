@@ -163,3 +163,29 @@ def test_names_in_latin_letters_read_as_pinyin_or_english():
     )
     b = prepare({"record_id": "b", "name": "成都蓝光印务有限公司", "address": "红星路8号"})
     assert score_pair(a, b).decision == "auto"
+
+
+def test_branch_suffix_cut_short_or_a_legal_form_typed_as_one():
+    from worker.dedup import normalize_name
+
+    full = normalize_name("成都蓝光建材有限公司青羊分公司")
+    assert normalize_name("成都蓝光建材有限公司青羊分").branch == full.branch == "青羊|分公司"
+    # a character left over from a mistyped legal form is not part of the qualifier
+    assert normalize_name("成都蓝光建材有限公同青羊分公司").branch == full.branch
+    # 有限分司 is 有限公司 with a look-alike, the parent, not a branch
+    assert normalize_name("成都蓝光建材有限分司").branch == ""
+    # a name that merely ends in 分 is no branch
+    assert normalize_name("蓝光积分有限公司").branch == ""
+
+
+def test_the_business_is_the_head_word():
+    from worker.dedup import normalize_name
+
+    assert (
+        normalize_name("蓝光建筑劳务有限公司").industry
+        == normalize_name("蓝光劳务有限公司").industry
+    )
+    assert (
+        normalize_name("蓝光电子科技有限公司").industry
+        == normalize_name("蓝光电子有限公司").industry
+    )

@@ -184,9 +184,12 @@ def _fuzzy_industry(tail: str) -> str | None:
 
 
 # Branch markers at the end of a name: a branch is its own record, never its parent.
-_BRANCH_RE = re.compile(r"(分公司|分公|分司|分厂|分店|营业部|办事处|分部|分中心|分社|分行|支行)$")
-# One character dropped from a branch suffix is still that suffix.
-_BRANCH_KIND = {"分公": "分公司", "分司": "分公司"}
+_BRANCH_RE = re.compile(
+    r"(分公司|分公|分司|分厂|分店|营业部|办事处|分部|分中心|分社|分行|支行|分)$"
+)
+# A branch suffix cut short (青羊分) or with one character dropped (分司) is 分公司, the
+# commonest kind (分厂, 分店 stay kinds of their own).
+_BRANCH_KIND = {"分公": "分公司", "分司": "分公司", "分": "分公司"}
 _BRANCH_ORDINAL_RE = re.compile(r"第([0-9一二三四五六七八九十百零〇两]+)$")
 _ORDINAL_COMPANY_RE = re.compile(r".公司第[0-9一二三四五六七八九十百零〇两]+公司$")
 _CN_DIGITS = {
@@ -416,6 +419,8 @@ def _split_branch(text: str) -> tuple[str, str]:
         return text, ""
     kind = _BRANCH_KIND.get(m.group(1), m.group(1))
     head = text[: m.start()]
+    if m.group(1) in ("分司", "分公") and head.endswith(("有限", "责任", "股份")):
+        return head + "公司", ""  # 有限分司: 有限公司 with a look-alike, not a branch
     qualifier = ""
     om = _BRANCH_ORDINAL_RE.search(head)
     if om:
@@ -437,6 +442,17 @@ def _split_branch(text: str) -> tuple[str, str]:
                     qualifier, head = p, head[: -len(p)]
                     break
     reg = regions()
+    if qualifier and qualifier not in reg.district_code and qualifier not in reg.region_words:
+        # A character left over from a mistyped legal form (有限公同龙泉驿): the district
+        # the qualifier ends with is the qualifier.
+        for k in range(1, len(qualifier) - 1):
+            if qualifier[k:] in reg.district_code or qualifier[k:] in reg.region_words:
+                qualifier = qualifier[k:]
+                break
+    if m.group(1) == "分" and not (
+        qualifier in reg.district_code or qualifier in reg.region_words or om
+    ):
+        return text, ""  # a name ending in 分 without a district before it: no branch
     code = reg.district_code.get(qualifier)
     if code:
         qualifier = reg.short_of_code[code]
@@ -678,8 +694,9 @@ def normalize_name(raw: str) -> NameParts:
     text = _strip_region_prefix(text, found)
     cats = [_INDUSTRY[w] for w in ind_words]
     specific = [c for c in cats if c != GENERIC_INDUSTRY]
-    # The word nearest the trade name is the most specific (华兴机械制造 → 机械).
-    industry = specific[-1] if specific else (GENERIC_INDUSTRY if cats else "")
+    # The business is the head word, the last specific one (建筑劳务 is labour services,
+    # 汽车运输 transport; 电子科技 electronics, the generic 科技 says nothing).
+    industry = specific[0] if specific else (GENERIC_INDUSTRY if cats else "")
     sub = ""
     for w in reversed(ind_words):
         if _INDUSTRY[w] == industry:
