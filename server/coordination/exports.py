@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from server import xlsx_stream
@@ -28,6 +28,7 @@ from server.coordination.dashboard import dashboard
 from server.coordination.filters import Filters, live, visit_conditions
 from server.coordination.problems import ProblemFilters
 from server.models import (
+    ENTERPRISE_TYPE_TAGS,
     FOCUS_GROUPS,
     PROBLEM_STAGES,
     VISIT_METHODS,
@@ -214,12 +215,21 @@ def problem_rows(
         ]
 
 
-def _enterprise_stmt(district_ids: frozenset[int] | None) -> Select:
+def _enterprise_stmt(
+    district_ids: frozenset[int] | None,
+    tags: tuple[str, ...] = (),
+    work_group_id: int | None = None,
+) -> Select:
+    """The roster: canonical enterprises in scope carrying one of `tags` (any when none);
+    with `work_group_id`, those the group visited, counting its visits only."""
     ent = aliased(Enterprise)
+    visit_conds = list(live(Visit))
+    if work_group_id is not None:
+        visit_conds.append(Visit.work_group_id == work_group_id)
     visits = (
         select(func.coalesce(ent.canonical_id, ent.id).label("eid"), func.count().label("n"))
         .join(Visit, Visit.enterprise_id == ent.id)
-        .where(*live(Visit))
+        .where(*visit_conds)
         .group_by(func.coalesce(ent.canonical_id, ent.id))
         .subquery()
     )
@@ -245,11 +255,24 @@ def _enterprise_stmt(district_ids: frozenset[int] | None) -> Select:
     )
     if district_ids is not None:
         stmt = stmt.where(Enterprise.district_id.in_(sorted(district_ids)))
+    if tags:
+        # Fixed vocabulary codes: the quoted code in the JSON text matches exactly, the
+        # same on SQLite and PostgreSQL (as filters.tag_condition).
+        def column(tag: str) -> Any:
+            return Enterprise.type_tags if tag in ENTERPRISE_TYPE_TAGS else Enterprise.focus_tags
+
+        stmt = stmt.where(or_(*(cast(column(t), String).like(f'%"{t}"%') for t in tags)))
+    if work_group_id is not None:
+        stmt = stmt.where(visits.c.n > 0)
     return stmt
 
 
 def enterprise_rows(
-    session: Session, district_ids: frozenset[int] | None, tz: str
+    session: Session,
+    district_ids: frozenset[int] | None,
+    tz: str,
+    tags: tuple[str, ...] = (),
+    work_group_id: int | None = None,
 ) -> Iterator[list[Any]]:
     """Canonical enterprises in scope, with how often they were visited."""
     types, focus = labels("enterprise_type_tags"), labels("enterprise_focus_tags")
@@ -268,7 +291,7 @@ def enterprise_rows(
         "走访次数",
         "录入时间",
     ]
-    stmt = _enterprise_stmt(district_ids).execution_options(yield_per=BATCH)
+    stmt = _enterprise_stmt(district_ids, tags, work_group_id).execution_options(yield_per=BATCH)
     yes_no = {True: "是", False: "否", None: ""}
     for r in session.execute(stmt):
         yield [
@@ -383,7 +406,7 @@ def count_rows(session: Session, kind: str, f: Filters, pf: ProblemFilters | Non
     elif kind == "problems":
         stmt = _problem_stmt(pf or ProblemFilters(district_ids=f.district_ids), f.bounds())
     elif kind == "enterprises":
-        stmt = _enterprise_stmt(f.district_ids)
+        stmt = _enterprise_stmt(f.district_ids, f.tags, f.work_group_id)
     else:
         return 0
     return session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
@@ -399,7 +422,7 @@ def export_rows(
         pf = pf or ProblemFilters(district_ids=f.district_ids)
         return problem_rows(session, pf, f.tz, f.bounds())
     if kind == "enterprises":
-        return enterprise_rows(session, f.district_ids, f.tz)
+        return enterprise_rows(session, f.district_ids, f.tz, f.tags, f.work_group_id)
     if kind == "dashboard":
         return dashboard_rows(session, f)
     raise ValueError(f"export kind {kind!r}: expected one of {', '.join(KINDS)}")

@@ -1106,10 +1106,16 @@ def export(kind: str, fmt: str):  # noqa: ANN201
                 + (" (narrow the dates)" if field == "from" else ""),
             )
     # Named after what it holds: the enterprise roster is every enterprise in scope (no
-    # dates), the others the dates they were filtered to.
+    # dates) under the tag and work-group filters, the others the dates they were
+    # filtered to.
     if kind == "enterprises":
         today = datetime.now(ZoneInfo(f.tz)).date()
         name = f"{exports.KIND_NAMES[kind]}-{today.isoformat()}"
+        if f.work_group_id is not None:
+            group = db.session.get(WorkGroup, f.work_group_id)
+            name += f"-{group.code if group else f.work_group_id}"
+        if f.tags:
+            name += "-" + "+".join(f.tags)
     else:
         name = f"{exports.KIND_NAMES[kind]}-{f.date_from.isoformat()}-{f.date_to.isoformat()}"
     if fmt == "csv":

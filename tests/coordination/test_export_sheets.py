@@ -150,3 +150,40 @@ def test_the_writer_streams_at_constant_memory(tmp_path) -> None:
     assert peaks[1] < peaks[0] * 1.5 + 256 * 1024, peaks
     ws = load_workbook(tmp_path / "40000.xlsx", read_only=True).worksheets[0]
     assert sum(1 for _ in ws.iter_rows()) == 1 + 80_000
+
+
+def _roster(client, query: str) -> tuple[dict[str, int], str]:
+    r = client.get(f"/export/enterprises.xlsx?{query}")
+    assert r.status_code == 200, r.data[:300]
+    ws = load_workbook(io.BytesIO(r.get_data())).worksheets[0]
+    name, visits = _column(ws, "企业名称"), _column(ws, "走访次数")
+    rows = {row[name - 1].value: row[visits - 1].value for row in ws.iter_rows(min_row=2)}
+    return rows, _names(r)
+
+
+def test_the_enterprise_roster_honours_tag_and_work_group_filters(client, campaign) -> None:
+    """Counted again from the fixture: canonical enterprises carrying the tag; with a work
+    group, the enterprises that group visited and its visits only."""
+    web_login(client, "coord")
+    canonical = {k for k in fx.ENTERPRISES if k not in fx.MERGED}
+    everything, _ = _roster(client, PERIOD)
+    assert len(everything) == len(canonical)
+    assert set(everything) == {f"测试企业{k}有限公司" for k in canonical}
+
+    sme, name = _roster(client, f"{PERIOD}&tag=sme")
+    expected = {f"测试企业{k}有限公司" for k in canonical if "sme" in fx.ENTERPRISES[k][1]}
+    assert set(sme) == expected and name.endswith("-sme.xlsx"), (sme, name)
+    needy, _ = _roster(client, f"{PERIOD}&tag=many_needy")
+    assert set(needy) == {
+        f"测试企业{k}有限公司" for k in canonical if "many_needy" in fx.ENTERPRISES[k][2]
+    }
+
+    group, name = _roster(client, f"{PERIOD}&group=WG01")
+    counts: dict[str, int] = {}
+    for key, v in fx.VISITS.items():
+        if key in fx.DELETED or not v[8] or fx.GROUP[v[0]] != "WG01":
+            continue
+        ent = fx.MERGED.get(v[4], v[4])
+        counts[ent] = counts.get(ent, 0) + 1
+    assert group == {f"测试企业{k}有限公司": n for k, n in counts.items()}, (group, counts)
+    assert "-WG01" in name
