@@ -59,6 +59,7 @@ class CountingProxy:
         self.port = self.sock.getsockname()[1]
         self.up: list[tuple[float, int]] = []
         self.lock = threading.Lock()
+        self.live: set[socket.socket] = set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -68,6 +69,8 @@ class CountingProxy:
             except OSError:
                 return
             server = socket.create_connection(("127.0.0.1", self.upstream))
+            with self.lock:
+                self.live |= {client, server}
             threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
             threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
 
@@ -86,6 +89,23 @@ class CountingProxy:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+            with self.lock:
+                self.live -= {src, dst}
+
+    def cut(self) -> int:
+        """The link drops: every open connection is reset in the middle of whatever it
+        carries (a chunk half sent is lost: the server keeps no part of a chunk)."""
+        with self.lock:
+            live = list(self.live)
+        for s in live:
+            try:
+                s.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return len(live) // 2
 
     def sent_between(self, t0: float, t1: float) -> int:
         with self.lock:
@@ -187,6 +207,7 @@ def bench_queue(p, url, proxy, src, photos, visits, cpu, chunk_kb, cut_every) ->
             f"window.fieldvisit.store.setMeta('photo_settings', {{ chunk_kb: {chunk_kb} }})"
         )
         ctx.set_offline(True)
+        print(f"queueing {max(visits, photos)} visits, {photos} photos", file=sys.stderr)
         page.evaluate(QUEUE, [visits, photos, marker])
         before = page.evaluate(STATE)
         starts: list[float] = []
@@ -205,14 +226,30 @@ def bench_queue(p, url, proxy, src, photos, visits, cpu, chunk_kb, cut_every) ->
                 raise SystemExit("visits did not reach the server in 300 s")
             time.sleep(0.05)
         visits_ms = (time.perf_counter() - t0) * 1000
-        cuts = 0
+        cuts = cut_conns = 0
         next_cut = t0 + cut_every if cut_every else None
         deadline = t0 + 60 + photos * 40
-        while page.evaluate(STATE)["left"] > 0:
+        last_log = 0.0
+        while (st := page.evaluate(STATE))["left"] > 0:
             now = time.perf_counter()
+            if now - last_log > 15:
+                last_log = now
+                info = page.evaluate(
+                    "(() => { const f = window.fieldvisit; return {"
+                    " engine: f.engine.status.running, error: f.engine.status.error?.code || null,"
+                    " uploading: !!f.uploader.running,"
+                    " stats: f.uploader.stats }; })()"
+                )
+                left = f"{st['left']}/{st['n']}"
+                print(
+                    f"[{now - t0:6.1f} s] photos left {left}, cuts {cuts} {info}", file=sys.stderr
+                )
             if now > deadline:
-                raise SystemExit(f"photos not uploaded in time: {page.evaluate(STATE)}")
+                raise SystemExit(f"photos not uploaded in time: {st}")
             if next_cut and now >= next_cut:
+                # The connections drop mid-transfer (the proxy resets them), and the
+                # phone has no network for a second (the browser's own offline state).
+                cut_conns += proxy.cut()
                 cdp.send("Network.emulateNetworkConditions", CUT)
                 time.sleep(1.0)
                 cdp.send("Network.emulateNetworkConditions", WEAK)
@@ -236,6 +273,7 @@ def bench_queue(p, url, proxy, src, photos, visits, cpu, chunk_kb, cut_every) ->
             "link_utilisation": round(up * 8 / max(0.1, secs - cut_time) / 400_000, 3),
             "overhead": round(up / before["bytes"] - 1, 4),
             "cuts": cuts,
+            "connections_cut": cut_conns,
             "upload_requests": len(starts),
             "upload_requests_cut": len(failed),
             "chunk_kb": chunk_kb,
@@ -255,6 +293,7 @@ def main() -> None:
     ap.add_argument("--cpu", type=float, default=4)
     ap.add_argument("--chunk-kb", type=int, default=64)
     ap.add_argument("--cut-every", type=float, default=30)
+    ap.add_argument("--parts", default="compress,queue,cuts", help="which parts to run")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -267,32 +306,40 @@ def main() -> None:
     out: dict = {"network": "400 kbit/s up and down, 400 ms latency", "cpu_throttling": args.cpu}
     try:
         with sync_playwright() as p:
-            ctx, page = phone(p, url)
-            try:
-                out.update(bench_compress(page, src, args.runs, args.cpu))
-            finally:
-                ctx.close()
-            plain = bench_queue(
-                p, url, proxy, src, args.photos, args.visits, args.cpu, args.chunk_kb, 0
-            )
-            out["queue"] = plain
-            cut = bench_queue(
-                p, url, proxy, src, args.cut_photos, 0, args.cpu, args.chunk_kb, args.cut_every
-            )
-            out["with_cuts"] = cut
+            parts = args.parts.split(",")
+            if "compress" in parts:
+                ctx, page = phone(p, url)
+                try:
+                    out.update(bench_compress(page, src, args.runs, args.cpu))
+                finally:
+                    ctx.close()
+            if "queue" in parts:
+                out["queue"] = bench_queue(
+                    p, url, proxy, src, args.photos, args.visits, args.cpu, args.chunk_kb, 0
+                )
+            if "cuts" in parts:
+                out["with_cuts"] = bench_queue(
+                    p, url, proxy, src, args.cut_photos, 0, args.cpu, args.chunk_kb, args.cut_every
+                )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         shutil.rmtree(data_dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
-    out["cut_extra_bytes"] = round(cut["overhead"] - plain["overhead"], 4)
+    plain, cut = out.get("queue"), out.get("with_cuts")
     out["scaled_down"] = args.photos < 100
-    out["targets_met"] = {
-        "visits_le_6s": plain["visits_to_server_ms"] <= 6000,
-        "visits_all_on_server": plain["visits_on_server"] == max(args.visits, args.photos),
-        "link_utilisation_ge_80pct": plain["link_utilisation"] >= 0.8,
-        "cuts_cost_le_5pct": out["cut_extra_bytes"] <= 0.05,
-    }
+    met = {}
+    if plain:
+        met["visits_le_6s"] = plain["visits_to_server_ms"] <= 6000
+        met["visits_all_on_server"] = plain["visits_on_server"] == max(args.visits, args.photos)
+        met["link_utilisation_ge_80pct"] = plain["link_utilisation"] >= 0.8
+    if cut:
+        # Against the same run's own bytes without cuts where there is one, else against
+        # the photos themselves (headers and HEADs included then).
+        base = plain["overhead"] if plain else 0.0
+        out["cut_extra_bytes"] = round(cut["overhead"] - base, 4)
+        met["cuts_cost_le_5pct"] = out["cut_extra_bytes"] <= 0.05
+    out["targets_met"] = met
     print(json.dumps(out, ensure_ascii=False, indent=1))
 
 

@@ -85,6 +85,7 @@ const T = {
   ph_space_low: ['手机存储空间不多了，请尽快同步照片', 'Little storage left: sync the photos soon'],
   ph_space_full: ['存储空间不足，照片没有保存', 'Not enough storage: the photo was not kept'],
   ph_waiting: ['{n} 张照片待上传', '{n} photos waiting'], ph_default: ['默认', 'default'],
+  ph_signout_block: ['还有 {n} 张照片未上传，请先联网发送', '{n} photos not uploaded yet: send them before signing out'],
   ph_left: ['已用 {u}，剩余 {r}', '{u} used, {r} left'], ph_local: ['待上传照片 {n} 张（{s}）', 'Photos waiting: {n} ({s})'],
   ph_edge: ['照片最长边（像素）', 'Longest edge (pixels)'], ph_target: ['每张照片不超过（KB）', 'Largest photo (KB)'],
   ph_chunk: ['上传分块（KB，网络差时选小）', 'Upload chunk (KB; smaller on a poor network)'],

@@ -5,12 +5,13 @@
 // photoSlot(type, id) in their HTML and mountPhotos(root) after rendering.
 
 import { label, t } from './i18n.js';
-import { isoLocal, photoBytes, photoList, photoSettings, photosOf, photosWaiting, PhotoUploader, uploadAfterSync, PHOTO_DEFAULTS } from './uploads.js';
+import { captureTimes, isoLocal, photoBytes, photoList, photoSettings, photosOf, photosWaiting, PhotoUploader, uploadAfterSync, PHOTO_DEFAULTS } from './uploads.js';
 import { engine, fmtBytes, h, S, store, toast } from './ui.js';
 import { scheduleDraft } from './form.js';
 import { uuid } from './store.js';
 
 export const uploader = new PhotoUploader({ store, isBusy: () => engine.status.running });
+window.fieldvisit.uploader = uploader; // for tests and for support on a phone
 
 /** Wire uploads to the sync engine (after each good round) and the screens (progress). */
 export function startPhotos(onChange = () => {}) {
@@ -21,6 +22,11 @@ export function startPhotos(onChange = () => {}) {
     // Left over (cut off, closed): the browser's Background Sync finishes it after the tab is gone.
     if (ev.error) S.swReg?.sync?.register('outbox').catch(() => {});
   });
+  // A safety net like the records' one-minute check: photos waiting while nothing runs
+  // (a start signal missed, a record synced by another tab) are picked up within 30 s.
+  setInterval(async () => {
+    if (navigator.onLine && !uploader.running && !uploader.timer && !engine.status.running && (await photosWaiting(store)).count) uploader.kick();
+  }, 30000);
 }
 
 /** The place of an entry's photos in a screen's HTML; `sign`: with the signature button. */
@@ -118,11 +124,11 @@ function stampLines(F, when, pos) {
   return [when.slice(0, 19).replace('T', ' '), place, coords, wg];
 }
 
-/** When the photo was taken by the phone's clock: the file's time if plausible, else now. */
-function capturedAt(file) {
+/** When the photo was taken: the file's time if plausible (a gallery photo keeps its own), else now. */
+function takenAt(file) {
   const now = Date.now();
   const ts = file.lastModified;
-  return isoLocal(new Date(Number.isFinite(ts) && ts > now - 400 * 864e5 && ts < now + 60e3 ? ts : now));
+  return captureTimes(store, Number.isFinite(ts) && ts > now - 400 * 864e5 && ts < now + 60e3 ? ts : now);
 }
 
 async function addPhoto(slot, file) {
@@ -135,13 +141,13 @@ async function addPhoto(slot, file) {
   slot.append(busy);
   try {
     const cfg = await photoSettings(store);
-    const when = capturedAt(file);
+    const when = await takenAt(file);
     const pos = await position(F);
     const t0 = performance.now();
     const { compressPhoto } = await import('./imaging.js'); // loaded when first needed, precached
-    const img = await compressPhoto(file, { maxEdge: cfg.max_edge, targetBytes: cfg.target_kb * 1024, stamp: stampLines(F, when, pos) });
+    const img = await compressPhoto(file, { maxEdge: cfg.max_edge, targetBytes: cfg.target_kb * 1024, stamp: stampLines(F, when.captured_at, pos) });
     window.fieldvisit.lastPhotoMs = performance.now() - t0;
-    await keep(F, slot, { ...img, kind: 'photo', mime: 'image/jpeg', captured_at: when, ...pos });
+    await keep(F, slot, { ...img, kind: 'photo', mime: 'image/jpeg', ...when, ...pos });
   } catch (e) {
     console.warn('photo not read', e);
     toast(t('ph_bad'));
@@ -153,11 +159,11 @@ async function addPhoto(slot, file) {
 async function addSignature(slot) {
   const F = S.form;
   if (!F || !(await enoughSpace(100e3))) return;
-  const when = isoLocal();
+  const when = await captureTimes(store, Date.now());
   const amount = F.home?.amount ? ` · ${t('amount')} ${F.home.amount}` : '';
   const { signaturePad } = await import('./signature.js');
-  const sig = await signaturePad({ caption: `${t('sig_caption', { t: when.slice(0, 16).replace('T', ' ') })}${amount}` });
-  if (sig) await keep(F, slot, { ...sig, kind: 'signature', captured_at: when, ...(await position(F)) });
+  const sig = await signaturePad({ caption: `${t('sig_caption', { t: when.captured_at.slice(0, 16).replace('T', ' ') })}${amount}` });
+  if (sig) await keep(F, slot, { ...sig, kind: 'signature', ...when, ...(await position(F)) });
 }
 
 /** A processed photo joins the form (and its draft) until 保存 stores it with the entry. */
@@ -167,7 +173,7 @@ async function keep(F, slot, img) {
   F.photos.push({
     id: uuid(), record_type: slot.dataset.photos, record_id: slot.dataset.rid, kind: img.kind, mime: img.mime,
     bytes: img.bytes, thumb: img.thumb, size: img.bytes.byteLength, sha256: await sha256Hex(img.bytes),
-    width: img.width, height: img.height, captured_at: img.captured_at,
+    width: img.width, height: img.height, captured_at: img.captured_at, device_time: img.device_time,
     lat: img.lat ?? null, lng: img.lng ?? null, accuracy: img.accuracy ?? null,
   });
   scheduleDraft();

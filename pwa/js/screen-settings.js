@@ -6,6 +6,7 @@ import { afterSave, checkStorage } from './status.js';
 import { go, render, renderChrome } from './router.js';
 import { swVersion } from './updates.js';
 import { bindPhotoSettings, photoSettingsCard } from './photos.js';
+import { photosWaiting } from './uploads.js';
 
 // ---------- settings ---------------------------------------------------------------------------
 export async function viewSettings() {
@@ -36,6 +37,9 @@ export async function viewSettings() {
   $('#signout').onclick = async () => {
     const n = await store.outboxCount();
     if (n) { toast(t('signout_block', { n })); return; }
+    // Photos not uploaded yet would be left to the next person's sign-in: send them first.
+    const photos = (await photosWaiting(store)).count;
+    if (photos) { toast(t('ph_signout_block', { n: photos })); return; }
     await store.setMeta('token', null);
     S.user = null;
     await store.setMeta('user', null);

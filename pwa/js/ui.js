@@ -3,11 +3,13 @@
 import { IdbBackend } from './db.js';
 import { Store } from './store.js';
 import { HttpError, SyncEngine } from './sync.js';
+import { clockWatch } from './uploads.js';
 import { getLang, t } from './i18n.js';
 
 const backend = new IdbBackend();
 export const store = new Store(backend);
-export const engine = new SyncEngine({ store });
+// Every sync answer also tells how far this phone's clock is off (photos record it).
+export const engine = new SyncEngine({ store, fetch: clockWatch(globalThis.fetch.bind(globalThis), store) });
 export const $ = (sel, el = document) => el.querySelector(sel);
 export const main = () => $('#main');
 export const h = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);

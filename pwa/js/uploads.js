@@ -157,7 +157,7 @@ export class PhotoUploader {
       state: { url: p.upload_url || null },
       metadata: {
         sha256: p.sha256, record_type: p.record_type, record_id: p.record_id, kind: p.kind, mime: p.mime,
-        captured_at: p.captured_at, device_time: isoLocal(this.now()), lat: p.lat, lng: p.lng, accuracy: p.accuracy,
+        captured_at: p.captured_at, device_time: p.device_time || p.captured_at, lat: p.lat, lng: p.lng, accuracy: p.accuracy,
       },
       onState: ({ url, offset }) => {
         this.attempt = 0; // the link carries bytes again: the next cut is retried soon
@@ -186,9 +186,42 @@ export class PhotoUploader {
 export function uploadAfterSync(uploader, engine) {
   let was = engine.status.running;
   engine.on((s) => {
-    if (was && !s.running && !s.error) uploader.kick();
+    // 立即发送 also gives photos refused before (failed) another go.
+    if (was && !s.running && !s.error) uploader.kick({ retryFailed: s.reason === 'button' });
     was = s.running;
   });
+}
+
+/**
+ * A fetch that learns how far the phone's clock is off from the server's `Date` header
+ * (meta `clock_skew`, ms to add to the phone's clock). A photo taken offline later records
+ * both the phone's own clock (`device_time`) and the corrected one (`captured_at`), so a
+ * supervisor sees a phone set to the wrong day (docs/sync-protocol.md, Attachments).
+ */
+export function clockWatch(fetchImpl, store, { now = () => Date.now() } = {}) {
+  let known = null;
+  return async (...args) => {
+    const t0 = now();
+    const res = await fetchImpl(...args);
+    const server = Date.parse(res?.headers?.get?.('Date') || '');
+    if (Number.isFinite(server)) {
+      const t1 = now();
+      // Date has whole seconds: the middle of that second against the middle of the request.
+      const skew = Math.round(server + 500 - (t0 + t1) / 2);
+      if (known === null || Math.abs(skew - known) > 2000) {
+        known = skew;
+        await store.setMeta('clock_skew', { ms: skew, at: new Date(t1).toISOString() }).catch(() => {});
+      }
+    }
+    return res;
+  };
+}
+
+/** The phone's clock and the best estimate of the true time for a moment `ts` (ms). */
+export async function captureTimes(store, ts) {
+  const skew = (await store.getMeta('clock_skew'))?.ms || 0;
+  // Within a few seconds is the measurement's own noise: the phone's clock is taken as right.
+  return { device_time: isoLocal(new Date(ts)), captured_at: isoLocal(new Date(Math.abs(skew) < 5000 ? ts : ts + skew)) };
 }
 
 /** ISO 8601 with the phone's UTC offset (the phone's own clock, kept as data). */

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { MemoryBackend } from '../js/db.js';
 import { Store, uuid } from '../js/store.js';
 import { SyncEngine } from '../js/sync.js';
-import { photoList, photosOf, photosWaiting, PhotoUploader, uploadAfterSync, photoBytes } from '../js/uploads.js';
+import { captureTimes, clockWatch, photoBytes, photoList, photosOf, photosWaiting, PhotoUploader, uploadAfterSync } from '../js/uploads.js';
 import { FakeServer } from './fake-server.mjs';
 import { FakeTus } from './fake-tus.mjs';
 
@@ -183,4 +183,37 @@ test('between chunks the uploader waits while the records sync', async () => {
   busy = false;
   await run;
   assert.equal((await photoList(store))[0].state, 'uploaded');
+});
+
+test('the clock watch learns how far the phone is off; a photo records both clocks', async () => {
+  const store = new Store(new MemoryBackend());
+  let phone = Date.parse('2026-03-05T02:00:00Z');
+  const serverAhead = 10 * 60 * 1000; // the phone is 10 minutes behind
+  const fetch = async () => { phone += 300; return new Response('{}', { headers: { Date: new Date(phone + serverAhead).toUTCString() } }); };
+  const watched = clockWatch(fetch, store, { now: () => phone });
+  await watched('/api/sync/pull');
+  const skew = (await store.getMeta('clock_skew')).ms;
+  assert.ok(Math.abs(skew - serverAhead) <= 1000, `skew ${skew}`);
+  const t = await captureTimes(store, Date.parse('2026-03-05T02:30:00Z'));
+  assert.equal(new Date(t.device_time).toISOString(), '2026-03-05T02:30:00.000Z');
+  assert.ok(Math.abs(Date.parse(t.captured_at) - Date.parse('2026-03-05T02:40:00Z')) <= 1000, t.captured_at);
+  assert.match(t.device_time, /[+-]\d\d:\d\d$/);
+  // A phone within a few seconds of the server is taken as right.
+  await store.setMeta('clock_skew', { ms: 1200 });
+  const same = await captureTimes(store, Date.parse('2026-03-05T02:30:00Z'));
+  assert.equal(same.captured_at, same.device_time);
+});
+
+test('metadata carries the capture times of the photo, not of the upload', async () => {
+  const { tus, store, engine, uploader } = await setup();
+  const id = uuid();
+  const p = { ...photoRow('visit', id), captured_at: '2026-03-05T10:11:00+08:00', device_time: '2026-03-05T10:01:00+08:00' };
+  await store.save([{ entity: 'visit', id, data: visit() }], { photos: [p] });
+  await engine.sync();
+  await uploader.kick();
+  const [up] = tus.uploads.values();
+  assert.equal(up.meta.captured_at, '2026-03-05T10:11:00+08:00');
+  assert.equal(up.meta.device_time, '2026-03-05T10:01:00+08:00');
+  assert.equal(up.meta.lat, '30.66');
+  assert.equal(up.meta.record_type, 'visit');
 });

@@ -94,6 +94,12 @@ def test_photos_taken_offline_survive_restart_follow_their_record_stamped_withou
     page.click("#entres button >> nth=0")
     ent_name = page.inner_text("[data-testid=chosen-ent]")
     add_photo(page, camera_photo)
+    # The unsaved form keeps its photo in the draft: a reload does not lose it.
+    page.wait_for_timeout(800)
+    page.reload()
+    page.wait_for_selector("body[data-ready]")
+    page.goto(f"{fv_server.url}/#/visit/{vid}")
+    page.wait_for_selector("[data-photos=visit] [data-testid=photo][data-state=unsaved]")
     page.click("#addprob")
     page.fill(".prob textarea", "车间通风差")
     add_photo(page, camera_photo, slot="problem")
@@ -113,6 +119,16 @@ def test_photos_taken_offline_survive_restart_follow_their_record_stamped_withou
     assert visit_photo["size"] <= 250 * 1024 and visit_photo["thumb"] > 0
     assert abs(visit_photo["lat"] - PLACE["latitude"]) < 1e-6 and visit_photo["accuracy"] == 15
     assert visit_photo["captured_at"][-6:] == "+08:00"  # the phone's clock, with its offset
+    # The bytes the phone keeps and sends: re-encoded, no EXIF of the camera at all.
+    sent = bytes(
+        page.evaluate(
+            "async (id) => Array.from(new Uint8Array(await window.fieldvisit.backend.tx("
+            "['photo_data'], 'readonly', async (t) => (await t.get('photo_data', id)).bytes)))",
+            visit_photo["id"],
+        )
+    )
+    assert len(sent) == visit_photo["size"] and sent[:2] == b"\xff\xd8"
+    assert exif_of(sent) == {} and b"Exif" not in sent[:4096] and b"SERIAL-0042" not in sent
 
     # Reload offline, then the phone kills the browser and it comes back, still offline.
     page.reload()
