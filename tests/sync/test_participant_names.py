@@ -81,3 +81,25 @@ def test_participants_already_on_the_visit_stay(client, people):
     r = phone.push([phone.mutation("update", "visit", vid, {"participants_add": ["nobody"]})])
     assert r.json["results"][0]["code"] == "invalid_participant"
     assert r.json["results"][0]["field"] == "participants_add"
+
+
+def test_device_taken_is_told_only_after_the_right_password(client, people):
+    """`device_taken` (this phone is registered to another user) comes after the password
+    check: a wrong password on another's device answers bad_credentials like any other,
+    for a user that exists and one that does not."""
+    from tests.conftest import PASSWORD
+
+    device = people.device_id
+    answers = []
+    for username, password in (("colleague", "wrong-pass"), ("nobody-here", "wrong-pass")):
+        r = client.post(
+            "/api/auth/login",
+            json={"username": username, "password": password, "device_id": device},
+        )
+        answers.append((r.status_code, r.json["error"]["code"], r.json["error"]["message"]))
+    assert answers[0] == answers[1] and answers[0][1] == "bad_credentials"
+    r = client.post(
+        "/api/auth/login",
+        json={"username": "colleague", "password": PASSWORD, "device_id": device},
+    )
+    assert (r.status_code, r.json["error"]["code"]) == (409, "device_taken")
