@@ -36,6 +36,7 @@ from server.models import (
     Visit,
     WorkGroup,
 )
+from server.models_dedup import REVIEW_OPEN, REVIEW_REJECTED, ReviewCandidate
 from server.privacy import (
     HIDDEN,
     PERSONAL_FIELDS,
@@ -259,6 +260,9 @@ def apply_change(
         data = validated.data
     else:
         data = _validate(entity, fields_in or {}, partial=partial, window=actor.date_window)
+    separate = data.get("separate_from") if entity == "visit" else None
+    if separate is not None:
+        data = {k: v for k, v in data.items() if k != "separate_from"}
     builder = _BUILDERS[entity]
     values, extra = builder(session, ref, actor, data, obj)
     # Fields a builder merged with the stored value (a participant added): nothing of
@@ -411,6 +415,8 @@ def apply_change(
         ref.local[(model, record_id)] = obj
     if changes or creating:
         _audit(session, actor, entity, record_id, "create" if creating else "update", changes)
+    if separate:
+        keep_apart(session, ref, actor, record_id, separate)
     if kept and conflict is None:
         conflict = {
             "code": "replay_kept_newer",
@@ -666,6 +672,57 @@ def _visit(session, ref, actor, data, obj):  # noqa: ANN001, ANN202
             )
         values["participants"] = [users[n] for n in names]
     return values, {}
+
+
+def keep_apart(
+    session: Session, ref: Reference, actor: Actor, visit_id: str, others: list[str]
+) -> None:
+    """The cadre said `visit_id` is another meeting than each of `others` (the phone's
+    duplicate-visit warning): each pair is recorded as a person's rejection, so the dedup
+    workers never merge them (worker/merges.is_rejected), as a coordinator's "not the
+    same" in the review queue does. Ids the actor cannot read are ignored alike."""
+    done: set[tuple[str, str]] = session.info.setdefault("fieldvisit.kept_apart", set())
+    for other_id in dict.fromkeys(others):
+        if other_id == visit_id:
+            continue
+        other = ref.local.get((Visit, other_id)) or session.get(Visit, other_id)
+        if other is None or not actor.scope.can_read(other.district_id):
+            continue
+        a, b = sorted((visit_id, other_id))
+        if (a, b) in done:
+            continue
+        done.add((a, b))
+        row = session.scalar(
+            select(ReviewCandidate).where(
+                ReviewCandidate.entity == "visit",
+                ReviewCandidate.a_id == a,
+                ReviewCandidate.b_id == b,
+            )
+        )
+        now = datetime.now(UTC)
+        note = "the cadre said: another meeting (duplicate-visit warning)"
+        if row is None:
+            session.add(
+                ReviewCandidate(
+                    entity="visit",
+                    a_id=a,
+                    b_id=b,
+                    score=0.0,
+                    rule="cadre_separate",
+                    features={},
+                    status=REVIEW_REJECTED,
+                    decided_by_id=actor.user.id,
+                    decided_at=now,
+                    note=note,
+                )
+            )
+        elif row.status in REVIEW_OPEN:
+            row.status, row.decided_by_id, row.decided_at, row.note = (
+                REVIEW_REJECTED,
+                actor.user.id,
+                now,
+                note,
+            )
 
 
 def _plausible(

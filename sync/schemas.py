@@ -147,6 +147,11 @@ class VisitFields(_Fields):
         fields.String(validate=validate.Length(min=1, max=64)),
         validate=validate.Length(min=1, max=50),
     )
+    # Write-only: visits this cadre said were another meeting when the phone warned of
+    # them (docs/sync-protocol.md, "Joining a visit"): never merged with this one.
+    separate_from = fields.List(
+        fields.String(validate=validate.Length(min=1, max=36)), validate=validate.Length(max=20)
+    )
     workers_met = _Int(validate=_count)
     workers_by_group = fields.Dict(
         keys=fields.String(validate=validate.OneOf(FOCUS_GROUPS)), values=_Int(validate=_count)

@@ -5,7 +5,7 @@
 export const WRITABLE = {
   enterprise: ['name', 'uscc', 'district_code', 'address', 'type_tags', 'focus_tags', 'head_count', 'has_union'],
   visit: ['method', 'visited_at', 'district_code', 'work_group_code', 'enterprise_id', 'place', 'participants',
-    'workers_met', 'workers_by_group', 'materials', 'consultations', 'notes', 'lat', 'lng'],
+    'workers_met', 'workers_by_group', 'materials', 'consultations', 'notes', 'lat', 'lng', 'separate_from'],
   problem: ['visit_id', 'category', 'tag', 'description', 'stage', 'stage_note', 'resolution'],
   home_visit: ['visit_id', 'district_code', 'visited_at', 'worker_name', 'phone', 'id_number', 'hardship',
     'amount_cents', 'notes'],

@@ -326,7 +326,8 @@ async function saveForm() {
     method: F.method, visited_at: when, district_code: district, work_group_code: u.work_group_code || null,
     enterprise_id: entId || null, place: F.method === 'home_visit' ? 'living' : F.place, workers_met: Number(F.workers_met) || 0,
     workers_by_group: groups, materials: F.method === 'outreach' ? Number(F.materials) || 0 : 0,
-    consultations: F.method === 'outreach' ? Number(F.consultations) || 0 : 0, notes: F.notes || '', lat: F.lat, lng: F.lng } });
+    consultations: F.method === 'outreach' ? Number(F.consultations) || 0 : 0, notes: F.notes || '', lat: F.lat, lng: F.lng,
+    ...(F.dupSeparate?.length ? { separate_from: F.dupSeparate } : {}) } });
   for (const p of F.problems) {
     changes.push({ entity: 'problem', id: p.id, data: { visit_id: F.visitId, category: p.category, tag: p.tag, description: p.description.trim() } });
   }

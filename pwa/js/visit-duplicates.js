@@ -99,7 +99,10 @@ export async function askDuplicate(F) {
       el.remove();
       asking = false;
       if (b.dataset.testid === 'dup-join') resolve({ join: b.dataset.id });
-      else if (b.dataset.testid === 'dup-different') { F.dupAnswer = 'different'; resolve(null); } else resolve('cancel');
+      else if (b.dataset.testid === 'dup-different') {
+        // Sent with the visit (separate_from): the dedup workers then never merge them.
+        F.dupAnswer = 'different'; F.dupSeparate = list.map((v) => v.id); resolve(null);
+      } else resolve('cancel');
     };
   });
 }

@@ -9,6 +9,8 @@ addition to the participants of A's visit; online, the server has one visit with
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import re
 import subprocess
@@ -135,8 +137,22 @@ def test_a_different_meeting_is_recorded_as_a_second_visit(fv_server, launch, ma
     page.click("[data-testid=dup-different]")
     page.wait_for_selector("[data-testid=new-visit]")
     wait_outbox(page, 1)
+    pushed: list[dict] = []
+
+    def keep(request) -> None:  # noqa: ANN001
+        if "/api/sync/push" in request.url and request.post_data_buffer:
+            raw = request.post_data_buffer
+            if request.headers.get("content-encoding") == "gzip":
+                raw = gzip.decompress(raw)
+            pushed.extend(json.loads(raw)["mutations"])
+
+    page.on("request", keep)
     ctx.set_offline(False)
     wait_outbox(page, 0)
+    # The answer travels with the visit, so the dedup workers keep the two apart
+    # (tests/worker/test_visit_kept_apart.py checks the server side).
+    sent = [m for m in pushed if m["entity"] == "visit" and m["id"] == own]
+    assert sent and sent[0]["fields"].get("separate_from") == [a_visit], sent
     visits, _ = server_state(fv_server, name)
     by_id = {v["id"]: v["data"] for v in visits}
     assert set(by_id) == {a_visit, own}
