@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -75,7 +76,9 @@ def batches_for(device: int, batches: int, visits: int) -> list[list[dict]]:
                 "id": vid,
                 "fields": {
                     "method": ["symposium", "interview", "outreach"][n % 3],
-                    "visited_at": f"2026-03-{1 + n % 28:02d}T10:00:00+08:00",
+                    # a few visits a day over the campaign, as a cadre records them
+                    # (many a day are held for review: PLAUSIBLE_SOFT visits_per_day)
+                    "visited_at": f"{date(2026, 1, 1) + timedelta(days=n % 300)}T10:00:00+08:00",
                     "district_code": district,
                     "workers_met": 5 + n % 40,
                     "notes": "基准测试记录",

@@ -257,11 +257,12 @@ SETTINGS: list[Setting] = [
     Setting(
         "PLAUSIBLE_HARD",
         "workers_met=5000,workers_by_group=5000,materials=20000,consultations=3000,"
-        "amount_cents=5000000,visits_per_day=30",
+        "amount_cents=5000000,visits_per_day=200",
         str,
         "Hard plausibility limits, the same fields: a pushed record beyond one is rejected "
         "as implausible_value naming the field and the limit. Each must be at least its "
-        "soft limit.",
+        "soft limit. visits_per_day is only a flood guard: a cadre entering a day's paper "
+        "records late is held for review above the soft limit, never refused.",
     ),
     Setting(
         "DATE_MIN",

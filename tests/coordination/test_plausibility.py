@@ -101,19 +101,19 @@ def test_the_original_finding_5000_visits_of_500_million_workers_are_rejected(cl
 
 
 def test_visits_per_cadre_per_day(client, people):
-    """Beyond PLAUSIBLE_HARD's visits_per_day (30) the visit is refused; above the soft 8
-    it is stored but held."""
+    """Beyond PLAUSIBLE_HARD's visits_per_day (200, a flood guard) the visit is refused;
+    above the soft 8 it is stored but held."""
     phone = people
-    r = phone.push([_visit(phone, workers_met=10) for _ in range(31)])
+    r = phone.push([_visit(phone, workers_met=10) for _ in range(201)])
     statuses = [(x["status"], x.get("code"), x.get("field")) for x in r.json["results"]]
-    assert statuses[:30] == [("applied", None, None)] * 30
-    assert statuses[30] == ("rejected", "implausible_value", "visited_at")
-    assert r.json["results"][30]["limit"] == 30
+    assert statuses[:200] == [("applied", None, None)] * 200
+    assert statuses[200] == ("rejected", "implausible_value", "visited_at")
+    assert r.json["results"][200]["limit"] == 200
     from server.extensions import db
     from server.models import Visit
 
     held = db.session.scalars(select(Visit.held).order_by(Visit.created_at)).all()
-    assert sum(held) == 22  # the 9th to the 30th of the day
+    assert sum(held) == 192  # the 9th to the 200th of the day
     assert _figures()["visits"] == (8, 8)
     # another day starts again
     r = phone.push([_visit(phone, visited_at=(WHEN - timedelta(days=1)).isoformat())])
