@@ -347,14 +347,17 @@ HOSTILE_VALUES = st.sampled_from(
 
 @st.composite
 def hostile_entry(draw):  # noqa: ANN001, ANN201
+    # Valid visits fall on many days, as a cadre's do: one author's visits of one day
+    # beyond PLAUSIBLE_HARD's visits_per_day would be refused, rightly.
+    day = f"2026-{draw(st.integers(1, 10)):02d}-{draw(st.integers(1, 28)):02d}T10:20:00+08:00"
     if draw(st.booleans()):
         return "valid", {
             "op": "create",
             "entity": "visit",
             "id": new_id(),
-            "fields": visit_fields(),
+            "fields": visit_fields(visited_at=day),
         }
-    fields = visit_fields()
+    fields = visit_fields(visited_at=day)
     for name in draw(st.lists(st.sampled_from(FIELD_NAMES), min_size=1, max_size=3)):
         fields[name] = draw(JSON | HOSTILE_VALUES)
     entry = {
