@@ -549,3 +549,47 @@ def test_a_real_connection_cut_mid_chunk_stores_nothing_of_it(cadre, app):
     assert r.status_code == 204, r.json
     row = _upload_row(upload_id)
     assert row.completed_at is not None and row.bytes_received == len(data)
+
+
+def test_a_raced_chunk_at_the_same_offset_is_refused_and_not_counted(cadre, app):
+    """Two requests at one offset: the second's stale view loses on the guarded update."""
+    from sqlalchemy.orm import Session
+
+    from server.attachments import Limits, append_chunk
+    from server.extensions import db
+    from server.models import User
+    from server.models_attachments import Upload
+    from server.scope import scope_of
+
+    vid = push_visit(cadre)
+    data = jpeg(seed=51)
+    location = create(cadre, data, vid).headers["Location"]
+    upload_id = location.rsplit("/", 1)[1]
+    # A second request's own session read the upload at offset 0 ...
+    other = Session(db.engine)
+    stale = other.get(Upload, upload_id)
+    other.expunge(stale)
+    other.commit()
+    assert stale.received == 0
+    # ... then the first request stored its chunk at that offset
+    assert patch(cadre, location, 0, data[:1000]).status_code == 204
+    user = db.session.get(User, stale.user_id)
+    result = append_chunk(
+        other,
+        _store(app),
+        upload=stale,
+        scope=scope_of(user),
+        offset=0,
+        data=data[:1500],
+        limits=Limits(),
+    )
+    assert result.error is not None and result.error.code == "offset_mismatch"
+    assert result.error.extra["upload_offset"] == 1000
+    other.commit()
+    other.close()
+    for key in result.garbage:  # its stored chunk is listed for deletion
+        _store(app).delete(key)
+    row = _upload_row(upload_id)
+    assert (row.received, row.bytes_received) == (1000, 1000)
+    assert head(cadre, location).headers["Upload-Offset"] == "1000"
+    assert patch(cadre, location, 1000, data[1000:]).status_code == 204
