@@ -230,3 +230,18 @@ def test_any_bytes_after_the_header_never_crash(tmp_path, blobs):
     assert last.startswith("records: ")
     out = read_out(outp)
     assert {"1", "2", "3", "4", "5", "6"} <= set(out)
+
+
+def test_crowded_spellings_from_the_command_line(tmp_path, capsys):
+    """--crowded-spellings 2 sends a same-sound pair with only the district agreeing to
+    review (the precision setting); the default merges it; under 2 is refused."""
+    inp, outp = tmp_path / "in.csv", tmp_path / "out.csv"
+    inp.write_text(
+        HEADER + "1,华兴达机械有限公司,锦江区,,\n2,华星达机械有限公司,锦江区,,\n", encoding="utf-8"
+    )
+    assert main([str(inp), "-o", str(outp)]) == 0
+    assert len(set(read_out(outp).values())) == 1
+    assert main([str(inp), "-o", str(outp), "--crowded-spellings", "2"]) == 0
+    assert len(set(read_out(outp).values())) == 2
+    assert "sent to review: 1" in capsys.readouterr().err.splitlines()[-1]
+    assert main([str(inp), "-o", str(outp), "--crowded-spellings", "1"]) == 2

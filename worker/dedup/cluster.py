@@ -264,7 +264,7 @@ def _cluster(
             else:
                 kept_review.append(t)
         review_pairs = kept_review
-    auto_pairs = _demote_ambiguous(items, auto_pairs, review_pairs)
+    auto_pairs = _demote_ambiguous(items, auto_pairs, review_pairs, th.crowded_spellings)
     uf = _Clusters(items)
     merges: list[PairScore] = []
     # Strongest evidence first, so that representatives are settled by certain links.
@@ -367,6 +367,7 @@ def _demote_ambiguous(
     items: list[Prepared],
     auto_pairs: list[tuple[float, int, int, str]],
     review_pairs: list[tuple[int, int, float, str, str]],
+    crowded: int = 4,
 ) -> list[tuple[float, int, int, str]]:
     """A record naming no industry that matches several businesses of one brand is ambiguous.
 
@@ -432,22 +433,26 @@ def _demote_ambiguous(
             review_pairs.append((i, j, score, "ambiguous_district", rule))
         elif rule == "name_similar_corroborated" and i in established and j in established:
             review_pairs.append((i, j, score, "two_established_spellings", rule))
-        elif rule == "name_similar_corroborated" and _crowded_sound(items[i], items[j], sounds):
+        elif rule == "name_similar_corroborated" and _crowded_sound(
+            items[i], items[j], sounds, crowded
+        ):
             review_pairs.append((i, j, score, "crowded_sound", rule))
         else:
             kept.append(t)
     return kept
 
 
-CROWDED_SPELLINGS = 4
+CROWDED_SPELLINGS = 4  # the default of DedupThresholds.crowded_spellings
 
 
-def _crowded_sound(a: Prepared, b: Prepared, sounds: dict) -> bool:
+def _crowded_sound(
+    a: Prepared, b: Prepared, sounds: dict, crowded: int = CROWDED_SPELLINGS
+) -> bool:
     """Same sound, other spelling, in a crowded sound, and nothing but the district agrees."""
     pa, pb = a.parts, b.parts
     if pa.py != pb.py or pa.core == pb.core:
         return False
-    if len(sounds.get((pa.py, pa.industry, a.district), ())) < CROWDED_SPELLINGS:
+    if len(sounds.get((pa.py, pa.industry, a.district), ())) < crowded:
         return False
     feats: dict[str, Any] = {}
     decide_pair(a, b, DedupThresholds(), feats)

@@ -296,6 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="also merge review pairs whose probability of being one firm, by weights "
         "learned on the file (Fellegi-Sunter, EM), is at least P (default: off)",
     )
+    ap.add_argument(
+        "--crowded-spellings",
+        type=int,
+        default=defaults.crowded_spellings,
+        metavar="N",
+        help="a same-sound pair with only the district agreeing goes to review when its "
+        f"sound has N or more spellings in one business and district (default "
+        f"{defaults.crowded_spellings}; 2: every such pair, for higher precision)",
+    )
     return ap
 
 
@@ -323,6 +332,9 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.learned is not None and not 0.5 <= args.learned <= 1:
         warn("error: need 0.5 <= --learned <= 1")
         return EXIT_BAD_INPUT
+    if args.crowded_spellings < 2:
+        warn("error: need --crowded-spellings >= 2")
+        return EXIT_BAD_INPUT
     if not 0 <= args.review_threshold <= args.auto <= 1:
         warn("error: need 0 <= --review-threshold <= --auto <= 1")
         return EXIT_BAD_INPUT
@@ -343,6 +355,7 @@ def _main(argv: Sequence[str] | None) -> int:
         auto=args.auto,
         review=args.review_threshold,
         learned_auto=args.learned,
+        crowded_spellings=args.crowded_spellings,
     )
     bar = None
     if err.isatty():

@@ -47,6 +47,11 @@ class DedupThresholds:
     # learned on the batch itself (EM), reaches this merges (None: off, the default: on the
     # extended generator it cost precision, see docs/dedup.md)
     learned_auto: float | None = None
+    # batch and incremental: a same-sound pair (鑫旭 / 欣旭) with nothing but the district
+    # agreeing goes to review when its sound has at least this many spellings in one
+    # business and district ("crowded"); 2 sends every such pair to review (higher
+    # precision, lower recall: docs/dedup.md)
+    crowded_spellings: int = 4
 
 
 @dataclass(frozen=True, slots=True)
