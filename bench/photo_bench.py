@@ -186,7 +186,12 @@ QUEUE = """async ([n, photos, marker]) => {
 
 STATE = """() => window.fieldvisit.backend.tx(['photos'], 'readonly', async (t) => {
   const all = await t.all('photos');
-  return { left: all.filter((p) => p.state !== 'uploaded').length,
+  const states = {};
+  for (const p of all) {
+    const k = p.error ? `${p.state}:${p.error}` : p.state;
+    states[k] = (states[k] || 0) + 1;
+  }
+  return { left: all.filter((p) => p.state !== 'uploaded').length, states,
     bytes: all.reduce((n, p) => n + p.size, 0), n: all.length };
 })"""
 
@@ -242,7 +247,8 @@ def bench_queue(p, url, proxy, src, photos, visits, cpu, chunk_kb, cut_every) ->
                 )
                 left = f"{st['left']}/{st['n']}"
                 print(
-                    f"[{now - t0:6.1f} s] photos left {left}, cuts {cuts} {info}", file=sys.stderr
+                    f"[{now - t0:6.1f} s] left {left} {st['states']}, cuts {cuts} {info}",
+                    file=sys.stderr,
                 )
             if now > deadline:
                 raise SystemExit(f"photos not uploaded in time: {st}")

@@ -54,6 +54,7 @@ export async function tusUpload({ fetch, endpoint, headers = {}, bytes, metadata
   let offset = null; // unknown until the server says: a resumed upload asks it first
   let restarts = 0;
   let sent = 0; // body bytes handed to fetch, for the caller's accounting
+  let mismatches = 0;
   const call = async (u, init) => {
     // Each request has its own time limit: a link that stalls mid-chunk is given up
     // and resumed from the server's offset, never waited on for ever.
@@ -113,6 +114,7 @@ export async function tusUpload({ fetch, endpoint, headers = {}, bytes, metadata
       body: body.slice(),
     });
     if (res.status === 204 || res.status === 200) {
+      mismatches = 0;
       const next = readOffset(res);
       // An offset that did not move forward is not believed: ask the server.
       offset = next !== null && next > offset ? next : null;
@@ -120,8 +122,13 @@ export async function tusUpload({ fetch, endpoint, headers = {}, bytes, metadata
       continue;
     }
     const code = res.status >= 400 ? await codeOf(res) : null;
-    if (res.status === 409 && code === 'record_not_synced') throw new UploadError(code, 409);
-    if (res.status === 409) { offset = null; continue; } // offset_mismatch: the server's offset rules
+    if (res.status === 409 && (!code || code === 'offset_mismatch')) {
+      // The server's offset rules: ask it (a few times in a row at most, then later).
+      if (++mismatches > 5) throw new UploadError('offset_mismatch', 409);
+      offset = null;
+      continue;
+    }
+    if (res.status === 409) throw new UploadError(code, 409); // record_not_synced, record_deleted
     if (res.status === 422 || code === 'checksum_mismatch') { restart('checksum_mismatch'); continue; }
     if (res.status === 404 || res.status === 410) { restart('gone'); continue; }
     throw new UploadError(code || `http_${res.status}`, res.status);

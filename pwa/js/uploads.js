@@ -114,7 +114,11 @@ export class PhotoUploader {
           done += 1;
         } catch (err) {
           const e = err instanceof UploadError ? err : new UploadError('network', 0, err?.message);
-          if (e.code === 'record_not_synced') {
+          if (e.code === 'record_deleted') {
+            // Deleted on the server (by someone else): the photo has nothing to belong to.
+            await dropPhoto(this.store, p.id);
+            this.emit({ id: p.id, state: 'dropped', size: p.size });
+          } else if (e.code === 'record_not_synced') {
             // The server has not got the record yet: it goes after the next sync round.
             await patchPhoto(this.store, p.id, { state: 'pending', error: null });
             this.emit({ id: p.id, state: 'pending', offset: 0, size: p.size });

@@ -14,6 +14,7 @@ export class FakeTus {
     this.uploads = new Map(); // id -> {length, meta, data: Buffer[], offset, done}
     this.stored = new Map(); // `${record_id}:${sha256}` -> Buffer (what the server keeps)
     this.synced = null; // a Set of record ids the server has, or null for "all"
+    this.deleted = new Set(); // record ids deleted on the server
     this.dropped = 0; // body bytes a cut lost (sent, never written)
     this.received = 0; // body bytes appended, over all PATCHes (a byte sent twice counts twice)
     this.requests = [];
@@ -44,6 +45,7 @@ export class FakeTus {
       const meta = parseMeta(hd.get('Upload-Metadata'));
       if (!Number.isSafeInteger(length) || length <= 0 || !/^[0-9a-f]{64}$/.test(meta.sha256 || '')) return this.err(400, 'invalid');
       if (this.synced && !this.synced.has(meta.record_id)) return this.err(409, 'record_not_synced');
+    if (this.deleted.has(meta.record_id)) return this.err(409, 'record_deleted');
       const id = String(this.nextId++);
       const have = this.stored.get(`${meta.record_id}:${meta.sha256}`);
       this.uploads.set(id, { length, meta, data: [], offset: have ? length : 0, done: !!have });
@@ -55,6 +57,7 @@ export class FakeTus {
     if (method === 'HEAD') return this.res(200, { 'Upload-Offset': String(up.offset), 'Upload-Length': String(up.length), 'Cache-Control': 'no-store' });
     if (method !== 'PATCH') return this.err(405, 'method');
     if (hd.get('Content-Type') !== 'application/offset+octet-stream') return this.err(415, 'content_type');
+    if (this.deleted.has(up.meta.record_id)) return this.err(409, 'record_deleted');
     if (Number(hd.get('Upload-Offset')) !== up.offset) return this.err(409, 'offset_mismatch');
     let body = Buffer.from(init.body);
     this.patches += 1;

@@ -217,3 +217,21 @@ test('metadata carries the capture times of the photo, not of the upload', async
   assert.equal(up.meta.lat, '30.66');
   assert.equal(up.meta.record_type, 'visit');
 });
+
+test('a record deleted on the server (record_deleted, at creation or mid-upload): the photo is dropped', async () => {
+  const { tus, store, engine, uploader } = await setup();
+  const a = uuid();
+  const b = uuid();
+  await store.save([{ entity: 'visit', id: a, data: visit() }], { photos: [photoRow('visit', a, 40 * 1024)] });
+  await store.save([{ entity: 'visit', id: b, data: visit() }], { photos: [photoRow('visit', b, 300 * 1024)] });
+  await engine.sync();
+  tus.deleted.add(a);
+  let n = 0;
+  const real = tus.fetch;
+  // b is deleted by someone else after its second chunk.
+  tus.fetch = async (url, init) => { if (init.method === 'PATCH' && ++n === 2) tus.deleted.add(b); return real(url, init); };
+  const r = await uploader.kick();
+  assert.equal(r.ok, true);
+  assert.deepEqual(await photoList(store), []);
+  assert.ok(tus.requests.length < 20, 'no loop on a refused chunk');
+});
