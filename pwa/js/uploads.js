@@ -136,6 +136,7 @@ export class PhotoUploader {
     await Promise.all(Array.from({ length: Math.max(1, cfg.parallel) }, worker));
     const left = queue.length;
     if (stop) {
+      this.stats.lastError = stop.code;
       this.emit({ error: stop.code });
       // The network or the server: try again later; signed out: the sign-in restarts it.
       if (![401, 403].includes(stop.status)) this.schedule();
@@ -180,7 +181,8 @@ export class PhotoUploader {
 
   schedule() {
     if (this.timer) this.clearTimer(this.timer);
-    const ms = backoffDelay(this.attempt, { random: this.random });
+    // At most 2 minutes: a photo queue is long, and an idle link is what costs here.
+    const ms = backoffDelay(this.attempt, { random: this.random, max: 120000 });
     this.attempt += 1;
     this.timer = this.setTimer(() => { this.timer = null; this.kick(); }, ms);
   }
