@@ -457,11 +457,14 @@ def test_problem_moves_up_the_ladder_with_a_note(fv_server, launch, shot, marker
     wait_outbox(page, 0)
     page.wait_for_function("!window.fieldvisit.engine.status.running")
     page.goto(fv_server.url + "/#/problems")
-    li = page.wait_for_selector(f"li.prob:has-text('{text}')")
-    li.query_selector("[data-next]").select_option("government")
-    li.query_selector("[data-note]").fill("企业无力解决，报街道党工委")
+    page.fill("#pq", marker)  # the search finds it among the district's problems
+    card = page.wait_for_selector(f"[data-testid=prob-card]:has-text('{text}')")
+    card.query_selector("[data-move]").click()
+    page.check("[data-testid=move-sheet] input[name=to][value=government]")
+    page.fill("[data-testid=move-sheet] textarea[name=note]", "企业无力解决，报街道党工委")
     shot(page, "13-problem-follow-up")
-    li.query_selector("[data-move]").click()
+    page.click("[data-testid=move-sheet] [data-go]")  # then it asks to confirm
+    page.click("[data-testid=move-sheet] [data-go]")
     wait_outbox(page, 0)
     rows = {c["id"]: c for c in fv_server.pull_all() if c["entity"] == "problem"}
     mine = [c for c in rows.values() if c["data"].get("description") == text]
