@@ -295,6 +295,7 @@ def build_spec() -> dict[str, Any]:
                     _q("n", "integer"),
                     _q("recurring"),
                     _q("overdue"),
+                    _q("colour"),  # red, yellow, blue or none (server/deadlines.py)
                     _q("sort"),
                     _q("page", "integer"),
                 ],
