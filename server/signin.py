@@ -194,3 +194,14 @@ def sign_in_check(username: str, user: User | None, password: str) -> bool:
     else:
         g.failed(username)
     return ok
+
+
+def find_user(session: Any, username: str) -> User | None:
+    """The user of a typed user name, or None. A name no database could hold (a NUL, which
+    PostgreSQL refuses in text, or longer than the column) is nobody: it is not sent to
+    the database, and sign_in_check then answers as for any unknown name."""
+    from sqlalchemy import select
+
+    if not username or "\x00" in username or len(username) > 64:
+        return None
+    return session.scalar(select(User).where(User.username == username))

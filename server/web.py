@@ -136,10 +136,8 @@ def start():  # noqa: ANN201
 @bp.route("/login", methods=["GET", "POST"])
 def login():  # noqa: ANN201
     """The sign-in form (登录)."""
-    from sqlalchemy import select
-
     from server.errors import ApiError
-    from server.signin import sign_in_check
+    from server.signin import find_user, sign_in_check
 
     lang = page_lang()
     error = None
@@ -147,7 +145,7 @@ def login():  # noqa: ANN201
     if request.method == "POST":
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
-        user = db.session.scalar(select(User).where(User.username == username))
+        user = find_user(db.session, username)
         try:
             # Rate-limited, equal work for unknown users (server/signin.py).
             ok = sign_in_check(username, user, password)

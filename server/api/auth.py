@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select
 
 from server.auth import login_required, sign_in, token_expires_at
 from server.errors import ApiError
 from server.extensions import db
-from server.models import User
-from server.signin import sign_in_check
+from server.signin import find_user, sign_in_check
 
 bp = Blueprint("auth", __name__, url_prefix="/api")
 
@@ -23,7 +21,14 @@ class LoginSchema(Schema):
     device_id = fields.String(
         load_default=None, validate=validate.Regexp(r"^[0-9a-fA-F-]{36}$", error="not a UUID")
     )
-    device_name = fields.String(load_default="", validate=validate.Length(max=100))
+    device_name = fields.String(
+        load_default="",
+        validate=[
+            validate.Length(max=100),
+            # stored with the device: PostgreSQL refuses a NUL in text
+            validate.Regexp(r"^[^\x00]*$", error="must not contain NUL"),
+        ],
+    )
 
 
 class UserSchema(Schema):
@@ -46,7 +51,7 @@ def login():  # noqa: ANN201
     from server.api.common import json_body
 
     data = _login.load(json_body())
-    user = db.session.scalar(select(User).where(User.username == data["username"]))
+    user = find_user(db.session, data["username"])
     # Rate-limited, the same work and the same answer whether the user exists or not
     # (server/signin.py).
     if not sign_in_check(data["username"], user, data["password"]):
