@@ -299,6 +299,9 @@ class Visit(SyncedMixin, db.Model):
         ).ddl_if(dialect="sqlite"),
         # a problem's date is its visit's: looked up per problem without reading the row
         Index("ix_visits_id_visited_at", "id", "visited_at").ddl_if(dialect="sqlite"),
+        # one author's visits of one day (the visits_per_day plausibility check, once
+        # per author and day in each push): an index range, not a scan of every visit
+        Index("ix_visits_author_day", "created_by_id", "visited_at", "deleted"),
         # a span of days (briefings, the weekly series) and one work group's visits
         Index(
             "ix_visits_day_stats",

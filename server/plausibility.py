@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.models import HomeVisit, User, Visit
@@ -175,19 +175,24 @@ def day_bounds(at: datetime, tz: str) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def stored_visits_on(session: Session, user_id: int, at: datetime, tz: str) -> int:
-    """How many live visits `user_id` recorded for the local day of `at`."""
-    start, end = day_bounds(at, tz)
-    return session.scalar(
-        select(func.count())
-        .select_from(Visit)
-        .where(
-            Visit.created_by_id == user_id,
-            Visit.deleted.is_(False),
-            Visit.visited_at >= start,
-            Visit.visited_at < end,
+def stored_visits_by_day(session: Session, user_id: int | None, tz: str) -> dict[datetime, int]:
+    """How many live visits `user_id` recorded for each local day (keyed by the day's
+    start, as day_bounds gives it): one index range (ix_visits_author_day) per author and
+    push, instead of one count per day. Without autoflush: the batch's own visits are
+    counted by the caller (sync/records.Reference.day_counts)."""
+    counts: dict[datetime, int] = {}
+    with session.no_autoflush:
+        rows = session.scalars(
+            select(Visit.visited_at).where(Visit.created_by_id == user_id, Visit.deleted.is_(False))
         )
-    )
+        for at in rows:
+            if at is None:
+                continue
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=UTC)
+            start = day_bounds(at, tz)[0]
+            counts[start] = counts.get(start, 0) + 1
+    return counts
 
 
 def check_day_count(limits: Limits, count: int) -> list[dict[str, Any]]:

@@ -102,6 +102,8 @@ class Reference:
     # (author id, local day's start) -> that author's visits of the day so far, this
     # batch's included: the visits_per_day plausibility limit.
     day_counts: dict[tuple[int | None, datetime], int] = field(default_factory=dict)
+    # authors whose stored visits per day are in day_counts already
+    day_authors: set[int | None] = field(default_factory=set)
 
     def find(self, session: Session, model: type, record_id: str) -> Any:
         """A record by id: from this batch first, then the database."""
@@ -744,9 +746,12 @@ def _plausible(
             if not same_day:
                 author = obj.created_by_id if obj is not None else actor.user.id
                 key = (author, start)
-                count = ref.day_counts.get(key)
-                if count is None:
-                    count = plausibility.stored_visits_on(session, author, at, limits.tz)
+                if author not in ref.day_authors:
+                    ref.day_authors.add(author)
+                    stored = plausibility.stored_visits_by_day(session, author, limits.tz)
+                    for day, n in stored.items():
+                        ref.day_counts.setdefault((author, day), n)
+                count = ref.day_counts.get(key, 0)
                 reasons += plausibility.check_day_count(limits, count + 1)
                 ref.day_counts[key] = count + 1
             elif obj.held:
