@@ -150,7 +150,8 @@ def _read_chunk(limit: int) -> bytes:
         raise ApiError(413, "too_large", f"a chunk is at most {limit} bytes (UPLOAD_CHUNK_MAX)")
     try:
         data = request.stream.read(limit + 1)
-    except ClientDisconnected:
+    except (ClientDisconnected, OSError, ValueError):
+        # a Content-Length body cut short, or a chunked body broken off mid-chunk
         raise ApiError(
             400, "incomplete_body", "the chunk ended before its Content-Length"
         ) from None
