@@ -5,6 +5,8 @@ Prints one JSON object:
   first_screen_ms    - median time from opening the tab (hash change) to the first screen
                        of cards painted, CPU throttled (target <= 300 ms at x4)
   first_screen_ms_max, first_screen_runs_ms - the spread over the runs
+  first_screen_cold_ms - the same as the first screen after the app starts (reloaded on
+                       home: the records are read from IndexedDB and the list built)
   filter_ms, search_ms - a tag filter and a pinyin-initials search repainting the list
   cards_in_dom       - cards painted on the first screen (the rest come on scrolling)
 
@@ -231,11 +233,20 @@ REPAINT = """([sel, value]) => new Promise((resolve) => {
 })"""
 
 
-def measure(page, cdp, runs: int, cpu: float) -> dict:  # noqa: ANN001
-    """Open the tab `runs` times at CPU x`cpu` (home in between); then a filter and a search."""
-    times = []
+def measure(page, cdp, runs: int, cpu: float, cold: bool = False) -> dict:  # noqa: ANN001
+    """Open the tab `runs` times at CPU x`cpu` (home in between); then a filter and a search.
+    `cold`: also open it `runs` times as the first screen after the app starts (a reload
+    on home first: nothing of the screen in memory)."""
+    times, colds = [], []
     cdp.send("Emulation.setCPUThrottlingRate", {"rate": cpu})
     try:
+        for _ in range(runs if cold else 0):
+            page.evaluate("location.hash = '#/home'")
+            page.reload()
+            page.wait_for_selector("body[data-ready]")
+            page.wait_for_selector("#main[data-screen=home]")
+            page.wait_for_timeout(1500)  # start-up (sync, reference) settles
+            colds.append(page.evaluate(OPEN_TAB))
         for _ in range(runs):
             page.evaluate("location.hash = '#/home'")
             page.wait_for_selector("#main[data-screen=home]")
@@ -249,7 +260,17 @@ def measure(page, cdp, runs: int, cpu: float) -> dict:  # noqa: ANN001
         page.evaluate(REPAINT, ["#pq", ""])
     finally:
         cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
+    cold_figures = (
+        {
+            "first_screen_cold_ms": round(statistics.median(colds)),
+            "first_screen_cold_ms_max": round(max(colds)),
+            "first_screen_cold_runs_ms": [round(t) for t in colds],
+        }
+        if colds
+        else {}
+    )
     return {
+        **cold_figures,
         "first_screen_ms": round(statistics.median(times)),
         "first_screen_ms_max": round(max(times)),
         "first_screen_runs_ms": [round(t) for t in times],
@@ -296,14 +317,18 @@ def main() -> None:
                 out["problems"] = page.evaluate(
                     "window.fieldvisit.store.list('problem').then((l) => l.length)"
                 )
-                out.update(measure(page, ctx.new_cdp_session(page), args.runs, args.cpu))
+                cdp = ctx.new_cdp_session(page)
+                out.update(measure(page, cdp, args.runs, args.cpu, cold=True))
             finally:
                 ctx.close()
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         shutil.rmtree(data_dir, ignore_errors=True)
-    out["targets_met"] = {"first_screen_le_300ms": out["first_screen_ms"] <= 300}
+    out["targets_met"] = {
+        "first_screen_le_300ms": out["first_screen_ms"] <= 300,
+        "first_screen_cold_le_300ms": out["first_screen_cold_ms"] <= 300,
+    }
     print(json.dumps(out, ensure_ascii=False, indent=1))
 
 

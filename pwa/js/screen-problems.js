@@ -138,9 +138,18 @@ const remLink = (rem) => {
 // The time of the colours shown; offline they are the last ones fetched.
 const statusLine = (dls) => (dls ? t(navigator.onLine ? 'dl_at' : 'dl_offline', { t: fmtTime(dls.at) }) : t('dl_never'));
 
+// What the screen was last built from: a repeated visit paints it at once and repaints
+// only if the phone's records, colours or reminders changed meanwhile.
+let cached = null;
+const read = () => Promise.all([store.list(), store.getMeta('deadlines'), store.getMeta('reminders')]);
+const sig = ([all, dls, rem]) => `${dls?.at}|${rem?.at}|${rem?.items.filter((i) => i.acknowledged_at).length}|${all
+  .map((r) => `${r.key}:${r.version}:${r.pending?.length}:${!!r.error}:${!!r.conflict}:${!!r.deleted}`).join()}`;
+
 export async function viewProblems(arg) {
   if (arg === 'reminders') return viewReminders();
-  const [all, dls, rem] = await Promise.all([store.list(), store.getMeta('deadlines'), store.getMeta('reminders')]);
+  const fresh = read();
+  const data = cached || (await fresh);
+  const [all, dls, rem] = data;
   rows = build(all, dls);
   const sel = (k, all1, opts) => `<select data-pf="${k}" aria-label="${all1}"><option value="">${all1}</option>${opts.map(([c, l]) => `<option value="${c}"${F[k] === c ? ' selected' : ''}>${h(l)}</option>`).join('')}</select>`;
   main().innerHTML = `<h1>${t('problems')}</h1>
@@ -159,15 +168,24 @@ export async function viewProblems(arg) {
     const li = e.target.closest('[data-move]') && e.target.closest('li');
     if (li) moveSheet(rows.find((x) => x.p.id === li.dataset.id));
   };
+  if (data === cached) {
+    fresh.then((now) => {
+      if (sig(now) === sig(cached) || S.route !== 'problems' || !m.querySelector('#plist')) return;
+      cached = now;
+      rows = build(now[0], now[1]);
+      m.querySelector('[data-testid=dl-status]').textContent = statusLine(now[1]);
+      m.querySelector('[data-testid=reminders-link]').textContent = remLink(now[2]);
+      paint(Math.max(PAGE, shown));
+    });
+  } else cached = data;
   if (Date.now() - fetchedAt > 60e3) {
     fetchDeadlines().then(async (ok) => {
       if (!ok || S.route !== 'problems' || !m.querySelector('#plist')) return;
       // New colours repaint the list only: the search box keeps its focus and text.
-      const [all2, dls2] = await Promise.all([store.list(), store.getMeta('deadlines')]);
-      rows = build(all2, dls2);
-      m.querySelector('[data-testid=dl-status]').textContent = statusLine(dls2);
-      const rem2 = await store.getMeta('reminders');
-      m.querySelector('[data-testid=reminders-link]').textContent = remLink(rem2);
+      cached = await read();
+      rows = build(cached[0], cached[1]);
+      m.querySelector('[data-testid=dl-status]').textContent = statusLine(cached[1]);
+      m.querySelector('[data-testid=reminders-link]').textContent = remLink(cached[2]);
       paint(Math.max(PAGE, shown));
     });
   }
@@ -226,6 +244,7 @@ function moveSheet(x) {
     if (outcome) data.resolution = res;
     // base_version comes from the record: the server refuses to overwrite a newer stage.
     await store.save([{ entity: 'problem', id: x.p.id, data }]);
+    cached = null;
     el.remove();
     toast(t('moved'));
     afterSave();
@@ -257,6 +276,7 @@ async function viewReminders() {
       const hit = items.find((i) => String(i.id) === b.dataset.ack);
       hit.acknowledged_at = new Date().toISOString();
       await store.setMeta('reminders', rem);
+      cached = null;
       viewReminders();
     };
   });
