@@ -7,6 +7,7 @@ JSON: records/s for push, replay and pull, p50/p95 latency per batch.
 
     .venv/bin/python bench/sync_bench.py [--visits 20000] [--backends sqlite,postgresql]
         [--workers 4 --threads 4]   (the server as the Dockerfile and compose run it)
+        [--pouchdb /tmp/pouch/node_modules]   (PouchDB side by side: bench/pouchdb_anchor.mjs)
 """
 
 from __future__ import annotations
@@ -315,6 +316,45 @@ def run_backend(name: str, url: str, data_dir: str, args: argparse.Namespace) ->
         server.wait(timeout=30)
 
 
+def run_pouchdb(args: argparse.Namespace) -> dict:
+    """The PouchDB anchor on the same visits, devices and concurrency (one document per
+    visit with its problems), against express-pouchdb in its own node process."""
+    script = ROOT / "bench" / "pouchdb_anchor.mjs"
+    env = dict(os.environ, NODE_PATH=args.pouchdb)
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = subprocess.Popen(
+            ["node", str(script), "server", f"{tmp}/server", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            assert server.stdout is not None and b"listening" in server.stdout.readline()
+            out = subprocess.run(
+                [
+                    "node",
+                    str(script),
+                    "client",
+                    f"http://127.0.0.1:{port}",
+                    str(args.visits),
+                    str(args.devices),
+                    str(args.concurrency),
+                    f"{tmp}/client",
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=1800,
+            )
+            return json.loads(out.stdout.strip().splitlines()[-1])
+        finally:
+            os.killpg(server.pid, 15)
+            server.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--visits", type=int, default=20_000)
@@ -327,6 +367,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--pull-limit", type=int, default=2000)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--pouchdb",
+        default=os.environ.get("FV_POUCHDB_MODULES", ""),
+        help="node_modules holding express, express-pouchdb and pouchdb-node: runs the "
+        "PouchDB anchor (bench/pouchdb_anchor.mjs) on the same visits in this invocation",
+    )
     args = parser.parse_args()
     results = []
     for backend in args.backends.split(","):
@@ -345,10 +391,22 @@ def main() -> None:
                     with admin.connect() as c:
                         c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                     admin.dispose()
+    anchor = run_pouchdb(args) if args.pouchdb else None
+    if anchor:
+        for r in results:
+            r["vs_pouchdb"] = {
+                "push_visits_ratio": round(
+                    r["push"]["visits_per_s"] / anchor["push"]["visits_per_s"], 2
+                ),
+                "pull_visits_ratio": round(
+                    r["pull"]["visits_per_s"] / anchor["pull"]["visits_per_s"], 2
+                ),
+            }
     print(
         json.dumps(
             {
                 "benchmark": "sync",
+                "pouchdb": anchor,
                 "visits": args.visits,
                 "devices": args.devices,
                 "batch": args.batch,

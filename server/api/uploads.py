@@ -180,7 +180,13 @@ def patch(upload_id: str):  # noqa: ANN201
                 "Upload-Offset",
                 upload_offset=upload.received,
             )
+        # No transaction stays open while the body arrives: a phone on a weak link (or
+        # one that stalls mid-chunk) must not hold a lock on the upload, or on the
+        # table, for as long as it takes. The upload is read again, and its offset
+        # checked again (append_chunk), once the chunk is here.
+        db.session.rollback()
         data = _read_chunk(limits.chunk_max)
+        upload = upload_of(db.session, upload_id, g.user)
         result = append_chunk(
             db.session,
             store,
