@@ -233,7 +233,7 @@ def pull(
     rows = list(islice(heapq.merge(*streams, key=lambda r: r[:3]), limit + 1))
     page = rows[:limit]
     if since is not None or view.own_user_id is not None:
-        page_items = _with_parent_visits(session, scope, page)
+        page_items = _with_parent_visits(session, scope, page, version, since, view.own_user_id)
     else:
         page_items = page
     visit_ids = [r[2] for r in page_items if r[3] == "visit" and not r[4].deleted]
@@ -275,19 +275,36 @@ def pull(
     }
 
 
-def _with_parent_visits(session: Session, scope: Scope, page: list[tuple]) -> list[tuple]:
-    """The page with, ahead of its problems, the visits they belong to that the window or
-    the own-records rule kept off the phone: an open problem of an old visit arrives with
-    its visit (enterprise, date), whatever the cursor has passed."""
+def _with_parent_visits(
+    session: Session,
+    scope: Scope,
+    page: list[tuple],
+    start: int,
+    since: datetime | None,
+    own_user_id: int | None,
+) -> list[tuple]:
+    """The page with, ahead of its problems, the visits they belong to that the phone
+    cannot have: an open problem of an old visit arrives with its visit (enterprise,
+    date) although the cursor passed the visit's version while the window kept it off
+    the phone. A visit after the cursor comes in its own place in the stream (every visit
+    with an open problem is held), so it is not sent twice; for a city-wide role, the
+    visits it did not record come along with its problems."""
     in_page = {r[2] for r in page if r[3] == "visit"}
     wanted = sorted({r[4].visit_id for r in page if r[3] == "problem"} - in_page)
     if not wanted:
         return page
     columns = [c for c in Visit.__table__.c if c.name not in _NOT_PULLED]
     parents: list[tuple] = []
-    for start in range(0, len(wanted), 500):
+    for i in range(0, len(wanted), 500):
+        passed = Visit.version < start
+        if since is not None:
+            passed = and_(passed, Visit.visited_at < since)
+        else:
+            passed = false()
+        if own_user_id is not None:
+            passed = or_(passed, Visit.created_by_id != own_user_id)
         query = select(*columns).where(
-            Visit.id.in_(wanted[start : start + 500]), Visit.deleted == false()
+            Visit.id.in_(wanted[i : i + 500]), Visit.deleted == false(), passed
         )
         if scope.read is not None:
             query = query.where(Visit.district_id.in_(scope.read))
