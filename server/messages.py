@@ -84,6 +84,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "signed out after a long time unused",
     ),
     "too_large": ("内容太大", "the request is too large"),
+    "incomplete_body": ("上传中断，稍后从断点继续", "the upload was cut off; it resumes later"),
+    "storage_unavailable": ("照片存储暂时不可用，稍后重试", "the photo storage is unavailable"),
+    "tus_version_unsupported": ("照片上传方式不受支持，请更新应用", "unsupported upload protocol"),
     "too_many_attempts": (
         "登录失败次数过多，请稍后再试",
         "too many failed sign-ins: wait and try again",

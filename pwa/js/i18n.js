@@ -171,6 +171,9 @@ const E = {
   error: ['请求出错，稍后自动重试', 'The request failed: retrying later'],
   too_many_attempts: ['登录失败次数过多，请稍等几分钟再试', 'Too many failed sign-ins: wait a few minutes and try again'],
   busy: ['服务器繁忙，请稍后再试', 'The server is busy: try again shortly'],
+  incomplete_body: ['上传中断，稍后从断点继续', 'Upload cut off: it resumes later'],
+  storage_unavailable: ['照片存储暂时不可用，稍后重试', 'Photo storage unavailable: retrying later'],
+  tus_version_unsupported: ['照片上传方式不受支持，请更新应用', 'Upload protocol not supported: update the app'],
 };
 
 export function errorText(code) {
