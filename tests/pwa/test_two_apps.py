@@ -34,6 +34,9 @@ NO_MATCH = {
     "status.status_link": ({"code": "NOSUCHCODE0"}, 404),
     "nonreporters.opened": ({"token": "no-such-token"}, 404),
     "reminders.ack_link": ({"token": "no-such-token"}, 404),
+    # a photo that does not exist (or that the reader may not see) is the server's 404
+    "attachments.thumb": ({"attachment_id": "00000000-0000-4000-8000-000000000000"}, 404),
+    "attachments.full": ({"attachment_id": "00000000-0000-4000-8000-000000000000"}, 404),
 }
 DISTRICT = "510104"  # the demo cadre's district (锦江区)
 
@@ -95,11 +98,17 @@ def assert_server_page(page, url: str, status: int = 200) -> str:  # noqa: ANN00
     )
     assert not shell, f"{url}: the field app's shell answered a server page"
     # The same URL fetched (not navigated) is what the server renders: titles agree.
-    served = page.evaluate(
+    served, body = page.evaluate(
         "async (u) => { const r = await fetch(u, {credentials: 'same-origin'});"
-        " const m = (await r.text()).match(/<title>([^<]*)<\\/title>/); return m && m[1].trim(); }",
+        " const t = await r.text(); const m = t.match(/<title>([^<]*)<\\/title>/);"
+        " return [m && m[1].trim(), t.slice(0, 200)]; }",
         url,
     )
+    if served is None and body.lstrip().startswith("{"):
+        # not a page (a photo's URL answered with the API's JSON error): the document
+        # shown is the server's answer itself
+        assert '"error"' in body and page.inner_text("body").strip()[:50] in body, (url, body)
+        return ""
     title = page.title()
     assert served and title == served, (url, title, served)
     assert "职工走访" != title
