@@ -458,8 +458,9 @@ def test_problem_moves_up_the_ladder_with_a_note(fv_server, launch, shot, marker
     page.wait_for_function("!window.fieldvisit.engine.status.running")
     page.goto(fv_server.url + "/#/problems")
     page.fill("#pq", marker)  # the search finds it among the district's problems
-    card = page.wait_for_selector(f"[data-testid=prob-card]:has-text('{text}')")
-    card.query_selector("[data-move]").click()
+    # A locator, not an element handle: the list repaints when the server's 督办 colours
+    # arrive, and a handle taken before that is detached.
+    page.locator(f"[data-testid=prob-card]:has-text('{text}') [data-move]").click()
     page.check("[data-testid=move-sheet] input[name=to][value=government]")
     page.fill("[data-testid=move-sheet] textarea[name=note]", "企业无力解决，报街道党工委")
     shot(page, "13-problem-follow-up")
