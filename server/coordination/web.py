@@ -532,6 +532,7 @@ def district_page(code: str):  # noqa: ANN201
         f=f,
         chart=chart,
         row=data["rows"][0] if data["rows"] else None,
+        fresh=freshness_by_code().get(unit.code),
         targets=data["targets"],
         visits=visits,
         total=total,

@@ -60,6 +60,7 @@ from server.models import (
     sqlite_focus_count,
     visit_participants,
 )
+from sync.health import district_freshness
 
 PERIOD_KINDS = ("week", "month", "campaign")
 CADRE_ROLES = (Role.FIELD_CADRE.value, Role.GROUP_LEADER.value)
@@ -213,6 +214,11 @@ class DistrictFigures:
     red_list: list[dict[str, Any]] = field(default_factory=list)
     score: float = 0.0
     rank: int = 0
+    # How fresh the figures are (sync.health.district_freshness at build time): the
+    # latest sync of the district's active phones, phones with entries waiting, phones
+    # silent past SYNC_SILENT_DAYS, and whether the district is marked stale. Set on the
+    # current period's figures only; None for the previous period's.
+    freshness: dict[str, Any] | None = None
 
     @property
     def resolution_rate(self) -> float | None:
@@ -242,6 +248,8 @@ class DistrictFigures:
         out["resolution_rate"] = self.resolution_rate
         if self.oldest_open is not None:
             out["oldest_open"]["opened_at"] = self.oldest_open.opened_at.isoformat()
+        if self.freshness is not None and self.freshness.get("as_of") is not None:
+            out["freshness"] = {**self.freshness, "as_of": self.freshness["as_of"].isoformat()}
         return out
 
 
@@ -848,6 +856,19 @@ def build_all(
     now = now or datetime.now(UTC)
     targets = vocabulary()["targets"]
     current, previous = compute_periods(session, [period, period.previous()])
+    silent_days = _settings_for_rules().SYNC_SILENT_DAYS
+    fresh = district_freshness(session, silent_days=silent_days, now=now)
+    for district_id, f in current.items():
+        f.freshness = {
+            "phones": 0,
+            "as_of": None,
+            "entries_waiting": 0,
+            "phones_waiting": 0,
+            "phones_silent": 0,
+            "stale": True,
+            **fresh.get(district_id, {}),
+            "silent_days": silent_days,
+        }
     rows = sorted(current.values(), key=lambda f: (f.rank, f.code))
     city = CityBriefing(period, rows, previous, targets, now)
     by_code = {

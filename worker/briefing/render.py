@@ -155,6 +155,18 @@ def briefing_context(
         "unsubscribe_url": unsubscribe_url,
         "rank_delta": (b.previous.rank - cur.rank) if b.previous.rank else None,
         "generated_local": _local(b.generated_at, b.period.tz),
+        "fresh": freshness_context(cur.freshness, b.period.tz),
+    }
+
+
+def freshness_context(fresh: dict[str, Any] | None, tz: str) -> dict[str, Any] | None:
+    """The "as of" line of a district's figures: when its phones last synced, how many
+    have entries waiting, how many are silent (issue 17, item 3)."""
+    if fresh is None:
+        return None
+    return {
+        **fresh,
+        "as_of_local": _local(fresh["as_of"], tz) if fresh.get("as_of") else None,
     }
 
 
@@ -186,6 +198,7 @@ def city_context(
             "prev_rank": c.previous[r.district_id].rank,
             "width": round(100 * r.workers_met / top),
             "red": (r.deadline_colours or {}).get("red", 0),
+            "fresh": freshness_context(r.freshness, c.period.tz),
         }
         for r in c.rows
     ]
@@ -195,6 +208,8 @@ def city_context(
         "rows": rows,
         "web_url": web_url,
         "unsubscribe_url": unsubscribe_url,
+        "stale": [r for r in rows if r["fresh"] and r["fresh"]["stale"]],
+        "silent_days": next((r["fresh"]["silent_days"] for r in rows if r["fresh"]), None),
         "totals_red": sum((r.deadline_colours or {}).get("red", 0) for r in c.rows),
         "by_resolution": [
             {"rank": rank, "f": f, "rate": pct(f.resolution_rate)} for rank, f in c.by_resolution()
