@@ -166,7 +166,9 @@ QUEUE = """async ([n, photos, marker]) => {
     ids.push(id);
     const data = { method: 'interview', district_code: user.district_code,
       work_group_code: user.work_group_code,
-      visited_at: new Date(Date.now() - i * 60000).toISOString(), place: 'workshop',
+      // Six a day, back in time: within the plausibility limits (PLAUSIBLE_SOFT
+      // visits_per_day=8, HARD 200), so every visit is stored and counted.
+      visited_at: new Date(Date.now() - i * 4 * 3600e3).toISOString(), place: 'workshop',
       workers_met: 3, notes: `${marker} 第${i}次走访` };
     const ph = [];
     if (i < photos) {
@@ -191,7 +193,14 @@ STATE = """() => window.fieldvisit.backend.tx(['photos'], 'readonly', async (t) 
     const k = p.error ? `${p.state}:${p.error}` : p.state;
     states[k] = (states[k] || 0) + 1;
   }
-  return { left: all.filter((p) => p.state !== 'uploaded').length, states,
+  const recs = await window.fieldvisit.store.list('visit');
+  const rec = {};
+  for (const r of recs) {
+    const k = [r.known ? 'known' : 'unknown', r.pending?.length ? 'pending' : '', r.error?.code]
+      .filter(Boolean).join('+');
+    rec[k] = (rec[k] || 0) + 1;
+  }
+  return { left: all.filter((p) => p.state !== 'uploaded').length, states, rec,
     bytes: all.reduce((n, p) => n + p.size, 0), n: all.length };
 })"""
 
@@ -242,12 +251,13 @@ def bench_queue(p, url, proxy, src, photos, visits, cpu, chunk_kb, cut_every) ->
                 info = page.evaluate(
                     "(() => { const f = window.fieldvisit; return {"
                     " engine: f.engine.status.running, error: f.engine.status.error?.code || null,"
-                    " uploading: !!f.uploader.running,"
+                    " uploading: !!f.uploader.running, timer: !!f.uploader.timer,"
                     " stats: f.uploader.stats }; })()"
                 )
                 left = f"{st['left']}/{st['n']}"
                 print(
-                    f"[{now - t0:6.1f} s] left {left} {st['states']}, cuts {cuts} {info}",
+                    f"[{now - t0:6.1f} s] left {left} {st['states']} {st['rec']}, cuts {cuts}",
+                    info,
                     file=sys.stderr,
                 )
             if now > deadline:
@@ -263,6 +273,7 @@ def bench_queue(p, url, proxy, src, photos, visits, cpu, chunk_kb, cut_every) ->
                 next_cut = time.perf_counter() + cut_every
             time.sleep(0.1)
         t_end = time.perf_counter()
+        print(f"done: {st}", file=sys.stderr)
         t_first = starts[0] if starts else t_end
         up = proxy.sent_between(t_first - 0.01, t_end + 0.01)
         secs = t_end - t_first
