@@ -61,6 +61,69 @@ def _json_error(body: dict[str, Any], status: int):  # noqa: ANN202
     return response, status
 
 
+# A server page's error in the reader's language (werkzeug's own pages are English).
+PAGE_ERRORS = {
+    400: (
+        "请求有误",
+        "Bad request",
+        "请检查链接或表单后重试。",
+        "Check the link or form and try again.",
+    ),
+    401: ("需要登录", "Sign-in needed", "请先登录。", "Please sign in first."),
+    403: (
+        "无权访问",
+        "Not allowed",
+        "您的账号不能查看此页。",
+        "Your account may not see this page.",
+    ),
+    404: (
+        "页面不存在",
+        "Page not found",
+        "链接可能已失效、输入有误，或此记录不在您的范围内。",
+        "The link may have expired or be mistyped, or the record is outside your scope.",
+    ),
+    405: (
+        "操作不允许",
+        "Method not allowed",
+        "此页不接受这种请求。",
+        "This page does not accept it.",
+    ),
+    413: ("内容过大", "Too large", "提交的内容超过上限。", "What was sent is over the limit."),
+    429: ("操作太频繁", "Too many requests", "请稍后再试。", "Please try again later."),
+}
+
+
+def error_page(err: HTTPException):  # noqa: ANN201
+    """An HTML error page in Chinese (or English when the reader switched) that keeps the
+    error's status and headers (Allow, Retry-After, WWW-Authenticate). Redirects and
+    anything below 400 pass through unchanged. It reads no database: it must render
+    when the database is the problem."""
+    from flask import render_template, session
+
+    status = err.code or 500
+    if status < 400 or err.response is not None:
+        return err
+    try:
+        en = session.get("lang") == "en"
+    except Exception:  # noqa: BLE001 - an unreadable session: the default language
+        en = False
+    zh_title, en_title, zh_hint, en_hint = PAGE_ERRORS.get(
+        status, ("出错了", "Something went wrong", "请稍后再试。", "Please try again later.")
+    )
+    # Our own descriptions say what was wrong; werkzeug's defaults are English boilerplate.
+    detail = err.description if err.description != type(err).description else None
+    body = render_template(
+        "web/error.html",
+        en=en,
+        status=status,
+        title=en_title if en else zh_title,
+        hint=en_hint if en else zh_hint,
+        detail=detail,
+    )
+    headers = [(k, v) for k, v in err.get_headers() if k.lower() != "content-type"]
+    return body, status, headers
+
+
 def register_error_handlers(app: Flask) -> None:
     """JSON errors for /api; the database session rolled back on every error. Messages
     follow Accept-Language (server/messages.py); codes never change."""
@@ -72,7 +135,7 @@ def register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         if request.path.startswith("/api"):
             return _json_error(err.body(), err.status)
-        return BadRequest(f"请求参数有误 (invalid parameter) — {err.message}")
+        return error_page(BadRequest(f"请求参数有误 (invalid parameter) — {err.message}"))
 
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):  # noqa: ANN202
@@ -105,7 +168,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):  # noqa: ANN202
         if not request.path.startswith("/api"):
-            return err
+            return error_page(err)
         code = {
             404: "not_found",
             405: "method_not_allowed",
