@@ -323,7 +323,8 @@ def dashboard(
 ) -> dict[str, Any]:
     """The dashboard table: rows (sorted), a city total row and the targets."""
     targets = vocabulary()["targets"]
-    rows = [row_dict(fig, targets) for fig in district_figures(session, f).values()]
+    figs = district_figures(session, f)
+    rows = [row_dict(fig, targets) for fig in figs.values()]
     if sort not in SORT_KEYS:
         sort = "code"
     # None (no cadres) sorts as the lowest value in either direction's meaning.
@@ -344,6 +345,11 @@ def dashboard(
         ):
             total[key] = sum(r[key] for r in rows)
     if rows:
+        # The city reached a type when any district did: the districts' counts do not add
+        # up (five types in each of twenty districts are five types, not a hundred).
+        total["enterprise_types"] = len(
+            {t for fig in figs.values() for t, n in fig.enterprises_by_type.items() if n}
+        )
         total["participation"] = (
             total["cadres_active"] / total["cadres_total"] if total["cadres_total"] else None
         )

@@ -341,9 +341,9 @@ def dashboard_rows(session: Session, f: Filters) -> Iterator[list[Any]]:
             r["name"],
             r["visits"],
             r["enterprises"],
-            # How many of the enterprise types a district reached: the districts' counts
-            # do not add up to the city's (five types each are not a hundred types).
-            None if r is total else r["enterprise_types"],
+            # How many of the enterprise types a district reached; the total row: how
+            # many the city reached (server/coordination/dashboard.py), not a sum.
+            r["enterprise_types"],
             r["workers_met"],
             r["cadres_active"],
             r["cadres_total"],
