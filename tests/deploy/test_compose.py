@@ -41,6 +41,12 @@ COMPOSE_ONLY = {
     "HTTPS_PORT",
     "LOG_MAX_SIZE",
     "LOG_MAX_FILES",
+    # the off-the-shelf images, a digest can be pinned from .env
+    "POSTGRES_IMAGE",
+    "REDIS_IMAGE",
+    "MINIO_IMAGE",
+    "MAILPIT_IMAGE",
+    "CADDY_IMAGE",
 }
 # Settings the compose file fixes rather than reads: the volume's mount point.
 FIXED = {"DATA_DIR": "/data"}
@@ -98,7 +104,7 @@ def test_commands(compose: dict) -> None:
     assert "--workers" in web
     assert command_of(services["worker"])[:4] == ["celery", "-A", "worker.celery_app", "worker"]
     assert command_of(services["beat"])[:4] == ["celery", "-A", "worker.celery_app", "beat"]
-    assert services["mailpit"]["image"].startswith("axllent/mailpit")
+    assert interpolate(services["mailpit"]["image"], {}).startswith("axllent/mailpit")
 
 
 def test_exactly_one_beat_and_no_embedded_beat_elsewhere(compose: dict) -> None:
@@ -413,6 +419,19 @@ def test_images_are_pinned_releases(compose: dict) -> None:
             assert re.match(r"v?\d+\.\d+(\.\d+)?(-|$)", tag) or re.fullmatch(
                 r"RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ", tag
             ), f"{name}: {image} is not a release"
+
+
+def test_images_can_be_pinned_by_digest_from_dotenv(compose: dict) -> None:
+    """Each off-the-shelf image is `${NAME_IMAGE:-release}`: a deployer pins the digest
+    they pulled (docs/deploy.md) with a line in .env, never an edit of the compose file."""
+    pinned = "postgres:16.4-bookworm@sha256:" + "0" * 64
+    for name, service in compose["services"].items():
+        if name in APP_SERVICES:
+            continue
+        var = re.fullmatch(r"\$\{([A-Z_]+_IMAGE):-[^}]+\}", service["image"])
+        assert var, f"{name}: {service['image']} cannot be set from .env"
+        assert interpolate(service["image"], {var.group(1): pinned}) == pinned
+        assert var.group(1) in (REPO / ".env.example").read_text(encoding="utf-8"), var.group(1)
 
 
 def test_every_service_rotates_its_log(compose: dict) -> None:
