@@ -8,7 +8,7 @@ import { go, render, renderChrome } from './router.js';
 // ---------- sign in --------------------------------------------------------------
 export async function viewLogin() {
   const lastUser = await store.getMeta('username', '');
-  const pending = await store.outboxCount();
+  const pending = await store.pendingEntries(); // entries, as the sync bar counts them
   const revoked = (await store.getMeta('auth_needed')) === 'device_revoked' || !!(await store.getMeta('revoked_device'));
   const why = revoked ? t('device_revoked') : pending ? t('signin_again') : '';
   main().innerHTML = `<section class="card narrow">
@@ -50,11 +50,11 @@ export async function viewLogin() {
       }
       const prev = await store.getMeta('user');
       if (prev && prev.id !== r.user.id && (await store.outboxCount())) {
-        err.textContent = t('signout_block', { n: await store.outboxCount() });
+        err.textContent = t('signout_block', { n: await store.pendingEntries() });
         return;
       }
       // Token, device and the queue's numbering after the server's last_mid: one transaction.
-      const n = await store.outboxCount();
+      const n = await store.pendingEntries();
       await store.signedIn({ token: r.token, device_id: r.device_id, user: r.user, last_mid: r.last_mid ?? 0 });
       engine.emit({ authNeeded: false, error: null });
       S.user = r.user;

@@ -35,7 +35,7 @@ export async function viewSettings() {
     } catch { toast(t('import_bad')); }
   };
   $('#signout').onclick = async () => {
-    const n = await store.outboxCount();
+    const n = await store.pendingEntries(); // entries, as the sync bar counts them
     if (n) { toast(t('signout_block', { n })); return; }
     // Photos not uploaded yet would be left to the next person's sign-in: send them first.
     const photos = (await photosWaiting(store)).count;
