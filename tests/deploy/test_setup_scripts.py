@@ -75,8 +75,14 @@ def test_the_lock_pins_every_package_the_project_installs_at_its_installed_versi
 
 def test_setup_and_the_image_install_from_the_lock() -> None:
     setup = (REPO / "scripts" / "setup").read_text()
-    installs = [line for line in setup.splitlines() if "pip install" in line]
-    assert len(installs) == 2 and all("-c constraints.txt" in line for line in installs)
+    installs = [line.strip() for line in setup.splitlines() if "pip install" in line]
+    assert len(installs) == 3, installs
+    # the runtime packages hash-checked, as in the image; pip and the test tools pinned
+    assert installs[1].endswith(
+        "pip install --quiet --require-hashes --no-deps -r requirements.lock"
+    )
+    assert all("-c constraints.txt" in line for line in (installs[0], installs[2]))
+    assert "requirements.lock" in re.search(r"^want=.*$", setup, re.M).group(0)
     dockerfile = (REPO / "Dockerfile").read_text()
     assert re.search(
         r"^COPY pyproject\.toml constraints\.txt requirements\.lock \./$", dockerfile, re.M
