@@ -5,7 +5,7 @@
 import './sw-shell.js';
 import { backgroundSync } from './js/bg.js';
 
-self.FV_VERSION = '2026.12.03-final';
+self.FV_VERSION = '2026.12.03-phone50k';
 
 self.addEventListener('sync', (event) => {
   if (event.tag === 'outbox') event.waitUntil(backgroundSync());

@@ -1,10 +1,7 @@
-// A small key-value store with atomic multi-store transactions.
-// Two backends share one interface so the same store/sync logic runs in the
-// browser (IndexedDB) and in node's test runner (memory):
-//   backend.tx(storeNames, mode, async (t) => { await t.get(s, k); await t.put(s, v);
-//                                              await t.del(s, k); await t.all(s, {limit}) })
-// Inside a transaction only await t.* calls: IndexedDB commits as soon as no request
-// is pending, so awaiting fetch() or a timer there would end the transaction.
+// Atomic multi-store transactions on IndexedDB (node's tests: pwa/tests/memory-backend.mjs):
+//   backend.tx(stores, mode, async (t) => { t.get(s, k); t.put(s, v); t.del(s, k); t.all(s, q); t.count(s, q) })
+// q: {index, lo, hi, dir: 'prev', limit}: lo..hi (inclusive) of the key or an index.
+// Await only t.* inside: IndexedDB commits once no request is pending (no fetch, no timer).
 
 export const STORES = {
   records: 'key', // `${entity}:${id}` -> local copy of a record
@@ -14,9 +11,15 @@ export const STORES = {
   photos: 'id', // photo and signature metadata, upload state and thumbnail (issue 18)
   photo_data: 'id', // the photo's bytes until the server has them all, then dropped
 };
-// 2: photos and photo_data. Upgrades only add stores: an install with queued entries
+// Indexes of `records` (docs/pwa.md, "Indexes"); Store derives my and st at every write.
+export const INDEXES = { my: 'my', st: 'st', kid: 'data.visit_id', cl: 'created_local' };
+// 2: photos and photo_data. 3: INDEXES. Upgrades only add: an install with queued entries
 // keeps every row (tests/pwa/test_photos.py opens a version-1 database with data).
-const DB_VERSION = 2;
+const DB_VERSION = 3;
+export const path = (v, p) => p.split('.').reduce((o, k) => o?.[k], v);
+const range = ({ lo, hi }) => (lo == null && hi == null ? null : lo == null ? IDBKeyRange.upperBound(hi)
+  : hi == null ? IDBKeyRange.lowerBound(lo) : IDBKeyRange.bound(lo, hi));
+export const cmp = (a, b) => (typeof a !== typeof b ? (typeof a === 'number' ? -1 : 1) : a < b ? -1 : a > b ? 1 : 0);
 
 const reqP = (req) =>
   new Promise((resolve, reject) => {
@@ -37,10 +40,23 @@ export class IdbBackend {
     this.conn = new Promise((resolve, reject) => {
       const req = this.anyVersion ? indexedDB.open(this.name) : indexedDB.open(this.name, DB_VERSION);
       // Only additive upgrades: an app update must never lose queued entries.
-      req.onupgradeneeded = () => {
+      req.onupgradeneeded = (ev) => {
         const db = req.result;
         for (const [store, keyPath] of Object.entries(STORES)) {
           if (!db.objectStoreNames.contains(store)) db.createObjectStore(store, { keyPath });
+        }
+        const rs = req.transaction.objectStore('records');
+        const fresh = Object.keys(INDEXES).filter((n) => !rs.indexNames.contains(n));
+        for (const n of fresh) rs.createIndex(n, INDEXES[n]);
+        // Stored records get their indexed fields in place, in this transaction.
+        if (fresh.length && ev.oldVersion && this.derive) {
+          req.transaction.objectStore('meta').get('user').onsuccess = (e) => {
+            const user = e.target.result?.v ?? null;
+            rs.openCursor().onsuccess = (c) => {
+              const cur = c.target.result;
+              if (cur) { cur.update(this.derive(cur.value, user)); cur.continue(); }
+            };
+          };
         }
       };
       req.onsuccess = () => {
@@ -84,8 +100,22 @@ export class IdbBackend {
       get: (s, k) => reqP(trans.objectStore(s).get(k)),
       put: (s, v) => reqP(trans.objectStore(s).put(v)),
       del: (s, k) => reqP(trans.objectStore(s).delete(k)),
-      all: (s, opts = {}) => reqP(trans.objectStore(s).getAll(null, opts.limit || undefined)),
-      count: (s) => reqP(trans.objectStore(s).count()),
+      all: (s, q = {}) => {
+        const src = q.index ? trans.objectStore(s).index(q.index) : trans.objectStore(s);
+        if (q.dir !== 'prev') return reqP(src.getAll(range(q), q.limit || undefined));
+        // Newest first: getAll's direction (Chromium 141+), else a cursor (a request a row).
+        if (src.getAllRecords) return reqP(src.getAll({ query: range(q), count: q.limit, direction: 'prev' }));
+        return new Promise((resolve, reject) => {
+          const out = [];
+          const req = src.openCursor(range(q), 'prev');
+          req.onerror = () => reject(req.error);
+          req.onsuccess = () => {
+            const c = req.result;
+            if (c && !(out.length >= q.limit)) { out.push(c.value); c.continue(); } else resolve(out);
+          };
+        });
+      },
+      count: (s, q = {}) => reqP((q.index ? trans.objectStore(s).index(q.index) : trans.objectStore(s)).count(range(q))),
     };
     let result;
     try {
@@ -97,65 +127,5 @@ export class IdbBackend {
     }
     await done;
     return result;
-  }
-}
-
-/** Memory backend for tests: same semantics, all-or-nothing commit, serialised. */
-export class MemoryBackend {
-  constructor() {
-    this.data = Object.fromEntries(Object.keys(STORES).map((s) => [s, new Map()]));
-    this.queue = Promise.resolve();
-    this.failNext = null; // tests set an Error to make the next commit fail
-  }
-
-  tx(names, mode, fn) {
-    const run = async () => {
-      const log = new Map();
-      const key = (s, v) => v[STORES[s]];
-      const view = (s) => {
-        const m = new Map(this.data[s]);
-        for (const [[st, k], v] of log) if (st === s) (v === undefined ? m.delete(k) : m.set(k, v));
-        return m;
-      };
-      const find = (s, k) => {
-        for (const [[st, kk], v] of log) if (st === s && kk === k) return { hit: true, v };
-        return { hit: false };
-      };
-      const entries = new Map(); // composite keys need identity: index them by string
-      const lk = (s, k) => {
-        const id = `${s}\u0000${k}`;
-        if (!entries.has(id)) entries.set(id, [s, k]);
-        return entries.get(id);
-      };
-      const t = {
-        get: async (s, k) => {
-          const f = find(s, k);
-          const v = f.hit ? f.v : this.data[s].get(k);
-          return v === undefined ? undefined : structuredClone(v);
-        },
-        put: async (s, v) => {
-          if (mode !== 'readwrite') throw new Error('read-only transaction');
-          log.set(lk(s, key(s, v)), structuredClone(v));
-        },
-        del: async (s, k) => {
-          if (mode !== 'readwrite') throw new Error('read-only transaction');
-          log.set(lk(s, k), undefined);
-        },
-        all: async (s, opts = {}) => {
-          const vals = [...view(s).entries()]
-            .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-            .map((e) => structuredClone(e[1]));
-          return opts.limit ? vals.slice(0, opts.limit) : vals;
-        },
-        count: async (s) => view(s).size,
-      };
-      const result = await fn(t);
-      if (this.failNext) { const e = this.failNext; this.failNext = null; throw e; }
-      for (const [[s, k], v] of log) (v === undefined ? this.data[s].delete(k) : this.data[s].set(k, v));
-      return result;
-    };
-    const p = this.queue.then(run, run);
-    this.queue = p.catch(() => {});
-    return p;
   }
 }

@@ -5,51 +5,25 @@ import { getLang, label, t } from './i18n.js';
 import { fmtTime, h, S, store } from './ui.js';
 
 // ---------- entries as shown -------------------------------------------------------------------
-function isMine(rec) {
-  if (rec.mine) return true;
-  const u = S.user;
-  const by = rec.data?.created_by;
-  // A visit the cadre joined (the same meeting, recorded by another cadre) is theirs too.
-  if (u && (rec.data?.participants || []).includes(u.username)) return true;
-  return !!u && by != null && (by === u.id || by === u.username);
-}
-
 export function entryState(visit, children) {
   const states = [visit, ...children].map(recordState);
   for (const s of ['error', 'conflict', 'sending', 'local']) if (states.includes(s)) return s;
   return 'synced';
 }
 
-export async function visitsWithChildren() {
-  const all = await store.list();
-  const kids = new Map();
-  for (const r of all) {
-    if ((r.entity === 'problem' || r.entity === 'home_visit') && r.data.visit_id) {
-      if (!kids.has(r.data.visit_id)) kids.set(r.data.visit_id, []);
-      kids.get(r.data.visit_id).push(r);
-    }
-  }
-  const ents = new Map(all.filter((r) => r.entity === 'enterprise').map((r) => [r.id, r.data]));
-  for (const e of S.ref?.enterprises || []) if (!ents.has(e.id)) ents.set(e.id, e);
-  // A visit the dedup workers merged into another shows as that canonical record.
-  const byId = new Map(all.filter((r) => r.entity === 'visit').map((r) => [r.id, r]));
-  const shown = new Map();
-  for (const r of byId.values()) {
-    if (!isMine(r)) continue;
-    let v = r;
-    for (let i = 0; i < 5 && v.data.canonical_id && byId.has(v.data.canonical_id); i++) v = byId.get(v.data.canonical_id);
-    if (v.data.canonical_id) continue; // canonical not pulled yet: the next pull brings it
-    shown.set(v.id, v);
-  }
-  const entOf = (id) => {
-    let e = ents.get(id);
-    for (let i = 0; i < 5 && e?.canonical_id && ents.has(e.canonical_id); i++) e = ents.get(e.canonical_id);
-    return e;
-  };
-  return [...shown.values()]
-    .map((v) => ({ v, kids: kids.get(v.id) || [], ent: entOf(v.data.enterprise_id) }))
-    .sort((a, b) => String(b.v.data.visited_at).localeCompare(String(a.v.data.visited_at)));
-}
+let refs = null;
+const refEnt = (id) => {
+  if (refs?.of !== S.ref) refs = { of: S.ref, m: new Map((S.ref?.enterprises || []).map((e) => [e.id, e])) };
+  return refs.m.get(id) || null;
+};
+const newest = (a, b) => String(b.v.data.visited_at).localeCompare(String(a.v.data.visited_at));
+// The entries of these visits as shown (Store.entries), newest first; `mine`: only the
+// cadre's. Given `unsynced` (Store.unsynced), children are read only where they show.
+export const entriesOf = async (visits, mine, unsynced) => (await store.entries(visits, {
+  ref: refEnt, user: mine ? S.user : undefined, lean: unsynced && ((v, e) => !unsynced.has(v.id) && e?.name),
+})).sort(newest);
+/** The cadre's entries with something unsynced (`rank` 0: needing attention). */
+export const unsyncedEntries = async (rank) => entriesOf(await store.unsynced(rank), true);
 
 /** A field name from a server rejection, in the cadre's language. */
 function fieldName(f) {

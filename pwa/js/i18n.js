@@ -55,7 +55,7 @@ const T = {
   rej_visit_not_found: ['所属走访未上传成功', 'Its visit is not on the server'], rej_unknown_district: ['区县代码不存在', 'Unknown district'],
   rej_unknown_work_group: ['工作组不存在', 'Unknown work group'], rej_unknown_user: ['参与人不存在', 'Unknown participant'],
   f_phone: ['电话', 'Phone'], ric_bad: ['身份证号校验不通过，请核对', 'ID number check failed: please check it'],
-  phone_bad: ['不像大陆手机号，请核对', 'Not a mainland mobile number: please check'], f_uscc: ['统一社会信用代码', 'Credit code'], f_id_number: ['身份证号', 'ID number'], no_entries: ['还没有记录', 'No entries yet'], draft_saved: ['草稿已自动保存', 'Draft autosaved'],
+  phone_bad: ['不像大陆手机号，请核对', 'Not a mainland mobile number: please check'], f_uscc: ['统一社会信用代码', 'Credit code'], f_id_number: ['身份证号', 'ID number'], no_entries: ['还没有记录', 'No entries yet'], more: ['显示更多', 'Show more'], draft_saved: ['草稿已自动保存', 'Draft autosaved'],
   stage: ['处理阶段', 'Stage'], no_problems: ['没有符合条件的问题', 'No matching open problems'],
   p_search: ['搜索问题描述、企业名称或拼音首字母', 'Search description, enterprise, pinyin initials'],
   all_stages: ['全部阶段', 'All stages'], all_tags: ['全部标签', 'All tags'], all_cats: ['全部类别', 'All categories'],

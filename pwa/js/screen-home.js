@@ -3,15 +3,22 @@
 import { label, t } from './i18n.js';
 import { fmtTime, h, main, S, store } from './ui.js';
 import { draftTimer, draftWriting } from './form.js';
-import { entryRow, entryState, visitsWithChildren } from './entry-view.js';
+import { entriesOf, entryRow, entryState, unsyncedEntries } from './entry-view.js';
+
+const day = (d) => d.toISOString().slice(0, 10);
 
 export async function viewHome() {
-  const items = await visitsWithChildren();
-  const today = new Date().toDateString();
-  const todays = items.filter((x) => new Date(x.v.data.visited_at).toDateString() === today || new Date(x.v.created_local || 0).toDateString() === today);
-  const drafts = (await store.listDrafts()).filter((d) => d.form);
-  const p = await store.getMeta('progress');
-  const attention = items.filter((x) => ['error', 'conflict'].includes(entryState(x.v, x.kids))).length;
+  // Only what shows is read: the cadre's visits dated around today (index my), those
+  // made here today (index cl), then the exact day.
+  const d0 = new Date();
+  d0.setHours(0, 0, 0, 0);
+  const [dated, made, att, pending, allDrafts, p] = await Promise.all([
+    store.rows('my', { lo: day(new Date(d0 - 864e5)), hi: day(new Date(+d0 + 2 * 864e5)) }),
+    store.rows('cl', { lo: d0.toISOString() }), unsyncedEntries(0), store.unsynced(), store.listDrafts(), store.getMeta('progress')]);
+  const today = d0.toDateString();
+  const todays = (await entriesOf([...dated, ...made.filter((r) => r.entity === 'visit')], true, new Set(pending))).filter((x) => new Date(x.v.data.visited_at).toDateString() === today || new Date(x.v.created_local || 0).toDateString() === today);
+  const drafts = allDrafts.filter((d) => d.form);
+  const attention = att.filter((x) => ['error', 'conflict'].includes(entryState(x.v, x.kids))).length;
   const bar = (n, of) => `<div class="meter"><i style="width:${Math.min(100, Math.round((100 * n) / (of || 1)))}%"></i></div>`;
   const st = S.storage;
   main().innerHTML = `

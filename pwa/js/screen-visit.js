@@ -17,9 +17,9 @@ import { askDuplicate, dupWarning, joinChanges, joinedOnly } from './visit-dupli
 async function formFromRecords(id) {
   const v = await store.get('visit', id);
   if (!v) return null;
-  const all = await store.list();
-  const probs = all.filter((r) => r.entity === 'problem' && r.data.visit_id === id);
-  const hv = all.find((r) => r.entity === 'home_visit' && r.data.visit_id === id);
+  const all = await store.kids(id);
+  const probs = all.filter((r) => r.entity === 'problem');
+  const hv = all.find((r) => r.entity === 'home_visit');
   const d = v.data;
   // An enterprise created in this entry that the server has not accepted yet (still
   // queued, or refused) stays editable as a new one: that is where its fix is made.
@@ -74,8 +74,7 @@ export async function viewVisit(id) {
   if (!F) { go('#/home'); return; }
   S.form = F;
   const rec = await store.get('visit', id);
-  // A form never saved has no records yet: no need to read them all for its children.
-  const kids = rec ? (await store.list()).filter((r) => r.data.visit_id === id) : [];
+  const kids = rec ? await store.kids(id) : [];
   const errRec = [rec, ...kids].find((r) => r?.error);
   const ent = F.enterprise_id ? await resolveEnterprise(F.enterprise_id) : null;
   if (ent && ent.id !== F.enterprise_id) F.enterprise_id = ent.id;
@@ -275,7 +274,7 @@ function bindForm() {
   if (del) {
     del.onclick = async () => {
       if (!confirm(t('confirm_delete'))) return;
-      const kids = (await store.list()).filter((r) => r.data.visit_id === F.visitId);
+      const kids = await store.kids(F.visitId);
       const changes = [...kids.map((k) => ({ entity: k.entity, id: k.id, del: true })), { entity: 'visit', id: F.visitId, del: true }];
       await beginSave(F);
       F.saved = true;

@@ -9,9 +9,11 @@ import { photosWaiting } from './uploads.js';
 // ---------- sync status bar (always visible) ---------------------------------
 export async function refreshStatus() {
   // Entries, not mutations: a visit saved with its enterprise and problems is one.
-  S.waiting = await store.pendingEntries();
-  const last = await store.getMeta('last_sync');
-  let err = engine.status.error || (await store.getMeta('last_error'));
+  // Read together (every render starts this).
+  const [waiting, last, lastErr, ph, authNeeded] = await Promise.all([store.pendingEntries(), store.getMeta('last_sync'),
+    store.getMeta('last_error'), photosWaiting(store), store.getMeta('auth_needed')]);
+  S.waiting = waiting;
+  let err = engine.status.error || lastErr;
   const online = navigator.onLine;
   // Being offline (or the network failing) is a state, not an error: neutral colours,
   // "离线 · N 条待发送"; red is kept for what needs someone to act.
@@ -20,7 +22,7 @@ export async function refreshStatus() {
   const bar = $('#syncbar');
   bar.className = `syncbar ${online ? 'on' : 'off'}${err && !netOnly && !engine.status.running ? ' serr' : ''}`;
   let msg = engine.status.running ? t('syncing') : S.waiting ? `${S.waiting} ${t('waiting')}` : t('all_sent');
-  const photos = (await photosWaiting(store)).count;
+  const photos = ph.count;
   let sub = `${t('last_sync')} ${fmtTime(last)}${photos ? ` · <span data-testid="photos-waiting">${t('ph_waiting', { n: photos })}</span>` : ''}`;
   if (err && !engine.status.running) {
     // The banner below says the long version of a sign-in problem.
@@ -31,7 +33,7 @@ export async function refreshStatus() {
     <span class="st"><b data-testid="net">${online ? t('online') : t('offline')}</b> · <span data-testid="waiting">${h(msg)}</span><br><small data-testid="lastsync">${sub}</small></span>
     ${S.user ? `<button id="sendnow" class="btn small" ${engine.status.running ? 'disabled' : ''}>${t('send_now')}</button>` : ''}`;
   if (S.user) $('#sendnow').onclick = () => syncNow('button');
-  const authCode = (await store.getMeta('auth_needed')) || (engine.status.authNeeded ? engine.status.error?.code || 'auth_required' : null);
+  const authCode = authNeeded || (engine.status.authNeeded ? engine.status.error?.code || 'auth_required' : null);
   $('#authbanner').hidden = !(authCode && S.route !== 'login');
   $('#authbanner').dataset.code = authCode || '';
   $('#authbanner').innerHTML = `${authCode === 'device_revoked' ? t('device_revoked') : t('signin_again')} <a href="#/login" class="btn small">${t('signin')}</a>`;

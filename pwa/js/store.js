@@ -1,6 +1,5 @@
-// The phone's copy of records, the outbox and drafts, on top of a db.js backend.
-// Every save writes the record and its outbox mutation in ONE transaction, with the
-// mutation counter (mid) advanced in that same transaction.
+// The phone's copy of records, the outbox and drafts, on a db.js backend. A save writes
+// the record, its outbox mutation and the counter (mid) in ONE transaction.
 
 import { joinMutation, mutationFor, readResult, overlay, cutBatch, wireMutation, withParticipants } from './outbox.js';
 
@@ -23,14 +22,27 @@ export function recordState(rec) {
   return rec.known ? 'synced' : 'local';
 }
 
+/** A visit the cadre recorded, was listed on, or made on this phone. */
+export function isMine(rec, u) {
+  const by = rec.data?.created_by;
+  return !!rec.mine || (!!u && ((rec.data?.participants || []).includes(u.username) || (by != null && (by === u.id || by === u.username))));
+}
+
+// The fields of db.js's INDEXES, set at every write: `st` unless synced, `my` on the
+// cadre's visits (`user` undefined: kept as it was).
+export function indexed(rec, user) {
+  const s = recordState(rec);
+  if (s === 'synced') delete rec.st; else rec.st = s === 'error' || s === 'conflict' ? 0 : 1;
+  if (!rec.deleted && (user !== undefined ? rec.entity === 'visit' && isMine(rec, user) : rec.my != null)) rec.my = String(rec.data?.visited_at || '');
+  else delete rec.my;
+  return rec;
+}
+const ofEntity = (e) => (e ? { lo: `${e}:`, hi: `${e}:\uffff` } : {});
+
 const OPEN_STAGES = new Set(['enterprise', 'government', 'source']);
 
-/**
- * Drop the copies of records that left the phone's window (docs/sync-protocol.md, "What
- * a phone holds"): visits and home visits dated before `start` that hold no open problem,
- * and closed problems of visits no longer held. Anything pending, failed or never
- * confirmed by the server stays. Runs once per window start day, at the end of a pull.
- */
+// Drop the copies that left the phone's window (docs/sync-protocol.md, "What a phone
+// holds"); anything pending, failed or unconfirmed stays. Once per window start day.
 async function pruneBefore(t, start, { force = false } = {}) {
   const day = String(start).slice(0, 10);
   const done = await t.get('meta', 'pruned_for');
@@ -62,40 +74,87 @@ export class Store {
   constructor(backend, { now = () => new Date().toISOString() } = {}) {
     this.b = backend;
     this.now = now;
+    backend.derive = indexed; // db.js's upgrade to version 3
+  }
+
+  /** Writes of records carry their indexed fields (`t.user`: see indexed). */
+  tx(names, mode, fn) {
+    return this.b.tx(names, mode, (t) => {
+      const w = { ...t, put: (s, v) => t.put(s, s === 'records' ? indexed(v, w.user) : v) };
+      return fn(w);
+    });
   }
 
   // ---- meta -------------------------------------------------------------
   async getMeta(k, dflt = null) {
-    const row = await this.b.tx(['meta'], 'readonly', (t) => t.get('meta', k));
+    const row = await this.tx(['meta'], 'readonly', (t) => t.get('meta', k));
     return row ? row.v : dflt;
   }
 
   setMeta(k, v) {
-    return this.b.tx(['meta'], 'readwrite', (t) => t.put('meta', { k, v }));
+    return this.tx(['meta'], 'readwrite', (t) => t.put('meta', { k, v }));
   }
 
   // ---- records ----------------------------------------------------------
   get(entity, id) {
-    return this.b.tx(['records'], 'readonly', (t) => t.get('records', rkey(entity, id)));
+    return this.tx(['records'], 'readonly', (t) => t.get('records', rkey(entity, id)));
   }
 
   async list(entity) {
-    const all = await this.b.tx(['records'], 'readonly', (t) => t.all('records'));
-    return all.filter((r) => (!entity || r.entity === entity) && !r.deleted);
+    return (await this.tx(['records'], 'readonly', (t) => t.all('records', ofEntity(entity)))).filter((r) => !r.deleted);
   }
 
-  /**
-   * Save changes atomically: [{entity, id, data, del?}] plus draft ids to drop.
-   * `{entity: 'visit', id, join: username}` adds the user to that visit's participants.
-   * Returns the mids written. Nothing is written if any part fails.
-   */
+  /** Records of one of db.js's INDEXES, `q` as t.all's: {lo, hi, dir, limit}. */
+  rows(index, q = {}) {
+    return this.tx(['records'], 'readonly', (t) => t.all('records', { ...q, index }));
+  }
+
+  /** The problems and home visit of a visit. */
+  async kids(id) {
+    return (await this.rows('kid', { lo: id, hi: id })).filter((r) => !r.deleted);
+  }
+
+  /** Ids of visits with a record unsynced (their own or a child's; `rank` 0: needing attention). */
+  async unsynced(rank) {
+    const rows = await this.rows('st', rank == null ? {} : { lo: rank, hi: rank });
+    return [...new Set(rows.map((r) => (r.entity === 'visit' ? r.id : r.entity === 'problem' || r.entity === 'home_visit' ? r.data.visit_id : null)))]
+      .filter(Boolean);
+  }
+
+  // The entries of these visits (records or ids) as shown, in one transaction: a merged
+  // visit as its canonical (not held: left out), its enterprise (`ref`: not held), its
+  // children unless `lean(v, ent)`.
+  entries(visits, { ref = () => null, user, lean = () => false } = {}) {
+    return this.tx(['records'], 'readonly', async (t) => {
+      const get = async (e, id) => {
+        const r = id ? await t.get('records', rkey(e, id)) : null;
+        return r && !r.deleted ? r : null;
+      };
+      const look = async (id) => (await get('enterprise', id))?.data || (id ? ref(id) : null);
+      const out = await Promise.all(visits.map(async (x) => {
+        let v = typeof x === 'string' ? await get('visit', x) : x;
+        if (!v || v.deleted || (user !== undefined && !isMine(v, user))) return null;
+        for (let i = 0; i < 5 && v.data.canonical_id; i++) v = (await get('visit', v.data.canonical_id)) || v;
+        if (v.data.canonical_id) return null;
+        let ent = await look(v.data.enterprise_id);
+        for (let i = 0; i < 5 && ent?.canonical_id; i++) ent = (await look(ent.canonical_id)) || ent;
+        const kids = lean(v, ent) ? [] : await t.all('records', { index: 'kid', lo: v.id, hi: v.id });
+        return { v, kids: kids.filter((k) => !k.deleted), ent };
+      }));
+      const seen = new Set();
+      return out.filter((x) => x && !seen.has(x.v.id) && seen.add(x.v.id));
+    });
+  }
+
+  // Save atomically [{entity, id, data, del?}] ({entity: 'visit', id, join: username}
+  // adds a participant), dropping drafts. Returns the mids written.
   save(changes, { dropDrafts = [], photos = [] } = {}) {
-    return this.b.tx(['records', 'outbox', 'meta', 'drafts', 'photos', 'photo_data'], 'readwrite', async (t) => {
+    return this.tx(['records', 'outbox', 'meta', 'drafts', 'photos', 'photo_data'], 'readwrite', async (t) => {
+      t.user = (await t.get('meta', 'user'))?.v ?? null;
       const counter = await t.get('meta', 'next_mid');
       let mid = counter ? counter.v : 1;
       const mids = [];
-      // The records of one entry (a visit with its new enterprise, problems and home
-      // visit) carry the visit's id as `entry`: the server accepts or rejects them together.
+      // One entry's mutations carry the visit's id as `entry`: accepted or refused together.
       const entry = changes.length > 1 ? (changes.find((c) => c.entity === 'visit') || changes[0]).id : null;
       for (const ch of changes) {
         const key = rkey(ch.entity, ch.id);
@@ -134,38 +193,29 @@ export class Store {
 
   // ---- outbox -----------------------------------------------------------
   outboxCount() {
-    return this.b.tx(['outbox'], 'readonly', (t) => t.count('outbox'));
+    return this.tx(['outbox'], 'readonly', (t) => t.count('outbox'));
   }
 
-  /**
-   * How many entries wait to be sent (what the cadre counts): the mutations of one save
-   * share an `entry`; older queues without it count a child with its visit.
-   */
+  /** Entries waiting (a save's mutations share `entry`; older queues: a child with its visit). */
   async pendingEntries() {
-    const all = await this.b.tx(['outbox'], 'readonly', (t) => t.all('outbox'));
-    const keys = new Set(all.map((e) => e.entry || (e.fields?.visit_id ? e.fields.visit_id : e.id)));
-    return keys.size;
+    return (await this.waiting()).pending;
   }
 
   /** Entries waiting and the oldest one's save time (what the phone reports to the server). */
   async waiting() {
-    const all = await this.b.tx(['outbox'], 'readonly', (t) => t.all('outbox'));
+    const all = await this.tx(['outbox'], 'readonly', (t) => t.all('outbox'));
     const keys = new Set(all.map((e) => e.entry || (e.fields?.visit_id ? e.fields.visit_id : e.id)));
     const oldest = all.reduce((min, e) => (e.saved_at && (!min || e.saved_at < min) ? e.saved_at : min), null);
     return { pending: keys.size, oldest_pending_at: oldest };
   }
 
   async outboxAll() {
-    return this.b.tx(['outbox'], 'readonly', (t) => t.all('outbox'));
+    return this.tx(['outbox'], 'readonly', (t) => t.all('outbox'));
   }
 
-  /**
-   * The next batch in wire form, marking its records as "sending" and its entries as
-   * sent and in flight (for `deviceId`). Runs under the sync lock, so an earlier flight
-   * that never landed (a killed page) is over: a renumbering it held back is done first.
-   */
+  // The next batch in wire form, marked sending/sent/in flight (under the sync lock).
   nextBatch(opts, deviceId = null) {
-    return this.b.tx(['outbox', 'records', 'meta'], 'readwrite', async (t) => {
+    return this.tx(['outbox', 'records', 'meta'], 'readwrite', async (t) => {
       await this._settle(t, null);
       // A few past the limit: an entry that straddles it is finished in this batch.
       const head = await t.all('outbox', { limit: (opts.maxCount || 100) + 50 });
@@ -182,14 +232,9 @@ export class Store {
     });
   }
 
-  /**
-   * After a failed round: nothing is "sending" any more. With `landed` (the engine's own
-   * push is over, it holds the sync lock) the flight ends too and a held-back
-   * renumbering is done; the page's start-up call leaves the flight alone, as a service
-   * worker may be pushing.
-   */
+  // After a failed round; `landed`: the engine's push is over, the flight ends too.
   clearSending({ landed = false } = {}) {
-    return this.b.tx(['records', 'outbox', 'meta'], 'readwrite', async (t) => {
+    return this.tx(['records', 'outbox', 'meta'], 'readwrite', async (t) => {
       for (const rec of await t.all('records')) if (rec.sending) await t.put('records', { ...rec, sending: false });
       if (landed) await this._settle(t, null);
     });
@@ -197,13 +242,11 @@ export class Store {
 
   /** Apply a push answer. Returns {done, rejected, conflict, retry, reused, renumbered} counts. */
   applyPush(sent, answer) {
-    return this.b.tx(['outbox', 'records', 'meta'], 'readwrite', async (t) => {
+    return this.tx(['outbox', 'records', 'meta'], 'readwrite', async (t) => {
       const counts = { done: 0, rejected: 0, conflict: 0, retry: 0, reused: 0, renumbered: 0 };
       const byMid = new Map(sent.map((m) => [m.mid, m]));
       let gap = false;
-      // The batch's records are read at once, changed in memory and written once each: a
-      // few rounds of requests instead of three awaited ones per mutation (on a slow phone
-      // every await costs; 500 entries took ~5 s at CPU x4 here alone).
+      // Read at once, changed in memory, written once each (docs/pwa.md: every await costs).
       const keys = [...new Set(sent.map((m) => rkey(m.entity, m.id)))];
       const found = await Promise.all(keys.map((k) => t.get('records', k)));
       const recs = new Map(keys.map((k, i) => [k, found[i] || null]));
@@ -214,8 +257,7 @@ export class Store {
         if (!m) continue;
         const res = readResult(r);
         counts[res.outcome] += 1;
-        // mid_reused: the server holds another change under this mid and applied nothing;
-        // the entry stays and is numbered again after the server's counter below.
+        // mid_reused: nothing applied; the entry is numbered again below.
         if (res.outcome === 'reused') continue;
         if (res.outcome === 'retry') { if (res.code === 'gap') gap = true; continue; }
         writes.push(t.del('outbox', r.mid));
@@ -240,40 +282,31 @@ export class Store {
         if (res.outcome === 'rejected') rec.error = { ...res.error, mid: r.mid, op: m.op, at: this.now() };
         if (res.outcome === 'conflict') rec.conflict = res.conflict;
       }
-      // Nothing of this batch is in flight any more, answered or still queued.
       for (const [key, rec] of recs) {
         if (removed.has(key)) writes.push(t.del('records', key));
         else if (rec) writes.push(t.put('records', { ...rec, sending: false }));
       }
       await Promise.all(writes);
       if (answer.last_mid != null) await t.put('meta', { k: 'server_last_mid', v: answer.last_mid });
-      // A gap (the server's counter is behind the queue: a restored server, a lost batch)
-      // or a reused mid (it is ahead: a reinstall that kept the device id): either way
-      // the queue is numbered again from the server's last_mid + 1, in its order.
+      // A gap (server behind) or a reused mid (ahead): the queue is numbered from last_mid + 1.
       const own = (gap || counts.reused) && answer.last_mid != null ? { base: answer.last_mid, all: true } : null;
       counts.renumbered = await this._settle(t, own);
       return counts;
     });
   }
 
-  /**
-   * Sign-in: token, device and user are stored and the queue is numbered to fit the
-   * server's counter (`last_mid`) of that device, all in ONE transaction.
-   *   - the same device as before: entries never sent yet whose mid the server has
-   *     already used (last_mid >= their mid, e.g. a reinstall that kept the device id
-   *     and started counting at 1 again) move after last_mid, in their order; with an
-   *     empty queue the counter moves past last_mid. Entries already sent keep their
-   *     mids: the server may hold them (a lost answer) and answers them `duplicate`.
-   *   - a new device (the old one was revoked): every pending entry is numbered again
-   *     from last_mid + 1 (1 for a new device), in its order.
-   * While a push is in flight its entries must keep the mids the server will answer
-   * with: the renumbering is then recorded and done when that push lands (applyPush,
-   * or the next batch / failed round). Returns {deferred, renumbered}.
-   */
+  // Sign-in in ONE transaction: token, device, user, the queue fitted to `last_mid`
+  // (docs/sync-protocol.md, "Sign-in and devices"). Returns {deferred, renumbered}.
   signedIn({ token, device_id: deviceId, user, last_mid: lastMid = 0 }) {
-    return this.b.tx(['outbox', 'records', 'meta'], 'readwrite', async (t) => {
+    return this.tx(['outbox', 'records', 'meta'], 'readwrite', async (t) => {
       const prev = (await t.get('meta', 'device_id'))?.v ?? null;
       const sameDevice = prev === deviceId;
+      // Another cadre on this phone: index my changes.
+      if ((await t.get('meta', 'user'))?.v?.id !== user?.id) {
+        t.user = user ?? null;
+        await Promise.all((await t.all('records', ofEntity('visit'))).map((r) => t.put('records', r)));
+        t.user = undefined;
+      }
       for (const [k, v] of [['token', token], ['device_id', deviceId], ['user', user], ['username', user?.username],
         ['auth_needed', null], ['revoked_device', null]]) await t.put('meta', { k, v });
       // A new device has seen none of the queue: every entry counts as never sent.
@@ -290,11 +323,7 @@ export class Store {
     });
   }
 
-  /**
-   * End of a flight (inside a transaction): forget it, and do the renumbering it held
-   * back together with the one the push answer asks for (`own`, about the device the
-   * batch went to). Returns how many entries got a new mid.
-   */
+  // End of a flight: renumber as held back and as the answer asks (`own`).
   async _settle(t, own) {
     const flight = (await t.get('meta', 'inflight'))?.v;
     const held = (await t.get('meta', 'renumber'))?.v;
@@ -309,14 +338,8 @@ export class Store {
     return req ? this._renumber(t, req.base, req) : 0;
   }
 
-  /**
-   * Number the queue again after the server's counter `base`, keeping its order, in the
-   * caller's transaction. `all`: every entry from base + 1. Otherwise only the entries
-   * never sent, and only if the server has already used the first one's mid (entries
-   * sent before keep theirs: the server may hold them). Idempotent: a second call with
-   * the same base changes nothing. `forget`: the entries count as never sent (a new
-   * device). Returns how many entries got a new mid.
-   */
+  // Number the queue after `base` in order (`all`; else the never sent, if the server
+  // used the first one's mid; `forget`: none counts as sent). Returns how many moved.
   async _renumber(t, base, { all = false, forget = false } = {}) {
     const entries = await t.all('outbox');
     const next = (await t.get('meta', 'next_mid'))?.v ?? 1;
@@ -349,7 +372,8 @@ export class Store {
 
   /** Apply one pull page; the cursor moves in the same transaction as the data. */
   applyPull(page) {
-    return this.b.tx(['records', 'outbox', 'meta'], 'readwrite', async (t) => {
+    return this.tx(['records', 'outbox', 'meta'], 'readwrite', async (t) => {
+      t.user = (await t.get('meta', 'user'))?.v ?? null;
       const lastMid = page.last_mid ?? 0;
       if (page.reset) {
         // Drop the copy of server records, never the outbox or unsent work.
@@ -357,8 +381,7 @@ export class Store {
           if (!rec.pending?.length && !rec.error) await t.del('records', rec.key);
         }
       }
-      // The page's records and their pending entries are read at once, the changes laid
-      // over them in memory in order, and each record written once (see applyPush).
+      // Read at once, pending edits laid over in memory, each record written once.
       const changes = page.changes || [];
       const keys = [...new Set(changes.map((ch) => rkey(ch.entity, ch.id)))];
       const found = await Promise.all(keys.map((k) => t.get('records', k)));
@@ -398,36 +421,32 @@ export class Store {
 
   // ---- drafts -----------------------------------------------------------
   putDraft(draft) {
-    return this.b.tx(['drafts'], 'readwrite', (t) => t.put('drafts', { ...draft, saved_at: this.now() }));
+    return this.tx(['drafts'], 'readwrite', (t) => t.put('drafts', { ...draft, saved_at: this.now() }));
   }
 
   getDraft(id) {
-    return this.b.tx(['drafts'], 'readonly', (t) => t.get('drafts', id));
+    return this.tx(['drafts'], 'readonly', (t) => t.get('drafts', id));
   }
 
   listDrafts() {
-    return this.b.tx(['drafts'], 'readonly', (t) => t.all('drafts'));
+    return this.tx(['drafts'], 'readonly', (t) => t.all('drafts'));
   }
 
   delDraft(id) {
-    return this.b.tx(['drafts'], 'readwrite', (t) => t.del('drafts', id));
+    return this.tx(['drafts'], 'readwrite', (t) => t.del('drafts', id));
   }
 
-  // ---- last resort: export and import of unsent work --------------------
-  /** Every record whose latest local state the server has not confirmed. */
+  // ---- last resort: export and import of unsent work (the records the server has not confirmed)
   async exportUnsent() {
-    const all = await this.b.tx(['records'], 'readonly', (t) => t.all('records'));
+    const all = await this.tx(['records'], 'readonly', (t) => t.all('records'));
     const records = all
       .filter((r) => r.pending?.length || r.error || !r.known)
       .map((r) => ({ entity: r.entity, id: r.id, deleted: !!r.deleted, data: r.data }));
     return { format: 'fieldvisit-unsent', format_version: 1, exported_at: this.now(), records };
   }
 
-  /**
-   * Queue every record of an export file as a create with the same id: the server applies
-   * a create of an existing id as an update, so importing twice, or on two phones, never
-   * makes a duplicate. Parents go first (enterprise, visit, then children).
-   */
+  // Queue an export file's records as creates with their ids (no duplicates: a create of
+  // an existing id is an update), parents first.
   async importUnsent(file) {
     if (!file || file.format !== 'fieldvisit-unsent' || !Array.isArray(file.records)) {
       throw new Error('not a fieldvisit export file');
@@ -441,7 +460,7 @@ export class Store {
       changes.push({ entity: r.entity, id: r.id, data: r.data, fresh: !cur });
     }
     // An imported record is unknown to this phone's server copy: send it whole.
-    return this.b.tx(['records', 'outbox', 'meta', 'drafts'], 'readwrite', async (t) => {
+    return this.tx(['records', 'outbox', 'meta', 'drafts'], 'readwrite', async (t) => {
       for (const ch of changes) {
         const key = rkey(ch.entity, ch.id);
         const rec = await t.get('records', key);

@@ -174,14 +174,15 @@ export class SyncEngine {
 
   async pullAll() {
     let total = 0;
-    for (let page = 0; page < 10000; page++) {
-      const cursor = await this.store.getMeta('cursor');
-      const q = `?protocol=${PROTOCOL}&limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-      const state = page === 0 ? await this.deviceState({ pushedOk: true }) : null;
-      const answer = await this.request('GET', `/api/sync/pull${q}`,
-        state ? { headers: { 'X-Device-State': JSON.stringify(state) } } : {});
+    const ask = (cursor, state) => this.request('GET', `/api/sync/pull?protocol=${PROTOCOL}&limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      state ? { headers: { 'X-Device-State': JSON.stringify(state) } } : {});
+    let next = ask(await this.store.getMeta('cursor'), await this.deviceState({ pushedOk: true }));
+    for (let page = 0; next && page < 10000; page++) {
+      const answer = await next;
+      // The next page comes while this one is written; a failed write drops its answer.
+      next = answer.has_more ? ask(answer.cursor) : null;
+      next?.catch(() => {});
       total += await this.store.applyPull(answer);
-      if (!answer.has_more) break;
     }
     return total;
   }

@@ -2,7 +2,7 @@
 // participants (never a full list), and pulls laid over the queued join keep it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryBackend } from '../js/db.js';
+import { MemoryBackend } from './memory-backend.mjs';
 import { Store, uuid } from '../js/store.js';
 import { joinMutation, overlay, wireMutation, withParticipants } from '../js/outbox.js';
 

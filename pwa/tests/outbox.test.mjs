@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryBackend } from '../js/db.js';
+import { MemoryBackend } from './memory-backend.mjs';
 import { Store, recordState } from '../js/store.js';
 import { mutationFor, changedFields, cutBatch, readResult, backoffDelay, overlay } from '../js/outbox.js';
 

@@ -2,7 +2,7 @@
 // `mid_reused` answer, and for a new device after a revoke; never under a push in flight.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryBackend } from '../js/db.js';
+import { MemoryBackend } from './memory-backend.mjs';
 import { Store, uuid } from '../js/store.js';
 import { SyncEngine } from '../js/sync.js';
 import { readResult } from '../js/outbox.js';

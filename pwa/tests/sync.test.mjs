@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryBackend } from '../js/db.js';
+import { MemoryBackend } from './memory-backend.mjs';
 import { Store, recordState, uuid } from '../js/store.js';
 import { SyncEngine } from '../js/sync.js';
 import { FakeServer } from './fake-server.mjs';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { MemoryBackend } from '../js/db.js';
+import { MemoryBackend } from './memory-backend.mjs';
 import { Store, uuid } from '../js/store.js';
 import { SyncEngine } from '../js/sync.js';
 import { captureTimes, clockWatch, photoBytes, photoList, photosOf, photosWaiting, PhotoUploader, uploadAfterSync } from '../js/uploads.js';

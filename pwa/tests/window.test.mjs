@@ -2,7 +2,7 @@
 // a first sync cut mid-way resumes from the last page it stored.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryBackend } from '../js/db.js';
+import { MemoryBackend } from './memory-backend.mjs';
 import { Store, uuid } from '../js/store.js';
 import { SyncEngine } from '../js/sync.js';
 import { FakeServer } from './fake-server.mjs';

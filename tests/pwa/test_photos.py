@@ -377,7 +377,7 @@ def test_an_existing_install_upgrades_to_the_photo_stores_keeping_its_data(fv_se
     }"""
     )
     assert got == {
-        "version": 2,
+        "version": 3,  # 3: the records' indexes (tests/pwa/test_phone_indexes.py)
         "stores": ["drafts", "meta", "outbox", "photo_data", "photos", "records"],
         "outbox": 1,
         "rec": {"method": "interview", "notes": "old"},
