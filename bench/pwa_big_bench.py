@@ -358,7 +358,8 @@ def fill_phone(page, want: int) -> dict:  # noqa: ANN001
         "phone_records": held,
         "idb_fill_written": written,
         "idb_fill_pages": len(pages),
-        "idb_fill_records_per_s": round(written / (spent / 1000)),
+        # None when the first sync already brought --phone-records (nothing to fill)
+        "idb_fill_records_per_s": round(written / (spent / 1000)) if spent else None,
         "idb_fill_wall_s": round(wall, 1),
     }
 
