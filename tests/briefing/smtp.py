@@ -38,3 +38,20 @@ def start_smtp() -> tuple[Controller, Recorder]:
     controller = Controller(recorder, hostname="127.0.0.1", port=free_port())
     controller.start()
     return controller, recorder
+
+
+def smtp_settings_for(app, controller: Controller):  # noqa: ANN001, ANN201
+    """The app's settings with mail going to the test's SMTP server (no TLS) and a
+    public URL for the links in the mails."""
+    from config.settings import load_settings
+
+    return load_settings(
+        env={},
+        **{
+            **app.config["FV"].values,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": controller.port,
+            "SMTP_SECURITY": "none",
+            "PUBLIC_URL": "https://fv.example.cn",
+        },
+    )

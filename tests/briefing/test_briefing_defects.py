@@ -18,12 +18,12 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import event, func, select
 
-from config.settings import ROOT, load_settings
+from config.settings import ROOT
 from server.extensions import db
 from server.models import DistrictUnit, Enterprise, HomeVisit, Problem, Visit
 from server.models_briefing import CITY_SCOPE, BriefingDelivery, BriefingRecipient, BriefingRender
 from tests.briefing.fixture_data import EXPECTED_A, WEEK, A, seed
-from tests.briefing.smtp import start_smtp
+from tests.briefing.smtp import smtp_settings_for, start_smtp
 from tests.conftest import PASSWORD, create_user
 from worker.briefing.compute import build_all, compute_figures, period_containing
 from worker.briefing.deliver import (
@@ -45,16 +45,7 @@ def smtp():
 @pytest.fixture
 def smtp_settings(app, smtp):
     controller, _ = smtp
-    return load_settings(
-        env={},
-        **{
-            **app.config["FV"].values,
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": controller.port,
-            "SMTP_SECURITY": "none",
-            "PUBLIC_URL": "https://fv.example.cn",
-        },
-    )
+    return smtp_settings_for(app, controller)
 
 
 def _period():

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from server.extensions import db
 from server.models_briefing import CITY_SCOPE, BriefingDelivery, BriefingRecipient
 from tests.briefing.fixture_data import EXPECTED_A, SENSITIVE, WEEK, A, seed
-from tests.briefing.smtp import start_smtp
+from tests.briefing.smtp import smtp_settings_for, start_smtp
 from worker.briefing import mail
 from worker.briefing.compute import period_containing
 from worker.briefing.deliver import DeliveryBusy, plan_deliveries, send_delivery
@@ -26,20 +26,8 @@ def smtp():
 
 @pytest.fixture
 def smtp_settings(app, smtp):
-    from config.settings import load_settings
-
     controller, _ = smtp
-    base = app.config["FV"].values
-    return load_settings(
-        env={},
-        **{
-            **base,
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": controller.port,
-            "SMTP_SECURITY": "none",
-            "PUBLIC_URL": "https://fv.example.cn",
-        },
-    )
+    return smtp_settings_for(app, controller)
 
 
 def _recipients() -> None:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import update
 
-from tests.briefing.smtp import start_smtp
+from tests.briefing.smtp import smtp_settings_for, start_smtp
 from tests.conftest import CHROMIUM_ARGS, PASSWORD, Phone, create_user, visit_fields
 
 SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
@@ -90,7 +90,6 @@ def live(app, fleet):
 
 @pytest.mark.browser
 def test_health_page_reminder_click_and_mail(app, live, playwright_instance, chromium_path):
-    from config.settings import load_settings
     from server.extensions import db
     from worker.nonreporters import send_batch
 
@@ -131,16 +130,7 @@ def test_health_page_reminder_click_and_mail(app, live, playwright_instance, chr
         page.locator("#remind-form button[type=submit]").click()
         page.wait_for_load_state("networkidle")
 
-        settings = load_settings(
-            env={},
-            **{
-                **app.config["FV"].values,
-                "SMTP_HOST": "127.0.0.1",
-                "SMTP_PORT": controller.port,
-                "SMTP_SECURITY": "none",
-                "PUBLIC_URL": "https://fv.example.cn",
-            },
-        )
+        settings = smtp_settings_for(app, controller)
         outcome = send_batch(db.session, settings)
         assert outcome.get("sent", 0) >= 1, outcome
         to = {m["To"] for m in recorder.messages}

@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from tests.briefing.smtp import start_smtp
+from tests.briefing.smtp import smtp_settings_for, start_smtp
 from tests.conftest import PASSWORD, Phone, create_user, visit_fields
 
 
@@ -114,18 +114,8 @@ def test_one_click_reminds_once_and_follows_up(app, db_session, smtp):
     assert rows[ids["cadre3"]].status == "no_email"
 
     # two workers at once: one mail
-    from config.settings import load_settings
 
-    settings = load_settings(
-        env={},
-        **{
-            **app.config["FV"].values,
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": controller.port,
-            "SMTP_SECURITY": "none",
-            "PUBLIC_URL": "https://fv.example.cn",
-        },
-    )
+    settings = smtp_settings_for(app, controller)
     outcomes: list[dict] = []
 
     errors: list[BaseException] = []

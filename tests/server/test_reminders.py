@@ -18,11 +18,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from config.settings import load_settings
 from server import deadlines, reminders
 from server.models import DistrictUnit, Problem, Visit, WorkGroup
 from server.models_deadlines import ProblemReminder, ReminderDigest
-from tests.briefing.smtp import start_smtp
+from tests.briefing.smtp import smtp_settings_for, start_smtp
 from tests.conftest import Phone, create_user
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -40,16 +39,7 @@ def smtp():
 @pytest.fixture
 def settings(app, smtp):
     controller, _ = smtp
-    return load_settings(
-        env={},
-        **{
-            **app.config["FV"].values,
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": controller.port,
-            "SMTP_SECURITY": "none",
-            "PUBLIC_URL": "https://fv.example.cn",
-        },
-    )
+    return smtp_settings_for(app, controller)
 
 
 def _people():
