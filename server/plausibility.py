@@ -19,6 +19,8 @@ Plain functions over a session; limits are read from the settings, parsed once.
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -175,23 +177,36 @@ def day_bounds(at: datetime, tz: str) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def stored_visits_by_day(session: Session, user_id: int | None, tz: str) -> dict[datetime, int]:
-    """How many live visits `user_id` recorded for each local day (keyed by the day's
-    start, as day_bounds gives it): one index range (ix_visits_author_day) per author and
-    push, instead of one count per day. Without autoflush: the batch's own visits are
+def stored_visits_by_day(
+    session: Session, user_id: int | None, tz: str, days: Iterable[datetime]
+) -> dict[datetime, int]:
+    """How many live visits `user_id` recorded on each of `days` (local days, keyed by
+    the day's start as day_bounds gives it): one index range (ix_visits_author_day) from
+    the first of the days to the end of the last, so a push reads the days it needs,
+    not the author's whole history. Without autoflush: the batch's own visits are
     counted by the caller (sync/records.Reference.day_counts)."""
-    counts: dict[datetime, int] = {}
+    starts = sorted(set(days))
+    if not starts:
+        return {}
+    ends = [start + timedelta(days=1) for start in starts]
+    counts = dict.fromkeys(starts, 0)
     with session.no_autoflush:
         rows = session.scalars(
-            select(Visit.visited_at).where(Visit.created_by_id == user_id, Visit.deleted.is_(False))
+            select(Visit.visited_at).where(
+                Visit.created_by_id == user_id,
+                Visit.visited_at >= starts[0],
+                Visit.visited_at < ends[-1],
+                Visit.deleted.is_(False),
+            )
         )
         for at in rows:
             if at is None:
                 continue
             if at.tzinfo is None:
                 at = at.replace(tzinfo=UTC)
-            start = day_bounds(at, tz)[0]
-            counts[start] = counts.get(start, 0) + 1
+            i = bisect.bisect_right(starts, at) - 1
+            if i >= 0 and at < ends[i]:
+                counts[starts[i]] += 1
     return counts
 
 

@@ -317,6 +317,13 @@ def _apply_batch(
 ) -> tuple[list[dict[str, Any]], int, dict[tuple[str, str], None]]:
     ref = Reference.load(session)
     pending = [m for _, m in mutations if m["mid"] > last_mid]
+    ref.expect_visit_days(
+        [
+            validated.data.get("visited_at")
+            for m, validated in (checked[raw["mid"]] for raw in pending)
+            if validated is not None and validated.data is not None and m["entity"] == "visit"
+        ]
+    )
     prefetched = _prefetch(
         session,
         [checked[m["mid"]][0] for m in pending if not isinstance(checked[m["mid"]][0], tuple)],

@@ -102,8 +102,18 @@ class Reference:
     # (author id, local day's start) -> that author's visits of the day so far, this
     # batch's included: the visits_per_day plausibility limit.
     day_counts: dict[tuple[int | None, datetime], int] = field(default_factory=dict)
-    # authors whose stored visits per day are in day_counts already
-    day_authors: set[int | None] = field(default_factory=set)
+    # author -> the days whose stored visits are in day_counts already
+    day_loaded: dict[int | None, set[datetime]] = field(default_factory=dict)
+    # the local days (their starts) the batch's visits fall on: read together, once
+    day_wanted: set[datetime] = field(default_factory=set)
+
+    def expect_visit_days(self, times: list[Any]) -> None:
+        """Note the visit times a batch will check against visits_per_day, so the
+        author's stored visits of those days are read in one query."""
+        tz = plausibility.current_limits().tz
+        for at in times:
+            if isinstance(at, datetime) and at.tzinfo is not None:
+                self.day_wanted.add(plausibility.day_bounds(at, tz)[0])
 
     def find(self, session: Session, model: type, record_id: str) -> Any:
         """A record by id: from this batch first, then the database."""
@@ -746,11 +756,13 @@ def _plausible(
             if not same_day:
                 author = obj.created_by_id if obj is not None else actor.user.id
                 key = (author, start)
-                if author not in ref.day_authors:
-                    ref.day_authors.add(author)
-                    stored = plausibility.stored_visits_by_day(session, author, limits.tz)
+                loaded = ref.day_loaded.setdefault(author, set())
+                if start not in loaded:
+                    days = ({start} | ref.day_wanted) - loaded
+                    stored = plausibility.stored_visits_by_day(session, author, limits.tz, days)
                     for day, n in stored.items():
                         ref.day_counts.setdefault((author, day), n)
+                    loaded |= days
                 count = ref.day_counts.get(key, 0)
                 reasons += plausibility.check_day_count(limits, count + 1)
                 ref.day_counts[key] = count + 1

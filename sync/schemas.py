@@ -42,31 +42,68 @@ def unstorable(value: Any, path: str = "") -> tuple[str, str] | None:
     """The first place in a JSON value that the databases cannot store alike, as
     (path, reason): a string or key with a NUL or a lone surrogate (SQLite keeps them,
     PostgreSQL refuses them), nesting deeper than MAX_DEPTH, an integer beyond BIGINT,
-    a float that is not finite. None when the whole value is storable."""
-    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
-    while stack:
-        item, where, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return where, f"nested deeper than {MAX_DEPTH} levels"
-        if isinstance(item, str):
-            bad = _BAD_CHARS.search(item)
-            if bad:
-                what = "a NUL character" if bad.group() == "\x00" else "a lone surrogate"
-                return where, f"contains {what} at position {bad.start()}"
-        elif isinstance(item, dict):
-            for key, inner in item.items():
-                here = f"{where}.{_printable(key)}" if where else _printable(key)
-                if _BAD_CHARS.search(str(key)):
-                    return here, "the key contains a NUL character or a lone surrogate"
-                stack.append((inner, here, depth + 1))
-        elif isinstance(item, list):
-            stack.extend((inner, f"{where}[{i}]", depth + 1) for i, inner in enumerate(item))
-        elif isinstance(item, bool) or item is None:
-            continue
-        elif isinstance(item, int) and abs(item) > BIGINT_MAX:
-            return where, "the number is too large"
-        elif isinstance(item, float) and not math.isfinite(item):
-            return where, "the number is not finite"
+    a float that is not finite. None when the whole value is storable.
+
+    It runs for every mutation of every push and replay, so the path is built only for
+    the place it reports (a dict's keys first, then its values last to first: the
+    order of a depth-first walk with a stack)."""
+    found = _first_unstorable(value, 0)
+    if found is None:
+        return None
+    parts, reason = found
+    where = path
+    for part in reversed(parts):
+        if isinstance(part, int):
+            where = f"{where}[{part}]"
+        else:
+            where = f"{where}.{_printable(part)}" if where else _printable(part)
+    return where, reason
+
+
+def _first_unstorable(item: Any, depth: int) -> tuple[list[str | int], str] | None:
+    """(path parts, innermost first; reason) of the first unstorable place, or None."""
+    if depth > MAX_DEPTH:
+        return [], f"nested deeper than {MAX_DEPTH} levels"
+    kind = type(item)
+    if kind is str:
+        bad = _BAD_CHARS.search(item)
+        if bad:
+            what = "a NUL character" if bad.group() == "\x00" else "a lone surrogate"
+            return [], f"contains {what} at position {bad.start()}"
+        return None
+    if kind is dict:
+        for key in item:
+            if _BAD_CHARS.search(str(key)):
+                return [key], "the key contains a NUL character or a lone surrogate"
+        leaf_ok = depth < MAX_DEPTH
+        for key in reversed(item):
+            inner = item[key]
+            if leaf_ok and type(inner) is str and not _BAD_CHARS.search(inner):
+                continue  # the common case, without a call
+            found = _first_unstorable(inner, depth + 1)
+            if found is not None:
+                found[0].append(key)
+                return found
+        return None
+    if kind is list:
+        for i in range(len(item) - 1, -1, -1):
+            found = _first_unstorable(item[i], depth + 1)
+            if found is not None:
+                found[0].append(i)
+                return found
+        return None
+    if item is None or kind is bool:
+        return None
+    if isinstance(item, int):
+        return ([], "the number is too large") if abs(item) > BIGINT_MAX else None
+    if isinstance(item, float) and not math.isfinite(item):
+        return [], "the number is not finite"
+    if isinstance(item, str):
+        return _first_unstorable(str(item), depth)
+    if isinstance(item, dict):
+        return _first_unstorable(dict(item), depth)
+    if isinstance(item, list):
+        return _first_unstorable(list(item), depth)
     return None
 
 

@@ -94,7 +94,10 @@ def push():  # noqa: ANN201
     if state_error:
         answer["device_state_error"] = state_error
     db.session.commit()
-    _kick_outbox()
+    if any(r["status"] in ("applied", "conflict") for r in answer["results"]):
+        # Only a push that changed records can have queued outbox work (a replay, a
+        # batch of rejections, never): a send to the broker costs more than a replay.
+        _kick_outbox()
     # After the commit: the stored results keep the server's own (English) words.
     chinese = prefers_chinese(request.headers.get("Accept-Language"))
     localize_results(answer["results"], chinese)

@@ -313,3 +313,37 @@ def test_a_held_duplicate_adds_nothing_to_its_canonical_visit(client, people):
     assert r.status_code == 200
     assert db.session.get(Visit, normal["id"]).workers_met == 1000
     assert _figures()["workers"] == (1000, 1000) and _figures()["visits"] == (1, 1)
+
+
+def test_visits_per_day_counts_across_pushes_and_local_midnight(client, people):
+    """The day count reads only the days a push needs (not the author's history), and
+    still agrees with counting every stored visit by its local (Shanghai) day: visits
+    spread over several pushes, days far apart in one batch, times either side of
+    local midnight (16:00 UTC)."""
+    import random
+
+    from server.extensions import db
+    from server.models import Visit
+
+    phone = people
+    rng = random.Random(15)
+    base = datetime.combine(TODAY.date() - timedelta(days=40), datetime.min.time(), UTC)
+    # 15:59:59 UTC is 23:59:59 in Shanghai; 16:00:00 UTC is the next local day
+    times = [base + timedelta(days=d, hours=15, minutes=59, seconds=59) for d in (0, 1, 20, 39)] + [
+        base + timedelta(days=d, hours=16) for d in (0, 1, 20, 39)
+    ]
+    pushed = []
+    for _ in range(4):
+        batch = [rng.choice(times) for _ in range(rng.randint(5, 25))]
+        pushed += batch
+        r = phone.push([_visit(phone, visited_at=at.isoformat()) for at in batch])
+        assert {x["status"] for x in r.json["results"]} == {"applied"}, r.json
+    per_day: dict[date, int] = {}
+    for at in pushed:
+        local = (at + timedelta(hours=8)).date()
+        per_day[local] = per_day.get(local, 0) + 1
+    expected_held = sum(max(0, n - 8) for n in per_day.values())
+    db.session.expire_all()
+    held = db.session.scalars(select(Visit.held)).all()
+    assert len(held) == len(pushed)
+    assert sum(held) == expected_held
