@@ -245,3 +245,24 @@ def test_crowded_spellings_from_the_command_line(tmp_path, capsys):
     assert len(set(read_out(outp).values())) == 2
     assert "sent to review: 1" in capsys.readouterr().err.splitlines()[-1]
     assert main([str(inp), "-o", str(outp), "--crowded-spellings", "1"]) == 2
+
+
+def test_max_block_windows_a_big_block_and_refuses_nonsense(tmp_path, capsys):
+    """--max-block: a block bigger than N is sorted and windowed (not skipped): the pairs
+    next to each other in it still merge, the summary says how many pairs were compared;
+    a value below 2 is refused with exit code 2."""
+    inp, outp = tmp_path / "in.csv", tmp_path / "out.csv"
+    rows = [
+        f"{2 * k + t},华兴机械有限公司,锦江区,,红星路{k + 1}号\n" for k in range(20) for t in (0, 1)
+    ]
+    inp.write_text(HEADER + "".join(rows), encoding="utf-8")
+    assert main([str(inp), "-o", str(outp), "--max-block", "4", "--stats"]) == 0
+    err = capsys.readouterr().err
+    assert "blocks over 4 records sorted and windowed: " in err
+    compared = int(err.split("pairs compared: ")[1].split()[0])
+    assert 0 < compared < 40 * 39 // 2  # not every pair of the 40 records
+    out = read_out(outp)
+    for k in range(20):  # the two rows at one address are one firm
+        assert out[str(2 * k)] == out[str(2 * k + 1)]
+    assert main([str(inp), "-o", str(outp), "--max-block", "1"]) == 2
+    assert "--max-block must be at least 2" in capsys.readouterr().err

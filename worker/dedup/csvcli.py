@@ -305,6 +305,19 @@ def build_parser() -> argparse.ArgumentParser:
         f"sound has N or more spellings in one business and district (default "
         f"{defaults.crowded_spellings}; 2: every such pair, for higher precision)",
     )
+    ap.add_argument(
+        "--max-block",
+        type=int,
+        default=defaults.max_block,
+        metavar="N",
+        help="records sharing a blocking key are all compared up to N of them; a bigger "
+        f"block is sorted and each record meets its N nearest (default {defaults.max_block})",
+    )
+    ap.add_argument(
+        "--stats",
+        action="store_true",
+        help="also print how many pairs were compared (the cost that grows with the file)",
+    )
     return ap
 
 
@@ -338,6 +351,9 @@ def _main(argv: Sequence[str] | None) -> int:
     if not 0 <= args.review_threshold <= args.auto <= 1:
         warn("error: need 0 <= --review-threshold <= --auto <= 1")
         return EXIT_BAD_INPUT
+    if args.max_block < 2:
+        warn("error: --max-block must be at least 2")
+        return EXIT_BAD_INPUT
     stats = ReadStats()
     try:
         data = read_bytes(args.input)
@@ -356,6 +372,7 @@ def _main(argv: Sequence[str] | None) -> int:
         review=args.review_threshold,
         learned_auto=args.learned,
         crowded_spellings=args.crowded_spellings,
+        max_block=args.max_block,
     )
     bar = None
     if err.isatty():
@@ -406,6 +423,12 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_BAD_INPUT
 
     s = result.stats
+    if args.stats:
+        warn(
+            f"pairs compared: {s['pairs_compared']} "
+            f"({s['pairs_compared'] / max(1, s['records']):.1f} per record; blocks over "
+            f"{th.max_block} records sorted and windowed: {s['oversized_blocks_split']})"
+        )
     warn(
         f"records: {s['records']}, clusters: {s['clusters']}, merged: {s['merged']}, "
         f"sent to review: {s['review']}, malformed rows skipped: {bad}" + _details(stats)

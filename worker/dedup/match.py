@@ -38,7 +38,11 @@ class DedupThresholds:
 
     auto: float = 0.90  # score at or above which a corroborated pair merges by itself
     review: float = 0.75  # score at or above which a pair goes to human review
-    max_block: int = 400  # blocks larger than this are not compared (keeps cost near-linear)
+    # Records sharing a blocking key are all compared while the block holds at most this
+    # many; a bigger block is sorted (district, address, name) and each record meets its
+    # max_block nearest there, so the pairs per record stay flat as a roster grows
+    # (was 400: at 2.3 million records blocks of a few hundred made cost quadratic).
+    max_block: int = 20
     max_cluster: int = 60  # a merge that would make a bigger cluster goes to review instead
     max_candidates: int = 200  # incremental: candidates scored per new record at most
     # batch: the review list holds at most this share of the records (None: no cap)
