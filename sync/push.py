@@ -303,6 +303,7 @@ def _check(
     m = _envelope(raw)
     if isinstance(m, tuple):
         return m, None
+    m["print_"] = fingerprint(m)  # hashed here too, not under the write lock
     return m, validate_ahead(m["entity"], m["op"], m["fields_"], window)
 
 
@@ -417,7 +418,7 @@ def _apply_batch(
                     "entity": m["entity"] if envelope_ok else "",
                     "record_id": m["id"] if envelope_ok else "",
                     "result_pos": len(results) - 1,
-                    "fingerprint": fingerprint(m) if envelope_ok else None,
+                    "fingerprint": m["print_"] if envelope_ok else None,
                 }
             )
             if in_run is not None and runs[mid][1] == mid:

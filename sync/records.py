@@ -47,7 +47,7 @@ from server.privacy import (
 )
 from server.scope import Scope
 from sync.pinyin import initials, initials_any
-from sync.schemas import FIELD_SCHEMAS, PARTIAL_SCHEMAS, outside_window
+from sync.schemas import FAST_LOADERS, PARTIAL_FAST_LOADERS, outside_window
 from sync.versioning import NewRecord, add_new_record, defer_insert, queued_new_records
 
 # Fields whose values never go into the audit log in clear.
@@ -168,7 +168,7 @@ def _validate(
     partial: bool,
     window: tuple[datetime, datetime] | None = None,
 ) -> dict[str, Any]:
-    schema = PARTIAL_SCHEMAS[entity] if partial else FIELD_SCHEMAS[entity]
+    schema = PARTIAL_FAST_LOADERS[entity] if partial else FAST_LOADERS[entity]
     if not isinstance(fields_in, dict):
         raise Rejected("invalid", "fields must be an object", "fields")
     try:
