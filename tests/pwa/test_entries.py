@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.pwa.test_field_app import open_app, record_visit, sign_in, wait_outbox
+from tests.pwa.test_field_app import open_app, record_visit, sign_in, wait_entry, wait_outbox
 
 pytestmark = pytest.mark.browser
 
@@ -36,8 +36,8 @@ def test_rejected_new_enterprise_rejects_its_entry_and_is_fixed_from_the_phone(
     page.goto(fv_server.url + "/#/home")
     page.wait_for_selector("[data-testid=attention]")
     page.goto(fv_server.url + "/#/entries")
-    page.wait_for_selector(f"[data-testid=entry][data-id='{good}'][data-state=synced]")
-    entry = page.wait_for_selector(f"[data-testid=entry][data-id='{bad}'][data-state=error]")
+    wait_entry(page, good, "synced")
+    entry = wait_entry(page, bad, "error")
     assert "需处理" in entry.inner_text()
     reason = entry.query_selector("[data-testid=reason]")
     assert reason.get_attribute("data-field") == "uscc"
@@ -63,7 +63,7 @@ def test_rejected_new_enterprise_rejects_its_entry_and_is_fixed_from_the_phone(
     page.wait_for_selector("[data-testid=new-visit]")
     wait_outbox(page, 0)
     page.goto(fv_server.url + "/#/entries")
-    page.wait_for_selector(f"[data-testid=entry][data-id='{bad}'][data-state=synced]")
+    wait_entry(page, bad, "synced")
     changes = [c for c in fv_server.pull_all() if not c["deleted"]]
     ents = [c for c in changes if c["entity"] == "enterprise" and c["data"].get("name") == name]
     assert len({c["id"] for c in ents}) == 1 and ents[-1]["data"]["uscc"] == FIXED_USCC

@@ -51,6 +51,27 @@ def wait_outbox(page, n: int, timeout: float = 30) -> None:  # noqa: ANN001
         page.wait_for_timeout(200)
 
 
+def wait_entry(page, rid: str, state: str | None = None, timeout: float = 20):  # noqa: ANN001, ANN201
+    """The 我的记录 row of entry `rid` (in `state` when given), opening further pages with
+    显示更多 as needed: the list shows 12 entries a page, newest first, and a server that
+    earlier tests filled puts an entry recorded in the same minute on any page."""
+    sel = f"[data-testid=entry][data-id='{rid}']" + (f"[data-state={state}]" if state else "")
+    deadline = time.monotonic() + timeout
+    while True:
+        row = page.query_selector(sel)
+        if row is not None and row.is_visible():
+            return row
+        more = page.query_selector("[data-testid=more]")
+        if more is not None and more.is_visible():
+            more.click()
+        elif time.monotonic() > deadline:
+            shown = page.eval_on_selector_all(
+                "[data-testid=entry]", "rows => rows.map(r => [r.dataset.id, r.dataset.state])"
+            )
+            raise AssertionError(f"entry {rid} not shown as {state}; shown: {shown}")
+        page.wait_for_timeout(200)
+
+
 def record_visit(
     page,
     method: str,
@@ -290,8 +311,8 @@ def test_rejected_entry_is_shown_does_not_block_others_and_can_be_fixed(
     ctx.set_offline(False)
     wait_outbox(page, 0)
     page.goto(fv_server.url + "/#/entries")
-    page.wait_for_selector(f"[data-testid=entry][data-id='{good}'][data-state=synced]")
-    entry = page.wait_for_selector(f"[data-testid=entry][data-id='{bad}'][data-state=error]")
+    wait_entry(page, good, "synced")
+    entry = wait_entry(page, bad, "error")
     assert entry.query_selector("[data-testid=reason]").get_attribute("data-field") == "id_number"
     assert "身份证号" in entry.inner_text()
     shot(page, "07-entries-needs-attention")
@@ -305,7 +326,7 @@ def test_rejected_entry_is_shown_does_not_block_others_and_can_be_fixed(
     page.click("[data-testid=save]")
     wait_outbox(page, 0)
     page.goto(fv_server.url + "/#/entries")
-    page.wait_for_selector(f"[data-testid=entry][data-id='{bad}'][data-state=synced]")
+    wait_entry(page, bad, "synced")
     hv = [
         c
         for c in fv_server.pull_all()
