@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from dedup_generate import generate  # noqa: E402
+from memwatch import TreeMemory  # noqa: E402
 
 HEADER = ["record_id", "name", "district", "uscc", "address", "headcount"]
 
@@ -150,9 +151,11 @@ def run_cli(inp: Path, out: Path, review: Path) -> dict[str, float]:
     ]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    watch = TreeMemory(proc.pid)
     stderr = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
+    tree = watch.stop()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"csvcli failed ({proc.returncode}): {stderr}")
@@ -160,7 +163,9 @@ def run_cli(inp: Path, out: Path, review: Path) -> dict[str, float]:
     return {
         "wall_s": round(wall, 2),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        # the largest single process; the command's workers are in tree_peak_*
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        **tree,
         "summary": stderr.strip().splitlines()[-1],
     }
 

@@ -434,13 +434,19 @@ def run_command(command: str, roster: Path, clusters: Path) -> dict | None:
 
     review = clusters.with_name(clusters.stem + ".review.csv")
     argv = [*shlex.split(command), str(roster), "-o", str(clusters), "--review", str(review)]
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from memwatch import TreeMemory
+
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watch = TreeMemory(proc.pid)
+    stdout, stderr = proc.communicate()
     wall = time.perf_counter() - t0
+    tree = watch.stop()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
+        sys.stderr.write(stderr)
         return None
     with open(review, encoding="utf-8", newline="") as f:
         review_pairs = max(0, sum(1 for _ in csv.reader(f)) - 1)
@@ -450,8 +456,10 @@ def run_command(command: str, roster: Path, clusters: Path) -> dict | None:
         "cpu_s": round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 1),
         # The first child this process waits for, so its peak is the children's peak.
         "peak_rss_mb": round(after.ru_maxrss / 1024, 1),
+        # the command and its worker processes together, sampled every 0.2 s
+        **tree,
         "review_pairs": review_pairs,
-        "summary": (proc.stdout.strip() or proc.stderr.strip()).splitlines()[-1:],
+        "summary": (stdout.strip() or stderr.strip()).splitlines()[-1:],
     }
 
 

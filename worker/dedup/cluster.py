@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import gc
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -57,21 +58,41 @@ class DedupResult:
         return out
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 class _Clusters:
-    """Union-find that keeps, per cluster, its representative, size and valid credit codes."""
+    """Union-find that keeps, per cluster, its representative, size and valid credit codes.
+
+    The codes and industries of a cluster are held only once it has two or more records
+    (a record alone has its own): a set for each of millions of records took more memory
+    than the blocking index.
+    """
 
     def __init__(self, items: list[Prepared]) -> None:
         self.items = items
         n = len(items)
         self.parent = list(range(n))
         self.size = [1] * n
-        self.rep = list(range(n))
-        self.codes: list[frozenset[str]] = [
-            frozenset((p.uscc,)) if p.uscc_valid else frozenset() for p in items
-        ]
-        self.industries: list[frozenset[str]] = [
-            frozenset((p.parts.industry,)) if p.parts.industry else frozenset() for p in items
-        ]
+        self.rep = self.parent.copy()  # the same int objects, not n more
+        self._codes: dict[int, frozenset[str]] = {}
+        self._industries: dict[int, frozenset[str]] = {}
+
+    def codes(self, r: int) -> frozenset[str]:
+        """The valid credit codes of root r's cluster."""
+        got = self._codes.get(r)
+        if got is None:
+            p = self.items[r]  # a root never joined: the cluster is that one record
+            return frozenset((p.uscc,)) if p.uscc_valid else _NONE
+        return got
+
+    def industries(self, r: int) -> frozenset[str]:
+        """The industries named in root r's cluster."""
+        got = self._industries.get(r)
+        if got is None:
+            ind = self.items[r].parts.industry
+            return frozenset((ind,)) if ind else _NONE
+        return got
 
     def find(self, i: int) -> int:
         """Root of i's cluster, with path halving."""
@@ -86,24 +107,26 @@ class _Clusters:
         stays."""
         if self.size[ra] < self.size[rb]:
             ra, rb = rb, ra
+        codes = self.codes(ra) | self.codes(rb)
+        industries = self.industries(ra) | self.industries(rb)
         self.parent[rb] = ra
         self.size[ra] += self.size[rb]
         rep_a, rep_b = self.rep[ra], self.rep[rb]
         if not self.items[rep_a].uscc_valid and self.items[rep_b].uscc_valid:
             self.rep[ra] = rep_b
-        self.codes[ra] = self.codes[ra] | self.codes[rb]
-        self.industries[ra] = self.industries[ra] | self.industries[rb]
+        self._codes[ra] = codes
+        self._industries[ra] = industries
+        self._codes.pop(rb, None)
+        self._industries.pop(rb, None)
         return ra
 
     def conflict(self, ra: int, rb: int) -> str:
         """Why two clusters can never be one: different valid codes or different industries."""
-        if self.codes[ra] and self.codes[rb] and self.codes[ra] != self.codes[rb]:
+        ca, cb = self.codes(ra), self.codes(rb)
+        if ca and cb and ca != cb:
             return "uscc_conflict_in_cluster"
-        if (
-            self.industries[ra]
-            and self.industries[rb]
-            and self.industries[ra] != self.industries[rb]
-        ):
+        ia, ib = self.industries(ra), self.industries(rb)
+        if ia and ib and ia != ib:
             return "industry_conflict_in_cluster"
         return ""
 
@@ -120,32 +143,63 @@ def _asks_all_industries(p: Prepared) -> bool:
     return not ind or ind == GENERIC_INDUSTRY
 
 
-def _candidate_blocks(items: list[Prepared], clear_cache: bool = True) -> list[list[list[int]]]:
+# The blocking index is built in this many parts (by the keys' hashes), one at a time.
+KEY_PARTS = 16
+
+
+def _candidate_blocks(
+    items: list[Prepared], clear_cache: bool = True
+) -> list[list[list[int]] | tuple[()]]:
     """Per record, the member lists of the blocks it belongs to (lists are shared, keys dropped).
 
     The industry-free "g:" blocks are kept only for records that name no specific industry:
     pairs of two specific industries found there would be industry conflicts anyway.
+
+    Memory: a record has five or so keys, most of them its own alone, and at millions of
+    records a dictionary of every key with a list each took more memory than the records.
+    The keys' 64-bit hashes go into flat arrays in KEY_PARTS parts, each part is grouped
+    with a dictionary of its own and dropped, and lists are made only for keys that two or
+    more records share. Two keys with one hash would only share a block (a few more pairs
+    compared), never lose one.
     """
-    index: dict[str, list[int]] = {}
-    blocks_of: list[list[list[int]]] = []
+    n = len(items)
+    hashes = [array("q") for _ in range(KEY_PARTS)]
+    # 2 * record + 1 when the record takes the block as its own (see the g: rule above)
+    members = [array("q") for _ in range(KEY_PARTS)]
     for i, p in enumerate(items):
-        mine = []
         asks = _asks_all_industries(p)
-        for k in blocking_keys(p):
-            lst = index.get(k)
-            if lst is None:
-                lst = index[k] = [i]
-            else:
-                lst.append(i)
-            if asks or not k.startswith("g:"):
-                mine.append(lst)
-        blocks_of.append(mine)
-    # The keys are no longer needed, and blocks of one record lead nowhere: free both.
-    index.clear()
+        for k in blocking_keys(p, cached=not clear_cache):
+            h = hash(k)
+            part = h % KEY_PARTS
+            hashes[part].append(h)
+            members[part].append(2 * i + (1 if asks or not k.startswith("g:") else 0))
     if clear_cache:
         _name_keys.cache_clear()
-    for i, mine in enumerate(blocks_of):
-        blocks_of[i] = [lst for lst in mine if len(lst) > 1]
+    blocks_of: list[list[list[int]] | tuple[()]] = [()] * n
+    for part in range(KEY_PARTS):
+        hs, ms = hashes[part], members[part]
+        hashes[part] = members[part] = array("q")
+        first: dict[int, int] = {}
+        shared: dict[int, list[int]] = {}
+        for x, h in enumerate(hs):
+            y = first.setdefault(h, x)
+            if y != x:
+                grp = shared.get(h)
+                if grp is None:
+                    shared[h] = [ms[y], ms[x]]
+                else:
+                    grp.append(ms[x])
+        del first, hs, ms
+        for grp in shared.values():
+            lst = [m >> 1 for m in grp]
+            for m in grp:
+                if m & 1:
+                    own = blocks_of[m >> 1]
+                    if own:
+                        own.append(lst)  # type: ignore[union-attr]
+                    else:
+                        blocks_of[m >> 1] = [lst]
+        del shared
     return blocks_of
 
 
@@ -322,7 +376,8 @@ def _cluster(
             continue
         key = (ri, rj) if ri < rj else (rj, ri)
         cur = best.get(key)
-        if cur is None or t[2] > cur[2]:
+        # ties go to the lowest pair of records, whatever order the pairs were found in
+        if cur is None or t[2] > cur[2] or (t[2] == cur[2] and t[:2] < cur[:2]):
             best[key] = t
     # A queue people can clear: at most review_share of the records, the pairs whose
     # decision would change the clusters most first (likelihood of being one firm times
@@ -400,14 +455,31 @@ def _demote_ambiguous(
     # whereas a one-off spelling next to an established one is a typo of it.
     established = set()
     # A spelling that several records of one business and district carry is established
-    # too, merged or not (a typo is a one-off).
-    spelling = Counter((p.parts.core, p.parts.industry, p.district) for p in items)
-    for _, i, j, rule in auto_pairs:
-        if rule == "name_similar_corroborated":
-            for k in (i, j):
-                p = items[k]
-                if spelling[(p.parts.core, p.parts.industry, p.district)] > 1:
-                    established.add(k)
+    # too, merged or not (a typo is a one-off). Only the spellings and sounds of the
+    # similar-name pairs are counted (a table over millions of records is memory).
+    similar = [(i, j) for _, i, j, rule in auto_pairs if rule == "name_similar_corroborated"]
+    wanted_spellings = set()
+    wanted_sounds = set()
+    for i, j in similar:
+        for k in (i, j):
+            p = items[k]
+            wanted_spellings.add((p.parts.core, p.parts.industry, p.district))
+            wanted_sounds.add((p.parts.py, p.parts.industry, p.district))
+    spelling: Counter = Counter()
+    sounds: dict[tuple[str, str, str], set[str]] = {}
+    for p in items:
+        key = (p.parts.core, p.parts.industry, p.district)
+        if key in wanted_spellings:
+            spelling[key] += 1
+        key = (p.parts.py, p.parts.industry, p.district)
+        if key in wanted_sounds:
+            sounds.setdefault(key, set()).add(p.parts.core)
+    del wanted_spellings, wanted_sounds
+    for i, j in similar:
+        for k in (i, j):
+            p = items[k]
+            if spelling[(p.parts.core, p.parts.industry, p.district)] > 1:
+                established.add(k)
     for _, i, j, rule in auto_pairs:
         if rule == "name_exact":
             established.add(i)
@@ -417,9 +489,6 @@ def _demote_ambiguous(
     # there a same-sound pair needs an agreeing address, code or size, not the district
     # alone (the weight of a value falls with its frequency, as in Splink's term
     # frequencies). A typo makes one spelling next to its firm's, rarely two.
-    sounds: dict[tuple[str, str, str], set[str]] = {}
-    for p in items:
-        sounds.setdefault((p.parts.py, p.parts.industry, p.district), set()).add(p.parts.core)
     kept = []
     for t in auto_pairs:
         score, i, j, rule = t

@@ -15,10 +15,13 @@ import csv
 import gc
 import io
 import json
+import os
 import sys
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from server.spreadsheet import csv_row
 from worker.dedup.cluster import cluster_records
@@ -111,11 +114,14 @@ def _parse(text: str) -> list[str] | None:
     return rows[0]
 
 
-def iter_rows(
-    data: bytes, stats: ReadStats, warn: Callable[[str], None]
-) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) of each CSV record; undecodable lines and stray quotes are
-    reported with their line numbers and skipped, and reading goes on with the next line."""
+# A row of the file, as the reader passes it on: (line, fields) for a record, or (line,
+# None, reason, detail) for a line already known to be bad.
+RowEvent = tuple
+
+
+def iter_rows(data: bytes) -> Iterator[RowEvent]:
+    """(line number, fields) of each CSV record; an undecodable line or a stray quote comes
+    as (line number, None, reason, detail) and reading goes on with the next line."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     lines = list(_physical_lines(data))
@@ -126,15 +132,13 @@ def iter_rows(
         lineno = i + 1
         text, enc = decode_line(lines[i])
         if text is None:
-            stats.skip(warn, lineno, "undecodable", "cannot decode (neither UTF-8 nor GB18030)")
+            yield lineno, None, "undecodable", "cannot decode (neither UTF-8 nor GB18030)"
             i += 1
             continue
         if "\x00" in text:
-            stats.skip(warn, lineno, "nul", "contains a NUL character")
+            yield lineno, None, "nul", "contains a NUL character"
             i += 1
             continue
-        if not text.isascii():
-            stats.encodings[enc] += 1  # plain ASCII reads the same in both
         row = _parse(text)
         used = 1
         if row is None and text.count('"') % 2 == 1:
@@ -151,7 +155,7 @@ def iter_rows(
                     used = k - i + 1
                     break
         if row is None:
-            stats.skip(warn, lineno, "quote", "unbalanced or misplaced quote")
+            yield lineno, None, "quote", "unbalanced or misplaced quote"
             i += 1
             continue
         for k in range(i + 1, i + used):
@@ -160,25 +164,155 @@ def iter_rows(
         i += used
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank line: nothing to report
-        yield lineno, row
+        # plain ASCII reads the same in both encodings: only other lines are counted
+        yield lineno, row, "" if text.isascii() else enc
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the columns are (from the header)."""
+
+    width: int
+    pos: dict[str, int]
+    hc_pos: int | None
+
+
+def _headcount(raw: str) -> int | None:
+    """The optional head count (None when empty, not a number or out of range)."""
+    try:
+        headcount = int(raw) if raw.strip() else None
+    except ValueError:
+        return None
+    if headcount is not None and not 0 <= headcount < 10**9:
+        return None
+    return headcount
+
+
+# What became of one row: (line, record_id or None, prepared record or None, reason,
+# detail, encoding). record_id None: the row is bad whatever else the file holds; a
+# record_id with no prepared record: it could not be normalised.
+Outcome = tuple
+
+
+def row_outcomes(layout: Layout, events: list[RowEvent]) -> list[Outcome]:
+    """Check and normalise a chunk of rows (the work that runs in the worker processes:
+    it depends on nothing but the rows, so chunks may be done in any process)."""
+    out: list[Outcome] = []
+    width, pos = layout.width, layout.pos
+    for ev in events:
+        line, row = ev[0], ev[1]
+        if row is None:
+            out.append((line, None, None, ev[2], ev[3], ""))
+            continue
+        enc = ev[2]
+        if len(row) != width:
+            out.append(
+                (line, None, None, "columns", f"expected {width} columns, found {len(row)}", enc)
+            )
+            continue
+        longest = max(len(f) for f in row)
+        if longest > MAX_FIELD_CHARS:
+            detail = f"a field of {longest} characters (at most {MAX_FIELD_CHARS})"
+            out.append((line, None, None, "long_field", detail, enc))
+            continue
+        rid = row[pos["record_id"]].strip()
+        name = row[pos["name"]].strip()
+        if not rid or not name:
+            detail = f"empty {'record_id' if not rid else 'name'}"
+            out.append((line, None, None, "empty", detail, enc))
+            continue
+        rec = EnterpriseRecord(
+            record_id=rid,
+            name=name,
+            district=row[pos["district"]].strip(),
+            uscc=row[pos["uscc"]].strip(),
+            address=row[pos["address"]].strip(),
+            headcount=None if layout.hc_pos is None else _headcount(row[layout.hc_pos]),
+        )
+        try:
+            prepared = prepare(rec)  # the clustering takes the prepared record as it is
+        except Exception as exc:  # noqa: BLE001 - one row must never stop the file
+            detail = f"cannot be normalised ({type(exc).__name__})"
+            out.append((line, rid, None, "unusable", detail, enc))
+            continue
+        out.append((line, rid, prepared, "", "", enc))
+    return out
+
+
+# Rows handed to a worker at a time, and chunks in flight per worker: enough to keep the
+# workers busy, few enough that rows read ahead do not pile up in memory.
+CHUNK_ROWS = 2000
+IN_FLIGHT_PER_JOB = 3
+# Normalised names a worker remembers: identical names are normalised once, but a
+# cache as large as the roster would double the memory the names take.
+WORKER_CACHE_NAMES = 200_000
+
+
+def _worker_outcomes(layout: Layout, events: list[RowEvent]) -> list[Outcome]:
+    """row_outcomes in a worker process, with its name cache kept bounded."""
+    from worker.dedup.normalize import normalize_name
+
+    if normalize_name.cache_info().currsize > WORKER_CACHE_NAMES:
+        normalize_name.cache_clear()
+    return row_outcomes(layout, events)
+
+
+def _chunks(events: Iterator[RowEvent], size: int) -> Iterator[list[RowEvent]]:
+    """The events in lists of at most size."""
+    chunk: list[RowEvent] = []
+    for ev in events:
+        chunk.append(ev)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _outcomes(
+    layout: Layout, events: Iterator[RowEvent], pool: Any | None, jobs: int
+) -> Iterator[Outcome]:
+    """Every row's outcome in file order, normalised in the pool's processes when given."""
+    if pool is None:
+        for chunk in _chunks(events, CHUNK_ROWS):
+            yield from row_outcomes(layout, chunk)
+        return
+    pending: deque = deque()
+    for chunk in _chunks(events, CHUNK_ROWS):
+        pending.append(pool.apply_async(_worker_outcomes, (layout, chunk)))
+        while len(pending) >= IN_FLIGHT_PER_JOB * jobs:
+            yield from pending.popleft().get()
+    while pending:
+        yield from pending.popleft().get()
 
 
 def read_records(
-    data: bytes | Iterable[str], warn: Callable[[str], None], stats: ReadStats | None = None
+    data: bytes | Iterable[str],
+    warn: Callable[[str], None],
+    stats: ReadStats | None = None,
+    pool: Any | None = None,
+    jobs: int = 1,
 ) -> tuple[list[Prepared], int]:
     """Parse rows into prepared records; bad rows are reported through warn (with their line
-    number), skipped and counted. data is the file's bytes (or lines of text)."""
+    number), skipped and counted. data is the file's bytes (or lines of text). With a
+    multiprocessing pool of jobs processes, rows are normalised there; what is reported and
+    returned is the same, in the same order."""
     if not isinstance(data, bytes):
         data = "".join(data).encode("utf-8")
     stats = stats if stats is not None else ReadStats()
     csv.field_size_limit(sys.maxsize)  # long fields are reported below, not raised
-    rows = iter_rows(data, stats, warn)
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        raise InputError(
-            "input is empty: expected a header row with " + ",".join(REQUIRED)
-        ) from None
+    events = iter_rows(data)
+    header = None
+    for ev in events:
+        if ev[1] is None:
+            stats.skip(warn, ev[0], ev[2], ev[3])
+            continue
+        header = ev[1]
+        if ev[2]:
+            stats.encodings[ev[2]] += 1
+        break
+    if header is None:
+        raise InputError("input is empty: expected a header row with " + ",".join(REQUIRED))
     cols = [h.strip().lower() for h in header]
     missing = [c for c in REQUIRED if c not in cols]
     if missing:
@@ -189,56 +323,47 @@ def read_records(
             + ",".join(REQUIRED)
             + ")"
         )
-    pos = {c: cols.index(c) for c in REQUIRED}
-    hc_pos = cols.index("headcount") if "headcount" in cols else None
-    width = len(cols)
+    layout = Layout(
+        width=len(cols),
+        pos={c: cols.index(c) for c in REQUIRED},
+        hc_pos=cols.index("headcount") if "headcount" in cols else None,
+    )
     records: list[Prepared] = []
     seen: set[str] = set()
-    for line, row in rows:
-        if len(row) != width:
-            stats.skip(warn, line, "columns", f"expected {width} columns, found {len(row)}")
-            continue
-        longest = max(len(f) for f in row)
-        if longest > MAX_FIELD_CHARS:
-            stats.skip(
-                warn,
-                line,
-                "long_field",
-                f"a field of {longest} characters (at most {MAX_FIELD_CHARS})",
-            )
-            continue
-        rid = row[pos["record_id"]].strip()
-        name = row[pos["name"]].strip()
-        if not rid or not name:
-            stats.skip(warn, line, "empty", f"empty {'record_id' if not rid else 'name'}")
-            continue
-        if rid in seen:
+    for line, rid, prepared, reason, detail, enc in _outcomes(layout, events, pool, jobs):
+        if enc:
+            stats.encodings[enc] += 1
+        if rid is None:
+            stats.skip(warn, line, reason, detail)
+        elif rid in seen:
             stats.skip(warn, line, "duplicate", f"duplicate record_id {rid!r}")
-            continue
-        headcount = None
-        if hc_pos is not None:
-            try:
-                headcount = int(row[hc_pos]) if row[hc_pos].strip() else None
-            except ValueError:
-                headcount = None
-            if headcount is not None and not 0 <= headcount < 10**9:
-                headcount = None
-        rec = EnterpriseRecord(
-            record_id=rid,
-            name=name,
-            district=row[pos["district"]].strip(),
-            uscc=row[pos["uscc"]].strip(),
-            address=row[pos["address"]].strip(),
-            headcount=headcount,
-        )
-        try:
-            prepared = prepare(rec)  # the clustering takes the prepared record as it is
-        except Exception as exc:  # noqa: BLE001 - one row must never stop the file
-            stats.skip(warn, line, "unusable", f"cannot be normalised ({type(exc).__name__})")
-            continue
-        seen.add(rid)
-        records.append(prepared)
+        elif prepared is None:
+            stats.skip(warn, line, reason, detail)
+        else:
+            seen.add(rid)
+            records.append(prepared)
     return records, stats.bad
+
+
+# Below this size (about 40,000 rows) starting worker processes costs more than it saves.
+PARALLEL_MIN_BYTES = 4_000_000
+
+
+def processors() -> int:
+    """Processors this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def start_pool(jobs: int) -> Any:
+    """jobs worker processes for normalising rows. Forked where the system can (the workers
+    start at once, with the reference data already loaded), spawned elsewhere."""
+    import multiprocessing
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method).Pool(jobs)
 
 
 def _details(stats: ReadStats) -> str:
@@ -314,6 +439,14 @@ def build_parser() -> argparse.ArgumentParser:
         f"block is sorted and each record meets its N nearest (default {defaults.max_block})",
     )
     ap.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="processes that normalise the records (default 0: one per processor for a "
+        f"file over {PARALLEL_MIN_BYTES // 1_000_000} MB, else 1)",
+    )
+    ap.add_argument(
         "--stats",
         action="store_true",
         help="also print how many pairs were compared (the cost that grows with the file)",
@@ -354,10 +487,18 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.max_block < 2:
         warn("error: --max-block must be at least 2")
         return EXIT_BAD_INPUT
+    if args.jobs < 0:
+        warn("error: --jobs must be 0 (automatic) or more")
+        return EXIT_BAD_INPUT
     stats = ReadStats()
+    pool = None
+    t_start = time.perf_counter()
     try:
         data = read_bytes(args.input)
-        records, bad = read_records(data, warn, stats)
+        jobs = args.jobs or (processors() if len(data) > PARALLEL_MIN_BYTES else 1)
+        if jobs > 1:
+            pool = start_pool(jobs)
+        records, bad = read_records(data, warn, stats, pool=pool, jobs=jobs)
         del data
     except InputError as exc:
         warn(f"error: {exc}")
@@ -365,6 +506,10 @@ def _main(argv: Sequence[str] | None) -> int:
     except OSError as exc:
         warn(f"error: cannot read {args.input}: {exc}")
         return EXIT_BAD_INPUT
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
 
     th = replace(
         DedupThresholds(),
@@ -383,6 +528,7 @@ def _main(argv: Sequence[str] | None) -> int:
         # A pseudo-terminal may report zero columns, which makes tqdm print nothing.
         cols = shutil.get_terminal_size((80, 20)).columns or 80
         bar = tqdm(total=len(records), unit="rec", desc="dedup", file=err, ncols=cols)
+    t_read = time.perf_counter()
     holder = [records]
     del records  # handed over: the records are released as they are prepared
     try:
@@ -393,6 +539,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if bar is not None:
             bar.close()
 
+    t_cluster = time.perf_counter()
     try:
         with open(args.output, "w", encoding="utf-8", newline="") as fh:
             w = csv.writer(fh)
@@ -427,7 +574,9 @@ def _main(argv: Sequence[str] | None) -> int:
         warn(
             f"pairs compared: {s['pairs_compared']} "
             f"({s['pairs_compared'] / max(1, s['records']):.1f} per record; blocks over "
-            f"{th.max_block} records sorted and windowed: {s['oversized_blocks_split']})"
+            f"{th.max_block} records sorted and windowed: {s['oversized_blocks_split']}); "
+            f"reading and normalising {t_read - t_start:.1f} s in {jobs} process(es), "
+            f"clustering {t_cluster - t_read:.1f} s"
         )
     warn(
         f"records: {s['records']}, clusters: {s['clusters']}, merged: {s['merged']}, "

@@ -172,7 +172,7 @@ def _syllables(core: str) -> list[str]:
     return [char_pinyin(ch) for ch in core]
 
 
-def blocking_keys(p: Prepared) -> list[str]:
+def blocking_keys(p: Prepared, cached: bool = True) -> list[str]:
     """Keys under which a record is indexed; records sharing a key are compared.
 
     Pinyin keys catch same-sound typos; one-syllable deletions catch dropped or doubled
@@ -180,7 +180,9 @@ def blocking_keys(p: Prepared) -> list[str]:
     and branch label are part of the key because different ones never match.
     """
     parts = p.parts
-    name_keys = _name_keys(parts.core, parts.industry, parts.branch)
+    # cached=False: a pass over a whole roster (its keys would fill the cache for nothing)
+    keys_of = _name_keys if cached else _name_keys.__wrapped__
+    name_keys = keys_of(parts.core, parts.industry, parts.branch)
     if p.uscc:
         return ["u:" + p.uscc, *name_keys]
     return list(name_keys)

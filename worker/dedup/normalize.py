@@ -11,6 +11,7 @@ import json
 import re
 import sys
 import unicodedata
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -309,6 +310,8 @@ def clean_text(text: str | None) -> str:
 # Toneless pinyin: one table char → syllable, filled once per distinct character, and
 # each syllable gets one private-use character so that a name's pinyin is a string of
 # the same length as the name and string metrics treat same-sound characters as equal.
+# The syllable's character is fixed by the pinyin data, not by the order names arrive in:
+# records normalised in different processes (the CSV command's workers) compare equal.
 _PINYIN: dict[str, str] = {}
 _SYLLABLE_CODE: dict[str, str] = {}
 
@@ -327,16 +330,45 @@ def char_pinyin(ch: str) -> str:
     return py
 
 
+def _syllable_codes() -> dict[str, str]:
+    """Every toneless syllable of the pinyin data → its private-use character (U+E000 on,
+    in sorted order of the syllables)."""
+    if not _SYLLABLE_CODE:
+        from pypinyin.constants import PINYIN_DICT
+
+        tones = str.maketrans(dict.fromkeys("\u0300\u0301\u030c\u0304"))
+        found: set[str] = set()
+        for readings in PINYIN_DICT.values():
+            for reading in readings.split(","):
+                syl = unicodedata.normalize("NFD", reading).translate(tones)
+                found.add(unicodedata.normalize("NFC", syl).replace("ü", "v"))
+        for i, syl in enumerate(sorted(found)):
+            _SYLLABLE_CODE[syl] = chr(0xE000 + i)
+    return _SYLLABLE_CODE
+
+
+def syllable_code(syl: str) -> str:
+    """One character standing for a toneless syllable, the same in every process."""
+    code = _syllable_codes().get(syl)
+    if code is None:
+        if len(syl) == 1 and not "\ue000" <= syl <= "\uf8ff":
+            code = syl  # a letter, digit or sign stands for itself
+        else:
+            # A reading the data did not list (or a private-use character in the name):
+            # a fixed character of the supplementary private-use plane.
+            code = chr(0xF0000 + zlib.crc32(syl.encode("utf-8")) % 0xFFFE)
+        _SYLLABLE_CODE[syl] = code
+    return code
+
+
 def pinyin_key(text: str) -> str:
     """The name written as one private-use character per toneless syllable."""
+    codes = _SYLLABLE_CODE if _SYLLABLE_CODE else _syllable_codes()
     out = []
     for ch in text:
         syl = char_pinyin(ch)
-        code = _SYLLABLE_CODE.get(syl)
-        if code is None:
-            code = chr(0xE000 + len(_SYLLABLE_CODE))
-            _SYLLABLE_CODE[syl] = code
-        out.append(code)
+        code = codes.get(syl)
+        out.append(code if code is not None else syllable_code(syl))
     return "".join(out)
 
 
