@@ -38,6 +38,10 @@ _VETOES = frozenset(("uscc_equal", "uscc_conflict", "branch_mismatch", "industry
 _LOOSE_ONLY = frozenset(("below_review", "weak_name_only"))
 # Review rules the learned weights may settle (the others name a conflict to look at).
 _LEARNABLE = frozenset(("name_exact_conflicting", "name_similar_uncertain"))
+# A person said the two records are one firm (a review decision given back as a label).
+REVIEWER_SAME = "reviewer_same"
+# Links that decide whatever the names' industries say and need no chaining guard.
+_DECIDING = frozenset(("uscc_equal", REVIEWER_SAME))
 
 
 @dataclass
@@ -208,12 +212,18 @@ def cluster_records(
     thresholds: DedupThresholds | None = None,
     progress: Callable[[int], None] | None = None,
     explain_merges: bool = True,
+    labels: Mapping[tuple[str, str], bool] | None = None,
 ) -> DedupResult:
     """Cluster a batch of records: certain pairs merge, uncertain ones go to the review list.
 
     progress, when given, is called with the number of records just processed.
     explain_merges=False leaves DedupResult.merges empty (saves time and memory when only
     the clustering and the review list are wanted, as in the CSV command).
+    labels: pairs of record ids a person decided (True: one firm, False: two), the answers
+    of an earlier review list. A pair said to be one firm is linked (rule reviewer_same: it
+    decides like a shared valid code); a pair said to be two is never linked by itself
+    and never queued again, nor are its two clusters; with learned weights on
+    (learned_auto) the answers are labels in the fit (worker/dedup/fs.py).
     """
     th = thresholds or DedupThresholds()
     # Millions of small objects make the cyclic GC rescan everything again and again
@@ -221,13 +231,27 @@ def cluster_records(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _cluster(records, th, progress, explain_merges)
+        return _cluster(records, th, progress, explain_merges, labels=labels)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
 REVIEW_FLOOR = 50
+
+
+def _label_pairs(
+    items: list[Prepared], labels: Mapping[tuple[str, str], bool]
+) -> dict[tuple[int, int], bool]:
+    """The labelled pairs as (lower, higher) record positions; unknown ids are left out."""
+    pos = {p.record_id: k for k, p in enumerate(items)}
+    out: dict[tuple[int, int], bool] = {}
+    for (a, b), same in labels.items():
+        i, j = pos.get(a), pos.get(b)
+        if i is None or j is None or i == j:
+            continue
+        out[(i, j) if i < j else (j, i)] = bool(same)
+    return out
 
 
 def _neighbourhood_key(p: Prepared) -> tuple[str, str, str]:
@@ -241,11 +265,13 @@ def _cluster(
     progress: Callable[[int], None] | None,
     explain_merges: bool,
     local: bool = False,
+    labels: Mapping[tuple[str, str], bool] | None = None,
 ) -> DedupResult:
     """The body of cluster_records; local=True is the incremental path's run over one new
     record's neighbourhood (keys cached across runs, review pairs not rescored)."""
     items = [prepare(r) for r in records]
     n = len(items)
+    decided = _label_pairs(items, labels) if labels else {}
     blocks_of = _candidate_blocks(items, clear_cache=not local)
     asks = [_asks_all_industries(p) for p in items]
 
@@ -284,6 +310,8 @@ def _cluster(
                 if j == i or j in seen or (j < i and (asks[j] or not asks[i])):
                     continue
                 seen.add(j)
+                if decided and ((i, j) if i < j else (j, i)) in decided:
+                    continue  # a person decided this pair: see below
                 decision, score, rule = decide_pair(a, items[j], th)
                 compared += 1
                 if learn and rule not in _VETOES:
@@ -301,12 +329,18 @@ def _cluster(
         progress(step)
     del blocks_of
 
+    labelled: Counter = Counter()
+    for (i, j), same in decided.items():
+        if same:
+            auto_pairs.append((1.0, i, j, REVIEWER_SAME))
+        if learn:
+            labelled[(pair_levels(items[i], items[j]), same)] += 1
     model = None
     learned = 0
     if learn:
-        # Weights learned on this roster's own candidate pairs decide the review pairs
-        # they are sure of (see worker/dedup/fs.py).
-        model = FSModel.fit(patterns)
+        # Weights learned on this roster's own candidate pairs (and the answers people
+        # gave) decide the review pairs they are sure of (see worker/dedup/fs.py).
+        model = FSModel.fit(patterns, labelled=labelled)
         kept_review = []
         for t in review_pairs:
             i, j, score, rule, _ = t
@@ -332,7 +366,7 @@ def _cluster(
             continue
         why = uf.conflict(ri, rj)
         if why == "industry_conflict_in_cluster" and (
-            rule == "uscc_equal" or (_names_industry(items[i]) and _names_industry(items[j]))
+            rule in _DECIDING or (_names_industry(items[i]) and _names_industry(items[j]))
         ):
             # A shared valid credit code decides, whatever the names' industries say; and
             # two records that both name their (one) business are no chain through a name
@@ -346,7 +380,7 @@ def _cluster(
             review_pairs.append((i, j, score, "cluster_too_large", rule))
             continue
         rep_i, rep_j = uf.rep[ri], uf.rep[rj]
-        if rule != "uscc_equal" and (rep_i, rep_j) != (i, j) and (rep_i, rep_j) != (j, i):
+        if rule not in _DECIDING and (rep_i, rep_j) != (i, j) and (rep_i, rep_j) != (j, i):
             # Chaining guard: the clusters' representatives must match each other too.
             # Review level suffices: the pair itself is certain, the representatives only
             # have to be plausibly the same (a chain of loose links fails this). Joined by
@@ -368,13 +402,21 @@ def _cluster(
     for i, p in enumerate(items):
         cluster_of[p.record_id] = items[uf.rep[uf.find(i)]].record_id
 
-    # One review entry per pair of clusters, the strongest one.
+    # One review entry per pair of clusters, the strongest one; none for two clusters a
+    # person already said are two firms.
+    apart = set()
+    for (i, j), same in decided.items():
+        if not same:
+            ri, rj = uf.find(i), uf.find(j)
+            apart.add((ri, rj) if ri < rj else (rj, ri))
     best: dict[tuple[int, int], tuple[int, int, float, str, str]] = {}
     for t in review_pairs:
         ri, rj = uf.find(t[0]), uf.find(t[1])
         if ri == rj:
             continue
         key = (ri, rj) if ri < rj else (rj, ri)
+        if key in apart:
+            continue
         cur = best.get(key)
         # ties go to the lowest pair of records, whatever order the pairs were found in
         if cur is None or t[2] > cur[2] or (t[2] == cur[2] and t[:2] < cur[:2]):
@@ -412,6 +454,7 @@ def _cluster(
         "pairs_compared": compared,
         "oversized_blocks_split": len(windows),
         "learned_merges": learned,
+        "labels_used": len(decided),
     }
     return DedupResult(
         cluster_of=cluster_of, merges=merges, review=review, stats=stats, model=model
@@ -430,7 +473,7 @@ def _demote_ambiguous(
     """
     partner_inds: dict[int, set[str]] = {}
     for _, i, j, rule in auto_pairs:
-        if rule == "uscc_equal":
+        if rule in _DECIDING:
             continue
         pi, pj = items[i].parts.industry, items[j].parts.industry
         if not pi and pj:
@@ -442,7 +485,7 @@ def _demote_ambiguous(
     # (樱福酒业 in 彭州 and in 青白江): which one it is, a person has to say.
     partner_dists: dict[int, set[str]] = {}
     for _, i, j, rule in auto_pairs:
-        if rule == "uscc_equal":
+        if rule in _DECIDING:
             continue
         di, dj = items[i].district, items[j].district
         if not di and dj:
@@ -492,8 +535,8 @@ def _demote_ambiguous(
     kept = []
     for t in auto_pairs:
         score, i, j, rule = t
-        if rule == "uscc_equal":
-            kept.append(t)  # a valid code decides whatever the name says
+        if rule in _DECIDING:
+            kept.append(t)  # a valid code (or a person) decides whatever the name says
         elif (i in ambiguous and items[j].parts.industry) or (
             j in ambiguous and items[i].parts.industry
         ):

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from server.spreadsheet import csv_row
+from server.spreadsheet import FORMULA_START, csv_row
 from worker.dedup.cluster import cluster_records
 from worker.dedup.match import DedupThresholds, EnterpriseRecord, Prepared, prepare
 
@@ -366,6 +366,93 @@ def start_pool(jobs: int) -> Any:
     return multiprocessing.get_context(method).Pool(jobs)
 
 
+# The answers a reviewer writes in the review file's added "same" column.
+SAME_WORDS = frozenset(("1", "y", "yes", "true", "same", "是", "同一", "相同", "√"))
+DIFFERENT_WORDS = frozenset(("0", "n", "no", "false", "different", "否", "不同", "不是", "×"))
+LABEL_COLUMNS = ("record_id_a", "record_id_b", "same")
+
+
+def _unprefixed(value: str) -> str:
+    """A record id as written before the review file's formula guard ("'=A1" → "=A1")."""
+    value = value.strip()
+    if value.startswith("'") and value[1:].startswith(FORMULA_START):
+        return value[1:]
+    return value
+
+
+def read_labels(
+    data: bytes, warn: Callable[[str], None]
+) -> tuple[dict[tuple[str, str], bool], Counter]:
+    """A reviewer's answers: the review file (or any CSV with record_id_a, record_id_b and
+    same columns) with "same" filled in per pair (1/0, yes/no, 是/否 ...). A row left empty
+    is undecided; a row that cannot be read or says something else is reported with its
+    line number and skipped. The counts: same, different, undecided, bad."""
+    counts: Counter = Counter()
+    labels: dict[tuple[str, str], bool] = {}
+    csv.field_size_limit(sys.maxsize)
+    events = iter_rows(data)
+    header = None
+    for ev in events:
+        if ev[1] is None:
+            warn(f"labels line {ev[0]}: {ev[3]}; row skipped")
+            counts["bad"] += 1
+            continue
+        header = [h.strip().lower() for h in ev[1]]
+        break
+    missing = [c for c in LABEL_COLUMNS if header is None or c not in header]
+    if missing:
+        raise InputError(
+            "labels file: missing header column(s): "
+            + ", ".join(missing)
+            + " (expected "
+            + ",".join(LABEL_COLUMNS)
+            + ", e.g. the review file with a same column added)"
+        )
+    assert header is not None
+    pos = [header.index(c) for c in LABEL_COLUMNS]
+    for ev in events:
+        line, row = ev[0], ev[1]
+        if row is None:
+            warn(f"labels line {line}: {ev[3]}; row skipped")
+            counts["bad"] += 1
+            continue
+        if len(row) != len(header):
+            warn(
+                f"labels line {line}: expected {len(header)} columns, found {len(row)}; row skipped"
+            )
+            counts["bad"] += 1
+            continue
+        a, b, answer = (row[k] for k in pos)
+        a, b = _unprefixed(a), _unprefixed(b)
+        answer = answer.strip().lower()
+        if not answer:
+            counts["undecided"] += 1
+            continue
+        if not a or not b or a == b:
+            warn(f"labels line {line}: needs two different record ids; row skipped")
+            counts["bad"] += 1
+            continue
+        if answer in SAME_WORDS:
+            same = True
+        elif answer in DIFFERENT_WORDS:
+            same = False
+        else:
+            shown = answer if len(answer) <= 20 else answer[:20] + "…"
+            warn(
+                f"labels line {line}: same must be 1 or 0 (yes/no, 是/否), not {shown!r}; "
+                "row skipped"
+            )
+            counts["bad"] += 1
+            continue
+        key = (a, b) if a < b else (b, a)
+        if key in labels and labels[key] != same:
+            warn(f"labels line {line}: the pair was answered both ways; the last answer counts")
+        labels[key] = same
+    for same in labels.values():
+        counts["same" if same else "different"] += 1
+    return labels, counts
+
+
 def _details(stats: ReadStats) -> str:
     """The summary's tail: why rows were skipped and, for a mixed file, the encodings."""
     out = ""
@@ -439,6 +526,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"block is sorted and each record meets its N nearest (default {defaults.max_block})",
     )
     ap.add_argument(
+        "--labels",
+        metavar="ANSWERS.csv",
+        help="a reviewer's answers: the review file with a column same filled in (1/0, "
+        "yes/no, 是/否); pairs said to be one firm are merged, pairs said to be two are "
+        "kept apart and not asked again, and with --learned the answers refine the weights",
+    )
+    ap.add_argument(
         "--jobs",
         type=int,
         default=0,
@@ -493,6 +587,14 @@ def _main(argv: Sequence[str] | None) -> int:
     stats = ReadStats()
     pool = None
     t_start = time.perf_counter()
+    labels = None
+    label_counts: Counter = Counter()
+    if args.labels:
+        try:
+            labels, label_counts = read_labels(read_bytes(args.labels), warn)
+        except InputError as exc:
+            warn(f"error: {exc}")
+            return EXIT_BAD_INPUT
     try:
         data = read_bytes(args.input)
         jobs = args.jobs or (processors() if len(data) > PARALLEL_MIN_BYTES else 1)
@@ -533,7 +635,11 @@ def _main(argv: Sequence[str] | None) -> int:
     del records  # handed over: the records are released as they are prepared
     try:
         result = cluster_records(
-            _consume(holder), th, progress=bar.update if bar else None, explain_merges=False
+            _consume(holder),
+            th,
+            progress=bar.update if bar else None,
+            explain_merges=False,
+            labels=labels,
         )
     finally:
         if bar is not None:
@@ -577,6 +683,12 @@ def _main(argv: Sequence[str] | None) -> int:
             f"{th.max_block} records sorted and windowed: {s['oversized_blocks_split']}); "
             f"reading and normalising {t_read - t_start:.1f} s in {jobs} process(es), "
             f"clustering {t_cluster - t_read:.1f} s"
+        )
+    if args.labels:
+        warn(
+            f"labels: {label_counts['same']} same, {label_counts['different']} different, "
+            f"{label_counts['undecided']} undecided, {label_counts['bad']} skipped; "
+            f"{s['labels_used']} pairs of this file's records used"
         )
     warn(
         f"records: {s['records']}, clusters: {s['clusters']}, merged: {s['merged']}, "

@@ -8,7 +8,9 @@ How often each comparison outcome occurs among duplicates (m) and among distinct
 differs from roster to roster, so it is estimated on the roster's own candidate pairs by
 EM over the comparison patterns, as Splink does, instead of being tuned by hand. A review
 pair whose posterior probability of being one firm reaches DedupThresholds.learned_auto is
-merged (rule "learned_weights"); the rest stay in review.
+merged (rule "learned_weights"); the rest stay in review. The answers people give to the
+review list (the CSV command's --labels) enter the fit as labelled pairs: their counts
+are put wholly among the duplicates or the distinct firms at every step.
 
 Pure Python over distinct patterns (a few thousand at most): no numpy needed.
 """
@@ -26,6 +28,10 @@ from worker.dedup.match import (
     name_similarity,
     uscc_relation,
 )
+
+# A pair decided by a person counts as this many candidate pairs in the fit: a few
+# hundred answers should move weights estimated on tens of thousands of pairs.
+LABEL_WEIGHT = 20.0
 
 # Comparison levels per feature; the last level of each is "missing" (no weight).
 FEATURES = ("name", "district", "address", "code", "headcount", "industry", "legal")
@@ -112,6 +118,7 @@ class FSModel:
     lam: float
     iterations: int = 0
     pairs: int = 0
+    labelled: int = 0  # pairs decided by people that the fit used
 
     @classmethod
     def initial(cls) -> FSModel:
@@ -121,11 +128,26 @@ class FSModel:
         return cls(m, u, 0.3)
 
     @classmethod
-    def fit(cls, patterns: Counter, iterations: int = 60, tol: float = 1e-6) -> FSModel:
-        """Estimate m, u and the match share by EM on pattern counts."""
+    def fit(
+        cls,
+        patterns: Counter,
+        iterations: int = 60,
+        tol: float = 1e-6,
+        labelled: Counter | None = None,
+        label_weight: float = LABEL_WEIGHT,
+    ) -> FSModel:
+        """Estimate m, u and the match share by EM on pattern counts.
+
+        labelled counts (pattern, same) of pairs a person decided (the review queue's
+        answers): each counts label_weight times, wholly among the duplicates (m) or the
+        distinct firms (u) at every step, instead of by its posterior. They move the
+        weights but not the match share: which pairs people are shown is not a sample.
+        """
         model = cls.initial()
         total = sum(patterns.values())
+        labelled = labelled or Counter()
         model.pairs = total
+        model.labelled = sum(labelled.values())
         if not total:
             return model
         items = list(patterns.items())
@@ -152,6 +174,12 @@ class FSModel:
                     if lv != missing[f]:
                         m_acc[f][lv] += cw
                         u_acc[f][lv] += cu
+            for (pat, same), cnt in labelled.items():
+                acc = m_acc if same else u_acc
+                for f in range(k):
+                    lv = pat[f]
+                    if lv != missing[f]:
+                        acc[f][lv] += cnt * label_weight
             new_lam = min(max(matched / total, 1e-6), 1 - 1e-6)
             model.m = [_normalise(row, missing[f]) for f, row in enumerate(m_acc)]
             model.u = [_normalise(row, missing[f]) for f, row in enumerate(u_acc)]
