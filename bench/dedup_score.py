@@ -463,6 +463,40 @@ def run_command(command: str, roster: Path, clusters: Path) -> dict | None:
     }
 
 
+def review_rounds(a: argparse.Namespace, truth: dict) -> list[dict]:
+    """Rounds of answering the review list from the truth and running again with them."""
+    review = a.clusters.with_name(a.clusters.stem + ".review.csv")
+    answers = a.clusters.with_name(a.clusters.stem + ".answers.csv")
+    given: dict[tuple[str, str], bool] = {}
+    rounds = []
+    for k in range(1, a.review_rounds + 1):
+        with open(review, encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                x, y = (row[c].removeprefix("'") for c in ("record_id_a", "record_id_b"))
+                given[(x, y)] = truth[x][0] == truth[y][0]
+        with open(answers, "w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["record_id_a", "record_id_b", "same"])
+            w.writerows([x, y, int(same)] for (x, y), same in given.items())
+        run = run_command(f"{a.command} --labels {answers}", a.run, a.clusters)
+        if run is None:
+            raise SystemExit("the CSV command failed with --labels")
+        overall = score(truth, read_clusters(a.clusters))["overall"]
+        rounds.append(
+            {
+                "round": k,
+                "answers_given": len(given),
+                "answers_same": sum(given.values()),
+                "precision": overall["precision"],
+                "recall": overall["recall"],
+                "f1": overall["f1"],
+                "review_pairs": run["review_pairs"],
+                "wall_s": run["wall_s"],
+            }
+        )
+    return rounds
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process (Linux reports kilobytes)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -487,6 +521,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--splink-out", type=Path, help="where Splink's clusters are written")
     ap.add_argument("--splink-threshold", type=float, default=0.9)
     ap.add_argument("--brief", action="store_true", help="overall and family F1 only")
+    ap.add_argument(
+        "--review-rounds",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --run: N rounds of a simulated reviewer who answers every pair of the "
+        "review list from the truth, the answers given back with --labels (F1 per round)",
+    )
     a = ap.parse_args(argv)
     if not a.clusters and not a.splink:
         ap.error("give --clusters, --splink, or both")
@@ -503,6 +545,8 @@ def main(argv: list[str] | None = None) -> int:
         result["matcher"] = score(truth, read_clusters(a.clusters))
         if run:
             result["matcher"] = {"run": run, **result["matcher"]}
+    if a.run and a.review_rounds > 0:
+        result["review_rounds"] = review_rounds(a, truth)
     if a.splink:
         out = a.splink_out or a.splink.with_name(a.splink.stem + ".splink_clusters.csv")
         # Peak memory of Splink alone: measured in a child process that only runs it.
@@ -524,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
         result["splink"] = {"run": run, **score(truth, read_clusters(out))}
     if a.brief:
         for v in result.values():
+            if not isinstance(v, dict):
+                continue  # the review rounds
             v["families"] = {k: x["f1"] for k, x in v["families"].items()}
             v["negatives"] = {k: x["precision"] for k, x in v["negatives"].items()}
     print(json.dumps(result, ensure_ascii=False, indent=1))
