@@ -26,6 +26,7 @@ from typing import Any
 from server.spreadsheet import FORMULA_START, csv_row
 from worker.dedup.cluster import cluster_records
 from worker.dedup.match import DedupThresholds, EnterpriseRecord, Prepared, prepare
+from worker.dedup.normalize import normalize_name
 
 REQUIRED = ("record_id", "name", "district", "uscc", "address")
 EXIT_OK = 0
@@ -168,6 +169,32 @@ def iter_rows(data: bytes) -> Iterator[RowEvent]:
         yield lineno, row, "" if text.isascii() else enc
 
 
+def read_header(
+    events: Iterator[RowEvent], bad: Callable[[RowEvent], None]
+) -> tuple[list[str] | None, str]:
+    """The first readable row's fields, lower-cased, and its encoding ("" for ASCII);
+    unreadable lines before it go to bad. (None, "") when the file has no row at all."""
+    for ev in events:
+        if ev[1] is None:
+            bad(ev)
+            continue
+        return [h.strip().lower() for h in ev[1]], ev[2]
+    return None, ""
+
+
+def check_columns(header: list[str], required: Sequence[str], what: str = "") -> None:
+    """InputError naming the required columns the header lacks (none: nothing)."""
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(
+            f"{what}missing header column(s): "
+            + ", ".join(missing)
+            + " (expected "
+            + ",".join(required)
+            + ")"
+        )
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where the columns are (from the header)."""
@@ -250,8 +277,6 @@ WORKER_CACHE_NAMES = 200_000
 
 def _worker_outcomes(layout: Layout, events: list[RowEvent]) -> list[Outcome]:
     """row_outcomes in a worker process, with its name cache kept bounded."""
-    from worker.dedup.normalize import normalize_name
-
     if normalize_name.cache_info().currsize > WORKER_CACHE_NAMES:
         normalize_name.cache_clear()
     return row_outcomes(layout, events)
@@ -302,27 +327,12 @@ def read_records(
     stats = stats if stats is not None else ReadStats()
     csv.field_size_limit(sys.maxsize)  # long fields are reported below, not raised
     events = iter_rows(data)
-    header = None
-    for ev in events:
-        if ev[1] is None:
-            stats.skip(warn, ev[0], ev[2], ev[3])
-            continue
-        header = ev[1]
-        if ev[2]:
-            stats.encodings[ev[2]] += 1
-        break
-    if header is None:
+    cols, enc = read_header(events, lambda ev: stats.skip(warn, ev[0], ev[2], ev[3]))
+    if cols is None:
         raise InputError("input is empty: expected a header row with " + ",".join(REQUIRED))
-    cols = [h.strip().lower() for h in header]
-    missing = [c for c in REQUIRED if c not in cols]
-    if missing:
-        raise InputError(
-            "missing header column(s): "
-            + ", ".join(missing)
-            + " (expected "
-            + ",".join(REQUIRED)
-            + ")"
-        )
+    if enc:
+        stats.encodings[enc] += 1
+    check_columns(cols, REQUIRED)
     layout = Layout(
         width=len(cols),
         pos={c: cols.index(c) for c in REQUIRED},
@@ -389,38 +399,24 @@ def read_labels(
     line number and skipped. The counts: same, different, undecided, bad."""
     counts: Counter = Counter()
     labels: dict[tuple[str, str], bool] = {}
+
+    def bad(line: int, detail: str) -> None:
+        warn(f"labels line {line}: {detail}; row skipped")
+        counts["bad"] += 1
+
     csv.field_size_limit(sys.maxsize)
     events = iter_rows(data)
-    header = None
-    for ev in events:
-        if ev[1] is None:
-            warn(f"labels line {ev[0]}: {ev[3]}; row skipped")
-            counts["bad"] += 1
-            continue
-        header = [h.strip().lower() for h in ev[1]]
-        break
-    missing = [c for c in LABEL_COLUMNS if header is None or c not in header]
-    if missing:
-        raise InputError(
-            "labels file: missing header column(s): "
-            + ", ".join(missing)
-            + " (expected "
-            + ",".join(LABEL_COLUMNS)
-            + ", e.g. the review file with a same column added)"
-        )
+    header, _ = read_header(events, lambda ev: bad(ev[0], ev[3]))
+    check_columns(header or [], LABEL_COLUMNS, "labels file (the review file with a same column): ")
     assert header is not None
     pos = [header.index(c) for c in LABEL_COLUMNS]
     for ev in events:
         line, row = ev[0], ev[1]
         if row is None:
-            warn(f"labels line {line}: {ev[3]}; row skipped")
-            counts["bad"] += 1
+            bad(line, ev[3])
             continue
         if len(row) != len(header):
-            warn(
-                f"labels line {line}: expected {len(header)} columns, found {len(row)}; row skipped"
-            )
-            counts["bad"] += 1
+            bad(line, f"expected {len(header)} columns, found {len(row)}")
             continue
         a, b, answer = (row[k] for k in pos)
         a, b = _unprefixed(a), _unprefixed(b)
@@ -429,8 +425,7 @@ def read_labels(
             counts["undecided"] += 1
             continue
         if not a or not b or a == b:
-            warn(f"labels line {line}: needs two different record ids; row skipped")
-            counts["bad"] += 1
+            bad(line, "needs two different record ids")
             continue
         if answer in SAME_WORDS:
             same = True
@@ -438,11 +433,7 @@ def read_labels(
             same = False
         else:
             shown = answer if len(answer) <= 20 else answer[:20] + "…"
-            warn(
-                f"labels line {line}: same must be 1 or 0 (yes/no, 是/否), not {shown!r}; "
-                "row skipped"
-            )
-            counts["bad"] += 1
+            bad(line, f"same must be 1 or 0 (yes/no, 是/否), not {shown!r}")
             continue
         key = (a, b) if a < b else (b, a)
         if key in labels and labels[key] != same:
